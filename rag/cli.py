@@ -1,0 +1,204 @@
+"""The `rag` command line: ingest, ask, docs, show.
+
+Results go to stdout (one JSON object per line with --json); progress and errors go to stderr.
+Library errors become one-line messages and non-zero exit codes here, and only here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from rag.documents import Answer
+from rag.errors import IngestError, RagError
+from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+
+index_option = click.option(
+    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
+    default=DEFAULT_INDEX_DIR, show_default=True, show_envvar=True, help="Index folder.",
+)
+
+
+class _Fail(click.ClickException):
+    def show(self, file=None):
+        click.echo(f"Error: {self.message}", err=True)
+
+
+@click.group()
+@click.version_option(package_name="paracite")
+def cli():
+    """paracite: answers from your documents, every claim cited to a paragraph."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@click.option("--rebuild", is_flag=True, help="Ignore the existing index and embed everything again.")
+@click.option("--max-words", type=click.IntRange(min=10), default=None, help="Longest chunk, in words.")
+def ingest(paths, index_dir, rebuild, max_words):
+    """Ingest files and folders (default: corpus/) into the index.
+
+    Example usage:
+
+        rag ingest corpus/ --index .rag/index
+    """
+    from rag.chunking import DEFAULT_MAX_WORDS
+    from rag.embedding import Embedder
+    from rag.ingest import ingest as run_ingest
+
+    paths = list(paths) or [Path("corpus")]
+    try:
+        report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS,
+                            rebuild=rebuild, show_progress=True)
+    except RagError as e:
+        raise _Fail(str(e)) from e
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for doc_id in report.added:
+        click.echo(f"added    {doc_id}", err=True)
+    for doc_id in report.updated:
+        click.echo(f"updated  {doc_id}", err=True)
+    for doc_id in report.removed:
+        click.echo(f"removed  {doc_id}", err=True)
+    for error in report.failed:
+        click.echo(f"failed   {error}", err=True)
+    click.echo(report.summary())
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("questions", nargs=-1, required=True)
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question, one per line.")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs to retrieve.")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+def ask(questions, index_dir, as_json, top_k, mode):
+    """Answer questions from the index, citing paragraphs.
+
+    Example usage:
+
+        rag ask "How many vehicles did China export?" --json
+    """
+    engine = _load_engine(index_dir)
+    for question in questions:
+        if not question.strip():
+            raise _Fail("empty question")
+        answer = engine.ask(question, top_k=top_k, mode=mode)
+        click.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer_text(answer))
+
+
+@cli.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True)
+def docs(index_dir, as_json):
+    """List the documents in the index, with paragraph counts."""
+    index = _open_index(index_dir)
+    for d in index.documents:
+        n = len(index.paragraphs(d.doc_id))
+        if as_json:
+            click.echo(json.dumps({**asdict(d), "paragraphs": n, "ingested_at": index.ingested_at(d.doc_id)},
+                                  ensure_ascii=False))
+        else:
+            pages = f", {d.pages} pages" if d.pages else ""
+            click.echo(f"{d.doc_id}\t{d.kind}\t{n} paragraphs{pages}\t{d.title}")
+
+
+@cli.command()
+@click.argument("doc_id")
+@click.argument("para", type=int)
+@index_option
+def show(doc_id, para, index_dir):
+    """Print one paragraph, to check a citation.
+
+    Example usage:
+
+        rag show caixin-commentary 8
+    """
+    index = _open_index(index_dir)
+    try:
+        p = index.paragraph(doc_id, para)
+    except RagError as e:
+        raise _Fail(str(e)) from e
+    d = index.document(doc_id)
+    where = f", page {p.page}" if p.page else ""
+    click.echo(f"{d.title} — {p.label}{where}")
+    if p.heading:
+        click.echo(f"Section: {p.heading}")
+    if p.source_paras:
+        click.echo(f"Original article: para. {', '.join(map(str, p.source_paras))}")
+    click.echo("")
+    click.echo(p.text)
+
+
+def _open_index(index_dir: Path):
+    from rag.embedding import DIMENSION, MODEL_NAME
+    from rag.store import Index
+
+    try:
+        return Index.open(index_dir, MODEL_NAME, DIMENSION)
+    except RagError as e:
+        raise _Fail(str(e)) from e
+
+
+def _load_engine(index_dir: Path):
+    from rag.engine import Engine
+
+    t0 = time.perf_counter()
+    try:
+        engine = Engine.load(index_dir)
+    except RagError as e:
+        raise _Fail(str(e)) from e
+    engine.embedder.model  # load now, so the first question's timing is its own
+    click.echo(f"loaded index and model in {time.perf_counter() - t0:.1f}s", err=True)
+    return engine
+
+
+def answer_json(answer: Answer) -> dict:
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "answerer": answer.answerer,
+        "citations": [
+            {"doc_id": c.doc_id, "title": c.title, "para": c.para, "page": c.page, "text": c.text, "quote": c.quote,
+             "source_paras": list(c.source_paras)}
+            for c in answer.citations
+        ],
+        "claims": [{"text": cl.text, "support": cl.support.value, "score": cl.score,
+                    "citations": [{"doc_id": c.doc_id, "para": c.para} for c in cl.citations]} for cl in answer.claims],
+        "retrieved": [{"doc_id": h.paragraph.doc_id, "para": h.paragraph.para, "page": h.paragraph.page,
+                       "score": round(h.score, 6)} for h in answer.retrieved],
+        "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
+        "notes": list(answer.notes),
+    }
+
+
+def answer_text(answer: Answer) -> str:
+    lines = [f"Q: {answer.question}"]
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        lines.append(f"   (searched as: {answer.standalone_question})")
+    lines += ["", answer.text, ""]
+    if answer.abstained:
+        lines.append("Closest paragraphs:")
+        for h in answer.retrieved[:3]:
+            lines.append(f"  [{h.paragraph.label}] {h.paragraph.text[:160]}…")
+    else:
+        lines.append("Sources:")
+        for c in answer.citations:
+            where = f", p. {c.page}" if c.page else ""
+            refs = f" (original article para. {', '.join(map(str, c.source_paras))})" if c.source_paras else ""
+            lines.append(f"  [{c.doc_id} para. {c.para}{where}] {c.title}{refs}")
+    for note in answer.notes:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,47 @@
+"""Named errors of the library. Only the CLI and the UI turn them into messages and exit codes.
+
+Every message names the bad value and says what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RagError(Exception):
+    """Base class of every error paracite raises on purpose."""
+
+
+class IngestError(RagError):
+    """One file could not be turned into paragraphs. The rest of the corpus still goes in."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class IndexNotFound(RagError):
+    """There is no index, or an empty one, where a question was asked."""
+
+    def __init__(self, index_dir: str | Path, detail: str = "no index"):
+        self.index_dir = str(index_dir)
+        super().__init__(
+            f"{detail} at {self.index_dir}. Build one with: rag ingest corpus/ --index {self.index_dir}"
+        )
+
+
+class IndexMismatch(RagError):
+    """The index on disk was built by another model or another format version."""
+
+
+class IndexBusy(RagError):
+    """Another ingest holds the index lock."""
+
+
+class UnknownParagraph(RagError):
+    """A document id or paragraph number that the index does not hold."""
+
+
+class BadArgument(RagError, ValueError):
+    """A setting with a value outside its range; the message lists the valid ones."""

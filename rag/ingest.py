@@ -1,0 +1,214 @@
+"""Incremental ingestion: files -> paragraphs -> chunks -> vectors -> a new index generation.
+
+A file whose bytes (sha256) and chunking are unchanged keeps its paragraphs and vectors; a
+changed file is re-parsed and re-embedded; a file that disappeared from a folder being
+ingested is dropped. A file that fails keeps its previous version in the index (nothing is
+lost) and is reported. When nothing changed, no generation is written.
+
+Not handled: watching folders for changes, or de-duplicating identical files under two names.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
+from rag.documents import Chunk, Document, Paragraph
+from rag.embedding import Embedder
+from rag.errors import IngestError, IndexNotFound
+from rag.loaders import LoadedFile, file_sha256, load_file, loader_for, slugify
+from rag.store import Index, IndexContent, check_manifest, read_manifest, write_generation, write_lock
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[IngestError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    generation: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        if not self.changed and not self.failed:
+            return f"Nothing changed: {len(self.unchanged)} documents up to date ({self.seconds:.1f}s)."
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
+                 f"{len(self.removed)} removed", f"{len(self.failed)} failed"]
+        return f"{', '.join(parts)}; {self.chunks_embedded} chunks embedded in {self.seconds:.1f}s."
+
+
+def discover(paths: list[str | Path]) -> tuple[list[Path], list[IngestError]]:
+    """Files to ingest: each file given, and every non-hidden file under each folder given."""
+    files: list[Path] = []
+    errors: list[IngestError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        else:
+            errors.append(IngestError(path, "no such file or folder"))
+    unique = list(dict.fromkeys(f.absolute() for f in files))
+    return unique, errors
+
+
+def ingest(
+    paths: list[str | Path],
+    index_dir: str | Path,
+    embedder: Embedder,
+    max_words: int = DEFAULT_MAX_WORDS,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    show_progress: bool = False,
+) -> IngestReport:
+    """Bring the index at `index_dir` in line with the files under `paths`."""
+    started = time.perf_counter()
+    report = IngestReport()
+    with write_lock(index_dir):
+        old = None if rebuild else _open_previous(index_dir, embedder)
+        old_by_path = {d.source_path: d for d in old.content.documents} if old else {}
+        files, errors = discover(paths)
+        report.failed.extend(errors)
+        roots = [Path(p).absolute() for p in paths]
+
+        keep_docs: dict[str, Document] = {}  # doc_id -> document kept as it was
+        fresh: list[LoadedFile] = []
+        used_ids = {d.doc_id: d.source_path for d in old.content.documents} if old else {}
+        seen_paths: set[str] = set()
+        same_chunking = bool(old) and old.manifest.get("chunking", {}).get("max_words") == max_words
+        for i, path in enumerate(files, start=1):
+            if progress:
+                progress("parse", i, len(files))
+            source = str(path)
+            seen_paths.add(source)
+            previous = old_by_path.get(source)
+            try:
+                loader_for(path)  # an unsupported type fails before the file is read
+                if previous and same_chunking and file_sha256(path) == previous.sha256:
+                    keep_docs[previous.doc_id] = previous
+                    report.unchanged.append(previous.doc_id)
+                    continue
+                doc_id = previous.doc_id if previous else _unique_id(path, used_ids)
+                loaded = load_file(path, doc_id=doc_id)
+            except IngestError as e:
+                report.failed.append(e)
+                if previous:  # keep the last good version rather than lose it
+                    keep_docs[previous.doc_id] = previous
+                continue
+            used_ids[loaded.document.doc_id] = source
+            fresh.append(loaded)
+            report.warnings.extend(loaded.warnings)
+            (report.updated if previous else report.added).append(loaded.document.doc_id)
+
+        if old:
+            for doc in old.content.documents:
+                if doc.doc_id in keep_docs or doc.source_path in seen_paths:
+                    continue  # unchanged, re-ingested, or failed and kept
+                if _under_any(Path(doc.source_path), roots):
+                    report.removed.append(doc.doc_id)  # its file is gone from a folder we scanned
+                else:
+                    keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
+
+        if not report.changed and not rebuild:
+            report.seconds = time.perf_counter() - started
+            return report
+        content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress)
+        manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
+                    "chunking": {"max_words": max_words}}
+        report.generation = write_generation(index_dir, content, manifest)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[str]) -> IngestReport:
+    """Drop documents from the index (their files are left alone)."""
+    started = time.perf_counter()
+    report = IngestReport()
+    with write_lock(index_dir):
+        old = Index.open(index_dir, embedder.name, embedder.dimension)
+        for doc_id in doc_ids:
+            old.document(doc_id)  # raises with the list of known ids
+        keep = {d.doc_id: d for d in old.content.documents if d.doc_id not in doc_ids}
+        report.removed = list(doc_ids)
+        report.unchanged = list(keep)
+        content = _assemble(old, keep, [], embedder, old.manifest["chunking"]["max_words"], report, None, False)
+        report.generation = write_generation(index_dir, content, {k: old.manifest[k] for k in
+                                                                  ("model", "dimension", "normalized", "chunking")})
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _open_previous(index_dir: str | Path, embedder: Embedder) -> Index | None:
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        return None
+    check_manifest(manifest, embedder.name, embedder.dimension, Path(index_dir))
+    try:
+        return Index.open(index_dir, embedder.name, embedder.dimension)
+    except IndexNotFound:
+        return None  # an empty index: nothing to reuse
+
+
+def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile], embedder: Embedder,
+              max_words: int, report: IngestReport, progress: Progress | None, show_progress: bool) -> IndexContent:
+    documents: list[Document] = []
+    paragraphs: list[Paragraph] = []
+    chunks: list[Chunk] = []
+    vector_parts: list[np.ndarray] = []
+    ingested_at: dict[str, float] = {}
+    if old:
+        rows = {c.chunk_id: i for i, c in enumerate(old.content.chunks)}
+        for doc in old.content.documents:
+            if doc.doc_id not in keep_docs:
+                continue
+            documents.append(doc)
+            paragraphs.extend(old.paragraphs(doc.doc_id))
+            doc_chunks = [c for c in old.content.chunks if c.doc_id == doc.doc_id]
+            chunks.extend(doc_chunks)
+            vector_parts.append(old.content.vectors[[rows[c.chunk_id] for c in doc_chunks]])
+            ingested_at[doc.doc_id] = old.ingested_at(doc.doc_id) or time.time()
+    new_chunks: list[Chunk] = []
+    for loaded in fresh:
+        documents.append(loaded.document)
+        paragraphs.extend(loaded.paragraphs)
+        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words))
+        ingested_at[loaded.document.doc_id] = time.time()
+    if new_chunks:
+        callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress
+        vector_parts.append(embedder.encode_documents([c.text for c in new_chunks], progress=callback))
+        chunks.extend(new_chunks)
+    report.chunks_embedded = len(new_chunks)
+    vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
+    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at)
+
+
+def _unique_id(path: Path, used: dict[str, str]) -> str:
+    """The file name's slug; on a clash with another file, add its extension, then a number."""
+    base = slugify(path.name)
+    candidates = [base, f"{base}-{path.suffix.lower().lstrip('.')}"] + [f"{base}-{n}" for n in range(2, 1000)]
+    for candidate in candidates:
+        if used.get(candidate, str(path)) == str(path):
+            return candidate
+    raise IngestError(path, "too many files share this name")
+
+
+def _under_any(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)

@@ -1,0 +1,229 @@
+"""Paragraph-level retrieval: BM25, dense (FAISS), and their fusion.
+
+Every retriever shares one signature, `search(query, top_k) -> list[Hit]`, and ranks
+paragraphs, never bare chunks: a paragraph scores as its best chunk. Ties break by
+(doc_id, para), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it as a
+LangChain `BaseRetriever`.
+
+Not handled: query expansion, cross-encoder re-ranking, metadata filters.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import bm25s
+import faiss
+import numpy as np
+import Stemmer
+
+from rag.documents import Chunk, Hit, Paragraph
+from rag.embedding import Embedder
+from rag.errors import BadArgument
+
+# Reciprocal rank fusion constant from Cormack, Clarke & Buettcher (SIGIR 2009); robust across collections.
+RRF_K = 60
+# How deep each retriever's ranking goes before fusion.
+CANDIDATES = 100
+
+
+class Mode(str, Enum):
+    BM25 = "bm25"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+    @classmethod
+    def parse(cls, value: "str | Mode") -> "Mode":
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise BadArgument(f"unknown retrieval mode {value!r}; valid modes: {valid}") from None
+
+
+def _check_top_k(top_k: int) -> None:
+    if top_k < 1:
+        raise BadArgument(f"top_k must be greater than 0. Currently, the top_k is {top_k}")
+
+
+class Bm25Retriever:
+    """BM25 (Lucene variant) over paragraph text, with a Snowball English stemmer and English stopwords."""
+
+    def __init__(self, paragraphs: list[Paragraph], k1: float = 1.2, b: float = 0.75):
+        self.paragraphs = paragraphs
+        self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
+        self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
+        self._doc_terms: list[set[int]] = []
+        if paragraphs:
+            ids = self._tokenizer.tokenize([p.text for p in paragraphs], update_vocab=True, return_as="ids",
+                                           show_progress=False)
+            self._bm25.index((ids, self._tokenizer.get_vocab_dict()), show_progress=False)
+            self._doc_terms = [set(doc) for doc in ids]
+            df = np.bincount([t for terms in self._doc_terms for t in terms], minlength=len(self._tokenizer.word_to_id))
+            self._idf = np.log(1 + (len(paragraphs) - df + 0.5) / (df + 0.5))
+
+    def query_terms(self, query: str) -> list[int]:
+        if not self.paragraphs:
+            return []
+        ids = self._tokenizer.tokenize([query], update_vocab="never", return_as="ids", show_progress=False)[0]
+        empty = self._tokenizer.word_to_id.get("")
+        return list(dict.fromkeys(t for t in ids if t != empty))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every paragraph (zeros when no query term is known)."""
+        terms = self.query_terms(query)
+        if not terms:
+            return np.zeros(len(self.paragraphs), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+
+    def coverage(self, query: str, index: int) -> float:
+        """IDF-weighted share of the query's words that occur in paragraph `index` (unknown words count as missing).
+
+        This is an absolute lexical signal, unlike rank-based fusion scores; the answerer uses it to abstain.
+        """
+        words = self._tokenizer.tokenize([query], update_vocab="never", return_as="string", show_progress=False)[0]
+        words = [w for w in dict.fromkeys(words) if w]
+        if not words:
+            return 0.0
+        total, found = 0.0, 0.0
+        unknown_idf = float(np.log(1 + (len(self.paragraphs) + 0.5) / 0.5))
+        for w in words:
+            tid = self._tokenizer.word_to_id.get(w)
+            idf = unknown_idf if tid is None else float(self._idf[tid])
+            total += idf
+            if tid is not None and tid in self._doc_terms[index]:
+                found += idf
+        return found / total if total else 0.0
+
+    def search(self, query: str, top_k: int = 5) -> list[Hit]:
+        _check_top_k(top_k)
+        s = self.scores(query)
+        return _hits(self.paragraphs, {i: float(v) for i, v in enumerate(s) if v > 0}, top_k, "bm25")
+
+
+class DenseRetriever:
+    """Cosine similarity over chunk vectors in a FAISS inner-product index; a paragraph scores as its best chunk."""
+
+    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
+                 faiss_index=None):
+        if len(chunks) != len(vectors):
+            raise BadArgument(f"{len(chunks)} chunks but {len(vectors)} vectors; they must align")
+        self.paragraphs = paragraphs
+        self.chunks = chunks
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.embedder = embedder
+        if faiss_index is None:
+            faiss_index = faiss.IndexFlatIP(embedder.dimension)
+            if len(vectors):
+                faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.faiss = faiss_index
+        position = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
+        self._chunk_para = np.array([position[(c.doc_id, c.para_start)] for c in chunks], dtype=np.int64)
+
+    def scores(self, query_vector: np.ndarray, depth: int = CANDIDATES * 4) -> dict[int, float]:
+        """Best chunk cosine per paragraph, for the paragraphs among the top `depth` chunks."""
+        if not self.chunks:
+            return {}
+        k = min(depth, self.faiss.ntotal)
+        sims, rows = self.faiss.search(np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32), k)
+        best: dict[int, float] = {}
+        for sim, row in zip(sims[0], rows[0]):
+            if row < 0:
+                continue
+            p = int(self._chunk_para[row])
+            if sim > best.get(p, -2.0):
+                best[p] = float(sim)
+        return best
+
+    def search(self, query: str, top_k: int = 5) -> list[Hit]:
+        _check_top_k(top_k)
+        return _hits(self.paragraphs, self.scores(self.embedder.encode_queries([query])[0]), top_k, "dense")
+
+
+def reciprocal_rank_fusion(rankings: dict[str, list[int]], k: int = RRF_K,
+                           weights: dict[str, float] | None = None) -> dict[int, float]:
+    """Fuse rankings (lists of item ids, best first): score = sum of weight / (k + rank).
+
+    >>> fused = reciprocal_rank_fusion({"bm25": [7, 3], "dense": [3, 9]}, k=60)
+    >>> sorted(fused, key=lambda i: -fused[i])
+    [3, 7, 9]
+    """
+    fused: dict[int, float] = {}
+    for name, ranking in rankings.items():
+        w = (weights or {}).get(name, 1.0)
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + w / (k + rank)
+    return fused
+
+
+class HybridRetriever:
+    """BM25 and dense rankings fused by reciprocal rank fusion; `mode` picks one or both."""
+
+    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
+                 mode: Mode | str = Mode.HYBRID, faiss_index=None):
+        self.paragraphs = paragraphs
+        self.mode = Mode.parse(mode)
+        self.bm25 = Bm25Retriever(paragraphs)
+        self.dense = DenseRetriever(paragraphs, chunks, vectors, embedder, faiss_index)
+        self.embedder = embedder
+        self._positions = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
+
+    @classmethod
+    def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID) -> "HybridRetriever":
+        c = index.content
+        return cls(c.paragraphs, c.chunks, c.vectors, embedder, mode, faiss_index=index.faiss)
+
+    def search(self, query: str, top_k: int = 5, mode: Mode | str | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        _check_top_k(top_k)
+        mode = self.mode if mode is None else Mode.parse(mode)
+        if not self.paragraphs or not query.strip():
+            return []
+        bm25_scores: dict[int, float] = {}
+        dense_scores: dict[int, float] = {}
+        if mode in (Mode.BM25, Mode.HYBRID):
+            s = self.bm25.scores(query)
+            top = np.argsort(-s, kind="stable")[:CANDIDATES]
+            bm25_scores = {int(i): float(s[i]) for i in top if s[i] > 0}
+        if mode in (Mode.DENSE, Mode.HYBRID):
+            if query_vector is None:
+                query_vector = self.embedder.encode_queries([query])[0]
+            dense_scores = self.dense.scores(query_vector)
+        if mode is Mode.BM25:
+            fused = bm25_scores
+        elif mode is Mode.DENSE:
+            fused = dense_scores
+        else:
+            fused = reciprocal_rank_fusion({"bm25": _ranking(bm25_scores, self.paragraphs),
+                                            "dense": _ranking(dense_scores, self.paragraphs)[:CANDIDATES]})
+        hits = _hits(self.paragraphs, fused, top_k, mode.value)
+        out = []
+        for h in hits:
+            i = self._position(h.paragraph)
+            extra = {"bm25": bm25_scores.get(i, 0.0), "coverage": self.bm25.coverage(query, i)}
+            if mode is not Mode.BM25:
+                extra["dense"] = dense_scores.get(i, float(self.dense_score(query_vector, i)))
+            out.append(Hit(h.paragraph, h.score, h.rank, {**extra, mode.value: h.score}))
+        return out
+
+    def dense_score(self, query_vector: np.ndarray, paragraph_index: int) -> float:
+        """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
+        rows = np.flatnonzero(self.dense._chunk_para == paragraph_index)
+        return float((self.dense.vectors[rows] @ query_vector).max())
+
+    def _position(self, paragraph: Paragraph) -> int:
+        return self._positions[(paragraph.doc_id, paragraph.para)]
+
+    def as_langchain(self, top_k: int = 5):
+        from rag.lc import ParagraphRetriever
+
+        return ParagraphRetriever(retriever=self, top_k=top_k)
+
+
+def _ranking(scores: dict[int, float], paragraphs: list[Paragraph]) -> list[int]:
+    return sorted(scores, key=lambda i: (-scores[i], paragraphs[i].doc_id, paragraphs[i].para))
+
+
+def _hits(paragraphs: list[Paragraph], scores: dict[int, float], top_k: int, name: str) -> list[Hit]:
+    ranked = _ranking(scores, paragraphs)[:top_k]
+    return [Hit(paragraphs[i], scores[i], rank, {name: scores[i]}) for rank, i in enumerate(ranked, start=1)]

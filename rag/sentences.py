@@ -1,0 +1,52 @@
+"""Split clean paragraph text into sentences.
+
+A rule-based splitter tuned for news and report prose: it does not break after common
+abbreviations ("U.S.", "e.g.", "Inc."), inside decimal numbers ("6.4 million"), or after
+an initial ("J. Smith"). It does not handle quotations that end mid-sentence or text
+without terminal punctuation (that comes back as one sentence).
+
+>>> split_sentences("Exports rose to 6.4 million in the U.S. market. EVs grew too.")
+['Exports rose to 6.4 million in the U.S. market.', 'EVs grew too.']
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREVIATIONS = {
+    "u.s", "u.k", "e.g", "i.e", "etc", "vs", "inc", "ltd", "co", "corp", "mr", "mrs", "ms", "dr",
+    "st", "no", "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+    "oct", "nov", "dec", "para", "u.s.a", "e.u", "p", "pp", "vol", "est",
+}
+# A candidate break: terminal punctuation, optional closing quote/bracket, whitespace, then a
+# character that can start a sentence.
+_BREAK = re.compile(r"""([.!?])(["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])""")
+
+
+def split_sentences(text: str) -> list[str]:
+    text = " ".join(text.split())
+    if not text:
+        return []
+    sentences: list[str] = []
+    start = 0
+    for m in _BREAK.finditer(text):
+        end = m.end(2)
+        if m.group(1) == "." and _is_abbreviation(text[start:m.start(1)]):
+            continue
+        sentences.append(text[start:end].strip())
+        start = m.end()
+    tail = text[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return [s for s in sentences if s]
+
+
+def _is_abbreviation(before: str) -> bool:
+    word = before.rsplit(None, 1)[-1] if before.strip() else ""
+    word = word.lstrip("(\"'“‘[").lower()
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # A single capital initial such as "J." in "J. Smith".
+    return len(word) == 1 and word.isalpha()
