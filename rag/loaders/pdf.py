@@ -135,30 +135,35 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
                 page_blocks.append(Block(_join_lines(current), kind, page_no))
             current, kind = [], "para"
 
+        previous_blank = True
         for raw in lines:
             line = raw.strip()
             if not line:
                 flush()
+                previous_blank = True
                 continue
-            cells = _CELL_GAP.split(line)
-            if len(cells) >= 2:
+            if _BULLET.match(line):  # before the table test: "1.   Xinhua ..." has a wide gap too
+                flush()
+                table_header = None
+                kind = "item"
+                current.append(_BULLET.sub("", line, count=1))
+            elif len(cells := _CELL_GAP.split(line)) >= 2:
                 flush()
                 if table_header is None or len(cells) != len(table_header):
                     table_header = cells
                 else:
                     page_blocks.append(Block(table_row_text(table_header, cells), "para", page_no))
-                continue
-            table_header = None
-            if " ".join(line.split()) in large_texts:
+            elif " ".join(line.split()) in large_texts:
                 flush()
-                page_blocks.append(Block(line, "heading", page_no))
-                continue
-            if _BULLET.match(line):
-                flush()
-                kind = "item"
-                current.append(_BULLET.sub("", line, count=1))
-                continue
-            current.append(line)
+                table_header = None
+                if page_blocks and page_blocks[-1].kind == "heading" and not previous_blank:
+                    page_blocks[-1] = Block(f"{page_blocks[-1].text} {line}", "heading", page_no)  # a wrapped title
+                else:
+                    page_blocks.append(Block(line, "heading", page_no))
+            else:
+                table_header = None
+                current.append(line)
+            previous_blank = False
         flush()
         if blocks and page_blocks and _continues(blocks[-1], page_blocks[0]):
             first = page_blocks.pop(0)
