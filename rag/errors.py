@@ -45,3 +45,14 @@ class UnknownParagraph(RagError):
 
 class BadArgument(RagError, ValueError):
     """A setting with a value outside its range; the message lists the valid ones."""
+
+
+class BackendUnavailable(RagError):
+    """An LLM backend that could not be reached, or that refused the request."""
+
+    def __init__(self, spec: str, address: str, reason: str):
+        self.spec = spec
+        self.address = address
+        self.reason = reason
+        super().__init__(f"LLM backend {spec} at {address} cannot be reached ({reason}). "
+                         f"Start the server, or pass --base-url with its address.")

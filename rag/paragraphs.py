@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from rag.documents import Paragraph
 
-_SOURCE_MARKER = re.compile(r"\s*\[para\.?\s*(\d+(?:\s*[,–-]\s*\d+)*)\]", re.IGNORECASE)
+_SOURCE_MARKER = re.compile(r"\s*\[paras?\.?\s*(\d+(?:\s*[,–-]\s*\d+)*)\]", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+")
 # Hard-wrapped prose rarely has a line this long; text saved one paragraph per line does.
 _WRAPPED_LINE_MAX = 120
+_TERMINAL = tuple('.!?"”’')
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,10 @@ def split_plain_text(text: str, markdown: bool = False) -> list[Block]:
 
 def _split_block(lines: list[str], markdown: bool) -> list[Block]:
     out: list[Block] = []
-    wrapped = max(len(ln) for ln in lines) <= _WRAPPED_LINE_MAX
+    # Hard-wrapped prose has short lines, most ending mid-sentence; text saved one paragraph per
+    # line has long lines, or lines that each end a sentence.
+    wrapped = max(len(ln) for ln in lines) <= _WRAPPED_LINE_MAX and not (
+        len(lines) > 1 and all(ln.rstrip().endswith(_TERMINAL) for ln in lines))
     current: list[str] = []
     current_kind = "para"
 

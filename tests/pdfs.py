@@ -1,0 +1,88 @@
+"""PDFs made by the tests themselves (fpdf2), so loader tests never depend on files from elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpdf import FPDF
+
+# A sentence that the layout below places across the break between pages 1 and 2.
+BREAK_SENTENCE_START = "Paragraph that crosses the page break begins here"
+BREAK_SENTENCE_END = "and then it ends on the second page."
+
+
+class _Report(FPDF):
+    def header(self):
+        self.set_font("Helvetica", "", 9)
+        self.cell(0, 8, "Quarterly Test Report | running header", align="C")
+        self.ln(12)
+
+    def footer(self):
+        self.set_y(-15)
+        self.set_font("Helvetica", "", 9)
+        self.cell(0, 8, f"Page {self.page_no()} of {{nb}}", align="C")
+
+
+def report_pdf(path: Path) -> Path:
+    """Three pages: title, wrapped paragraphs, a hand-hyphenated line end, a paragraph across a page break,
+    a table and a bulleted list, under a running header and a 'Page N of M' footer."""
+    pdf = _Report()
+    pdf.set_title("Quarterly Test Report")
+    pdf.set_subject("kind=report; date=2026-01-31")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.multi_cell(0, 9, "Quarterly Test Report")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, "The first paragraph explains that exports were counted by the associa-\n"
+                         "tion of manufacturers, and that customs data gave a higher total.")
+    pdf.ln(4)
+    filler = "Line filler text keeps the layout realistic and wraps over the full width of the page. " * 4
+    while pdf.get_y() < 230:
+        pdf.multi_cell(0, 6, filler.strip())
+        pdf.ln(4)
+    pdf.multi_cell(0, 6, f"{BREAK_SENTENCE_START}, " + "with words that wrap onto several lines, " * 12
+                   + BREAK_SENTENCE_END)
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.multi_cell(0, 8, "Figures")
+    pdf.set_font("Helvetica", "", 11)
+    with pdf.table() as table:
+        for row in [("Year", "Exports", "NEV exports"), ("2022", "3.11 million", "679,000"),
+                    ("2023", "4.91 million", "1.2 million")]:
+            cells = table.row()
+            for value in row:
+                cells.cell(value)
+    pdf.ln(4)
+    pdf.multi_cell(0, 6, "- Russia was the largest destination.\n- Mexico came second.")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "The last page holds one closing paragraph about localisation.")
+    pdf.output(str(path))
+    return path
+
+
+def scanned_pdf(path: Path) -> Path:
+    """A page with a drawing and no text layer, like a scan."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(20, 20, 100, 60, style="F")
+    pdf.output(str(path))
+    return path
+
+
+def encrypted_pdf(path: Path, user_password: str) -> Path:
+    """An AES-256 encrypted copy of a one-paragraph PDF."""
+    from pypdf import PdfReader, PdfWriter
+
+    plain = path.with_suffix(".plain.pdf")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, "This filing reports that vehicle exports reached a record level last year.")
+    pdf.output(str(plain))
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password=user_password, owner_password="owner-secret", algorithm="AES-256")
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    plain.unlink()
+    return path
