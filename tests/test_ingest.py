@@ -1,0 +1,175 @@
+"""Incremental ingest, the on-disk format, and the atomic swap, with the real model and a real FAISS index."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.errors import IndexMismatch, IndexNotFound
+from rag.ingest import ingest, remove_documents
+from rag.store import Index, current_generation
+from tests.conftest import CORPUS, ROOT
+
+PARA = ("Chinese carmakers build {n} plants abroad to serve local buyers, according to this test document. "
+        "Each sentence here is distinct so that its embedding differs from the others ({n}).")
+
+
+def write_doc(folder: Path, name: str, paragraphs: int, tag: str = "") -> Path:
+    path = folder / name
+    path.write_text("\n\n".join(PARA.format(n=f"{tag}{i}") for i in range(paragraphs)) + "\n", "utf-8")
+    return path
+
+
+def open_index(path, embedder) -> Index:
+    return Index.open(path, embedder.name, embedder.dimension)
+
+
+def test_reingest_is_incremental(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 3)
+    write_doc(corpus, "beta.txt", 2)
+    first = ingest([corpus], index_dir, embedder)
+    assert sorted(first.added) == ["alpha", "beta"] and first.chunks_embedded == 5
+
+    again = ingest([corpus], index_dir, embedder)
+    assert not again.changed and again.chunks_embedded == 0 and sorted(again.unchanged) == ["alpha", "beta"]
+    assert again.generation is None and "Nothing changed" in again.summary()
+
+    write_doc(corpus, "alpha.md", 4, tag="v2-")
+    (corpus / "beta.txt").unlink()
+    third = ingest([corpus], index_dir, embedder)
+    assert third.updated == ["alpha"] and third.removed == ["beta"] and third.chunks_embedded == 4
+    index = open_index(index_dir, embedder)
+    assert [d.doc_id for d in index.documents] == ["alpha"]
+    assert [p.text for p in index.paragraphs("alpha")][0] == PARA.format(n="v2-0")
+    assert index.faiss.ntotal == len(index.content.chunks) == 4
+
+
+def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 2)
+    ingest([corpus], index_dir, embedder)
+    before = open_index(index_dir, embedder).content.vectors.copy()
+    write_doc(corpus, "gamma.md", 1)
+    report = ingest([corpus], index_dir, embedder)
+    assert report.added == ["gamma"] and report.unchanged == ["alpha"] and report.chunks_embedded == 1
+    after = open_index(index_dir, embedder)
+    rows = [i for i, c in enumerate(after.content.chunks) if c.doc_id == "alpha"]
+    assert (after.content.vectors[rows] == before).all()
+
+
+def test_a_failing_file_keeps_its_last_good_version(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 2)
+    ingest([corpus], index_dir, embedder)
+    (corpus / "alpha.md").write_bytes(b"\x00\x01binary now")
+    report = ingest([corpus], index_dir, embedder)
+    assert [e.path for e in report.failed] == [str((corpus / "alpha.md").absolute())]
+    assert len(open_index(index_dir, embedder).paragraphs("alpha")) == 2
+
+
+def test_bad_files_fail_alone_and_documents_can_be_removed(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "good.md", 1)
+    (corpus / "empty.txt").write_text("")
+    (corpus / "deck.pptx").write_bytes(b"PK")
+    report = ingest([corpus], index_dir, embedder)
+    assert report.added == ["good"]
+    assert sorted(Path(e.path).name for e in report.failed) == ["deck.pptx", "empty.txt"]
+    removed = remove_documents(index_dir, embedder, ["good"])
+    assert removed.removed == ["good"]
+    with pytest.raises(IndexNotFound, match="empty"):
+        open_index(index_dir, embedder)
+
+
+def test_index_folder_format_is_versioned_and_pickle_free(corpus_index, embedder, tmp_path):
+    generation = current_generation(corpus_index)
+    files = sorted(p.name for p in (corpus_index / generation).iterdir())
+    assert files == ["manifest.json", "meta.sqlite", "vectors.faiss"]
+    manifest = json.loads((corpus_index / generation / "manifest.json").read_text())
+    assert manifest["model"] == embedder.name and manifest["dimension"] == 384 and manifest["format_version"] == 1
+    for f in (corpus_index / generation).iterdir():
+        assert b"\x80\x04\x95" not in f.read_bytes()[:64]  # no pickle protocol-4 header
+
+    copy = tmp_path / "index"
+    shutil.copytree(corpus_index, copy)
+    manifest["model"] = "another-model"
+    (copy / generation / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch, match="another-model.*rebuild"):
+        open_index(copy, embedder)
+    with pytest.raises(IndexMismatch):
+        ingest([CORPUS], copy, embedder)
+
+
+def test_a_failed_swap_leaves_the_previous_index(tmp_path, embedder, monkeypatch):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 1)
+    ingest([corpus], index_dir, embedder)
+    live = current_generation(index_dir)
+    write_doc(corpus, "beta.md", 1)
+
+    def crash(*args, **kwargs):
+        raise OSError("simulated crash at the swap")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="simulated"):
+        ingest([corpus], index_dir, embedder)
+    monkeypatch.undo()
+    assert current_generation(index_dir) == live
+    assert [d.doc_id for d in open_index(index_dir, embedder).documents] == ["alpha"]
+    assert ingest([corpus], index_dir, embedder).added == ["beta"]  # and the next ingest recovers
+
+
+def _start_ingest(corpus: Path, index_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--index", str(index_dir)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("kill_when", ["embedding", "writing"])
+def test_killed_ingest_leaves_the_previous_index_usable(tmp_path, embedder, kill_when):
+    """SIGKILL a real `rag ingest` mid-way: while it embeds, or as soon as its new generation folder appears."""
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 2)
+    ingest([corpus], index_dir, embedder)
+    live = current_generation(index_dir)
+    for i in range(6):
+        write_doc(corpus, f"bulk-{i}.md", 40, tag=f"b{i}-")
+
+    proc = _start_ingest(corpus, index_dir)
+    os.set_blocking(proc.stderr.fileno(), False)
+    seen, deadline = b"", time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            if kill_when == "embedding":
+                seen += proc.stderr.read() or b""
+                if b"Embedding:" in seen:
+                    break
+            elif [g for g in index_dir.glob("gen-*") if g.name != live]:
+                break
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the ingest finished before it could be killed"
+    assert current_generation(index_dir) == live
+    index = open_index(index_dir, embedder)
+    assert [d.doc_id for d in index.documents] == ["alpha"]
+    from rag.engine import Engine
+
+    answer = Engine.load(index_dir, embedder).ask("Where do Chinese carmakers build plants?")
+    assert all(c.doc_id == "alpha" for c in answer.citations)
