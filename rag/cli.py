@@ -78,19 +78,48 @@ def ingest(paths, index_dir, rebuild, max_words):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question, one per line.")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs to retrieve.")
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
-def ask(questions, index_dir, as_json, top_k, mode):
+@click.option("--llm", "llm_spec", default="extractive", show_default=True, envvar="RAG_LLM", show_envvar=True,
+              help="Answerer: extractive, local (SmolLM2, offline), ollama:MODEL or openai:MODEL.")
+@click.option("--base-url", default=None, help="Server address for ollama:/openai: (e.g. http://localhost:8000/v1).")
+@click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
+def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file):
     """Answer questions from the index, citing paragraphs.
 
     Example usage:
 
         rag ask "How many vehicles did China export?" --json
+
+        rag ask "And what about Korea?" --history turns.json --llm local
     """
+    history = _read_history(history_file) if history_file else None
     engine = _load_engine(index_dir)
+    try:
+        answerer = engine.answerer_for(llm_spec, base_url)
+    except RagError as e:
+        raise _Fail(str(e)) from e
+    if hasattr(answerer, "chat_model") and hasattr(answerer.chat_model, "load"):
+        click.echo(f"loaded local model in {answerer.chat_model.load():.1f}s", err=True)
     for question in questions:
         if not question.strip():
             raise _Fail("empty question")
-        answer = engine.ask(question, top_k=top_k, mode=mode)
+        answer = engine.ask(question, top_k=top_k, mode=mode, answerer=answerer, history=history)
+        for note in answer.notes:
+            if "cannot be reached" in note:
+                click.echo(f"warning: {note}", err=True)
         click.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer_text(answer))
+
+
+def _read_history(path: Path) -> list[dict]:
+    try:
+        turns = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise _Fail(f"--history {path}: not readable JSON ({e})") from e
+    if not isinstance(turns, list) or not all(
+            isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+            for t in turns):
+        raise _Fail(f'--history {path}: expected a JSON list of {{"role": "user"|"assistant", "content": "..."}}')
+    return turns
 
 
 @cli.command()
@@ -177,14 +206,29 @@ def answer_json(answer: Answer) -> dict:
                        "score": round(h.score, 6)} for h in answer.retrieved],
         "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
         "notes": list(answer.notes),
+        "support": _support_counts(answer),
     }
+
+
+def _support_counts(answer: Answer) -> dict:
+    from rag.verify import count_support
+
+    c = count_support([] if answer.abstained else answer.claims)
+    return {"supported": c.supported, "partial": c.partial, "unsupported": c.unsupported, "sentences": c.sentences}
 
 
 def answer_text(answer: Answer) -> str:
     lines = [f"Q: {answer.question}"]
     if answer.standalone_question and answer.standalone_question != answer.question:
         lines.append(f"   (searched as: {answer.standalone_question})")
-    lines += ["", answer.text, ""]
+    if answer.answerer != "extractive" and not answer.abstained:
+        lines += ["", f"{answer.text}", "", "Sentences:"]
+        lines += [f"  [{c.support.value}{f' {c.score:.2f}' if c.score is not None else ''}] {c.text}"
+                  for c in answer.claims]
+        lines.append(f"  ({answer.answerer})")
+        lines.append("")
+    else:
+        lines += ["", answer.text, ""]
     if answer.abstained:
         lines.append("Closest paragraphs:")
         for h in answer.retrieved[:3]:

@@ -41,6 +41,23 @@ class Engine:
         return current_generation(self.index.path) != self.index.generation
 
     def ask(self, question: str, top_k: int = 5, mode: Mode | str | None = None,
-            answerer: Answerer | None = None, standalone_question: str | None = None) -> Answer:
-        return ask(question, self.retriever, answerer or self.answerer, top_k=top_k, mode=mode,
+            answerer: Answerer | None = None, standalone_question: str | None = None,
+            history: list[dict] | None = None) -> Answer:
+        """With `history` (earlier turns, `{"role", "content"}`), a follow-up is rewritten first:
+        by the answerer's LLM when it has one, else by the rules of `rag.rewrite`."""
+        answerer = answerer or self.answerer
+        if history and standalone_question is None:
+            standalone_question = self.rewrite(question, history, answerer).standalone
+        return ask(question, self.retriever, answerer, top_k=top_k, mode=mode,
                    standalone_question=standalone_question)
+
+    def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None):
+        from rag.rewrite import rewrite_followup
+
+        return rewrite_followup(question, history, getattr(answerer or self.answerer, "chat_model", None))
+
+    def answerer_for(self, spec: str, base_url: str | None = None) -> Answerer:
+        """An answerer for a spec of `rag.answer.llm.ANSWERER_SPECS` ("extractive", "local", "ollama:M", "openai:M")."""
+        from rag.answer.llm import make_answerer
+
+        return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url)
