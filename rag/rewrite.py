@@ -98,6 +98,8 @@ def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:
         for name in names:
             bare = re.sub(r"['’]s$", "", name)
             if bare.lower() in DEMONYMS or bare.lower() in ("us", "united states"):
+                if re.search(rf"\bthe {re.escape(bare)}", body):
+                    bare = f"the {bare}"
                 return body.replace(bare, item, 1) + "?"
             if bare.lower() in _ADJECTIVES:
                 return body.replace(bare, DEMONYMS.get(country, item), 1) + "?"
@@ -125,7 +127,8 @@ def _carried_words(prev: str, question: str) -> list[str]:
     for w in re.findall(r"[\w&.-]+(?:['’]s)?", prev):
         w = re.sub(r"['’]s$", "", w).strip(".")
         terms = content_terms(w)
-        if terms and not terms & have and w.lower() not in _QUESTION_WORDS and w not in words:
+        if (terms and not terms & have and w.lower() not in _QUESTION_WORDS and not _PRONOUN.fullmatch(w)
+                and w not in words):
             words.append(w)
     return words
 
