@@ -1,0 +1,211 @@
+"""The Streamlit app through AppTest: ask, open a citation, abstain, upload, delete, escape.
+
+One copy of the session's corpus index serves the whole module; the app shares the session's
+already-loaded embedder (same process), so the model loads once.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
+TIMEOUT = 120
+
+EVIL = (b"Quarterly memo\n\n"
+        b"The Quokkafield gigafactory <script>alert('pwned')</script> will produce 40 GWh of cells from 2026, "
+        b"said **the board** in [a link](javascript:alert(1)) and :red[loud text] for $5.\n")
+ZEPHYR = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
+
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory, corpus_index, embedder):
+    import ui.state
+
+    root = tmp_path_factory.mktemp("ui-app")
+    shutil.copytree(corpus_index, root / "index")
+    (root / "corpus").mkdir()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RAG_INDEX", str(root / "index"))
+    mp.setenv("RAG_CORPUS", str(root / "corpus"))
+    mp.setattr(ui.state, "EMBEDDER_FACTORY", lambda: embedder)
+    yield root
+    mp.undo()
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chips(at: AppTest):
+    return [b for b in at.button if (b.key or "").startswith("chip-")]
+
+
+def panel(at: AppTest) -> str:
+    bodies = [h.value for h in at.html if 'class="pc-panel"' in h.value]
+    assert bodies, "no citation panel open"
+    return bodies[-1]
+
+
+def shown(elements) -> list[str]:
+    """Texts of alerts as a reader sees them (without the Markdown escapes)."""
+    return [e.value.replace("\\", "") for e in elements]
+
+
+def test_ask_gives_an_answer_with_citation_chips(app_env):
+    at = ask(new_app(), "How many vehicles did China export in 2023?")
+    assistant = at.chat_message[-1]
+    assert assistant.name == "assistant"
+    message = at.session_state["messages"][-1]
+    assert not message["abstained"] and message["citations"]
+    labels = [b.label for b in chips(at)]
+    assert labels and all(" · para. " in label for label in labels)
+    cited = {f"{c['doc_id']} · para. {c['para']}" for c in message["citations"].values()}
+    assert set(labels) == cited
+    # Only cited sources listed under the answer; the rest are in the collapsed "also relevant".
+    sources = [h.value for h in assistant.get("html") if "pc-hits" in h.value][0]
+    for c in message["citations"].values():
+        assert f"{c['doc_id']} · para. {c['para']}" in sources
+    also = [e for e in at.expander if e.label.startswith("Also relevant")]
+    assert also and not also[0].proto.expanded
+    # Hovering a chip shows the paragraph's first words.
+    first = message["citations"][message["claims"][0]["cites"][0]]
+    assert chips(at)[0].help.replace("\\", "")[:30] == " ".join(first["text"].split())[:30]
+
+
+def test_citation_opens_a_panel_with_the_paragraph(app_env):
+    at = ask(new_app(), "How many vehicles did China export in 2023?")
+    message = at.session_state["messages"][-1]
+    cite = message["citations"][message["claims"][0]["cites"][0]]
+    chips(at)[0].click().run()
+    assert not at.exception, at.exception
+    body = panel(at)
+    from ui.render import esc
+
+    assert f"<mark>{esc(cite['quote'])}</mark>" in body
+    assert esc(cite["title"]) in body and f"para. {cite['para']}" in body
+    assert 'class="pc-ctx"' in body  # a neighbouring paragraph, dimmed
+    # Citations persist across reruns: they live in session state with the message.
+    at.run()
+    assert at.session_state["messages"][-1]["citations"] == message["citations"]
+    assert [b.label for b in chips(at)]
+
+
+def test_out_of_scope_question_abstains_with_closest_paragraphs(app_env):
+    at = ask(new_app(), "Who won the 2022 World Cup?")
+    message = at.session_state["messages"][-1]
+    assert message["abstained"]
+    assert any("Not found in the documents" in m.value for m in at.chat_message[-1].markdown)
+    assert not chips(at)
+    assert [b for b in at.button if (b.key or "").startswith("near-")]
+
+
+def test_changed_document_is_flagged_not_silently_shown(app_env):
+    at = ask(new_app(), "How many vehicles did China export in 2023?")
+    message = at.session_state["messages"][-1]
+    for cite in message["citations"].values():
+        cite["sha256"] = "0" * 64  # as if the document had been re-ingested with other content
+    at.run()
+    assert all(b.label.endswith("(changed)") for b in chips(at))
+    chips(at)[0].click().run()
+    body = panel(at)
+    assert "has changed since this answer was given" in body and 'class="pc-ctx"' not in body
+
+
+def test_download_exports_markdown_with_paragraph_text(app_env):
+    at = ask(new_app(), "How many vehicles did China export in 2023?")
+    from rag.transcript import to_markdown
+
+    md = to_markdown(at.session_state["messages"])
+    cite = next(iter(at.session_state["messages"][-1]["citations"].values()))
+    assert cite["text"].splitlines()[0] in md
+    assert at.download_button(key="download")
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    at.switch_page("library.py").run()
+    at.file_uploader[0].set_value(files).run()
+    at.button(key="add").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_upload_then_ask_about_it(app_env):
+    at = upload(new_app(), [("zephyrine-memo.txt", ZEPHYR, "text/plain")])
+    assert any("zephyrine-memo" in s for s in shown(at.success)), shown(at.error)
+    assert "zephyrine-memo" in [r for r in at.dataframe[0].value["doc_id"]]
+    at.switch_page("chat.py").run()
+    ask(at, "When will the Zephyrine battery plant open?")
+    message = at.session_state["messages"][-1]
+    assert not message["abstained"]
+    assert any(c["doc_id"] == "zephyrine-memo" for c in message["citations"].values())
+
+
+def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
+    at = upload(new_app(), [("../../quokka memo.txt", EVIL, "text/plain"),
+                            ("empty.txt", b"   \n", "text/plain")])
+    assert (app_env / "corpus" / "quokka-memo.txt").is_file()
+    assert not (app_env.parent / "quokka-memo.txt").exists() and not (app_env / "quokka-memo.txt").exists()
+    assert any(e.startswith("empty.txt: ") for e in shown(at.error)), shown(at.error)  # per-file error
+    # Types off the allowlist never reach the page: the uploader itself refuses them
+    # (and rag.corpus refuses them again; see tests/test_corpus.py).
+    assert sorted(at.file_uploader[0].allowed_type) == [".htm", ".html", ".markdown", ".md", ".pdf", ".txt"]
+
+    at.switch_page("chat.py").run()
+    ask(at, "How many GWh will the Quokkafield gigafactory produce?")
+    message = at.session_state["messages"][-1]
+    assert not message["abstained"]
+    sentence = at.chat_message[-1].markdown[0].value
+    assert "\\<script\\>" in sentence and "<script>" not in sentence.replace("\\<script\\>", "")
+    assert "\\*\\*the board\\*\\*" in sentence and "\\:red\\[" in sentence and "\\$5" in sentence
+    chips(at)[0].click().run()
+    body = panel(at)
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in body and "<script>" not in body
+
+    at.switch_page("reader.py")
+    at.query_params["doc"] = "quokka-memo"
+    at.query_params["para"] = "1"
+    at.run()
+    reader = [h.value for h in at.html if "pc-reader" in h.value][0]
+    assert 'id="para-1"' in reader and "&lt;script&gt;" in reader and "<script>" not in reader
+
+
+def test_reader_lands_on_the_cited_paragraph(app_env):
+    at = new_app()
+    at.switch_page("reader.py")
+    at.query_params["doc"] = "caixin-commentary"
+    at.query_params["para"] = "4"
+    at.run()
+    assert not at.exception, at.exception
+    reader = [h.value for h in at.html if "pc-reader" in h.value][0]
+    assert 'class="pc-para pc-target" id="para-4"' in reader
+    assert any("scrollIntoView" in h.value and "para-4" in h.value for h in at.html)
+
+
+def test_delete_a_document(app_env):
+    at = upload(new_app(), [("to-delete.txt", b"A short note about deleting things.\n", "text/plain")])
+    at.selectbox(key="delete-doc").select("to-delete").run()
+    at.checkbox(key="delete-sure").check().run()
+    at.button(key="delete").click().run()
+    assert not at.exception, at.exception
+    assert any("Deleted to-delete" in s for s in shown(at.info)), shown(at.error)
+    assert not (app_env / "corpus" / "to-delete.txt").exists()
+    assert "to-delete" not in list(at.dataframe[0].value["doc_id"])
+
+
+def test_follow_up_uses_the_conversation(app_env):
+    at = ask(new_app(), "How many vehicles did China export in 2023?")
+    ask(at, "And in 2024?")
+    message = at.session_state["messages"][-1]
+    assert message["question"] == "And in 2024?"
+    assert message["standalone_question"] != "And in 2024?"
+    assert len(at.chat_message) == 4

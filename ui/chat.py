@@ -1,0 +1,160 @@
+"""The chat page: ask, read a cited answer, check any citation in one click.
+
+Messages live in `st.session_state.messages` as plain dicts (see `rag.transcript`), so answers
+and their citations survive reruns. Retrieval and answering happen in the library
+(`Engine.ask`); this page only draws.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import streamlit as st
+
+from rag.answer import NOT_FOUND
+from rag.transcript import MISSING, OK, answer_record, citation_status, neighbours, to_markdown
+from ui import render, state
+
+READER_PAGE = "reader.py"
+WORD_DELAY_S = 0.012  # the typewriter pace of a streamed answer
+
+
+def main() -> None:
+    state.keep_settings()
+    settings = state.sidebar_settings()
+    messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
+    with st.sidebar:
+        if st.button("Clear conversation", disabled=not messages, key="clear"):
+            messages.clear()
+            st.rerun()
+
+    st.title("Ask the documents")
+    engine = state.get_engine()
+    index = engine.index if engine else None
+    if not messages:
+        st.caption("Every sentence of an answer is quoted from a paragraph. Click its chip to check it.")
+
+    for i, message in enumerate(messages):
+        draw_message(message, i, index)
+
+    question = st.chat_input("Ask a question about the documents", disabled=engine is None)
+    if question and question.strip() and engine is not None:
+        messages.append({"role": "user", "content": question})
+        draw_message(messages[-1], len(messages) - 1, index)
+        answerer = state.ANSWERERS[settings.answerer](engine)
+        with st.spinner("Searching…"):
+            answer = engine.ask(question, top_k=settings.top_k, mode=settings.mode, answerer=answerer,
+                                history=_history(messages[:-1]))
+        messages.append(answer_record(answer, engine.index))
+        draw_message(messages[-1], len(messages) - 1, index, stream=True)
+    with st.sidebar:  # drawn last, so it holds the answer just given
+        st.download_button("Download conversation (Markdown)", to_markdown(messages), file_name="paracite-chat.md",
+                           mime="text/markdown", on_click="ignore", disabled=not messages,
+                           icon=":material/download:", key="download")
+
+
+def _history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Earlier turns as `{"role", "content"}`, so a follow-up question can be rewritten before retrieval."""
+    return [{"role": "user", "content": m["content"]} if m["role"] == "user" else
+            {"role": "assistant", "content": " ".join(c["text"] for c in m["claims"])} for m in messages]
+
+
+def draw_message(message: dict[str, Any], i: int, index, stream: bool = False) -> None:
+    if message["role"] == "user":
+        with st.chat_message("user"):
+            st.markdown(render.md_escape(message["content"]))
+        return
+    with st.chat_message("assistant"):
+        searched = message.get("standalone_question", "")
+        if searched and searched != message.get("question"):
+            st.caption(f"Searched as: {render.md_escape(searched)}")
+        if message["abstained"]:
+            _draw_abstention(message, i, index, stream)
+        else:
+            _draw_answer(message, i, index, stream)
+        for note in message.get("notes", []):
+            st.caption(render.md_escape(note))
+
+
+def _draw_answer(message: dict[str, Any], i: int, index, stream: bool) -> None:
+    cites = message["citations"]
+    statuses = {key: citation_status(c, index) for key, c in cites.items()}
+    for j, claim in enumerate(message["claims"]):
+        with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"claim-{i}-{j}"):
+            if stream:
+                st.write_stream(_paced(render.stream_words(claim["text"])))
+            else:
+                st.markdown(render.md_escape(claim["text"]), width="content")
+            for key in claim["cites"]:
+                _chip(cites[key], statuses[key], f"chip-{i}-{j}-{key}")
+    st.caption("Sources")
+    st.html(render.sources_html(cites, statuses))
+    others = [h for h in message["retrieved"] if not h["cited"]]
+    if others:
+        with st.expander(f"Also relevant ({len(others)})", expanded=False):
+            st.html(render.hits_html(others))
+            _open_buttons(others, i, "rel")
+    timings = message.get("timings_ms", {})
+    if "total" in timings:
+        st.caption(f"{message.get('answerer', '')} · answered in {timings['total'] / 1000:.2f} s")
+
+
+def _draw_abstention(message: dict[str, Any], i: int, index, stream: bool) -> None:
+    text = message["claims"][0]["text"] if message["claims"] else NOT_FOUND
+    if stream:
+        st.write_stream(_paced(render.stream_words(text)))
+    else:
+        st.markdown(render.md_escape(text))
+    closest = message["retrieved"][:3]
+    if closest:
+        st.caption("The closest paragraphs, in case one of them helps:")
+        st.html(render.hits_html(closest))
+        _open_buttons(closest, i, "near")
+
+
+def _open_buttons(hits: list[dict[str, Any]], i: int, kind: str) -> None:
+    with st.container(horizontal=True, gap="small"):
+        for h in hits:
+            record = {**h, "quote": None}
+            key = f"{kind}-{i}-{h['doc_id']}-{h['para']}"
+            if st.button(render.chip_label(h["doc_id"], h["para"]), key=key, type="secondary", icon=":material/article:",
+                         help=render.md_escape(render.preview(h["text"]))):
+                citation_dialog(record, citation_status(record, _index()))
+
+
+def _chip(cite: dict[str, Any], status: str, key: str) -> None:
+    label = render.chip_label(cite["doc_id"], cite["para"])
+    if status == OK:
+        tip = render.md_escape(render.preview(cite["text"]))
+    else:
+        label += " (changed)" if status != MISSING else " (removed)"
+        tip = "This document has changed since the answer was given; click to see the text as it was quoted."
+    if st.button(label, key=key, help=tip, type="secondary", icon=":material/format_quote:"):
+        citation_dialog(cite, status)
+
+
+def _index():
+    engine = state.get_engine()
+    return engine.index if engine else None
+
+
+@st.dialog("Citation", width="large")
+def citation_dialog(cite: dict[str, Any], status: str) -> None:
+    index = _index()
+    before = after = None
+    if status == OK and index is not None:
+        before, after = neighbours(index, cite["doc_id"], cite["para"])
+    st.html(render.panel_html(cite, status, before, after))
+    if status != MISSING:
+        if st.button("Open in document", icon=":material/menu_book:", key="open-in-doc"):
+            st.switch_page(READER_PAGE, query_params={"doc": cite["doc_id"], "para": str(cite["para"])})
+
+
+def _paced(pieces):
+    for piece in pieces:
+        yield piece
+        time.sleep(WORD_DELAY_S)
+
+
+main()

@@ -1,0 +1,164 @@
+"""Escaping and HTML for document text. Every string from a document passes through here.
+
+Two rules, because Streamlit renders two languages:
+- HTML (`st.html`): every document string goes through `html.escape`, and only our own tags
+  wrap it, so `<script>` shows as text.
+- Markdown (`st.markdown`, `st.write_stream`, button labels and help tooltips): `md_escape`
+  backslash-escapes every ASCII punctuation mark, so `**`, `[x](y)`, `$`, `:red[...]` and `<b>`
+  show as typed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from rag.documents import Document, Paragraph
+
+# CommonMark's backslash-escapable marks that mean something, plus Streamlit's own: ":" (emoji,
+# :color[...] and :material/...: directives), "$" (LaTeX) and "&" (entities).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=])")
+
+CSS = """
+<style>
+.pc-panel { font-size: 0.95rem; line-height: 1.55; }
+.pc-meta { color: #555; font-size: 0.85rem; margin-bottom: 0.4rem; }
+.pc-ctx { opacity: 0.45; font-size: 0.9rem; margin: 0.4rem 0; }
+.pc-main { border-left: 3px solid #e0a800; padding-left: 0.7rem; margin: 0.6rem 0; }
+.pc-main mark { background: #ffe58a; padding: 0 0.1rem; }
+.pc-warn { background: #fff3cd; border: 1px solid #e0a800; padding: 0.5rem 0.7rem; border-radius: 4px; }
+.pc-refs { color: #444; font-size: 0.85rem; margin-top: 0.5rem; }
+.pc-num { display: inline-block; min-width: 2.2rem; color: #888; font-size: 0.8rem; text-decoration: none; }
+.pc-para { margin: 0 0 0.8rem 0; scroll-margin-top: 4rem; }
+.pc-para.pc-target { background: #fff7d6; border-left: 3px solid #e0a800; padding-left: 0.5rem; }
+.pc-heading { font-weight: 600; margin: 1.2rem 0 0.4rem 0; }
+.pc-hits { margin: 0; padding-left: 1.1rem; font-size: 0.9rem; }
+.pc-hits li { margin-bottom: 0.45rem; }
+.pc-score { color: #777; font-size: 0.8rem; }
+</style>
+"""
+
+
+def md_escape(text: Any) -> str:
+    """Text that Markdown shows exactly as typed.
+
+    >>> print(md_escape("**bold** <b>x</b> $5"))
+    \\*\\*bold\\*\\* \\<b\\>x\\</b\\> \\$5
+    """
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def preview(text: str, chars: int = 280) -> str:
+    """The first lines of a paragraph, for a hover tooltip (plain text; escape for where it goes)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= chars else flat[:chars].rsplit(" ", 1)[0] + " …"
+
+
+def stream_words(text: str) -> Iterator[str]:
+    """Markdown-escaped pieces of a sentence, word by word, for `st.write_stream`."""
+    words = text.split()
+    for i, word in enumerate(words):
+        yield md_escape(word) + (" " if i < len(words) - 1 else "")
+
+
+def chip_label(doc_id: str, para: int) -> str:
+    return f"{doc_id} · para. {para}"
+
+
+def highlighted(text: str, quote: str | None) -> str:
+    """The paragraph as HTML with the quoted sentence in <mark>; all of it escaped."""
+    if quote:
+        at = text.find(quote)
+        if at >= 0:
+            return f"{esc(text[:at])}<mark>{esc(quote)}</mark>{esc(text[at + len(quote):])}"
+    return esc(text)
+
+
+def where(page: int | None, source_paras: list[int] | tuple[int, ...] | None = None) -> str:
+    parts = [f"page {page}"] if page else []
+    if source_paras:
+        parts.append(f"original article para. {', '.join(map(str, source_paras))}")
+    return " · ".join(parts)
+
+
+def panel_html(cite: dict[str, Any], status: str, before: Paragraph | None = None,
+               after: Paragraph | None = None) -> str:
+    """The citation panel: title, paragraph number and page, the paragraph with its quote marked,
+    its neighbours dimmed, and the original-article references. `status` is from
+    `rag.transcript.citation_status`; when the document changed, only the text stored at answer
+    time is shown, marked as such."""
+    head = f"{esc(cite['doc_id'])} · para. {esc(cite['para'])}"
+    if cite.get("page"):
+        head += f" · page {esc(cite['page'])}"
+    parts = [CSS, '<div class="pc-panel">', f'<div class="pc-title"><strong>{esc(cite["title"])}</strong></div>',
+             f'<div class="pc-meta">{head}</div>']
+    if status != "ok":
+        what = ("has changed since this answer was given (its content hash differs)" if status == "changed"
+                else "is no longer in the index")
+        parts.append(f'<div class="pc-warn">This document {what}. Below is the paragraph as it read when the '
+                     f'answer was given; the current text may differ.</div>')
+    elif before is not None:
+        parts.append(f'<p class="pc-ctx" title="previous paragraph">{before.para}. {esc(before.text)}</p>')
+    parts.append(f'<p class="pc-main">{highlighted(cite["text"], cite.get("quote"))}</p>')
+    if status == "ok" and after is not None:
+        parts.append(f'<p class="pc-ctx" title="next paragraph">{after.para}. {esc(after.text)}</p>')
+    if cite.get("source_paras"):
+        refs = ", ".join(str(int(n)) for n in cite["source_paras"])
+        parts.append(f'<div class="pc-refs">Original article: para. {refs}</div>')
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def hits_html(hits: list[dict[str, Any]], chars: int = 220) -> str:
+    """A list of retrieved paragraphs with their scores (fused, and per retriever)."""
+    items = []
+    for h in hits:
+        scores = f"score {h['score']:.4f}"
+        if h.get("scores_by_retriever"):
+            scores += " · " + " · ".join(f"{esc(k)} {v:.3f}" for k, v in sorted(h["scores_by_retriever"].items()))
+        page = f", page {esc(h['page'])}" if h.get("page") else ""
+        items.append(f"<li><strong>{esc(h['doc_id'])} · para. {esc(h['para'])}</strong>{page} "
+                     f"<em>{esc(h['title'])}</em> <span class=\"pc-score\">({scores})</span><br>"
+                     f"{esc(preview(h['text'], chars))}</li>")
+    return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
+
+
+def sources_html(cites: dict[str, dict[str, Any]], statuses: dict[str, str]) -> str:
+    """The sources an answer cites, one line each."""
+    items = []
+    for key, c in cites.items():
+        extra = where(c.get("page"), c.get("source_paras"))
+        flag = {"changed": " — document changed since", "missing": " — document removed since"}.get(statuses[key], "")
+        items.append(f"<li><strong>{esc(c['doc_id'])} · para. {esc(c['para'])}</strong> {esc(c['title'])}"
+                     f"{' (' + esc(extra) + ')' if extra else ''}<span class=\"pc-score\">{esc(flag)}</span></li>")
+    return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
+
+
+def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None = None) -> str:
+    """The whole document with a numbered anchor (`id="para-N"`) on every paragraph."""
+    out = [CSS, f'<div class="pc-reader" data-doc="{esc(doc.doc_id)}">']
+    heading = ""
+    for p in paragraphs:
+        if p.heading and p.heading != heading:
+            heading = p.heading
+            out.append(f'<div class="pc-heading">{esc(heading)}</div>')
+        cls = "pc-para pc-target" if p.para == target else "pc-para"
+        meta = where(p.page, p.source_paras)
+        tip = f' title="{esc(meta)}"' if meta else ""
+        out.append(f'<p class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
+                   f'{p.para}</a>{esc(p.text)}</p>')
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def scroll_to(anchor: str) -> str:
+    """A script (ours, no document text) that scrolls the reader to `anchor`."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "", anchor)
+    return (f"<script>setTimeout(function(){{var e=document.getElementById('{safe}');"
+            f"if(e){{e.scrollIntoView({{block:'start'}});}}}}, 300);</script>")
