@@ -244,5 +244,13 @@ def answer_text(answer: Answer) -> str:
     return "\n".join(lines) + "\n"
 
 
+
+# `rag eval` lives in evals/cli.py; importing it loads only click and constants (the model,
+# index and matplotlib load when the command runs).
+from evals.cli import eval_command  # noqa: E402
+
+cli.add_command(eval_command)
+
+
 if __name__ == "__main__":
     cli()

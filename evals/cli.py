@@ -1,0 +1,152 @@
+"""`rag eval`: run the gold set against the current index and write a report; ablations; the regression guard.
+
+Progress and the check's diff go to stderr; the summary table goes to stdout. Registered on
+the `rag` group at the end of rag/cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from evals.runner import BASELINE, DEFAULT_SET, TOLERANCE
+from rag.errors import RagError
+from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+
+DEFAULT_OUT = Path("evals/out")
+COMPARE_TOP_K = (3, 5, 8)
+COMPARE_MAX_WORDS = (60, 120, 180)
+
+
+def load_engine(index_dir: Path):
+    """The engine to evaluate; tests replace this to pass their session engine."""
+    from rag.engine import Engine
+
+    engine = Engine.load(index_dir)
+    engine.embedder.model
+    return engine
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="q", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done == total:
+            bar.close()
+
+    return update
+
+
+@click.group("eval", invoke_without_command=True)
+@click.option("--set", "set_path", type=click.Path(exists=True, path_type=Path), default=DEFAULT_SET,
+              show_default="evals/gold", help="Gold set: a .jsonl file or a folder of them.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
+              help="Where report.md, results.json and the plots go.")
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
+              default=DEFAULT_INDEX_DIR, show_default=True, show_envvar=True, help="Index folder.")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs the answerer sees.")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
+@click.option("--compare", is_flag=True, help="Run the ablations (mode, top-k, chunk size) and write one table.")
+@click.option("--check", is_flag=True, help="Fail when a metric drops more than --tolerance below the baseline.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE,
+              show_default="evals/baseline.json")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=TOLERANCE, show_default=True,
+              help="Largest accepted drop below the baseline, absolute.")
+@click.option("--save-baseline", is_flag=True, help="Write this run's figures to --baseline (accept them).")
+@click.option("--no-cache", is_flag=True, help="Answer without the eval's embedding cache: slower, real latency.")
+@click.pass_context
+def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, baseline_path, tolerance,
+                 save_baseline, no_cache):
+    """Score retrieval, citations and answers on a gold set; write report.md, results.json and plots.
+
+    \b
+    Example usage:
+        rag eval --out evals/out
+        rag eval --check            # fail on a regression against evals/baseline.json
+        rag eval --compare          # bm25/dense/hybrid, top-k 3/5/8, chunks of 60/120/180 words
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from evals import report
+    from evals.runner import check_against_baseline, evaluate, load_gold, summarize
+
+    try:
+        items = load_gold(set_path)
+        engine = load_engine(index_dir)
+        if compare:
+            table = run_compare(engine, items, out, top_k)
+            click.echo(table)
+            click.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}", err=True)
+            return
+        t0 = time.perf_counter()
+        rows = evaluate(engine, items, top_k=top_k, mode=mode, progress=_progress("questions"), cache=not no_cache)
+    except RagError as e:
+        raise click.ClickException(str(e)) from e
+    summary = summarize(rows)
+    config = {"set": str(set_path), "index": str(index_dir), "mode": mode, "top_k": top_k,
+              "answerer": engine.answerer.name, "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
+              "cache": not no_cache, "seconds": round(time.perf_counter() - t0, 1)}
+    diff, drops = None, []
+    if check:
+        if not baseline_path.exists():
+            raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
+        baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+        drops, diff = check_against_baseline(summary, baseline, tolerance)
+    report.write_results(out, rows, summary, config)
+    report.write_report(out, rows, summary, config, diff)
+    click.echo(report.summary_table(summary))
+    click.echo(f"wrote {out / 'report.md'}, results.json, metrics.png, latency.png ({config['seconds']}s)", err=True)
+    if save_baseline:
+        baseline_path.write_text(json.dumps(report.clean({"format": report.FORMAT, "config": config,
+                                                          "summary": summary}), indent=1) + "\n", encoding="utf-8")
+        click.echo(f"saved the baseline to {baseline_path}", err=True)
+    if check:
+        click.echo(diff, err=True)
+        if drops:
+            names = ", ".join(f"{d.metric} {d.baseline:.3f} -> {d.now:.3f}" for d in drops)
+            raise click.ClickException(f"quality regression beyond {tolerance:.3f}: {names}")
+        click.echo("check passed: no metric dropped beyond the tolerance", err=True)
+
+
+def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
+    """Every ablation in one go, sharing one embedding cache; chunk sizes re-ingest into temporary indexes."""
+    from evals import report
+    from evals.runner import CachedEmbedder, evaluate, summarize, with_embedder
+    from rag.engine import Engine
+    from rag.ingest import ingest
+
+    cached = CachedEmbedder(engine.embedder)
+    current = engine.index.manifest.get("chunking", {}).get("max_words")
+    runs: list[tuple[str, dict]] = []
+
+    def run(name: str, eng, k: int, mode: str) -> None:
+        rows = evaluate(eng, items, top_k=k, mode=mode, progress=_progress(name), cached=cached)
+        runs.append((name, summarize(rows)))
+        click.echo(f"done: {name}", err=True)
+
+    for mode in ("bm25", "dense", "hybrid"):
+        run(f"mode={mode} k={top_k}", engine, top_k, mode)
+    for k in COMPARE_TOP_K:
+        if k != top_k:
+            run(f"mode=hybrid k={k}", engine, k, "hybrid")
+    sources = sorted({d.source_path for d in engine.index.documents})
+    for words in COMPARE_MAX_WORDS:
+        if words == current:
+            continue
+        with tempfile.TemporaryDirectory(prefix="rag-eval-chunks-") as tmp:
+            ingest(sources, Path(tmp) / "index", cached, max_words=words)
+            eng = with_embedder(Engine.load(Path(tmp) / "index", cached), cached)
+            eng.answerer = with_embedder(engine, cached).answerer  # the engine's own answerer settings
+            run(f"hybrid k={top_k} max_words={words}", eng, top_k, "hybrid")
+    runs.sort(key=lambda r: r[0])
+    return report.write_compare(out, runs)
