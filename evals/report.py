@@ -29,7 +29,7 @@ METRIC_DOCS = """\
 | key_fact_accuracy | 1 if every key fact appears in the answer (case-insensitive, typographic quotes and dashes folded, citation markers dropped, whole-word match, any listed alternative), else 0. |
 | token_f1 | SQuAD-style token F1 between the answer (markers dropped) and the reference answer; lowercase, no punctuation or articles. Extractive answers quote whole sentences, so F1 stays low even when right. |
 | abstention_precision / recall | over all questions: of those the system declined, the share that were unanswerable; of the unanswerable, the share it declined. |
-| latency p50 / p95 | per stage, in ms: `retrieve` and `answer` as timed by `Engine.ask`; `support` is the eval's own support check. With the embedding cache (the default) answer latency is far below the product's: run `--no-cache` for real timings. |
+| latency p50 / p95 | per stage, in ms: `retrieve` and `answer` as timed by `Engine.ask`; `support` is the eval's own support check. With `--fast` (the eval's embedding cache) and in `--compare`, query and sentence vectors are memoised, so these timings are far below the product's. |
 
 Metrics undefined for a question (no gold paragraphs, no sentences, no citations, no key facts) are NaN
 for it and left out of the mean, as ragas does; `n` in results.json says how many questions count.
@@ -164,7 +164,7 @@ COMPARE_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "evidence_cited", "key
 def write_compare(out: Path, runs: list[tuple[str, dict]]) -> str:
     """One table (markdown, also compare.md) and one plot (compare.png) over the ablation runs."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["| setting | " + " | ".join(COMPARE_COLUMNS) + " | retrieve p50 ms |",
+    lines = ["| setting | " + " | ".join(COMPARE_COLUMNS) + " | search p50 ms (cached query vector) |",
              "|---|" + "---|" * (len(COMPARE_COLUMNS) + 1)]
     for name, s in runs:
         lines.append(f"| {name} | " + " | ".join(fmt(s.get(c)) for c in COMPARE_COLUMNS) +

@@ -262,7 +262,8 @@ def evaluate(engine, items: list[GoldItem], top_k: int = 5, mode=None, progress=
     The support judge always uses the cache: it is the eval's cost, not the product's. Pass `cached`
     to share one cache across runs (the ablations)."""
     gold = resolve_evidence(items, engine.index.content.paragraphs)
-    cached = cached or CachedEmbedder(engine.embedder)
+    if cached is None:
+        cached = engine.embedder if isinstance(engine.embedder, CachedEmbedder) else CachedEmbedder(engine.embedder)
     warm_cache(cached, engine.index.content)
     fast = with_embedder(engine, cached)
     rows = []
