@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answer import Answerer, ask
+from rag.answer import Answerer, AnswerStream, ask, ask_stream
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.documents import Answer
 from rag.embedding import Embedder
@@ -50,6 +50,12 @@ class Engine:
             standalone_question = self.rewrite(question, history, answerer).standalone
         return ask(question, self.retriever, answerer, top_k=top_k, mode=mode,
                    standalone_question=standalone_question)
+
+    def stream(self, question: str, answerer, top_k: int = 5, mode: Mode | str | None = None,
+               history: list[dict] | None = None) -> AnswerStream:
+        """Like `ask`, for an answerer that streams (`stream_answer`): iterate for tokens, then `.result()`."""
+        standalone = self.rewrite(question, history, answerer).standalone if history else None
+        return ask_stream(question, self.retriever, answerer, top_k=top_k, mode=mode, standalone_question=standalone)
 
     def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None):
         from rag.rewrite import rewrite_followup

@@ -209,3 +209,28 @@ def test_follow_up_uses_the_conversation(app_env):
     assert message["question"] == "And in 2024?"
     assert message["standalone_question"] != "And in 2024?"
     assert len(at.chat_message) == 4
+
+
+def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monkeypatch):
+    """The generative path through the page, with LangChain's fake chat model standing in for the LLM:
+    one sentence cites a retrieved paragraph, one cites an invented paragraph."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    import rag.answer.llm
+
+    reply = ("China's vehicle exports hit a record 4.91 million in 2023, according to CAAM "
+             "[briefing-china-vehicle-exports para. 5]. Exports will triple next year [made-up-report para. 3].")
+    monkeypatch.setattr(rag.answer.llm, "make_chat_model",
+                        lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])))
+    at = new_app()
+    at.selectbox(key="answerer").set_value("local").run()
+    ask(at, "How many vehicles did China export in 2023?")
+    message = at.session_state["messages"][-1]
+    assert message["answerer"] == "local"
+    assert [c["support"] for c in message["claims"]] == ["supported", "unsupported"]
+    assert message["claims"][1]["cites"] == []  # the invented citation was removed
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]  # st.badge renders as Markdown
+    assert badges == [":green-badge[supported]", ":red-badge[unsupported]"]
+    captions = " ".join(shown(at.caption))
+    assert "1 of 2 sentences supported" in captions and "made-up-report para. 3" in captions

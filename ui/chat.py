@@ -18,6 +18,7 @@ from ui import render, state
 
 READER_PAGE = "reader.py"
 WORD_DELAY_S = 0.012  # the typewriter pace of a streamed answer
+SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "red"}
 
 
 def main() -> None:
@@ -42,12 +43,26 @@ def main() -> None:
     if question and question.strip() and engine is not None:
         messages.append({"role": "user", "content": question})
         draw_message(messages[-1], len(messages) - 1, index)
-        answerer = state.ANSWERERS[settings.answerer](engine)
-        with st.spinner("Searching…"):
-            answer = engine.ask(question, top_k=settings.top_k, mode=settings.mode, answerer=answerer,
-                                history=_history(messages[:-1]))
+        answerer = state.get_answerer(engine, settings)
+        history = _history(messages[:-1])
+        if hasattr(answerer, "stream_answer"):
+            # Tokens as the LLM writes them; then the verified answer, with badges, replaces the draft.
+            draft = st.empty()
+            with draft.container(), st.chat_message("assistant"):
+                with st.spinner("Searching…"):
+                    stream = engine.stream(question, answerer, top_k=settings.top_k, mode=settings.mode,
+                                           history=history)
+                st.write_stream(render.md_escape(token) for token in stream)
+            answer = stream.result()
+            draft.empty()
+            stream_final = False
+        else:
+            with st.spinner("Searching…"):
+                answer = engine.ask(question, top_k=settings.top_k, mode=settings.mode, answerer=answerer,
+                                    history=history)
+            stream_final = True
         messages.append(answer_record(answer, engine.index))
-        draw_message(messages[-1], len(messages) - 1, index, stream=True)
+        draw_message(messages[-1], len(messages) - 1, index, stream=stream_final)
     with st.sidebar:  # drawn last, so it holds the answer just given
         st.download_button("Download conversation (Markdown)", to_markdown(messages), file_name="paracite-chat.md",
                            mime="text/markdown", on_click="ignore", disabled=not messages,
@@ -79,6 +94,8 @@ def draw_message(message: dict[str, Any], i: int, index, stream: bool = False) -
 
 def _draw_answer(message: dict[str, Any], i: int, index, stream: bool) -> None:
     cites = message["citations"]
+    # Extractive sentences are quotes, supported by construction; generated ones carry their verification.
+    verified = not message.get("answerer", "extractive").startswith("extractive")
     statuses = {key: citation_status(c, index) for key, c in cites.items()}
     for j, claim in enumerate(message["claims"]):
         with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"claim-{i}-{j}"):
@@ -88,6 +105,8 @@ def _draw_answer(message: dict[str, Any], i: int, index, stream: bool) -> None:
                 st.markdown(render.md_escape(claim["text"]), width="content")
             for key in claim["cites"]:
                 _chip(cites[key], statuses[key], f"chip-{i}-{j}-{key}")
+            if verified:
+                st.badge(claim["support"], color=SUPPORT_COLOURS.get(claim["support"], "gray"))
     st.caption("Sources")
     st.html(render.sources_html(cites, statuses))
     others = [h for h in message["retrieved"] if not h["cited"]]

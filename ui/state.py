@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from rag.answer import Answerer
+from rag.answer.llm import DEFAULT_MODELS, backend_address
 from rag.corpus import default_corpus_dir
 from rag.embedding import Embedder
 from rag.engine import Engine
@@ -21,12 +22,10 @@ from rag.errors import RagError
 from rag.retrieval import Mode
 from rag.store import default_index_dir
 
-# The answerers the sidebar offers, by name. Add an LLM answerer here: name -> factory(engine).
-ANSWERERS: dict[str, Callable[[Engine], Answerer]] = {
-    "extractive": lambda engine: engine.answerer,
-}
+# The answerer kinds the sidebar offers; ollama and openai also take a model name and a server address.
+ANSWERER_KINDS = ["extractive", "local", "ollama", "openai"]
 MODES = [m.value for m in (Mode.HYBRID, Mode.BM25, Mode.DENSE)]
-DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": "extractive"}
+DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": "extractive", "llm_model": "", "llm_url": ""}
 SETTING_KEYS = tuple(DEFAULTS)
 # Tests set this to share their already-loaded embedder with the app (same process).
 EMBEDDER_FACTORY: Callable[[], Embedder] = Embedder
@@ -66,6 +65,18 @@ def get_engine() -> Engine | None:
     return engine
 
 
+@st.cache_resource(show_spinner="Loading the answerer (the local model takes about 30 s)…")
+def _load_answerer(_engine: Engine, spec: str, base_url: str, generation: str) -> Answerer:
+    return _engine.answerer_for(spec, base_url or None)
+
+
+def get_answerer(engine: Engine, settings: "Settings") -> Answerer:
+    """One answerer per (spec, address, index generation), shared by sessions; the local model loads once."""
+    if settings.answerer == "extractive":
+        return engine.answerer
+    return _load_answerer(engine, settings.answerer, settings.base_url, engine.index.generation)
+
+
 def reload_engine() -> None:
     """Forget the cached engine; the next `get_engine` loads the live generation."""
     _load_engine.clear()
@@ -82,7 +93,8 @@ def keep_settings() -> None:
 class Settings:
     top_k: int
     mode: str
-    answerer: str
+    answerer: str  # a spec: extractive, local, ollama:MODEL or openai:MODEL
+    base_url: str = ""
 
 
 def sidebar_settings() -> Settings:
@@ -93,5 +105,14 @@ def sidebar_settings() -> Settings:
         top_k = st.slider("Paragraphs to retrieve (top-k)", 1, 20, key="top_k")
         mode = st.selectbox("Retrieval mode", MODES, key="mode",
                             help="hybrid fuses BM25 and dense retrieval by reciprocal rank fusion")
-        answerer = st.selectbox("Answerer", list(ANSWERERS), key="answerer")
-    return Settings(int(top_k), str(mode), str(answerer))
+        kind = st.selectbox("Answerer", ANSWERER_KINDS, key="answerer",
+                            help="extractive quotes sentences (grounded by construction); the others generate "
+                                 "with an LLM and every sentence's citation is verified")
+        spec, base_url = kind, ""
+        if kind in ("ollama", "openai"):
+            model = st.text_input("Model", key="llm_model", placeholder=DEFAULT_MODELS[kind]) or DEFAULT_MODELS[kind]
+            base_url = st.text_input("Server address", key="llm_url", placeholder=backend_address(f"{kind}:{model}"),
+                                     help="any OpenAI-compatible server for openai (vLLM, llama.cpp, LM Studio); "
+                                          "the key is read from OPENAI_API_KEY")
+            spec = f"{kind}:{model}"
+    return Settings(int(top_k), str(mode), spec, base_url.strip())

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+from rag.answer import AnswerStream
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.documents import Answer, Hit, SentenceClaim
 from rag.embedding import Embedder
@@ -34,7 +35,8 @@ OLLAMA_DEFAULT_URL = "http://localhost:11434"
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 
 # What a UI can offer in a picker; any "ollama:NAME" or "openai:NAME" works too.
-ANSWERER_SPECS = ["extractive", "local", "ollama:llama3.2", "openai:gpt-4o-mini"]
+DEFAULT_MODELS = {"ollama": "llama3.2", "openai": "gpt-4o-mini"}
+ANSWERER_SPECS = ["extractive", "local", *(f"{kind}:{model}" for kind, model in DEFAULT_MODELS.items())]
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -106,27 +108,6 @@ def _is_connection_error(error: BaseException) -> bool:
     return False
 
 
-class AnswerStream:
-    """Tokens as they arrive (iterate it, e.g. `st.write_stream(stream)`), then `.answer` once exhausted.
-
-    When the backend cannot be reached, the stream yields the extractive answer's text instead.
-    The verified `answer` can differ from the streamed text (markers removed, or a fallback).
-    """
-
-    def __init__(self, tokens: Iterator[str]):
-        self._tokens = tokens
-        self.answer: Answer | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._tokens
-
-    def result(self) -> Answer:
-        for _ in self:
-            pass
-        assert self.answer is not None
-        return self.answer
-
-
 class LlmAnswerer:
     def __init__(self, chat_model, embedder: Embedder, titles: dict[str, str], name: str | None = None,
                  address: str = "", fallback=None):
@@ -150,7 +131,7 @@ class LlmAnswerer:
         return self.finish(question, hits, str(message.content), generate_ms, usage.get("output_tokens"))
 
     def stream_answer(self, question: str, hits: list[Hit]) -> AnswerStream:
-        stream = AnswerStream(iter(()))
+        stream = AnswerStream()
 
         def tokens() -> Iterator[str]:
             if not hits:
