@@ -27,8 +27,8 @@ from rag.embedding import Embedder
 from rag.sentences import split_sentences
 from rag.terms import numbers_in
 
-SUPPORTED_AT = 0.70
-PARTIAL_AT = 0.50
+SUPPORTED_AT = 0.61
+PARTIAL_AT = 0.44
 
 
 @dataclass(frozen=True)
