@@ -60,8 +60,10 @@ class GoldItem:
     source: str = ""
 
 
-def load_gold(path: str | Path) -> list[GoldItem]:
-    """Items of one JSONL file, or of every `*.jsonl` in a folder (sorted by name)."""
+def load_gold(path: str | Path, require_evidence: bool = True) -> list[GoldItem]:
+    """Items of one JSONL file, or of every `*.jsonl` in a folder (sorted by name).
+
+    `require_evidence=False` reads question-only sets such as evals/calibration.jsonl."""
     path = Path(path)
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     if not files or not all(f.exists() for f in files):
@@ -83,7 +85,7 @@ def load_gold(path: str | Path) -> list[GoldItem]:
             if raw["id"] in seen:
                 raise GoldError(f"{where}: duplicate id {raw['id']!r}; ids must be unique across files")
             seen.add(raw["id"])
-            if raw["answerable"] and not raw.get("evidence"):
+            if require_evidence and raw["answerable"] and not raw.get("evidence"):
                 raise GoldError(f"{where} ({raw['id']}): an answerable item needs evidence [{{doc_id, quote}}]")
             items.append(GoldItem(raw["id"], raw["question"], raw.get("kind", "fact"), bool(raw["answerable"]),
                                   raw.get("reference_answer", ""), tuple(raw.get("key_facts", ())),

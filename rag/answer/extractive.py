@@ -42,8 +42,8 @@ class Thresholds:
       retrieved paragraph mentions, the best sentence must be at least this similar instead.
     """
 
-    min_similarity: float = 0.45
-    entity_similarity: float = 0.75
+    min_similarity: float = 0.52
+    entity_similarity: float = 0.61
 
 
 @dataclass(frozen=True)
