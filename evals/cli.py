@@ -136,10 +136,10 @@ def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
         click.echo(f"done: {name}", err=True)
 
     for mode in ("bm25", "dense", "hybrid"):
-        run(f"mode={mode} k={top_k}", engine, top_k, mode)
+        run(f"{mode} · k={top_k} · max_words={current}", engine, top_k, mode)
     for k in COMPARE_TOP_K:
         if k != top_k:
-            run(f"mode=hybrid k={k}", engine, k, "hybrid")
+            run(f"hybrid · k={k} · max_words={current}", engine, k, "hybrid")
     sources = sorted({d.source_path for d in engine.index.documents})
     for words in COMPARE_MAX_WORDS:
         if words == current:
@@ -148,6 +148,34 @@ def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
             ingest(sources, Path(tmp) / "index", cached, max_words=words)
             eng = with_embedder(Engine.load(Path(tmp) / "index", cached), cached)
             eng.answerer = with_embedder(engine, cached).answerer  # the engine's own answerer settings
-            run(f"hybrid k={top_k} max_words={words}", eng, top_k, "hybrid")
-    runs.sort(key=lambda r: r[0])
+            run(f"hybrid · k={top_k} · max_words={words}", eng, top_k, "hybrid")
     return report.write_compare(out, runs)
+
+
+@eval_command.command("beir")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
+              help="Where the table (beir-<name>.md/.json) and the TREC runs go.")
+def beir_command(folder, out):
+    """Retrieval only on a BEIR-layout dataset: nDCG@10, R@100, MRR@10 for BM25, dense and hybrid.
+
+    \b
+    Example usage:
+        rag eval beir ../shared/datasets/scifact --out evals/out
+    """
+    from evals.beir import load_beir, report, run_beir
+
+    try:
+        data = load_beir(folder)
+        runs = run_beir(data, load_embedder())
+    except RagError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(report(data, runs, out))
+    click.echo(f"wrote {out / f'beir-{data.name}.md'} and run.{data.name}.<mode>.trec", err=True)
+
+
+def load_embedder():
+    """The encoder for `beir`; tests replace this to pass their session embedder."""
+    from rag.embedding import Embedder
+
+    return Embedder()

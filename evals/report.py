@@ -157,7 +157,7 @@ def plot_latency(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-COMPARE_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "evidence_cited", "key_fact_accuracy", "token_f1",
+COMPARE_COLUMNS = ("hit@1", "hit@5", "recall@k", "mrr@10", "ndcg@10", "evidence_cited", "key_fact_accuracy", "token_f1",
                    "abstention_precision", "abstention_recall")
 
 

@@ -136,3 +136,29 @@ def test_shipped_corpus_meets_the_baseline(eval_engine):
                     mode=baseline["config"]["mode"])
     drops, diff = check_against_baseline(summarize(rows), baseline, TOLERANCE)
     assert not drops, "quality regression against evals/baseline.json:\n" + diff
+
+
+def test_rag_eval_beir_on_a_tiny_beir_folder(monkeypatch, embedder, tmp_path):
+    import evals.beir
+
+    folder = tmp_path / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [("d1", "Battery prices", "Lithium-ion battery pack prices fell 20% to 115 dollars per kWh in 2024."),
+            ("d2", "Car exports", "China exported more than six million vehicles in 2023, leading the world."),
+            ("d3", "Tariffs", "The European Union imposed countervailing duties on electric cars made in China.")]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in docs))
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in [
+        {"_id": "q1", "text": "How cheap did battery packs get?"}, {"_id": "q2", "text": "EU duties on Chinese EVs"},
+        {"_id": "q3", "text": "a query without qrels is skipped"}]))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    monkeypatch.setattr(eval_cli, "load_embedder", lambda: embedder)
+    monkeypatch.setattr(evals.beir, "CACHE_DIR", tmp_path / "cache")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["eval", "beir", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| ours: hybrid | 1.000 | 1.000 | 1.000 |" in result.output
+    assert list((tmp_path / "cache").glob("beir-tiny-*.npy"))  # corpus vectors cached
+    trec = (out / "run.tiny.dense.trec").read_text().splitlines()
+    assert trec[0].split()[:4] == ["q1", "Q0", "d1", "1"] and {line.split()[0] for line in trec} == {"q1", "q2"}
+    figures = json.loads((out / "beir-tiny.json").read_text())["figures"]
+    assert set(figures) == {"bm25", "dense", "hybrid"}
