@@ -94,7 +94,7 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
     except RagError as e:
         raise click.ClickException(str(e)) from e
     summary = summarize(rows)
-    config = {"set": str(set_path), "index": str(index_dir), "mode": mode, "top_k": top_k,
+    config = {"set": _shown(set_path), "index": _shown(index_dir), "mode": mode, "top_k": top_k,
               "answerer": engine.answerer.name, "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
               "cache": fast, "seconds": round(time.perf_counter() - t0, 1)}
     diff, drops = None, []
@@ -117,6 +117,14 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
             names = ", ".join(f"{d.metric} {d.baseline:.3f} -> {d.now:.3f}" for d in drops)
             raise click.ClickException(f"quality regression beyond {tolerance:.3f}: {names}")
         click.echo("check passed: no metric dropped beyond the tolerance", err=True)
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when it lies under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def run_compare(engine, items, out: Path, top_k: int = 5) -> str:

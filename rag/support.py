@@ -27,7 +27,7 @@ from rag.embedding import Embedder
 from rag.sentences import split_sentences
 from rag.terms import numbers_in
 
-SUPPORTED_AT = 0.61
+SUPPORTED_AT = 0.64
 PARTIAL_AT = 0.44
 
 
