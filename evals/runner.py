@@ -338,7 +338,8 @@ def check_against_baseline(summary: dict, baseline: dict, tolerance: float = TOL
             continue
         b, now = float(base[name]), float(summary[name])
         dropped = math.isnan(now) or now < b - tolerance
-        status = "DROP" if dropped else ("up" if now > b + 1e-9 else "ok")
+        # Baseline figures are stored rounded to 6 places, so "up" needs more than rounding noise.
+        status = "DROP" if dropped else ("up" if now > b + 1e-4 else "ok")
         lines.append(f"{name:<22}{b:>10.3f}{now:>10.3f}{now - b:>+10.3f}  {status}")
         if dropped:
             drops.append(Drop(name, b, now))
