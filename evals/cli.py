@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import click
@@ -65,9 +64,12 @@ def _progress(desc: str):
 @click.option("--save-baseline", is_flag=True, help="Write this run's figures to --baseline (accept them).")
 @click.option("--fast", is_flag=True, help="Answer with the eval's embedding cache: same quality figures, "
               "minutes faster, but answer latency is no longer the product's.")
+@click.option("--llm", default=None, envvar="RAG_LLM", help="Evaluate an LLM answerer instead of the extractive one: "
+              "local, ollama:MODEL or openai:MODEL.")
+@click.option("--base-url", default=None, help="Address of the ollama or OpenAI-compatible server.")
 @click.pass_context
 def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, baseline_path, tolerance,
-                 save_baseline, fast):
+                 save_baseline, fast, llm, base_url):
     """Score retrieval, citations and answers on a gold set; write report.md, results.json and plots.
 
     \b
@@ -75,36 +77,34 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
         rag eval --out evals/out
         rag eval --check            # fail on a regression against evals/baseline.json
         rag eval --compare          # bm25/dense/hybrid, top-k 3/5/8, chunks of 60/120/180 words
+        rag eval --llm local        # the generative answerer, its citations verified
     """
     if ctx.invoked_subcommand is not None:
         return
+    from dataclasses import replace
+
     from evals import report
-    from evals.runner import check_against_baseline, evaluate, load_gold, summarize
+    from evals.runner import load_gold, run_eval
 
     try:
-        items = load_gold(set_path)
         engine = load_engine(index_dir)
+        if llm:
+            engine = replace(engine, answerer=engine.answerer_for(llm, base_url))
         if compare:
-            table = run_compare(engine, items, out, top_k)
+            table = run_compare(engine, load_gold(set_path), out, top_k)
             click.echo(table)
             click.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}", err=True)
             return
-        t0 = time.perf_counter()
-        rows = evaluate(engine, items, top_k=top_k, mode=mode, progress=_progress("questions"), cache=fast)
+        baseline = None
+        if check:
+            if not baseline_path.exists():
+                raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
+            baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+        summary, config, drops, diff = run_eval(engine, set_path, out, top_k=top_k, mode=mode,
+                                                progress=_progress("questions"), cache=fast, baseline=baseline,
+                                                tolerance=tolerance)
     except RagError as e:
         raise click.ClickException(str(e)) from e
-    summary = summarize(rows)
-    config = {"set": _shown(set_path), "index": _shown(index_dir), "mode": mode, "top_k": top_k,
-              "answerer": engine.answerer.name, "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
-              "cache": fast, "seconds": round(time.perf_counter() - t0, 1)}
-    diff, drops = None, []
-    if check:
-        if not baseline_path.exists():
-            raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
-        baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
-        drops, diff = check_against_baseline(summary, baseline, tolerance)
-    report.write_results(out, rows, summary, config)
-    report.write_report(out, rows, summary, config, diff)
     click.echo(report.summary_table(summary))
     click.echo(f"wrote {out / 'report.md'}, results.json, metrics.png, latency.png ({config['seconds']}s)", err=True)
     if save_baseline:
@@ -117,14 +117,6 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
             names = ", ".join(f"{d.metric} {d.baseline:.3f} -> {d.now:.3f}" for d in drops)
             raise click.ClickException(f"quality regression beyond {tolerance:.3f}: {names}")
         click.echo("check passed: no metric dropped beyond the tolerance", err=True)
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working folder when it lies under it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def run_compare(engine, items, out: Path, top_k: int = 5) -> str:

@@ -348,3 +348,34 @@ def check_against_baseline(summary: dict, baseline: dict, tolerance: float = TOL
 
 def row_dict(row: Row) -> dict:
     return asdict(row)
+
+
+def run_eval(engine, set_path: str | Path, out: Path, top_k: int = 5, mode: str = "hybrid", progress=None,
+             cache: bool = False, baseline: dict | None = None, tolerance: float = TOLERANCE):
+    """One whole eval: load the gold set, answer it, write report.md, results.json and the plots into `out`.
+
+    Returns (summary, config, drops, diff); `drops` and `diff` are empty unless a `baseline` is given.
+    The CLI and the UI's Evals page both call this.
+    """
+    from evals import report
+
+    items = load_gold(set_path)
+    t0 = time.perf_counter()
+    rows = evaluate(engine, items, top_k=top_k, mode=mode, progress=progress, cache=cache)
+    summary = summarize(rows)
+    config = {"set": _shown(set_path), "index": _shown(engine.index.path), "mode": mode, "top_k": top_k,
+              "answerer": engine.answerer.name,
+              "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
+              "cache": cache, "seconds": round(time.perf_counter() - t0, 1)}
+    drops, diff = check_against_baseline(summary, baseline, tolerance) if baseline is not None else ([], None)
+    report.write_results(out, rows, summary, config)
+    report.write_report(out, rows, summary, config, diff)
+    return summary, config, drops, diff
+
+
+def _shown(path) -> str:
+    """A path as the user would type it: relative to the working folder when it lies under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from rag.documents import Answer
-from rag.errors import IngestError, RagError
+from rag.errors import RagError
 from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
 
 index_option = click.option(

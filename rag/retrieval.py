@@ -23,8 +23,11 @@ from rag.errors import BadArgument
 
 # Reciprocal rank fusion constant from Cormack, Clarke & Buettcher (SIGIR 2009); robust across collections.
 RRF_K = 60
-# How deep each retriever's ranking goes before fusion.
-CANDIDATES = 100
+# How deep each retriever's ranking goes before fusion. Z-score fusion gained from depth 1000 over 100 on
+# SciFact (nDCG@10 0.737 vs 0.731, evals/README.md); on a corpus of a few hundred paragraphs it means "all".
+CANDIDATES = 1000
+# Weight of the dense scores in z-score fusion: the middle of a flat plateau (0.45-0.60) on SciFact.
+DENSE_WEIGHT = 0.5
 
 
 class Mode(str, Enum):
@@ -156,22 +159,65 @@ def reciprocal_rank_fusion(rankings: dict[str, list[int]], k: int = RRF_K,
     return fused
 
 
+def zscore_fusion(scores: dict[str, dict[int, float]], weights: dict[str, float] | None = None) -> dict[int, float]:
+    """Fuse score lists by z-normalising each over its own candidates and adding them, weighted.
+
+    An item missing from a list gets that list's lowest z (it ranked below all its candidates there).
+    Unlike RRF it keeps how far apart the scores are, which gained +0.022 nDCG@10 on SciFact.
+
+    >>> fused = zscore_fusion({"bm25": {1: 9.0, 2: 1.0}, "dense": {2: 0.9, 3: 0.1}})
+    >>> [round(fused[i], 2) for i in (1, 2, 3)]
+    [0.0, 0.0, -2.0]
+    """
+    normalised: dict[str, tuple[dict[int, float], float]] = {}
+    for name, s in scores.items():
+        if not s:
+            continue
+        values = np.fromiter(s.values(), dtype=np.float64)
+        mean, std = float(values.mean()), float(values.std()) or 1.0
+        z = {i: (v - mean) / std for i, v in s.items()}
+        normalised[name] = (z, min(z.values()))
+    items = set().union(*(z for z, _ in normalised.values())) if normalised else set()
+    return {i: sum((weights or {}).get(name, 1.0) * z.get(i, floor) for name, (z, floor) in normalised.items())
+            for i in items}
+
+
+class Fusion(str, Enum):
+    ZSCORE = "zscore"
+    RRF = "rrf"
+
+    @classmethod
+    def parse(cls, value: "str | Fusion") -> "Fusion":
+        try:
+            return cls(value)
+        except ValueError:
+            raise BadArgument(f"unknown fusion {value!r}; valid: {', '.join(f.value for f in cls)}") from None
+
+
+def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion, paragraphs: list[Paragraph]) -> dict[int, float]:
+    if fusion is Fusion.RRF:
+        return reciprocal_rank_fusion({"bm25": _ranking(bm25, paragraphs), "dense": _ranking(dense, paragraphs)})
+    return zscore_fusion({"bm25": bm25, "dense": dense}, {"bm25": 1 - DENSE_WEIGHT, "dense": DENSE_WEIGHT})
+
+
 class HybridRetriever:
-    """BM25 and dense rankings fused by reciprocal rank fusion; `mode` picks one or both."""
+    """BM25 and dense rankings fused (z-score fusion by default, or RRF); `mode` picks one or both."""
 
     def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
-                 mode: Mode | str = Mode.HYBRID, faiss_index=None):
+                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE):
         self.paragraphs = paragraphs
         self.mode = Mode.parse(mode)
+        self.fusion = Fusion.parse(fusion)
         self.bm25 = Bm25Retriever(paragraphs)
         self.dense = DenseRetriever(paragraphs, chunks, vectors, embedder, faiss_index)
         self.embedder = embedder
         self._positions = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
 
     @classmethod
-    def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID) -> "HybridRetriever":
+    def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID,
+                   fusion: Fusion | str = Fusion.ZSCORE) -> "HybridRetriever":
         c = index.content
-        return cls(c.paragraphs, c.chunks, c.vectors, embedder, mode, faiss_index=index.faiss)
+        return cls(c.paragraphs, c.chunks, c.vectors, embedder, mode, faiss_index=index.faiss, fusion=fusion)
 
     def search(self, query: str, top_k: int = 5, mode: Mode | str | None = None,
                query_vector: np.ndarray | None = None) -> list[Hit]:
@@ -194,8 +240,7 @@ class HybridRetriever:
         elif mode is Mode.DENSE:
             fused = dense_scores
         else:
-            fused = reciprocal_rank_fusion({"bm25": _ranking(bm25_scores, self.paragraphs),
-                                            "dense": _ranking(dense_scores, self.paragraphs)[:CANDIDATES]})
+            fused = fuse(bm25_scores, dense_scores, self.fusion, self.paragraphs)
         hits = _hits(self.paragraphs, fused, top_k, mode.value)
         out = []
         for h in hits:

@@ -157,8 +157,9 @@ def test_rag_eval_beir_on_a_tiny_beir_folder(monkeypatch, embedder, tmp_path):
     result = CliRunner().invoke(cli, ["eval", "beir", str(folder), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "| ours: hybrid | 1.000 | 1.000 | 1.000 |" in result.output
+    assert "| ours: hybrid-rrf | 1.000 | 1.000 | 1.000 |" in result.output
     assert list((tmp_path / "cache").glob("beir-tiny-*.npy"))  # corpus vectors cached
     trec = (out / "run.tiny.dense.trec").read_text().splitlines()
     assert trec[0].split()[:4] == ["q1", "Q0", "d1", "1"] and {line.split()[0] for line in trec} == {"q1", "q2"}
     figures = json.loads((out / "beir-tiny.json").read_text())["figures"]
-    assert set(figures) == {"bm25", "dense", "hybrid"}
+    assert set(figures) == {"bm25", "dense", "hybrid-rrf", "hybrid"}

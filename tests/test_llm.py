@@ -6,7 +6,6 @@ judges support, as in production. `test_local_model_end_to_end` loads the real S
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
@@ -14,7 +13,6 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage
 
 from rag.answer.llm import ANSWERER_SPECS, LlmAnswerer, make_answerer, make_chat_model, parse_spec
-from rag.citations import parse_markers
 from rag.documents import Hit, Paragraph, Support
 from rag.errors import BadArgument
 from rag.prompts import ANSWER_SYSTEM, PARAGRAPH_CLOSE, REFUSAL, answer_messages
