@@ -85,7 +85,8 @@ def kind_table(summary: dict) -> str:
 def write_results(out: Path, rows: list[Row], summary: dict, config: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    payload = {"format": FORMAT, "config": config, "summary": summary, "rows": [row_dict(r) for r in rows]}
+    payload = {"format": FORMAT, "config": config, "summary": summary, "rows": [row_dict(r) for r in rows],
+               "worst": [r.id for r in worst(rows, 10)]}
     path.write_text(json.dumps(clean(payload), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 

@@ -6,6 +6,7 @@ already-loaded embedder (same process), so the model loads once.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -234,3 +235,25 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
     assert badges == [":green-badge[supported]", ":red-badge[unsupported]"]
     captions = " ".join(shown(at.caption))
     assert "1 of 2 sentences supported" in captions and "made-up-report para. 3" in captions
+
+
+def test_evals_page_runs_an_eval_with_progress_and_shows_the_report(app_env, monkeypatch, tmp_path):
+    gold = Path(__file__).resolve().parent.parent / "evals" / "gold" / "commentary.jsonl"
+    small = tmp_path / "small.jsonl"
+    lines = gold.read_text(encoding="utf-8").splitlines()
+    small.write_text("\n".join(lines[:4] + [line for line in lines if '"answerable": false' in line][:1]) + "\n")
+    monkeypatch.setenv("RAG_EVAL_SET", str(small))
+    monkeypatch.setenv("RAG_EVAL_OUT", str(tmp_path / "out"))
+    at = new_app()
+    at.switch_page("eval_report.py").run()
+    assert not at.exception, at.exception
+    assert any("No eval report yet" in i.value for i in at.info), [i.value for i in at.info]
+    at.button(key="run-evals").click().run()
+    assert not at.exception, at.exception
+    assert any("Eval finished" in s.value for s in at.success)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["summary"]["questions"] == 5 and len(results["worst"]) == 5
+    assert (tmp_path / "out" / "metrics.png").exists() and (tmp_path / "out" / "latency.png").exists()
+    summary, worst = (d.value for d in at.dataframe)
+    assert "hit@5" in list(summary["metric"])
+    assert set(worst["id"]) == {r["id"] for r in results["rows"]}

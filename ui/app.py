@@ -14,5 +14,6 @@ page = st.navigation([
     st.Page(HERE / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(HERE / "library.py", title="Library", icon=":material/library_books:"),
     st.Page(HERE / "reader.py", title="Reader", icon=":material/menu_book:"),
+    st.Page(HERE / "eval_report.py", title="Evals", icon=":material/monitoring:"),
 ])
 page.run()

@@ -7,6 +7,7 @@ a newer ingest has swapped in (`Engine.is_stale`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,17 @@ DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": "extractive", "ll
 SETTING_KEYS = tuple(DEFAULTS)
 # Tests set this to share their already-loaded embedder with the app (same process).
 EMBEDDER_FACTORY: Callable[[], Embedder] = Embedder
+
+
+def eval_out_dir() -> Path:
+    """Where `rag eval` writes its report (and the Evals page reads it)."""
+    return Path(os.environ.get("RAG_EVAL_OUT") or "evals/out")
+
+
+def eval_set_path() -> Path:
+    from evals.runner import DEFAULT_SET
+
+    return Path(os.environ.get("RAG_EVAL_SET") or DEFAULT_SET)
 
 
 def index_dir() -> Path:
