@@ -39,3 +39,13 @@ def engine(corpus_index, embedder):
     from rag.engine import Engine
 
     return Engine.load(corpus_index, embedder)
+
+
+@pytest.fixture(scope="session")
+def local_model():
+    """The real offline LLM (SmolLM2-135M through transformers), loaded once per session (about 30 s)."""
+    from rag.answer.llm import make_chat_model
+
+    model = make_chat_model("local", max_tokens=48)
+    model.load()
+    return model

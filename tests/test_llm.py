@@ -185,13 +185,6 @@ def test_specs_parse_and_bad_ones_list_the_choices(monkeypatch):
 
 # --- the real local model --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def local_model():
-    model = make_chat_model("local", max_tokens=48)
-    model.load()
-    return model
-
-
 def test_local_model_end_to_end(engine, local_model):
     answerer = LlmAnswerer(local_model, engine.embedder, engine.titles, name="local")
     question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"

@@ -1,0 +1,46 @@
+"""The `openai:` backend over real HTTP: langchain-openai talks to an OpenAI-compatible server on
+localhost that serves the real local model, and what comes back passes through verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.llm import make_answerer
+from tests.openai_server import serve
+
+
+@pytest.fixture(scope="module")
+def server(local_model):
+    srv, seen = serve(local_model)
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
+    srv.shutdown()
+
+
+def test_openai_backend_answers_over_http_and_is_verified(engine, server, monkeypatch):
+    url, seen = server
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=48)
+    question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
+    hits = engine.retriever.search(question, top_k=3)
+    answer = answerer.answer(question, hits)
+    request = seen[-1]
+    assert request["body"]["model"] == "smollm2" and not request["body"].get("stream")
+    assert request["authorization"] == "Bearer sk-test-secret-123"  # sent to the server, and only there
+    assert "[briefing-japan-korea-precedent para." in request["body"]["messages"][-1]["content"]
+    allowed = {(h.paragraph.doc_id, h.paragraph.para) for h in hits}
+    assert answer.claims and all((c.doc_id, c.para) in allowed for c in answer.citations)
+    assert all(cl.support.value in {"supported", "partial", "unsupported"} for cl in answer.claims)
+    # the weak model's sentences are either verified, or the answer fell back to extractive and says so
+    assert answer.answerer == "openai:smollm2" or "fallback from openai:smollm2" in answer.answerer
+    assert "sk-test-secret-123" not in " ".join(answer.notes)
+
+
+def test_openai_backend_streams_tokens_over_http(engine, server):
+    url, seen = server
+    answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=32)
+    question = "What tariff did Turkey impose on Chinese cars?"
+    stream = answerer.stream_answer(question, engine.retriever.search(question, top_k=3))
+    tokens = list(stream)
+    assert seen[-1]["body"]["stream"] is True
+    assert len(tokens) > 1 and "".join(tokens).strip()
+    assert stream.result().claims
