@@ -58,7 +58,7 @@ class _Candidate:
 class ExtractiveAnswerer:
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = 3,
+    def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = 4,
                  thresholds: Thresholds = Thresholds(), redundancy: float = 0.85, keep_within: float = 0.12):
         self.embedder = embedder
         self.titles = titles
