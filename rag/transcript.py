@@ -14,16 +14,22 @@ Record shapes (version `RECORD_VERSION`):
      "retrieved": [{"doc_id", "para", "page", "title", "text", "score", "scores_by_retriever", "sha256", "cited"}]}
 
 where key is the citation label, e.g. "caixin-commentary para. 4".
-Not handled: rendering (the UI's job), or rewriting follow-up questions.
+Conversations are saved as JSON files named by a random id (`save_conversation`), so a chat
+survives a page reload. Not handled: rendering (the UI's job), or rewriting follow-up questions.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from rag.documents import Answer, Paragraph
-from rag.errors import UnknownParagraph
+from rag.errors import BadArgument, UnknownParagraph
 from rag.store import Index
 
 RECORD_VERSION = 1
@@ -88,6 +94,39 @@ def neighbours(index: Index, doc_id: str, para: int) -> tuple[Paragraph | None, 
     before = index.paragraph(doc_id, para - 1) if index.has_paragraph(doc_id, para - 1) else None
     after = index.paragraph(doc_id, para + 1) if index.has_paragraph(doc_id, para + 1) else None
     return before, after
+
+
+_CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_conversation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def conversation_path(folder: Path, conversation_id: str) -> Path:
+    """Where a conversation is kept; ids are 32 hex digits, so a crafted id cannot reach another folder."""
+    if not _CONVERSATION_ID.fullmatch(conversation_id or ""):
+        raise BadArgument(f"not a conversation id: {conversation_id!r}")
+    return Path(folder) / f"{conversation_id}.json"
+
+
+def save_conversation(folder: Path, conversation_id: str, messages: list[dict[str, Any]]) -> Path:
+    """Write the records atomically (a crash leaves the previous file whole)."""
+    path = conversation_path(folder, conversation_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"version": RECORD_VERSION, "messages": messages}, ensure_ascii=False), "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_conversation(folder: Path, conversation_id: str) -> list[dict[str, Any]]:
+    """The saved records, or [] when there are none (or they are unreadable, or of another version)."""
+    try:
+        data = json.loads(conversation_path(folder, conversation_id).read_text("utf-8"))
+    except (OSError, ValueError, BadArgument):
+        return []
+    return data.get("messages", []) if data.get("version") == RECORD_VERSION else []
 
 
 def to_markdown(messages: Iterable[dict[str, Any]], title: str = "paracite conversation") -> str:

@@ -50,3 +50,21 @@ def test_markdown_export_resolves_citations():
     assert "**[a para. 2]** A report, page 3 (original article para. 7, 8)" in md
     assert "> Exports grew.\n> A lot." in md
     assert "Not found in the documents." in md and "- [a para. 1] A report" in md and "> Close." in md
+
+
+def test_conversations_round_trip_and_refuse_crafted_ids(tmp_path):
+    import pytest
+
+    from rag.errors import BadArgument
+    from rag.transcript import load_conversation, new_conversation_id, save_conversation
+
+    cid = new_conversation_id()
+    messages = [{"role": "user", "content": "Q?"}, {"role": "assistant", "claims": [], "citations": {}}]
+    path = save_conversation(tmp_path, cid, messages)
+    assert path.parent == tmp_path and load_conversation(tmp_path, cid) == messages
+    assert load_conversation(tmp_path, new_conversation_id()) == []  # none saved yet
+    with pytest.raises(BadArgument):
+        save_conversation(tmp_path, "../../etc/passwd", messages)
+    assert load_conversation(tmp_path, "../" + cid) == []
+    path.write_text('{"version": 999, "messages": [1]}')
+    assert load_conversation(tmp_path, cid) == []  # another record version is not misread

@@ -257,3 +257,16 @@ def test_evals_page_runs_an_eval_with_progress_and_shows_the_report(app_env, mon
     summary, worst = (d.value for d in at.dataframe)
     assert "hit@5" in list(summary["metric"])
     assert set(worst["id"]) == {r["id"] for r in results["rows"]}
+
+
+def test_conversation_survives_a_page_reload(app_env):
+    at = ask(new_app(), "What three fronts should the industry strategy focus on?")
+    cid = at.query_params["c"]
+    before = at.session_state["messages"]
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a reload starts a new session
+    reloaded.query_params["c"] = cid
+    reloaded.run()
+    assert not reloaded.exception, reloaded.exception
+    assert reloaded.session_state["messages"] == before
+    assert [m.name for m in reloaded.chat_message] == ["user", "assistant"]
+    assert {b.label for b in chips(reloaded)} == {b.label for b in chips(at)}

@@ -94,7 +94,16 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 out.mkdir(parents=True, exist_ok=True)
                 shutil.copy(shot, out / "ui-screenshot.png")
 
+                # A reload starts a new Streamlit session; the conversation comes back from the URL's id.
+                assert "c=" in page.url
+                page.reload()
+                chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
+                chip.wait_for(timeout=90_000)
+                assert page.get_by_text(QUESTION).count() >= 1
+
                 # "Open in document" lands in the reader on the cited paragraph.
+                chip.click()
+                dialog = page.get_by_role("dialog")
                 dialog.get_by_text("Open in document").click()
                 page.locator(".pc-para.pc-target").wait_for(timeout=30_000)
                 assert "para=" in page.url

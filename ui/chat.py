@@ -1,7 +1,8 @@
 """The chat page: ask, read a cited answer, check any citation in one click.
 
 Messages live in `st.session_state.messages` as plain dicts (see `rag.transcript`), so answers
-and their citations survive reruns. Retrieval and answering happen in the library
+and their citations survive reruns, and are saved under the conversation id in the URL, so they
+survive a page reload too. Retrieval and answering happen in the library
 (`Engine.ask`); this page only draws.
 """
 
@@ -13,7 +14,9 @@ from typing import Any
 import streamlit as st
 
 from rag.answer import NOT_FOUND
-from rag.transcript import MISSING, OK, answer_record, citation_status, neighbours, to_markdown
+from rag.errors import RagError
+from rag.transcript import (MISSING, OK, answer_record, citation_status, conversation_path, load_conversation,
+                            neighbours, new_conversation_id, save_conversation, to_markdown)
 from ui import render, state
 
 READER_PAGE = "reader.py"
@@ -24,10 +27,11 @@ SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "re
 def main() -> None:
     state.keep_settings()
     settings = state.sidebar_settings()
-    messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
+    messages, conversation_id = _conversation()
     with st.sidebar:
         if st.button("Clear conversation", disabled=not messages, key="clear"):
             messages.clear()
+            save_conversation(state.conversations_dir(), conversation_id, messages)
             st.rerun()
 
     st.title("Ask the documents")
@@ -62,11 +66,28 @@ def main() -> None:
                                     history=history)
             stream_final = True
         messages.append(answer_record(answer, engine.index))
+        save_conversation(state.conversations_dir(), conversation_id, messages)
         draw_message(messages[-1], len(messages) - 1, index, stream=stream_final)
     with st.sidebar:  # drawn last, so it holds the answer just given
         st.download_button("Download conversation (Markdown)", to_markdown(messages), file_name="paracite-chat.md",
                            mime="text/markdown", on_click="ignore", disabled=not messages,
                            icon=":material/download:", key="download")
+
+
+def _conversation() -> tuple[list[dict[str, Any]], str]:
+    """This chat's messages and id. The id rides in the URL (`?c=...`) and the messages are saved under
+    it after every answer, so a page reload, which starts a new Streamlit session, finds them again."""
+    cid = st.query_params.get("c") or st.session_state.get("conversation_id") or new_conversation_id()
+    try:
+        conversation_path(state.conversations_dir(), cid)
+    except RagError:
+        cid = new_conversation_id()  # a hand-edited URL: start afresh rather than fail
+    if st.session_state.get("conversation_id") != cid:
+        st.session_state.messages = load_conversation(state.conversations_dir(), cid)
+        st.session_state.conversation_id = cid
+    if st.query_params.get("c") != cid:
+        st.query_params["c"] = cid
+    return st.session_state.messages, cid
 
 
 def _history(messages: list[dict[str, Any]]) -> list[dict[str, str]]:

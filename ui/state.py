@@ -43,6 +43,11 @@ def eval_set_path() -> Path:
     return Path(os.environ.get("RAG_EVAL_SET") or DEFAULT_SET)
 
 
+def conversations_dir() -> Path:
+    """Saved chats, beside the index folder by default ($RAG_CONVERSATIONS overrides)."""
+    return Path(os.environ.get("RAG_CONVERSATIONS") or (index_dir().parent / "conversations"))
+
+
 def index_dir() -> Path:
     return default_index_dir()
 
