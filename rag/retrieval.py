@@ -5,11 +5,16 @@ paragraphs, never bare chunks: a paragraph scores as its best chunk. Ties break 
 (doc_id, para), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it as a
 LangChain `BaseRetriever`.
 
+Paragraphs of a source list (under a "Sources" or "References" heading) stay in the index but are
+retrieved only when the question asks about sources: otherwise a bibliography entry that repeats
+a news headline's words ("EU duties on Chinese EVs") crowds out the paragraphs that say what happened.
+
 Not handled: query expansion, cross-encoder re-ranking, metadata filters.
 """
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 import bm25s
@@ -20,6 +25,10 @@ import Stemmer
 from rag.documents import Chunk, Hit, Paragraph
 from rag.embedding import Embedder
 from rag.errors import BadArgument
+from rag.paragraphs import is_reference
+
+_ASKS_ABOUT_SOURCES = re.compile(r"\b(sources?|references?|cite[sd]?|citations?|bibliography|reported by|according to whom)\b",
+                                 re.IGNORECASE)
 
 # Reciprocal rank fusion constant from Cormack, Clarke & Buettcher (SIGIR 2009); robust across collections.
 RRF_K = 60
@@ -212,6 +221,7 @@ class HybridRetriever:
         self.dense = DenseRetriever(paragraphs, chunks, vectors, embedder, faiss_index)
         self.embedder = embedder
         self._positions = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
+        self._references = {i for i, p in enumerate(paragraphs) if is_reference(p)}
 
     @classmethod
     def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID,
@@ -235,6 +245,9 @@ class HybridRetriever:
             if query_vector is None:
                 query_vector = self.embedder.encode_queries([query])[0]
             dense_scores = self.dense.scores(query_vector)
+        if self._references and not _ASKS_ABOUT_SOURCES.search(query):
+            bm25_scores = {i: v for i, v in bm25_scores.items() if i not in self._references}
+            dense_scores = {i: v for i, v in dense_scores.items() if i not in self._references}
         if mode is Mode.BM25:
             fused = bm25_scores
         elif mode is Mode.DENSE:

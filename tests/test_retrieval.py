@@ -1,0 +1,69 @@
+"""Retrieval at paragraph level: every mode, fusion, ties, empty input and source lists (real model, real FAISS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.chunking import chunk_paragraphs
+from rag.documents import Paragraph
+from rag.errors import BadArgument
+from rag.retrieval import HybridRetriever, Mode, reciprocal_rank_fusion, zscore_fusion
+
+PARAGRAPHS = [
+    Paragraph("trade", 1, "The EU set definitive countervailing duties of 17.0% on BYD and 35.3% on SAIC from October 2024.",
+              heading="The EU case"),
+    Paragraph("trade", 2, "Turkey imposed an extra 40% tariff on vehicles imported from China in July 2024.",
+              heading="Turkey"),
+    Paragraph("trade", 3, "Politico Europe, \"EU duties on Chinese electric cars: China sues the EU over EV duties\".",
+              heading="Sources"),
+    Paragraph("plants", 1, "BYD opened its plant in Rayong, Thailand, in July 2024 with capacity of 150,000 cars a year."),
+]
+
+
+@pytest.fixture(scope="module")
+def retriever(embedder):
+    chunks = chunk_paragraphs(PARAGRAPHS)
+    vectors = embedder.encode_documents([c.text for c in chunks])
+    return HybridRetriever(PARAGRAPHS, chunks, vectors, embedder)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_every_mode_finds_the_paragraph_and_ranks_from_one(retriever, mode):
+    hits = retriever.search("Where did BYD open a plant in Thailand?", top_k=2, mode=mode)
+    assert hits[0].paragraph.label == "plants para. 1"
+    assert [h.rank for h in hits] == [1, 2] and hits[0].score >= hits[1].score
+    assert mode in hits[0].scores_by_retriever
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_every_mode_on_empty_input(embedder, mode):
+    empty = HybridRetriever([], [], embedder.encode_documents([]), embedder)
+    assert empty.search("anything", mode=mode) == []
+    assert HybridRetriever(PARAGRAPHS[:1], chunk_paragraphs(PARAGRAPHS[:1]),
+                           embedder.encode_documents([PARAGRAPHS[0].text]), embedder).search("   ", mode=mode) == []
+
+
+def test_source_lists_are_retrieved_only_when_asked_about_sources(retriever):
+    asked = retriever.search("What duties did the EU impose on Chinese electric cars?", top_k=4)
+    assert "trade para. 3" not in [h.paragraph.label for h in asked]
+    sources = retriever.search("Which sources report the EU duties on Chinese electric cars?", top_k=4)
+    assert "trade para. 3" in [h.paragraph.label for h in sources]
+
+
+def test_bad_settings_are_refused_with_the_valid_values(retriever):
+    with pytest.raises(BadArgument, match="top_k must be greater than 0"):
+        retriever.search("duties", top_k=0)
+    with pytest.raises(BadArgument, match="valid modes: hybrid, bm25, dense"):
+        retriever.search("duties", mode="sparse")
+    assert Mode.parse("bm25") is Mode.BM25
+
+
+def test_fusions_on_hand_computed_cases():
+    # RRF: 1/(60+1) + 1/(60+2) for item 3, ranked first; ties break by first appearance in the sort key elsewhere.
+    rrf = reciprocal_rank_fusion({"bm25": [7, 3], "dense": [3, 9]}, k=60)
+    assert rrf[3] == pytest.approx(1 / 62 + 1 / 61) and rrf[7] == pytest.approx(1 / 61)
+    # z-score: bm25 {1: 9, 2: 1} -> {1: +1, 2: -1}; dense {2: .9, 3: .1} -> {2: +1, 3: -1}; missing gets the list's floor.
+    z = zscore_fusion({"bm25": {1: 9.0, 2: 1.0}, "dense": {2: 0.9, 3: 0.1}}, {"bm25": 0.5, "dense": 0.5})
+    assert z == pytest.approx({1: 0.0, 2: 0.0, 3: -1.0})
+    assert zscore_fusion({"bm25": {}, "dense": {}}) == {}
+    assert zscore_fusion({"bm25": {4: 2.0}}) == {4: 0.0}  # one candidate: no spread, z is 0
