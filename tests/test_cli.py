@@ -111,3 +111,11 @@ def test_ingest_reports_each_bad_file_and_exits_non_zero(tmp_path):
     assert "1 added, 0 updated, 0 unchanged, 0 removed, 1 failed" in result.output
     again = CliRunner().invoke(cli, ["ingest", str(corpus / "note.md"), "--index", str(tmp_path / "index")])
     assert again.exit_code == 0 and "Nothing changed: 1 documents up to date" in again.output
+
+
+def test_weak_matches_are_answered_with_a_low_confidence_note(ask_results, corpus_index):
+    confident = ask_results[COMMENTARY_QUESTIONS[0][0]]
+    assert confident["notes"] == []
+    result = CliRunner().invoke(cli, ["ask", "What was BYD's net profit in 2023?", "--json", "--index", str(corpus_index)])
+    r = json.loads(result.stdout)
+    assert r["abstained"] or any("No sentence in the documents matches this question closely" in n for n in r["notes"])

@@ -40,10 +40,18 @@ class Thresholds:
     - `min_similarity`: the best sentence's cosine to the question must reach this (off-topic questions don't).
     - `entity_similarity`: when the question names something (a proper noun, acronym or number) that no
       retrieved paragraph mentions, the best sentence must be at least this similar instead.
+    - `confident_similarity`: between `min_similarity` and this, the answer is given with a note that no
+      sentence matches the question closely; near-topic questions the documents cannot answer mostly
+      land below 0.68 (evals/abstention.md), as do about a quarter of the answerable ones (mostly paraphrases).
     """
 
     min_similarity: float = 0.52
     entity_similarity: float = 0.61
+    confident_similarity: float = 0.68
+
+
+LOW_CONFIDENCE = ("No sentence in the documents matches this question closely; these are the closest statements. "
+                  "Check the citations before relying on them.")
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,9 @@ class ExtractiveAnswerer:
                           Support.SUPPORTED, c.similarity)
             for c in chosen
         )
+        notes = (LOW_CONFIDENCE,) if signals["similarity"] < self.thresholds.confident_similarity else ()
         return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
-                      signals=signals)
+                      signals=signals, notes=notes)
 
     def _should_abstain(self, signals: dict[str, float]) -> bool:
         t = self.thresholds
