@@ -39,18 +39,25 @@ CANDIDATES = 1000
 DENSE_WEIGHT = 0.5
 
 
-class Mode(str, Enum):
-    BM25 = "bm25"
-    DENSE = "dense"
-    HYBRID = "hybrid"
+class _Choice(str, Enum):
+    """An enum of settings whose `parse` refuses a bad value with the list of valid ones."""
 
     @classmethod
-    def parse(cls, value: "str | Mode") -> "Mode":
+    def parse(cls, value):
         try:
             return cls(value)
         except ValueError:
             valid = ", ".join(m.value for m in cls)
-            raise BadArgument(f"unknown retrieval mode {value!r}; valid modes: {valid}") from None
+            raise BadArgument(f"unknown {cls._label} {value!r}; valid {cls._label}s: {valid}") from None
+
+
+class Mode(_Choice):
+    BM25 = "bm25"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+
+
+Mode._label = "retrieval mode"
 
 
 def _check_top_k(top_k: int) -> None:
@@ -191,16 +198,12 @@ def zscore_fusion(scores: dict[str, dict[int, float]], weights: dict[str, float]
             for i in items}
 
 
-class Fusion(str, Enum):
+class Fusion(_Choice):
     ZSCORE = "zscore"
     RRF = "rrf"
 
-    @classmethod
-    def parse(cls, value: "str | Fusion") -> "Fusion":
-        try:
-            return cls(value)
-        except ValueError:
-            raise BadArgument(f"unknown fusion {value!r}; valid: {', '.join(f.value for f in cls)}") from None
+
+Fusion._label = "fusion"
 
 
 def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion, paragraphs: list[Paragraph]) -> dict[int, float]:

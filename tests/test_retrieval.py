@@ -53,7 +53,7 @@ def test_source_lists_are_retrieved_only_when_asked_about_sources(retriever):
 def test_bad_settings_are_refused_with_the_valid_values(retriever):
     with pytest.raises(BadArgument, match="top_k must be greater than 0"):
         retriever.search("duties", top_k=0)
-    with pytest.raises(BadArgument, match="valid modes: bm25, dense, hybrid"):
+    with pytest.raises(BadArgument, match="valid retrieval modes: bm25, dense, hybrid"):
         retriever.search("duties", mode="sparse")
     assert Mode.parse("bm25") is Mode.BM25
 
