@@ -12,6 +12,7 @@ Not handled: de-duplicating identical files under two names, or quotas across ma
 from __future__ import annotations
 
 import os
+import hashlib
 import re
 import tempfile
 import unicodedata
@@ -56,7 +57,7 @@ def sanitize_filename(name: str) -> str:
     >>> sanitize_filename("C:\\\\Users\\\\me\\\\Q3 Report (final).PDF")
     'Q3-Report-final.pdf'
     """
-    base = re.split(r"[\\/]", name or "")[-1]
+    base = base_name = re.split(r"[\\/]", name or "")[-1]
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
     stem, dot, ext = base.rpartition(".")
     if not dot:
@@ -67,7 +68,8 @@ def sanitize_filename(name: str) -> str:
         raise UploadRejected(name, f"file type '{shown}' is not allowed; upload one of: {', '.join(ALLOWED_EXTENSIONS)}")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem)
     stem = re.sub(r"-{2,}", "-", stem).strip(".-_ ")
-    stem = stem[: _MAX_NAME_CHARS - len(ext)] or "upload"
+    # A name with no ASCII left ("报告.md") gets a stable name of its own, so two such uploads never collide.
+    stem = stem[: _MAX_NAME_CHARS - len(ext)] or f"upload-{hashlib.sha256(base_name.encode()).hexdigest()[:10]}"
     return stem + ext
 
 

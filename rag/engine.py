@@ -62,8 +62,8 @@ class Engine:
 
         return rewrite_followup(question, history, getattr(answerer or self.answerer, "chat_model", None))
 
-    def answerer_for(self, spec: str, base_url: str | None = None) -> Answerer:
+    def answerer_for(self, spec: str, base_url: str | None = None, **kwargs) -> Answerer:
         """An answerer for a spec of `rag.answer.llm.ANSWERER_SPECS` ("extractive", "local", "ollama:M", "openai:M")."""
         from rag.answer.llm import make_answerer
 
-        return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url)
+        return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url, **kwargs)

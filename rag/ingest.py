@@ -87,7 +87,9 @@ def ingest(
         old_by_path = {d.source_path: d for d in old.content.documents} if old else {}
         files, errors = discover(paths)
         report.failed.extend(errors)
-        roots = [Path(p).absolute() for p in paths]
+        # Only folders and files that exist can vouch that a document is gone: a mistyped or unmounted
+        # path must not empty the index.
+        roots = [Path(p).absolute() for p in paths if Path(p).exists()]
 
         keep_docs: dict[str, Document] = {}  # doc_id -> document kept as it was
         fresh: list[LoadedFile] = []

@@ -74,7 +74,16 @@ def rule_rewrite(question: str, previous_questions: Sequence[str]) -> Rewrite:
     """
     if not previous_questions:
         return Rewrite(question, question, "unchanged")
-    prev = rule_rewrite(previous_questions[-1], previous_questions[:-1]).standalone
+    # Resolve the chain oldest first (each follow-up against the one before), over recent turns only.
+    recent = list(previous_questions[-HISTORY_TURNS:])
+    prev = recent[0]
+    for earlier in recent[1:]:
+        prev = _rewrite_one(earlier, prev).standalone
+    return _rewrite_one(question, prev)
+
+
+def _rewrite_one(question: str, prev: str) -> Rewrite:
+    """`question` against one standalone previous question."""
     q = " ".join(question.split())
     lead = _LEAD.match(q)
     item = q[lead.end():].rstrip(" ?.!") if lead else ""

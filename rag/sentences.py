@@ -16,7 +16,7 @@ import re
 _ABBREVIATIONS = {
     "u.s", "u.k", "e.g", "i.e", "etc", "vs", "inc", "ltd", "co", "corp", "mr", "mrs", "ms", "dr",
     "st", "no", "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-    "oct", "nov", "dec", "para", "u.s.a", "e.u", "p", "pp", "vol", "est",
+    "oct", "nov", "dec", "para", "paras", "u.s.a", "e.u", "p", "pp", "vol", "est",
 }
 # A candidate break: terminal punctuation, optional closing quote/bracket, whitespace, then a
 # character that can start a sentence.

@@ -36,6 +36,7 @@ class SupportResult:
     support: Support
     score: float
     missing_numbers: tuple[str, ...] = ()
+    quotes: tuple[str, ...] = ()  # per cited paragraph, its sentence closest to the claim
 
 
 def judge(similarity: float, missing_numbers: tuple[str, ...], cited: bool = True) -> Support:
@@ -56,9 +57,17 @@ def judge(similarity: float, missing_numbers: tuple[str, ...], cited: bool = Tru
 def check_support(embedder: Embedder, sentence: str, cited_paragraphs: list[str]) -> SupportResult:
     if not cited_paragraphs or not sentence.strip():
         return SupportResult(Support.UNSUPPORTED, 0.0)
-    units = [u for p in cited_paragraphs for u in [p, *split_sentences(p)]]
+    per_paragraph = [split_sentences(p) or [p] for p in cited_paragraphs]
+    units = [u for p, sentences in zip(cited_paragraphs, per_paragraph) for u in [p, *sentences]]
     vectors = embedder.encode_queries([sentence, *units])
-    similarity = float(np.max(vectors[1:] @ vectors[0]))
+    sims = vectors[1:] @ vectors[0]
+    similarity = float(np.max(sims))
+    # The quote of each cited paragraph: its sentence closest to the claim (what a reader should see highlighted).
+    quotes, start = [], 0
+    for sentences in per_paragraph:
+        own = sims[start + 1:start + 1 + len(sentences)]
+        quotes.append(sentences[int(np.argmax(own))])
+        start += 1 + len(sentences)
     available = set().union(*(numbers_in(p) for p in cited_paragraphs))
     missing = tuple(sorted(n for n in numbers_in(sentence) if n not in available))
-    return SupportResult(judge(similarity, missing), similarity, missing)
+    return SupportResult(judge(similarity, missing), similarity, missing, tuple(quotes))

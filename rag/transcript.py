@@ -114,7 +114,7 @@ def save_conversation(folder: Path, conversation_id: str, messages: list[dict[st
     """Write the records atomically (a crash leaves the previous file whole)."""
     path = conversation_path(folder, conversation_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")  # two tabs saving at once never share a temp file
     tmp.write_text(json.dumps({"version": RECORD_VERSION, "messages": messages}, ensure_ascii=False), "utf-8")
     os.replace(tmp, path)
     return path

@@ -89,8 +89,16 @@ def split_cited_sentences(text: str) -> list[tuple[str, list]]:
 
 
 def is_refusal(sentence: str) -> bool:
-    norm = lambda s: re.sub(r"[^a-z ]", "", s.lower()).strip()
-    return norm(REFUSAL) in norm(sentence)
+    """The refusal phrase standing alone (give or take a few words), not a sentence that merely contains it.
+
+    >>> is_refusal("Not found in the documents."), is_refusal("Sorry: not found in the documents.")
+    (True, True)
+    >>> is_refusal("The 2024 total is not found in the documents, but 2023 exports were 4.9 million.")
+    False
+    """
+    norm = lambda s: " ".join(re.sub(r"[^a-z ]", " ", s.lower()).split())
+    refusal, said = norm(REFUSAL), norm(sentence)
+    return refusal in said and len(said.split()) <= len(refusal.split()) + 3
 
 
 def verify_answer(text: str, hits: Sequence[Hit], embedder: Embedder, titles: dict[str, str]) -> Verification:
@@ -99,7 +107,7 @@ def verify_answer(text: str, hits: Sequence[Hit], embedder: Embedder, titles: di
     invented: list[str] = []
     refused = False
     for sentence, markers in split_cited_sentences(text):
-        if is_refusal(sentence):
+        if not markers and is_refusal(sentence):
             refused = True
             continue
         cited = []
@@ -114,6 +122,6 @@ def verify_answer(text: str, hits: Sequence[Hit], embedder: Embedder, titles: di
             claims.append(SentenceClaim(sentence, (), Support.UNSUPPORTED, None))
             continue
         result = check_support(embedder, sentence, [p.text for p in cited])
-        citations = tuple(make_citation(p, titles.get(p.doc_id, ""), sentence) for p in cited)
+        citations = tuple(make_citation(p, titles.get(p.doc_id, ""), quote) for p, quote in zip(cited, result.quotes))
         claims.append(SentenceClaim(sentence, citations, result.support, round(result.score, 4)))
     return Verification(tuple(claims), tuple(invented), refused, count_support(claims))

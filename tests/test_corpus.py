@@ -20,7 +20,7 @@ NOTE = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,40
     ("Q3 Report (final).PDF", "Q3-Report-final.pdf"),
     ("Café – notes.md", "Cafe-notes.md"),
     (".hidden.txt", "hidden.txt"),
-    ("...pdf", "upload.pdf"),
+    ("...pdf", "upload-" + __import__("hashlib").sha256(b"...pdf").hexdigest()[:10] + ".pdf"),
     ("a" * 300 + ".html", "a" * 95 + ".html"),
 ])
 def test_sanitize_filename_keeps_uploads_inside_the_folder(name, safe):
@@ -112,3 +112,9 @@ def test_delete_removes_from_index_and_deletes_only_files_inside_the_corpus(tmp_
 def test_is_inside_follows_dotdot(tmp_path):
     assert is_inside(tmp_path / "a" / "b.txt", tmp_path)
     assert not is_inside(tmp_path / ".." / "b.txt", tmp_path)
+
+
+def test_names_without_ascii_get_distinct_stable_names():
+    a, b = sanitize_filename("中文.md"), sanitize_filename("报告.md")
+    assert a != b and a.startswith("upload-") and a.endswith(".md")
+    assert sanitize_filename("中文.md") == a  # the same name replaces its earlier upload

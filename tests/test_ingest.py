@@ -173,3 +173,15 @@ def test_killed_ingest_leaves_the_previous_index_usable(tmp_path, embedder, kill
 
     answer = Engine.load(index_dir, embedder).ask("Where do Chinese carmakers build plants?")
     assert all(c.doc_id == "alpha" for c in answer.citations)
+
+
+def test_a_missing_path_removes_nothing(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 1)
+    ingest([corpus], index_dir, embedder)
+    moved = tmp_path / "elsewhere"
+    corpus.rename(moved)  # an unmounted drive, or a typo
+    report = ingest([corpus], index_dir, embedder)
+    assert report.removed == [] and [Path(e.path).name for e in report.failed] == ["corpus"]
+    assert [d.doc_id for d in open_index(index_dir, embedder).documents] == ["alpha"]

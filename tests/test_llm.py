@@ -13,6 +13,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage
 
 from rag.answer.llm import ANSWERER_SPECS, LlmAnswerer, make_answerer, make_chat_model, parse_spec
+from rag.citations import format_marker
 from rag.documents import Hit, Paragraph, Support
 from rag.errors import BadArgument
 from rag.prompts import ANSWER_SYSTEM, PARAGRAPH_CLOSE, REFUSAL, answer_messages
@@ -198,3 +199,45 @@ def test_local_model_end_to_end(engine, local_model):
     assert a.answerer == "local" or a.answerer == "extractive (fallback from local)" or a.abstained
     assert all(c.support is not Support.UNCHECKED for c in a.claims)
     assert "verify" in a.timings_ms or a.abstained
+
+
+def test_each_citation_quotes_the_cited_paragraphs_closest_sentence(engine, context):
+    """The panel highlights the paragraph's own sentence, so the quote must be a sentence of that paragraph."""
+    from rag.verify import verify_answer
+
+    korea = context[0].paragraph
+    text = f"Hyundai and Kia built about 3.7 million vehicles abroad in 2023 {format_marker(korea.doc_id, [korea.para])}."
+    v = verify_answer(text, context, engine.embedder, engine.titles)
+    citation = v.claims[0].citations[0]
+    assert citation.quote in korea.text and citation.quote != v.claims[0].text
+    assert "3,678,831" in citation.quote
+
+
+def test_a_sentence_that_merely_mentions_the_refusal_phrase_is_kept(engine, context):
+    from rag.verify import verify_answer
+
+    korea = context[0].paragraph
+    text = (f"The 2024 total is not found in the documents, but Hyundai and Kia built 3,678,831 vehicles abroad "
+            f"in 2023 {format_marker(korea.doc_id, [korea.para])}.")
+    v = verify_answer(text, context, engine.embedder, engine.titles)
+    assert not v.refused and len(v.claims) == 1 and v.claims[0].citations
+
+
+def test_a_stream_cut_off_midway_is_verified_and_says_so(engine, context):
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    korea = context[0].paragraph
+
+    class Broken(GenericFakeChatModel):
+        def _stream(self, *args, **kwargs):
+            yield from list(super()._stream(*args, **kwargs))[:12]
+            raise ConnectionError("connection reset")
+
+    reply = f"Hyundai and Kia built 3,678,831 vehicles at overseas bases in 2023 {format_marker(korea.doc_id, [korea.para])}. More"
+    answerer = LlmAnswerer(Broken(messages=iter([AIMessage(reply)])), engine.embedder, engine.titles, name="fake",
+                           address="http://127.0.0.1:9")
+    stream = answerer.stream_answer("How many vehicles did Hyundai and Kia build abroad?", context)
+    assert "".join(stream)
+    answer = stream.result()
+    assert any("cut off" in n for n in answer.notes)

@@ -44,3 +44,12 @@ def test_openai_backend_streams_tokens_over_http(engine, server):
     assert seen[-1]["body"]["stream"] is True
     assert len(tokens) > 1 and "".join(tokens).strip()
     assert stream.result().claims
+
+
+def test_the_key_never_goes_to_an_address_a_ui_visitor_typed(engine, server, monkeypatch):
+    url, seen = server
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    answerer = engine.answerer_for("openai:smollm2", url, send_key=False, max_tokens=4)
+    question = "What tariff did Turkey impose on Chinese cars?"
+    answerer.answer(question, engine.retriever.search(question, top_k=2))
+    assert seen[-1]["authorization"] == "Bearer not-needed"

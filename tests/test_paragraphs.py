@@ -54,6 +54,7 @@ def test_sentences_respect_abbreviations_and_decimals():
     assert split_sentences("The U.S. market is 16 million. The EU sells 12.5 million cars. Dr. Li agreed.") == [
         "The U.S. market is 16 million.", "The EU sells 12.5 million cars.", "Dr. Li agreed."]
     assert split_sentences("") == []
+    assert split_sentences("A rose [a paras. 2 and 3]. B fell.") == ["A rose [a paras. 2 and 3].", "B fell."]
 
 
 def test_long_paragraph_is_cut_into_sentence_windows_with_its_number():

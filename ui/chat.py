@@ -56,7 +56,7 @@ def main() -> None:
                 with st.spinner("Searching…"):
                     stream = engine.stream(question, answerer, top_k=settings.top_k, mode=settings.mode,
                                            history=history)
-                st.write_stream(render.md_escape(token) for token in stream)
+                st.write_stream(render.md_escape_token(token) for token in stream)
             answer = stream.result()
             draft.empty()
             stream_final = False

@@ -50,6 +50,15 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def md_escape_token(token: Any) -> str:
+    """One streamed token, Markdown-escaped but with its spaces kept (tokens often start with one).
+
+    >>> print("".join(md_escape_token(t) for t in ["The", " *exports*", " rose"]))
+    The \\*exports\\* rose
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(token))
+
+
 def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 

@@ -79,12 +79,17 @@ def get_engine() -> Engine | None:
     except RagError as e:
         st.info(f"No documents to answer from yet: {e}. Add some on the Library page.", icon=":material/info:")
         return None
+    except (OSError, RuntimeError) as e:  # a damaged index folder (faiss raises RuntimeError)
+        st.error(f"The index at {path} could not be read ({type(e).__name__}: {e}). "
+                 "Rebuild it with: rag ingest corpus/ --rebuild", icon=":material/error:")
+        return None
     return engine
 
 
 @st.cache_resource(show_spinner="Loading the answerer (the local model takes about 30 s)…")
 def _load_answerer(_engine: Engine, spec: str, base_url: str, generation: str) -> Answerer:
-    return _engine.answerer_for(spec, base_url or None)
+    # A visitor may type any address: the server's OPENAI_API_KEY never goes to one (send_key=False).
+    return _engine.answerer_for(spec, base_url or None, send_key=False)
 
 
 def get_answerer(engine: Engine, settings: "Settings") -> Answerer:

@@ -63,8 +63,13 @@ def backend_address(spec: str, base_url: str | None = None) -> str:
     return "in-process"
 
 
-def make_chat_model(spec: str, base_url: str | None = None, timeout: float = 120.0, max_tokens: int = 400):
-    """A LangChain chat model for `spec`; nothing is contacted or loaded until the first call."""
+def make_chat_model(spec: str, base_url: str | None = None, timeout: float = 120.0, max_tokens: int = 400,
+                    send_key: bool = True):
+    """A LangChain chat model for `spec`; nothing is contacted or loaded until the first call.
+
+    OPENAI_API_KEY goes to the default (or $OPENAI_BASE_URL) address, and to `base_url` only with
+    `send_key`: the CLI's operator chose that address, a UI visitor who types one did not own the key.
+    """
     kind, model = parse_spec(spec)
     if kind == "ollama":
         from langchain_ollama import ChatOllama
@@ -75,7 +80,8 @@ def make_chat_model(spec: str, base_url: str | None = None, timeout: float = 120
         from langchain_openai import ChatOpenAI
 
         # A local server (vLLM, llama.cpp, LM Studio) ignores the key but the client insists on one.
-        key = os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        env_key = os.environ.get("OPENAI_API_KEY") if (send_key or not base_url) else None
+        key = env_key or ("not-needed" if base_url else None)
         if key is None:
             raise BadArgument("openai: backends need OPENAI_API_KEY in the environment, "
                               "or --base-url for a local OpenAI-compatible server")
@@ -147,10 +153,14 @@ class LlmAnswerer:
                         pieces.append(piece)
                         yield piece
             except Exception as e:
-                if pieces:
-                    raise
-                stream.answer = self._unreachable(question, hits, e)
-                yield stream.answer.text
+                if not pieces:
+                    stream.answer = self._unreachable(question, hits, e)
+                    yield stream.answer.text
+                    return
+                # Cut off mid-answer: verify what arrived, and say that it is partial.
+                answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
+                cut = f"the answer was cut off by an error from {self.address} ({type(e).__name__}); what arrived was verified"
+                stream.answer = replace(answer, notes=(*answer.notes, _scrub(cut)))
                 return
             stream.answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
 

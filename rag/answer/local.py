@@ -33,6 +33,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 _lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 def smollm2_gguf_path() -> Path:
@@ -47,9 +48,14 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-@lru_cache(maxsize=2)
 def load_smollm2(gguf_path: str | None = None) -> tuple[Any, Any, float]:
-    """(model, tokenizer, seconds to load), loaded once per process."""
+    """(model, tokenizer, seconds to load), loaded once per process even when two sessions ask at once."""
+    with _load_lock:
+        return _load_smollm2(gguf_path)
+
+
+@lru_cache(maxsize=2)
+def _load_smollm2(gguf_path: str | None) -> tuple[Any, Any, float]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
