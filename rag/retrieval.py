@@ -72,14 +72,10 @@ class Bm25Retriever:
         self.paragraphs = paragraphs
         self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        self._doc_terms: list[set[int]] = []
         if paragraphs:
             ids = self._tokenizer.tokenize([p.text for p in paragraphs], update_vocab=True, return_as="ids",
                                            show_progress=False)
             self._bm25.index((ids, self._tokenizer.get_vocab_dict()), show_progress=False)
-            self._doc_terms = [set(doc) for doc in ids]
-            df = np.bincount([t for terms in self._doc_terms for t in terms], minlength=len(self._tokenizer.word_to_id))
-            self._idf = np.log(1 + (len(paragraphs) - df + 0.5) / (df + 0.5))
 
     def query_terms(self, query: str) -> list[int]:
         if not self.paragraphs:
@@ -94,25 +90,6 @@ class Bm25Retriever:
         if not terms:
             return np.zeros(len(self.paragraphs), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
-
-    def coverage(self, query: str, index: int) -> float:
-        """IDF-weighted share of the query's words that occur in paragraph `index` (unknown words count as missing).
-
-        This is an absolute lexical signal, unlike rank-based fusion scores; the answerer uses it to abstain.
-        """
-        words = self._tokenizer.tokenize([query], update_vocab="never", return_as="string", show_progress=False)[0]
-        words = [w for w in dict.fromkeys(words) if w]
-        if not words:
-            return 0.0
-        total, found = 0.0, 0.0
-        unknown_idf = float(np.log(1 + (len(self.paragraphs) + 0.5) / 0.5))
-        for w in words:
-            tid = self._tokenizer.word_to_id.get(w)
-            idf = unknown_idf if tid is None else float(self._idf[tid])
-            total += idf
-            if tid is not None and tid in self._doc_terms[index]:
-                found += idf
-        return found / total if total else 0.0
 
     def search(self, query: str, top_k: int = 5) -> list[Hit]:
         _check_top_k(top_k)
@@ -261,7 +238,7 @@ class HybridRetriever:
         out = []
         for h in hits:
             i = self._position(h.paragraph)
-            extra = {"bm25": bm25_scores.get(i, 0.0), "coverage": self.bm25.coverage(query, i)}
+            extra = {"bm25": bm25_scores.get(i, 0.0)}
             if mode is not Mode.BM25:
                 extra["dense"] = dense_scores.get(i, float(self.dense_score(query_vector, i)))
             out.append(Hit(h.paragraph, h.score, h.rank, {**extra, mode.value: h.score}))
