@@ -29,12 +29,11 @@ class Engine:
         embedder = embedder or Embedder()
         index = Index.open(index_dir, embedder.name, embedder.dimension)
         retriever = HybridRetriever.from_index(index, embedder, mode)
-        titles = {d.doc_id: d.title for d in index.documents}
-        return cls(embedder, index, retriever, ExtractiveAnswerer(embedder, titles))
+        return cls(embedder, index, retriever, ExtractiveAnswerer(embedder, titles_of(index)))
 
     @property
     def titles(self) -> dict[str, str]:
-        return {d.doc_id: d.title for d in self.index.documents}
+        return titles_of(self.index)
 
     def is_stale(self) -> bool:
         """True when a newer ingest has swapped in another generation."""
@@ -67,3 +66,7 @@ class Engine:
         from rag.answer.llm import make_answerer
 
         return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url, **kwargs)
+
+
+def titles_of(index: Index) -> dict[str, str]:
+    return {d.doc_id: d.title for d in index.documents}

@@ -28,6 +28,15 @@ def write_doc(folder: Path, name: str, paragraphs: int, tag: str = "") -> Path:
     return path
 
 
+def seeded(tmp_path: Path, embedder, paragraphs: int) -> tuple[Path, Path]:
+    """A corpus folder holding alpha.md, ingested into a fresh index: (corpus, index_dir)."""
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", paragraphs)
+    ingest([corpus], index_dir, embedder)
+    return corpus, index_dir
+
+
 def open_index(path, embedder) -> Index:
     return Index.open(path, embedder.name, embedder.dimension)
 
@@ -55,10 +64,7 @@ def test_reingest_is_incremental(tmp_path, embedder):
 
 
 def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
-    corpus.mkdir()
-    write_doc(corpus, "alpha.md", 2)
-    ingest([corpus], index_dir, embedder)
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
     before = open_index(index_dir, embedder).content.vectors.copy()
     write_doc(corpus, "gamma.md", 1)
     report = ingest([corpus], index_dir, embedder)
@@ -69,10 +75,7 @@ def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):
 
 
 def test_a_failing_file_keeps_its_last_good_version(tmp_path, embedder):
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
-    corpus.mkdir()
-    write_doc(corpus, "alpha.md", 2)
-    ingest([corpus], index_dir, embedder)
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
     (corpus / "alpha.md").write_bytes(b"\x00\x01binary now")
     report = ingest([corpus], index_dir, embedder)
     assert [e.path for e in report.failed] == [str((corpus / "alpha.md").absolute())]
@@ -114,10 +117,7 @@ def test_index_folder_format_is_versioned_and_pickle_free(corpus_index, embedder
 
 
 def test_a_failed_swap_leaves_the_previous_index(tmp_path, embedder, monkeypatch):
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
-    corpus.mkdir()
-    write_doc(corpus, "alpha.md", 1)
-    ingest([corpus], index_dir, embedder)
+    corpus, index_dir = seeded(tmp_path, embedder, 1)
     live = current_generation(index_dir)
     write_doc(corpus, "beta.md", 1)
 
@@ -142,10 +142,7 @@ def _start_ingest(corpus: Path, index_dir: Path) -> subprocess.Popen:
 @pytest.mark.parametrize("kill_when", ["embedding", "writing"])
 def test_killed_ingest_leaves_the_previous_index_usable(tmp_path, embedder, kill_when):
     """SIGKILL a real `rag ingest` mid-way: while it embeds, or as soon as its new generation folder appears."""
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
-    corpus.mkdir()
-    write_doc(corpus, "alpha.md", 2)
-    ingest([corpus], index_dir, embedder)
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
     live = current_generation(index_dir)
     for i in range(6):
         write_doc(corpus, f"bulk-{i}.md", 40, tag=f"b{i}-")
@@ -176,10 +173,7 @@ def test_killed_ingest_leaves_the_previous_index_usable(tmp_path, embedder, kill
 
 
 def test_a_missing_path_removes_nothing(tmp_path, embedder):
-    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
-    corpus.mkdir()
-    write_doc(corpus, "alpha.md", 1)
-    ingest([corpus], index_dir, embedder)
+    corpus, index_dir = seeded(tmp_path, embedder, 1)
     moved = tmp_path / "elsewhere"
     corpus.rename(moved)  # an unmounted drive, or a typo
     report = ingest([corpus], index_dir, embedder)
