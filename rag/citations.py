@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rag.documents import Citation, Paragraph, SentenceClaim
+from rag.documents import Citation, Paragraph, SentenceClaim, label
 
 MARKER = re.compile(r"\[\s*([a-z0-9][a-z0-9-]*)\s+paras?\.?\s*(\d+(?:\s*(?:,|and)\s*\d+)*)\s*\]", re.IGNORECASE)
 
@@ -29,7 +29,7 @@ def format_marker(doc_id: str, paras: Iterable[int]) -> str:
     >>> format_marker("caixin-commentary", [5, 4])
     '[caixin-commentary para. 4, 5]'
     """
-    return f"[{doc_id} para. {', '.join(str(p) for p in sorted(set(paras)))}]"
+    return f"[{label(doc_id, list(paras))}]"
 
 
 def parse_markers(text: str) -> list[Marker]:

@@ -1,7 +1,9 @@
-"""The `rag` command line: ingest, ask, docs, show.
+"""The `rag` command line: ingest, ask, docs, show, and the commands other packages register.
 
 Results go to stdout (one JSON object per line with --json); progress and errors go to stderr.
-Library errors become one-line messages and non-zero exit codes here, and only here.
+Library errors become one-line messages and exit codes in one place, `RagGroup.invoke`. Commands
+from other packages (`rag eval`, from evals/) are registered under the `paracite.commands`
+entry point group and imported only when run, so this module imports nothing outside rag/.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
 
-from rag.documents import Answer
-from rag.errors import RagError
+from rag.errors import BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError
 from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+
+PLUGIN_GROUP = "paracite.commands"
+# Exit codes by error class (the first match wins); any other RagError exits 1.
+EXIT_CODES: tuple[tuple[type[RagError], int], ...] = ((BadArgument, 2), (IndexNotFound, 3), (IndexMismatch, 3),
+                                                      (IndexBusy, 4))
 
 index_option = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
@@ -29,7 +36,33 @@ class _Fail(click.ClickException):
         click.echo(f"Error: {self.message}", err=True)
 
 
-@click.group()
+def exit_code(error: RagError) -> int:
+    return next((code for cls, code in EXIT_CODES if isinstance(error, cls)), 1)
+
+
+class RagGroup(click.Group):
+    """The `rag` group: built-in commands, plugin commands found by entry point, and the one error mapping."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *(ep.name for ep in entry_points(group=PLUGIN_GROUP))})
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            found = [ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name == name]
+            command = found[0].load() if found else None
+        return command
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RagError as e:
+            fail = _Fail(str(e))
+            fail.exit_code = exit_code(e)
+            raise fail from e
+
+
+@click.group(cls=RagGroup)
 @click.version_option(package_name="paracite")
 def cli():
     """paracite: answers from your documents, every claim cited to a paragraph."""
@@ -52,11 +85,8 @@ def ingest(paths, index_dir, rebuild, max_words):
     from rag.ingest import ingest as run_ingest
 
     paths = list(paths) or [Path("corpus")]
-    try:
-        report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS,
-                            rebuild=rebuild, show_progress=True)
-    except RagError as e:
-        raise _Fail(str(e)) from e
+    report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS,
+                        rebuild=rebuild, show_progress=True)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for doc_id in report.added:
@@ -92,22 +122,21 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
 
         rag ask "And what about Korea?" --history turns.json --llm local
     """
+    from rag.present import fallback_warning, to_json, to_text
+
     history = _read_history(history_file) if history_file else None
+    if not all(q.strip() for q in questions):
+        raise BadArgument("empty question; ask something, e.g. rag ask \"How many vehicles did China export?\"")
     engine = _load_engine(index_dir)
-    try:
-        answerer = engine.answerer_for(llm_spec, base_url)
-    except RagError as e:
-        raise _Fail(str(e)) from e
-    if hasattr(answerer, "chat_model") and hasattr(answerer.chat_model, "load"):
-        click.echo(f"loaded local model in {answerer.chat_model.load():.1f}s", err=True)
+    answerer = engine.answerer_for(llm_spec, base_url)
+    seconds = answerer.warm()
+    if seconds > 0.05:
+        click.echo(f"loaded {answerer.name} in {seconds:.1f}s", err=True)
     for question in questions:
-        if not question.strip():
-            raise _Fail("empty question")
         answer = engine.ask(question, top_k=top_k, mode=mode, answerer=answerer, history=history)
-        for note in answer.notes:
-            if "cannot be reached" in note:
-                click.echo(f"warning: {note}", err=True)
-        click.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer_text(answer))
+        if fallback_warning(answer):
+            click.echo(f"warning: {fallback_warning(answer)}", err=True)
+        click.echo(json.dumps(to_json(answer), ensure_ascii=False) if as_json else to_text(answer))
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -150,10 +179,7 @@ def show(doc_id, para, index_dir):
         rag show caixin-commentary 8
     """
     index = _open_index(index_dir)
-    try:
-        p = index.paragraph(doc_id, para)
-    except RagError as e:
-        raise _Fail(str(e)) from e
+    p = index.paragraph(doc_id, para)
     d = index.document(doc_id)
     where = f", page {p.page}" if p.page else ""
     click.echo(f"{d.title} — {p.label}{where}")
@@ -169,87 +195,17 @@ def _open_index(index_dir: Path):
     from rag.embedding import DIMENSION, MODEL_NAME
     from rag.store import Index
 
-    try:
-        return Index.open(index_dir, MODEL_NAME, DIMENSION)
-    except RagError as e:
-        raise _Fail(str(e)) from e
+    return Index.open(index_dir, MODEL_NAME, DIMENSION)
 
 
 def _load_engine(index_dir: Path):
     from rag.engine import Engine
 
     t0 = time.perf_counter()
-    try:
-        engine = Engine.load(index_dir)
-    except RagError as e:
-        raise _Fail(str(e)) from e
+    engine = Engine.load(index_dir)
     engine.embedder.model  # load now, so the first question's timing is its own
     click.echo(f"loaded index and model in {time.perf_counter() - t0:.1f}s", err=True)
     return engine
-
-
-def answer_json(answer: Answer) -> dict:
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "answerer": answer.answerer,
-        "citations": [
-            {"doc_id": c.doc_id, "title": c.title, "para": c.para, "page": c.page, "text": c.text, "quote": c.quote,
-             "source_paras": list(c.source_paras)}
-            for c in answer.citations
-        ],
-        "claims": [{"text": cl.text, "support": cl.support.value, "score": cl.score,
-                    "citations": [{"doc_id": c.doc_id, "para": c.para} for c in cl.citations]} for cl in answer.claims],
-        "retrieved": [{"doc_id": h.paragraph.doc_id, "para": h.paragraph.para, "page": h.paragraph.page,
-                       "score": round(h.score, 6)} for h in answer.retrieved],
-        "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
-        "notes": list(answer.notes),
-        "support": _support_counts(answer),
-    }
-
-
-def _support_counts(answer: Answer) -> dict:
-    from rag.verify import count_support
-
-    c = count_support([] if answer.abstained else answer.claims)
-    return {"supported": c.supported, "partial": c.partial, "unsupported": c.unsupported, "sentences": c.sentences}
-
-
-def answer_text(answer: Answer) -> str:
-    lines = [f"Q: {answer.question}"]
-    if answer.standalone_question and answer.standalone_question != answer.question:
-        lines.append(f"   (searched as: {answer.standalone_question})")
-    if answer.answerer != "extractive" and not answer.abstained:
-        lines += ["", f"{answer.text}", "", "Sentences:"]
-        lines += [f"  [{c.support.value}{f' {c.score:.2f}' if c.score is not None else ''}] {c.text}"
-                  for c in answer.claims]
-        lines.append(f"  ({answer.answerer})")
-        lines.append("")
-    else:
-        lines += ["", answer.text, ""]
-    if answer.abstained:
-        lines.append("Closest paragraphs:")
-        for h in answer.retrieved[:3]:
-            lines.append(f"  [{h.paragraph.label}] {h.paragraph.text[:160]}…")
-    else:
-        lines.append("Sources:")
-        for c in answer.citations:
-            where = f", p. {c.page}" if c.page else ""
-            refs = f" (original article para. {', '.join(map(str, c.source_paras))})" if c.source_paras else ""
-            lines.append(f"  [{c.doc_id} para. {c.para}{where}] {c.title}{refs}")
-    for note in answer.notes:
-        lines.append(f"Note: {note}")
-    return "\n".join(lines) + "\n"
-
-
-
-# `rag eval` lives in evals/cli.py; importing it loads only click and constants (the model,
-# index and matplotlib load when the command runs).
-from evals.cli import eval_command  # noqa: E402
-
-cli.add_command(eval_command)
 
 
 if __name__ == "__main__":

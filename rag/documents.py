@@ -1,6 +1,7 @@
 """The records passed between stages: frozen dataclasses, changed only through `dataclasses.replace`.
 
 load -> Document + [Paragraph] -> [Chunk] -> index -> [Hit] -> Answer (of SentenceClaim, each with Citation).
+How an Answer is shown or saved (JSON, text, Markdown, the UI's view) is `rag.present`'s job.
 This module holds data only: no I/O, no model.
 """
 
@@ -9,6 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+
+def label(doc_id: str, para: int | tuple[int, ...] | list[int]) -> str:
+    """The one way a citation is named, for people and for markers (`rag.citations.format_marker` brackets it).
+
+    >>> label("caixin-commentary", 4), label("a", [5, 4])
+    ('caixin-commentary para. 4', 'a para. 4, 5')
+    """
+    paras = [para] if isinstance(para, int) else sorted(set(para))
+    return f"{doc_id} para. {', '.join(str(p) for p in paras)}"
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,7 @@ class Paragraph:
 
     @property
     def label(self) -> str:
-        return f"{self.doc_id} para. {self.para}"
+        return label(self.doc_id, self.para)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,10 @@ class Citation:
     page: int | None = None
     source_paras: tuple[int, ...] = ()
 
+    @property
+    def label(self) -> str:
+        return label(self.doc_id, self.para)
+
 
 class Support(str, Enum):
     SUPPORTED = "supported"
@@ -81,6 +96,56 @@ class SentenceClaim:
 
 
 @dataclass(frozen=True)
+class DocRef:
+    """A document as it was when an answer was given: enough to show and check a citation later."""
+
+    doc_id: str
+    title: str
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Lead:
+    """The verbatim span that answers the question (a figure, date, name or place), with its citation.
+
+    `span` is a substring of `citation.quote`; `context` is a short qualifier shown beside it (e.g. "CAAM, 2023").
+    """
+
+    span: str
+    citation: Citation
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class DisagreementValue:
+    value: str  # verbatim from the cited sentence
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Cited sentences from different documents giving different values for one measure and period."""
+
+    measure: str
+    period: str
+    values: tuple[DisagreementValue, ...]
+
+
+class FallbackReason(str, Enum):
+    UNREACHABLE = "unreachable"  # the LLM backend could not be reached or refused the request
+    UNSUPPORTED = "unsupported"  # no sentence of the LLM answer was supported by its citations
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Why an LLM answer was replaced by the extractive one."""
+
+    reason: FallbackReason
+    answerer: str  # the LLM answerer that fell back
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     claims: tuple[SentenceClaim, ...]
@@ -89,8 +154,13 @@ class Answer:
     standalone_question: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     answerer: str = "extractive"
-    notes: tuple[str, ...] = ()  # e.g. "fell back to extractive: ..."
+    notes: tuple[str, ...] = ()
     signals: dict[str, float] = field(default_factory=dict, hash=False, compare=False)  # evidence strength, for abstention
+    lead: Lead | None = None
+    disagreements: tuple[Disagreement, ...] = ()
+    fallback: Fallback | None = None
+    documents: dict[str, DocRef] = field(default_factory=dict, hash=False, compare=False)  # retrieved docs, at answer time
+    trace: tuple[Hit, ...] = ()  # retrieval deeper than `retrieved`, only when asked for (evals)
 
     @property
     def citations(self) -> list[Citation]:
@@ -100,9 +170,3 @@ class Answer:
             for c in claim.citations:
                 seen.setdefault((c.doc_id, c.para), c)
         return list(seen.values())
-
-    @property
-    def text(self) -> str:
-        from rag.citations import render_claims  # the marker grammar has one owner
-
-        return render_claims(self.claims)

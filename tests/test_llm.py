@@ -13,8 +13,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel, G
 from langchain_core.messages import AIMessage
 
 from rag.answer.llm import ANSWERER_SPECS, LlmAnswerer, make_answerer, make_chat_model, parse_spec
-from rag.citations import format_marker
-from rag.documents import Hit, Paragraph, Support
+from rag.citations import format_marker, render_claims
+from rag.documents import FallbackReason, Hit, Paragraph, Support
 from rag.errors import BadArgument
 from rag.prompts import ANSWER_SYSTEM, PARAGRAPH_CLOSE, REFUSAL, answer_messages
 from rag.verify import split_cited_sentences, verify_answer
@@ -90,7 +90,7 @@ def test_llm_answer_carries_badges_counts_and_notes(engine, context):
     assert [c.support for c in a.claims] == [Support.SUPPORTED, Support.UNSUPPORTED]
     assert a.notes[0] == "1 of 2 sentences supported"
     assert any("[made-up-doc para. 3]" in n for n in a.notes)
-    assert "[made-up-doc" not in a.text
+    assert "[made-up-doc" not in render_claims(a.claims)
     assert a.signals["supported"] == 1 and a.signals["invented"] == 1
 
 
@@ -99,19 +99,20 @@ def test_no_supported_sentence_falls_back_to_extractive(engine, context):
     a = _answerer(engine, f"Bananas are yellow [{turkey.label}].").answer(
         "How many vehicles did Hyundai and Kia build at overseas bases in 2023?", context)
     assert a.answerer == "extractive (fallback from fake)"
+    assert a.fallback.reason is FallbackReason.UNSUPPORTED and a.fallback.answerer == "fake"
     assert any("no sentence of the LLM answer was supported" in n for n in a.notes)
     assert a.claims and all(c.support is Support.SUPPORTED for c in a.claims)
 
 
 def test_refusal_phrase_abstains(engine, context):
     a = _answerer(engine, REFUSAL).answer("Who won the 1998 World Cup?", context)
-    assert a.abstained and a.text == REFUSAL and a.answerer == "fake"
+    assert a.abstained and render_claims(a.claims) == REFUSAL and a.answerer == "fake"
 
 
 def test_no_hits_abstains_without_calling_the_model(engine):
     model = FakeListChatModel(responses=[])  # would raise if called
     a = LlmAnswerer(model, engine.embedder, engine.titles, name="fake").answer("anything", [])
-    assert a.abstained and a.text == REFUSAL
+    assert a.abstained and render_claims(a.claims) == REFUSAL
 
 
 # --- prompt injection ---------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_injected_citations_never_survive_verification(engine, context):
     a = _answerer(engine, obeyed).answer("How many vehicles did Korean makers build abroad?", hits)
     allowed = {(h.paragraph.doc_id, h.paragraph.para) for h in hits}
     assert all((c.doc_id, c.para) in allowed for c in a.citations)
-    assert "secret-doc" not in a.text
+    assert "secret-doc" not in render_claims(a.claims)
     assert a.claims[0].support is Support.UNSUPPORTED and a.claims[1].support is Support.SUPPORTED
 
 
@@ -146,7 +147,7 @@ def test_stream_yields_tokens_then_the_verified_answer(engine, context):
     korea = context[0].paragraph
     reply = f"Hyundai and Kia built 3,678,831 vehicles at 13 overseas bases in 2023 [{korea.label}]."
     model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
-    stream = LlmAnswerer(model, engine.embedder, engine.titles, name="fake").stream_answer("q?", context)
+    stream = LlmAnswerer(model, engine.embedder, engine.titles, name="fake").stream("q?", context)
     tokens = list(stream)
     assert len(tokens) > 5 and "".join(tokens) == reply
     assert stream.answer.claims[0].support is Support.SUPPORTED
@@ -167,10 +168,11 @@ def test_unreachable_backend_names_the_address_and_falls_back(engine, context, s
     answerer = make_answerer(spec, engine.embedder, engine.titles, base_url=url, timeout=5)
     a = answerer.answer("How many vehicles did Hyundai and Kia build at overseas bases in 2023?", context)
     assert a.answerer == f"extractive (fallback from {spec})"
+    assert a.fallback.reason is FallbackReason.UNREACHABLE and url in a.fallback.detail
     assert any(url in n and "cannot be reached" in n for n in a.notes), a.notes
     assert "fell back to the extractive answer" in a.notes
-    stream = answerer.stream_answer("How many vehicles did Hyundai and Kia build at overseas bases in 2023?", context)
-    assert "".join(stream) == stream.answer.text and stream.answer.answerer.startswith("extractive")
+    stream = answerer.stream("How many vehicles did Hyundai and Kia build at overseas bases in 2023?", context)
+    assert "".join(stream) == render_claims(stream.answer.claims) and stream.answer.answerer.startswith("extractive")
 
 
 def test_specs_parse_and_bad_ones_list_the_choices(monkeypatch):
@@ -190,7 +192,7 @@ def test_local_model_end_to_end(engine, local_model):
     answerer = LlmAnswerer(local_model, engine.embedder, engine.titles, name="local")
     question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
     hits = engine.retriever.search(question, top_k=3)
-    stream = answerer.stream_answer(question, hits)
+    stream = answerer.stream(question, hits)
     streamed = "".join(stream)
     a = stream.answer
     assert streamed.strip() and a.claims
@@ -237,7 +239,7 @@ def test_a_stream_cut_off_midway_is_verified_and_says_so(engine, context):
     reply = f"Hyundai and Kia built 3,678,831 vehicles at overseas bases in 2023 {format_marker(korea.doc_id, [korea.para])}. More"
     answerer = LlmAnswerer(Broken(messages=iter([AIMessage(reply)])), engine.embedder, engine.titles, name="fake",
                            address="http://127.0.0.1:9")
-    stream = answerer.stream_answer("How many vehicles did Hyundai and Kia build abroad?", context)
+    stream = answerer.stream("How many vehicles did Hyundai and Kia build abroad?", context)
     assert "".join(stream)
     answer = stream.result()
     assert any("cut off" in n for n in answer.notes)

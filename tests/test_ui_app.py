@@ -67,44 +67,44 @@ def test_ask_gives_an_answer_with_citation_chips(app_env):
     assistant = at.chat_message[-1]
     assert assistant.name == "assistant"
     message = at.session_state["messages"][-1]
-    assert not message["abstained"] and message["citations"]
+    assert not message.abstained and message.citations
     labels = [b.label for b in chips(at)]
     assert labels and all(" · para. " in label for label in labels)
-    cited = {f"{c['doc_id']} · para. {c['para']}" for c in message["citations"].values()}
+    cited = {f"{c.doc_id} · para. {c.para}" for c in message.citations}
     assert set(labels) == cited
     # Only cited sources listed under the answer; the rest are in the collapsed "also relevant".
     sources = [h.value for h in assistant.get("html") if "pc-hits" in h.value][0]
-    for c in message["citations"].values():
-        assert f"{c['doc_id']} · para. {c['para']}" in sources
+    for c in message.citations:
+        assert f"{c.doc_id} · para. {c.para}" in sources
     also = [e for e in at.expander if e.label.startswith("Also relevant")]
     assert also and not also[0].proto.expanded
     # Hovering a chip shows the paragraph's first words.
-    first = message["citations"][message["claims"][0]["cites"][0]]
-    assert chips(at)[0].help.replace("\\", "")[:30] == " ".join(first["text"].split())[:30]
+    first = message.claims[0].citations[0]
+    assert chips(at)[0].help.replace("\\", "")[:30] == " ".join(first.text.split())[:30]
 
 
 def test_citation_opens_a_panel_with_the_paragraph(app_env):
     at = ask(new_app(), "How many vehicles did China export in 2023?")
     message = at.session_state["messages"][-1]
-    cite = message["citations"][message["claims"][0]["cites"][0]]
+    cite = message.claims[0].citations[0]
     chips(at)[0].click().run()
     assert not at.exception, at.exception
     body = panel(at)
     from ui.render import esc
 
-    assert f"<mark>{esc(cite['quote'])}</mark>" in body
-    assert esc(cite["title"]) in body and f"para. {cite['para']}" in body
+    assert f"<mark>{esc(cite.quote)}</mark>" in body
+    assert esc(cite.title) in body and f"para. {cite.para}" in body
     assert 'class="pc-ctx"' in body  # a neighbouring paragraph, dimmed
     # Citations persist across reruns: they live in session state with the message.
     at.run()
-    assert at.session_state["messages"][-1]["citations"] == message["citations"]
+    assert at.session_state["messages"][-1].citations == message.citations
     assert [b.label for b in chips(at)]
 
 
 def test_out_of_scope_question_abstains_with_closest_paragraphs(app_env):
     at = ask(new_app(), "Who won the 2022 World Cup?")
     message = at.session_state["messages"][-1]
-    assert message["abstained"]
+    assert message.abstained
     assert any("Not found in the documents" in m.value for m in at.chat_message[-1].markdown)
     assert not chips(at)
     assert [b for b in at.button if (b.key or "").startswith("near-")]
@@ -112,9 +112,14 @@ def test_out_of_scope_question_abstains_with_closest_paragraphs(app_env):
 
 def test_changed_document_is_flagged_not_silently_shown(app_env):
     at = ask(new_app(), "How many vehicles did China export in 2023?")
+    from dataclasses import replace
+
+    from rag.documents import DocRef
+
     message = at.session_state["messages"][-1]
-    for cite in message["citations"].values():
-        cite["sha256"] = "0" * 64  # as if the document had been re-ingested with other content
+    # As if every cited document had been re-ingested with other content since.
+    at.session_state["messages"][-1] = replace(
+        message, documents={k: DocRef(d.doc_id, d.title, "0" * 64) for k, d in message.documents.items()})
     at.run()
     assert all(b.label.endswith("(changed)") for b in chips(at))
     chips(at)[0].click().run()
@@ -124,11 +129,11 @@ def test_changed_document_is_flagged_not_silently_shown(app_env):
 
 def test_download_exports_markdown_with_paragraph_text(app_env):
     at = ask(new_app(), "How many vehicles did China export in 2023?")
-    from rag.transcript import to_markdown
+    from rag.present import conversation_markdown, md_text
 
-    md = to_markdown(at.session_state["messages"])
-    cite = next(iter(at.session_state["messages"][-1]["citations"].values()))
-    assert cite["text"].splitlines()[0] in md
+    md = conversation_markdown(at.session_state["messages"])
+    cite = at.session_state["messages"][-1].citations[0]
+    assert md_text(cite.text.splitlines()[0]) in md
     assert at.download_button(key="download")
 
 
@@ -147,8 +152,8 @@ def test_upload_then_ask_about_it(app_env):
     at.switch_page("chat.py").run()
     ask(at, "When will the Zephyrine battery plant open?")
     message = at.session_state["messages"][-1]
-    assert not message["abstained"]
-    assert any(c["doc_id"] == "zephyrine-memo" for c in message["citations"].values())
+    assert not message.abstained
+    assert any(c.doc_id == "zephyrine-memo" for c in message.citations)
 
 
 def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
@@ -164,7 +169,7 @@ def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
     at.switch_page("chat.py").run()
     ask(at, "How many GWh will the Quokkafield gigafactory produce?")
     message = at.session_state["messages"][-1]
-    assert not message["abstained"]
+    assert not message.abstained
     sentence = at.chat_message[-1].markdown[0].value
     assert "\\<script\\>" in sentence and "<script>" not in sentence.replace("\\<script\\>", "")
     assert "\\*\\*the board\\*\\*" in sentence and "\\:red\\[" in sentence and "\\$5" in sentence
@@ -207,8 +212,8 @@ def test_follow_up_uses_the_conversation(app_env):
     at = ask(new_app(), "How many vehicles did China export in 2023?")
     ask(at, "And in 2024?")
     message = at.session_state["messages"][-1]
-    assert message["question"] == "And in 2024?"
-    assert message["standalone_question"] != "And in 2024?"
+    assert message.question == "And in 2024?"
+    assert message.standalone_question != "And in 2024?"
     assert len(at.chat_message) == 4
 
 
@@ -228,9 +233,9 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
     at.selectbox(key="answerer").set_value("local").run()
     ask(at, "How many vehicles did China export in 2023?")
     message = at.session_state["messages"][-1]
-    assert message["answerer"] == "local"
-    assert [c["support"] for c in message["claims"]] == ["supported", "unsupported"]
-    assert message["claims"][1]["cites"] == []  # the invented citation was removed
+    assert message.answerer == "local"
+    assert [c.support.value for c in message.claims] == ["supported", "unsupported"]
+    assert message.claims[1].citations == ()  # the invented citation was removed
     badges = [m.value for m in at.markdown if "-badge[" in m.value]  # st.badge renders as Markdown
     assert badges == [":green-badge[supported]", ":red-badge[unsupported]"]
     captions = " ".join(shown(at.caption))

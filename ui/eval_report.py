@@ -42,7 +42,7 @@ def _run(engine, settings, out) -> None:
                  cache=True)
     except RagError as e:
         bar.empty()
-        st.error(render.md_escape(str(e)), icon=":material/error:")
+        state.show_error(e)
         return
     bar.empty()
     st.success("Eval finished; the report below is new.", icon=":material/check_circle:")

@@ -15,11 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.documents import Document, Paragraph
-
-# CommonMark's backslash-escapable marks that mean something, plus Streamlit's own: ":" (emoji,
-# :color[...] and :material/...: directives), "$" (LaTeX) and "&" (entities).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=])")
+from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph
+from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
 
 CSS = """
 <style>
@@ -41,22 +38,13 @@ CSS = """
 """
 
 
-def md_escape(text: Any) -> str:
-    """Text that Markdown shows exactly as typed.
-
-    >>> print(md_escape("**bold** <b>x</b> $5"))
-    \\*\\*bold\\*\\* \\<b\\>x\\</b\\> \\$5
-    """
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
 def md_escape_token(token: Any) -> str:
     """One streamed token, Markdown-escaped but with its spaces kept (tokens often start with one).
 
     >>> print("".join(md_escape_token(t) for t in ["The", " *exports*", " rose"]))
     The \\*exports\\* rose
     """
-    return _MD_SPECIAL.sub(r"\\\1", str(token))
+    return MD_SPECIAL.sub(r"\\\1", str(token))
 
 
 def esc(text: Any) -> str:
@@ -76,8 +64,19 @@ def stream_words(text: str) -> Iterator[str]:
         yield md_escape(word) + (" " if i < len(words) - 1 else "")
 
 
-def chip_label(doc_id: str, para: int) -> str:
-    return f"{doc_id} · para. {para}"
+def chip_label(label: str) -> str:
+    """A citation label on a button: the doc id and the paragraph, with a dot between for the eye.
+
+    >>> chip_label("caixin-commentary para. 4")
+    'caixin-commentary · para. 4'
+    """
+    return label.replace(" para. ", " · para. ", 1)
+
+
+def lead_markdown(lead: Lead) -> str:
+    """The lead line: the span in bold, its context after it (the citation chip sits beside it)."""
+    context = f" ({md_escape(lead.context)})" if lead.context else ""
+    return f"**{md_escape(lead.span)}**{context}"
 
 
 def highlighted(text: str, quote: str | None) -> str:
@@ -89,23 +88,16 @@ def highlighted(text: str, quote: str | None) -> str:
     return esc(text)
 
 
-def where(page: int | None, source_paras: list[int] | tuple[int, ...] | None = None) -> str:
-    parts = [f"page {page}"] if page else []
-    if source_paras:
-        parts.append(f"original article para. {', '.join(map(str, source_paras))}")
-    return " · ".join(parts)
-
-
-def panel_html(cite: dict[str, Any], status: str, before: Paragraph | None = None,
+def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
                after: Paragraph | None = None) -> str:
     """The citation panel: title, paragraph number and page, the paragraph with its quote marked,
     its neighbours dimmed, and the original-article references. `status` is from
     `rag.transcript.citation_status`; when the document changed, only the text stored at answer
     time is shown, marked as such."""
-    head = f"{esc(cite['doc_id'])} · para. {esc(cite['para'])}"
-    if cite.get("page"):
-        head += f" · page {esc(cite['page'])}"
-    parts = [CSS, '<div class="pc-panel">', f'<div class="pc-title"><strong>{esc(cite["title"])}</strong></div>',
+    head = esc(chip_label(cite.label))
+    if cite.page:
+        head += f" · page {esc(cite.page)}"
+    parts = [CSS, '<div class="pc-panel">', f'<div class="pc-title"><strong>{esc(cite.title)}</strong></div>',
              f'<div class="pc-meta">{head}</div>']
     if status != "ok":
         what = ("has changed since this answer was given (its content hash differs)" if status == "changed"
@@ -114,37 +106,40 @@ def panel_html(cite: dict[str, Any], status: str, before: Paragraph | None = Non
                      f'answer was given; the current text may differ.</div>')
     elif before is not None:
         parts.append(f'<p class="pc-ctx" title="previous paragraph">{before.para}. {esc(before.text)}</p>')
-    parts.append(f'<p class="pc-main">{highlighted(cite["text"], cite.get("quote"))}</p>')
+    parts.append(f'<p class="pc-main">{highlighted(cite.text, cite.quote)}</p>')
     if status == "ok" and after is not None:
         parts.append(f'<p class="pc-ctx" title="next paragraph">{after.para}. {esc(after.text)}</p>')
-    if cite.get("source_paras"):
-        refs = ", ".join(str(int(n)) for n in cite["source_paras"])
+    if cite.source_paras:
+        refs = ", ".join(str(int(n)) for n in cite.source_paras)
         parts.append(f'<div class="pc-refs">Original article: para. {refs}</div>')
     parts.append("</div>")
     return "\n".join(parts)
 
 
-def hits_html(hits: list[dict[str, Any]], chars: int = 220) -> str:
+def hits_html(hits: tuple[Hit, ...] | list[Hit], documents: dict[str, DocRef], chars: int = 220) -> str:
     """A list of retrieved paragraphs with their scores (fused, and per retriever)."""
     items = []
     for h in hits:
-        scores = f"score {h['score']:.4f}"
-        if h.get("scores_by_retriever"):
-            scores += " · " + " · ".join(f"{esc(k)} {v:.3f}" for k, v in sorted(h["scores_by_retriever"].items()))
-        page = f", page {esc(h['page'])}" if h.get("page") else ""
-        items.append(f"<li><strong>{esc(h['doc_id'])} · para. {esc(h['para'])}</strong>{page} "
-                     f"<em>{esc(h['title'])}</em> <span class=\"pc-score\">({scores})</span><br>"
-                     f"{esc(preview(h['text'], chars))}</li>")
+        p = h.paragraph
+        scores = f"score {h.score:.4f}"
+        if h.scores_by_retriever:
+            scores += " · " + " · ".join(f"{esc(k)} {v:.3f}" for k, v in sorted(h.scores_by_retriever.items()))
+        page = f", page {esc(p.page)}" if p.page else ""
+        title = documents[p.doc_id].title if p.doc_id in documents else ""
+        items.append(f"<li><strong>{esc(chip_label(p.label))}</strong>{page} "
+                     f"<em>{esc(title)}</em> <span class=\"pc-score\">({scores})</span><br>"
+                     f"{esc(preview(p.text, chars))}</li>")
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
 
 
-def sources_html(cites: dict[str, dict[str, Any]], statuses: dict[str, str]) -> str:
+def sources_html(cites: tuple[Citation, ...] | list[Citation], statuses: dict[str, str]) -> str:
     """The sources an answer cites, one line each."""
     items = []
-    for key, c in cites.items():
-        extra = where(c.get("page"), c.get("source_paras"))
-        flag = {"changed": " — document changed since", "missing": " — document removed since"}.get(statuses[key], "")
-        items.append(f"<li><strong>{esc(c['doc_id'])} · para. {esc(c['para'])}</strong> {esc(c['title'])}"
+    for c in cites:
+        extra = where(c.page, c.source_paras)
+        flag = {"changed": " — document changed since", "missing": " — document removed since"}.get(
+            statuses.get(c.label, "missing"), "")
+        items.append(f"<li><strong>{esc(chip_label(c.label))}</strong> {esc(c.title)}"
                      f"{' (' + esc(extra) + ')' if extra else ''}<span class=\"pc-score\">{esc(flag)}</span></li>")
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
 

@@ -19,7 +19,7 @@ from rag.answer.llm import DEFAULT_MODELS, backend_address
 from rag.corpus import default_corpus_dir
 from rag.embedding import Embedder
 from rag.engine import Engine
-from rag.errors import RagError
+from rag.errors import IndexNotFound, RagError
 from rag.retrieval import Mode
 from rag.store import default_index_dir
 
@@ -38,7 +38,7 @@ def eval_out_dir() -> Path:
 
 
 def eval_set_path() -> Path:
-    from evals.runner import DEFAULT_SET
+    from evals.gold import DEFAULT_SET
 
     return Path(os.environ.get("RAG_EVAL_SET") or DEFAULT_SET)
 
@@ -77,13 +77,20 @@ def get_engine() -> Engine | None:
             _load_engine.clear()
             engine = _load_engine(path)
     except RagError as e:
-        st.info(f"No documents to answer from yet: {e}. Add some on the Library page.", icon=":material/info:")
-        return None
-    except (OSError, RuntimeError) as e:  # a damaged index folder (faiss raises RuntimeError)
-        st.error(f"The index at {path} could not be read ({type(e).__name__}: {e}). "
-                 "Rebuild it with: rag ingest corpus/ --rebuild", icon=":material/error:")
+        show_error(e)
         return None
     return engine
+
+
+def show_error(error: RagError) -> None:
+    """The one place a library error becomes a message on a page (its text already says how to fix it)."""
+    from ui.render import md_escape
+
+    if isinstance(error, IndexNotFound):
+        st.info(f"No documents to answer from yet: {md_escape(error)}. Add some on the Library page.",
+                icon=":material/info:")
+    else:
+        st.error(md_escape(error), icon=":material/error:")
 
 
 @st.cache_resource(show_spinner="Loading the answerer (the local model takes about 30 s)…")
@@ -126,7 +133,8 @@ def sidebar_settings() -> Settings:
         st.subheader("Settings")
         top_k = st.slider("Paragraphs to retrieve (top-k)", 1, 20, key="top_k")
         mode = st.selectbox("Retrieval mode", MODES, key="mode",
-                            help="hybrid fuses BM25 and dense retrieval by reciprocal rank fusion")
+                            help="hybrid adds BM25 and dense scores, each z-normalised over its candidates "
+                                 "(z-score fusion, measured better than reciprocal rank fusion)")
         kind = st.selectbox("Answerer", ANSWERER_KINDS, key="answerer",
                             help="extractive quotes sentences (grounded by construction); the others generate "
                                  "with an LLM and every sentence's citation is verified")

@@ -1,11 +1,12 @@
 """The generative answerer: any LangChain chat model, prompted to cite, then checked sentence by sentence.
 
-Steps (`LlmAnswerer.answer`, and `stream_answer` for token streaming):
+Steps (`LlmAnswerer.answer`, and `stream` for token streaming):
 1. Prompt the model with the numbered context paragraphs (`rag.prompts`).
 2. Verify what comes back (`rag.verify`): invented markers are removed and counted, each sentence
    is judged supported / partial / unsupported against its cited paragraphs.
-3. Fall back to the extractive answer, with a note saying why, when the backend cannot be reached
-   or when no sentence is supported. The refusal phrase gives an abstention.
+3. Fall back to the extractive answer when the backend cannot be reached or when no sentence is
+   supported; `Answer.fallback` says which (typed), and a note says it in words. The refusal phrase
+   gives an abstention.
 
 Backends (`make_chat_model`): `ollama:MODEL` (langchain-ollama), `openai:MODEL` (langchain-openai,
 any OpenAI-compatible server via `base_url`, key from OPENAI_API_KEY, never logged) and `local`
@@ -24,8 +25,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from rag.answer import AnswerStream
+from rag.citations import render_claims
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.documents import Answer, Hit, SentenceClaim
+from rag.documents import Answer, Fallback, FallbackReason, Hit, SentenceClaim
 from rag.embedding import Embedder
 from rag.errors import BackendUnavailable, BadArgument
 from rag.prompts import REFUSAL, answer_messages
@@ -136,7 +138,16 @@ class LlmAnswerer:
         usage = getattr(message, "usage_metadata", None) or {}
         return self.finish(question, hits, str(message.content), generate_ms, usage.get("output_tokens"))
 
-    def stream_answer(self, question: str, hits: list[Hit]) -> AnswerStream:
+    def warm(self) -> float:
+        """Load an in-process model now (a server's model loads on its side); seconds taken."""
+        load = getattr(self.chat_model, "load", None)
+        return float(load()) if callable(load) else 0.0
+
+    def with_embedder(self, embedder: Embedder) -> "LlmAnswerer":
+        return LlmAnswerer(self.chat_model, embedder, self.titles, self.name, self.address,
+                           self.fallback.with_embedder(embedder))
+
+    def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
         stream = AnswerStream()
 
         def tokens() -> Iterator[str]:
@@ -155,7 +166,7 @@ class LlmAnswerer:
             except Exception as e:
                 if not pieces:
                     stream.answer = self._unreachable(question, hits, e)
-                    yield stream.answer.text
+                    yield render_claims(stream.answer.claims)
                     return
                 # Cut off mid-answer: verify what arrived, and say that it is partial.
                 answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
@@ -185,7 +196,8 @@ class LlmAnswerer:
             short = " ".join(text.split())[:300]
             reason = ("no sentence of the LLM answer was supported by the paragraphs it cited "
                       f"({v.counts.summary()}); showing the extractive answer instead. LLM answer was: {short}")
-            return self._fallback(question, hits, notes + (reason,), timings, signals)
+            return self._fallback(question, hits, notes + (reason,), timings, signals,
+                                  Fallback(FallbackReason.UNSUPPORTED, self.name, v.counts.summary()))
         return Answer(question=question, claims=v.claims, abstained=False, retrieved=tuple(hits),
                       answerer=self.name, notes=(v.counts.summary(), *notes), timings_ms=timings, signals=signals)
 
@@ -199,11 +211,12 @@ class LlmAnswerer:
             raise error  # a bug or a broken local model, not an unreachable server
         reason = type(error).__name__ if _is_connection_error(error) else f"{type(error).__name__}: {error}"
         err = BackendUnavailable(self.name, self.address, _scrub(reason)[:200])
-        return self._fallback(question, hits, (str(err), "fell back to the extractive answer"), {}, {})
+        return self._fallback(question, hits, (str(err), "fell back to the extractive answer"), {}, {},
+                              Fallback(FallbackReason.UNREACHABLE, self.name, str(err)))
 
-    def _fallback(self, question, hits, notes, timings, signals) -> Answer:
+    def _fallback(self, question, hits, notes, timings, signals, fallback: Fallback) -> Answer:
         base = self.fallback.answer(question, hits)
-        return replace(base, answerer=f"{base.answerer} (fallback from {self.name})",
+        return replace(base, answerer=f"{base.answerer} (fallback from {self.name})", fallback=fallback,
                        notes=base.notes + tuple(notes), timings_ms={**base.timings_ms, **timings},
                        signals={**base.signals, **{f"llm_{k}": v for k, v in signals.items()}})
 
