@@ -17,14 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_ui_browser import ARGS, CHROMIUM, QUESTION, _ask, _free_port, _wait_healthy  # noqa: E402
+from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, wait_healthy  # noqa: E402
 
 
 def main() -> None:
     index = Path(sys.argv[1] if len(sys.argv) > 1 else ".rag/index").absolute()
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_CORPUS": tempfile.mkdtemp(), "HF_HUB_OFFLINE": "1"}
     t_start = time.perf_counter()
@@ -34,7 +34,7 @@ def main() -> None:
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         print(f"server up:                     {time.perf_counter() - t_start:6.2f} s")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -42,7 +42,7 @@ def main() -> None:
                 page = browser.new_page()
                 t0 = time.perf_counter()
                 page.goto(url)
-                _ask(page, QUESTION)
+                ask(page, QUESTION)
                 print(f"first answer, {label:26} {time.perf_counter() - t0:6.2f} s")
                 page.close()
             browser.close()

@@ -8,8 +8,8 @@ Steps:
    256 word pieces), as one paragraph, so `rag.retrieval`'s retrievers apply unchanged.
 2. Corpus vectors are cached under `.rag/cache/beir-<name>-<sha12>.npy` (plain arrays, no pickle),
    keyed by the corpus file's hash and the model, so a second run embeds only the queries.
-3. Take each retriever's top 1000 per query (`Bm25Retriever`, `DenseRetriever`) and fuse them two
-   ways with `rag.retrieval.fuse`: plain reciprocal rank fusion (k=60), and z-score fusion (each
+3. Take each retriever's top 1000 per query (`HybridRetriever.candidates`, the product's own) and fuse
+   them two ways with `rag.retrieval.fuse`: plain reciprocal rank fusion (k=60), and z-score fusion (each
    list z-normalised over its candidates, dense weight 0.5), the product's default. Runs keep the top 100.
 4. Score nDCG@10, recall@100 and MRR@10 with evals.metrics (binary relevance: score > 0), and
    write each run in TREC format (`qid Q0 docid rank score tag`), ties broken by (-score, docid).
@@ -117,14 +117,13 @@ def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progr
     from tqdm import tqdm
 
     from rag.documents import Chunk, Paragraph
-    from rag.retrieval import Bm25Retriever, DenseRetriever, Fusion, fuse
+    from rag.retrieval import Fusion, HybridRetriever, Mode, fuse
 
     paragraphs = [Paragraph(doc_id, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
     chunks = [Chunk(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
     t0 = time.perf_counter()
     vectors = corpus_vectors(data, embedder, cache_dir)
-    bm25 = Bm25Retriever(paragraphs)
-    dense = DenseRetriever(paragraphs, chunks, vectors, embedder)
+    retriever = HybridRetriever(paragraphs, chunks, vectors, embedder)
     setup = time.perf_counter() - t0
     qids = list(data.queries)
     t0 = time.perf_counter()
@@ -135,11 +134,9 @@ def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progr
     for qid, qv in tqdm(list(zip(qids, query_vectors)), desc="queries", file=sys.stderr, disable=not show_progress,
                         dynamic_ncols=True):
         t0 = time.perf_counter()
-        s = bm25.scores(data.queries[qid])
-        top = np.argsort(-s, kind="stable")[:DEPTH]
-        b = {int(i): float(s[i]) for i in top if s[i] > 0}
+        b = retriever.bm25.top(data.queries[qid], DEPTH)
         t1 = time.perf_counter()
-        d = dense.scores(qv, depth=DEPTH)
+        _, d = retriever.candidates(data.queries[qid], qv, Mode.DENSE, dense_depth=DEPTH)
         t2 = time.perf_counter()
         rrf = fuse(b, d, Fusion.RRF, paragraphs)
         t3 = time.perf_counter()

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.cache import CachedEmbedder, warm_cache
+from evals.gold import DEFAULT_SET, load_gold, resolve_evidence
 from evals.metrics import abstention_scores
-from evals.runner import DEFAULT_SET, CachedEmbedder, load_gold, resolve_evidence, warm_cache, with_embedder
+from rag.answer.extractive import Thresholds
 from rag.sentences import split_sentences
 
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration.jsonl"
@@ -95,8 +97,7 @@ def signals(engine, items, top_k: int = 5) -> list[tuple[float, float, bool]]:
     """(best similarity, missing names, unanswerable) per question, from one answer each."""
     out = []
     for item in items:
-        query = engine.rewrite(item.question, list(item.history)).standalone if item.history else item.question
-        answer = engine.ask(item.question, top_k=top_k, standalone_question=query)
+        answer = engine.ask(item.question, history=list(item.history) or None, top_k=top_k)
         s = answer.signals
         out.append((s.get("similarity", 0.0), s.get("missing_entities", 0.0), not item.answerable))
     return out
@@ -104,7 +105,8 @@ def signals(engine, items, top_k: int = 5) -> list[tuple[float, float, bool]]:
 
 def replay(sig, min_similarity: float, entity_similarity: float) -> tuple[float, float, float]:
     """(precision, recall, balanced accuracy) of abstention under the given thresholds."""
-    abstain = [s < min_similarity or (miss > 0 and s < entity_similarity) for s, miss, _ in sig]
+    rule = Thresholds(min_similarity, entity_similarity)
+    abstain = [rule.abstains(s, miss) for s, miss, _ in sig]
     truth = [u for _, _, u in sig]
     p, r = abstention_scores(abstain, truth)
     answered_ok = [not a for a, u in zip(abstain, truth) if not u]
@@ -120,8 +122,8 @@ MAX_FALSE_ABSTENTION = 0.10
 
 def false_abstention(sig, min_similarity: float, entity_similarity: float) -> float:
     """Share of the answerable questions the rule would refuse."""
-    answerable = [(s, miss) for s, miss, u in sig if not u]
-    refused = [s < min_similarity or (miss > 0 and s < entity_similarity) for s, miss in answerable]
+    rule = Thresholds(min_similarity, entity_similarity)
+    refused = [rule.abstains(s, miss) for s, miss, u in sig if not u]
     return sum(refused) / len(refused) if refused else 0.0
 
 
@@ -158,7 +160,7 @@ def main(index_dir: str, skip_support: bool = False) -> None:
     engine = Engine.load(index_dir)
     cached = CachedEmbedder(engine.embedder)
     warm_cache(cached, engine.index.content)
-    engine = with_embedder(engine, cached)
+    engine = engine.with_embedder(cached)
     gold = load_gold(DEFAULT_SET)
     if not skip_support:
         print(json.dumps({"support": calibrate_support(engine, gold)}, indent=1))

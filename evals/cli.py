@@ -1,7 +1,7 @@
 """`rag eval`: run the gold set against the current index and write a report; ablations; the regression guard.
 
 Progress and the check's diff go to stderr; the summary table goes to stdout. Registered on
-the `rag` group at the end of rag/cli.py.
+the `rag` group through the `paracite.commands` entry point (pyproject.toml), so rag/ never imports evals/.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from evals.runner import BASELINE, DEFAULT_SET, TOLERANCE
-from rag.errors import RagError
+from evals.gold import DEFAULT_SET
+from evals.scoring import BASELINE, TOLERANCE
 from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
 
 DEFAULT_OUT = Path("evals/out")
@@ -81,30 +81,27 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
     """
     if ctx.invoked_subcommand is not None:
         return
-    from dataclasses import replace
-
     from evals import report
-    from evals.runner import load_gold, run_eval
+    from evals.gold import load_gold
+    from evals.runner import run_eval
 
-    try:
-        engine = load_engine(index_dir)
-        if llm:
-            engine = replace(engine, answerer=engine.answerer_for(llm, base_url))
-        if compare:
-            table = run_compare(engine, load_gold(set_path), out, top_k)
-            click.echo(table)
-            click.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}", err=True)
-            return
-        baseline = None
-        if check:
-            if not baseline_path.exists():
-                raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
-            baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
-        summary, config, drops, diff = run_eval(engine, set_path, out, top_k=top_k, mode=mode,
-                                                progress=_progress("questions"), cache=fast, baseline=baseline,
-                                                tolerance=tolerance)
-    except RagError as e:
-        raise click.ClickException(str(e)) from e
+    # RagErrors become messages and exit codes in rag.cli.RagGroup, for this command as for the others.
+    engine = load_engine(index_dir)
+    if llm:
+        engine = engine.with_answerer(engine.answerer_for(llm, base_url))
+    if compare:
+        table = run_compare(engine, load_gold(set_path), out, top_k)
+        click.echo(table)
+        click.echo(f"wrote {out / 'compare.md'} and {out / 'compare.png'}", err=True)
+        return
+    baseline = None
+    if check:
+        if not baseline_path.exists():
+            raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
+        baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    summary, config, drops, diff = run_eval(engine, set_path, out, top_k=top_k, mode=mode,
+                                            progress=_progress("questions"), cache=fast, baseline=baseline,
+                                            tolerance=tolerance)
     click.echo(report.summary_table(summary))
     click.echo(f"wrote {out / 'report.md'}, results.json, metrics.png, latency.png ({config['seconds']}s)", err=True)
     if save_baseline:
@@ -122,7 +119,9 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
 def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
     """Every ablation in one go, sharing one embedding cache; chunk sizes re-ingest into temporary indexes."""
     from evals import report
-    from evals.runner import CachedEmbedder, evaluate, summarize, with_embedder
+    from evals.cache import CachedEmbedder
+    from evals.runner import evaluate
+    from evals.scoring import summarize
     from rag.engine import Engine
     from rag.ingest import ingest
 
@@ -146,8 +145,8 @@ def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
             continue
         with tempfile.TemporaryDirectory(prefix="rag-eval-chunks-") as tmp:
             ingest(sources, Path(tmp) / "index", cached, max_words=words)
-            eng = with_embedder(Engine.load(Path(tmp) / "index", cached), cached)
-            eng.answerer = with_embedder(engine, cached).answerer  # the engine's own answerer settings
+            # The engine's own answerer settings, over the re-chunked index.
+            eng = Engine.load(Path(tmp) / "index", cached).with_answerer(engine.answerer.with_embedder(cached))
             run(f"hybrid · k={top_k} · max_words={words}", eng, top_k, "hybrid")
     return report.write_compare(out, runs)
 
@@ -165,11 +164,8 @@ def beir_command(folder, out):
     """
     from evals.beir import load_beir, report, run_beir
 
-    try:
-        data = load_beir(folder)
-        runs = run_beir(data, load_embedder())
-    except RagError as e:
-        raise click.ClickException(str(e)) from e
+    data = load_beir(folder)
+    runs = run_beir(data, load_embedder())
     click.echo(report(data, runs, out))
     click.echo(f"wrote {out / f'beir-{data.name}.md'} and run.{data.name}.<mode>.trec", err=True)
 

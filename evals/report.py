@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evals.runner import QUALITY_METRICS, Row, question_score, row_dict, worst
+from evals.scoring import QUALITY_METRICS, Row, question_score, row_dict, worst
 
 FORMAT = "paracite-eval v1"
 
@@ -110,7 +110,8 @@ def write_report(out: Path, rows: list[Row], summary: dict, config: dict, check:
     parts += ["", "Answers of the worst questions:", ""]
     for r in worst(rows, 10):
         parts.append(f"- **{r.id}** ({'answerable' if r.answerable else 'unanswerable'}; gold: "
-                     f"{', '.join(r.gold) or 'none'}; retrieved: {', '.join(r.retrieved)}): {r.answer[:400]}")
+                     f"{', '.join(r.gold) or 'none'}; retrieved: {', '.join(r.retrieved)}): "
+                     f"{'**' + r.lead + '** ' if r.lead else ''}{r.answer[:400]}")
     if check:
         parts += ["", "## Against the baseline", "", "```", check, "```"]
     parts += ["", "## How each metric is computed", "", METRIC_DOCS]

@@ -1,23 +1,29 @@
-"""The loaded pieces a caller needs to answer questions: embedder, index, retriever, answerer.
+"""The one pipeline: rewrite a follow-up, retrieve, answer (an LLM answer is verified inside its answerer), time.
 
-Load once per process (the CLI), per server (`st.cache_resource` in the UI) or per test
-session, and pass it along. `ask` is retrieve-then-answer with nothing hidden.
+An `Engine` holds the loaded pieces (embedder, index, retriever, answerer). Load it once per
+process (the CLI), per server (`st.cache_resource` in the UI) or per test session, and pass it
+along. The CLI, the UI and the evals all answer through `ask` or `stream`; the evals get a
+retrieval trace deeper than top-k with `depth`, and run with another embedder or answerer
+through `with_embedder` and `with_answerer`, which return new engines and change nothing shared.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag.answer import Answerer, AnswerStream, ask, ask_stream
+from rag.answer import Answerer, AnswerStream
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.documents import Answer
+from rag.documents import Answer, DocRef, Hit
 from rag.embedding import Embedder
 from rag.retrieval import HybridRetriever, Mode
+from rag.rewrite import Rewrite, rewrite_followup
 from rag.store import Index, current_generation
 
 
-@dataclass
+@dataclass(frozen=True)
 class Engine:
     embedder: Embedder
     index: Index
@@ -39,33 +45,68 @@ class Engine:
         """True when a newer ingest has swapped in another generation."""
         return current_generation(self.index.path) != self.index.generation
 
-    def ask(self, question: str, top_k: int = 5, mode: Mode | str | None = None,
-            answerer: Answerer | None = None, standalone_question: str | None = None,
-            history: list[dict] | None = None) -> Answer:
-        """With `history` (earlier turns, `{"role", "content"}`), a follow-up is rewritten first:
-        by the answerer's LLM when it has one, else by the rules of `rag.rewrite`."""
-        answerer = answerer or self.answerer
-        if history and standalone_question is None:
-            standalone_question = self.rewrite(question, history, answerer).standalone
-        return ask(question, self.retriever, answerer, top_k=top_k, mode=mode,
-                   standalone_question=standalone_question)
+    def with_embedder(self, embedder: Embedder) -> "Engine":
+        """The same index and settings, with query and sentence vectors from `embedder` (the evals' cache)."""
+        return Engine(embedder, self.index, HybridRetriever.from_index(self.index, embedder, self.retriever.mode,
+                                                                       self.retriever.fusion),
+                      self.answerer.with_embedder(embedder))
 
-    def stream(self, question: str, answerer, top_k: int = 5, mode: Mode | str | None = None,
-               history: list[dict] | None = None) -> AnswerStream:
-        """Like `ask`, for an answerer that streams (`stream_answer`): iterate for tokens, then `.result()`."""
-        standalone = self.rewrite(question, history, answerer).standalone if history else None
-        return ask_stream(question, self.retriever, answerer, top_k=top_k, mode=mode, standalone_question=standalone)
-
-    def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None):
-        from rag.rewrite import rewrite_followup
-
-        return rewrite_followup(question, history, getattr(answerer or self.answerer, "chat_model", None))
+    def with_answerer(self, answerer: Answerer) -> "Engine":
+        return replace(self, answerer=answerer)
 
     def answerer_for(self, spec: str, base_url: str | None = None, **kwargs) -> Answerer:
         """An answerer for a spec of `rag.answer.llm.ANSWERER_SPECS` ("extractive", "local", "ollama:M", "openai:M")."""
         from rag.answer.llm import make_answerer
 
         return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url, **kwargs)
+
+    def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None) -> Rewrite:
+        """A follow-up as a standalone question: by the answerer's LLM when it has one, else by `rag.rewrite`'s rules."""
+        return rewrite_followup(question, history, (answerer or self.answerer).chat_model)
+
+    def ask(self, question: str, history: list[dict] | None = None, top_k: int = 5, mode: Mode | str | None = None,
+            answerer: Answerer | None = None, depth: int = 0) -> Answer:
+        """Rewrite (with `history`, earlier turns `{"role", "content"}`), retrieve, answer from the top `top_k`.
+
+        With `depth`, retrieval goes max(depth, top_k) deep once, and `Answer.trace` holds that whole ranking."""
+        answerer = answerer or self.answerer
+        query, hits, retrieve_s = self._retrieve(question, history, answerer, top_k, mode, depth)
+        t0 = time.perf_counter()
+        result = answerer.answer(query, hits[:top_k])
+        return self._stamp(result, question, query, hits, top_k, depth, retrieve_s, time.perf_counter() - t0)
+
+    def stream(self, question: str, history: list[dict] | None = None, top_k: int = 5,
+               mode: Mode | str | None = None, answerer: Answerer | None = None) -> AnswerStream:
+        """`ask`, with the answer's text as it is produced; iterate it, then `.result()` for the timed answer."""
+        answerer = answerer or self.answerer
+        query, hits, retrieve_s = self._retrieve(question, history, answerer, top_k, mode, 0)
+        outer = AnswerStream()
+
+        def tokens() -> Iterator[str]:
+            t0 = time.perf_counter()
+            inner = answerer.stream(query, hits)
+            yield from inner
+            outer.answer = self._stamp(inner.result(), question, query, hits, top_k, 0, retrieve_s,
+                                       time.perf_counter() - t0)
+
+        outer._tokens = tokens()
+        return outer
+
+    def _retrieve(self, question: str, history, answerer: Answerer, top_k: int, mode, depth: int
+                  ) -> tuple[str, list[Hit], float]:
+        query = self.rewrite(question, history, answerer).standalone if history else question
+        t0 = time.perf_counter()
+        hits = self.retriever.search(query, top_k=max(top_k, depth), mode=mode)
+        return query, hits, time.perf_counter() - t0
+
+    def _stamp(self, result: Answer, question: str, query: str, hits: list[Hit], top_k: int, depth: int,
+               retrieve_s: float, answer_s: float) -> Answer:
+        timings = {"retrieve": retrieve_s * 1000, "answer": answer_s * 1000, **result.timings_ms}
+        timings["total"] = timings["retrieve"] + timings["answer"]
+        docs = {h.paragraph.doc_id for h in hits[:top_k]}
+        documents = {d.doc_id: DocRef(d.doc_id, d.title, d.sha256) for d in self.index.documents if d.doc_id in docs}
+        return replace(result, question=question, standalone_question=query, timings_ms=timings, documents=documents,
+                       trace=tuple(hits) if depth else ())
 
 
 def titles_of(index: Index) -> dict[str, str]:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rag.answer import NOT_FOUND
 from rag.citations import format_marker
 from rag.documents import Hit
 
-# The same sentence the extractive answerer abstains with, so tests, evals and the UI match one string.
-REFUSAL = NOT_FOUND
+# Every answerer abstains with this one sentence (the extractive one too), so tests, evals and the UI match one string.
+REFUSAL = "Not found in the documents."
 
 PARAGRAPH_OPEN = '<paragraph n="{n}" cite="{marker}">'
 PARAGRAPH_CLOSE = "</paragraph>"

@@ -1,9 +1,9 @@
 """Paragraph-level retrieval: BM25, dense (FAISS), and their fusion.
 
-Every retriever shares one signature, `search(query, top_k) -> list[Hit]`, and ranks
-paragraphs, never bare chunks: a paragraph scores as its best chunk. Ties break by
-(doc_id, para), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it as a
-LangChain `BaseRetriever`.
+`HybridRetriever.search(query, top_k, mode) -> list[Hit]` ranks paragraphs, never bare chunks: a
+paragraph scores as its best chunk. BM25 and dense are its parts (`candidates`), fused by `fuse`.
+Ties break by (doc_id, para), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it
+as a LangChain `BaseRetriever` (rag.lc).
 
 Paragraphs of a source list (under a "Sources" or "References" heading) stay in the index but are
 retrieved only when the question asks about sources: otherwise a bibliography entry that repeats
@@ -91,10 +91,11 @@ class Bm25Retriever:
             return np.zeros(len(self.paragraphs), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
 
-    def search(self, query: str, top_k: int = 5) -> list[Hit]:
-        _check_top_k(top_k)
+    def top(self, query: str, depth: int = CANDIDATES) -> dict[int, float]:
+        """The `depth` best-scoring paragraphs (by position) with a positive score."""
         s = self.scores(query)
-        return _hits(self.paragraphs, {i: float(v) for i, v in enumerate(s) if v > 0}, top_k, "bm25")
+        top = np.argsort(-s, kind="stable")[:depth]
+        return {int(i): float(s[i]) for i in top if s[i] > 0}
 
 
 class DenseRetriever:
@@ -130,10 +131,6 @@ class DenseRetriever:
             if sim > best.get(p, -2.0):
                 best[p] = float(sim)
         return best
-
-    def search(self, query: str, top_k: int = 5) -> list[Hit]:
-        _check_top_k(top_k)
-        return _hits(self.paragraphs, self.scores(self.embedder.encode_queries([query])[0]), top_k, "dense")
 
 
 def reciprocal_rank_fusion(rankings: dict[str, list[int]], k: int = RRF_K,
@@ -215,16 +212,9 @@ class HybridRetriever:
         mode = self.mode if mode is None else Mode.parse(mode)
         if not self.paragraphs or not query.strip():
             return []
-        bm25_scores: dict[int, float] = {}
-        dense_scores: dict[int, float] = {}
-        if mode in (Mode.BM25, Mode.HYBRID):
-            s = self.bm25.scores(query)
-            top = np.argsort(-s, kind="stable")[:CANDIDATES]
-            bm25_scores = {int(i): float(s[i]) for i in top if s[i] > 0}
-        if mode in (Mode.DENSE, Mode.HYBRID):
-            if query_vector is None:
-                query_vector = self.embedder.encode_queries([query])[0]
-            dense_scores = self.dense.scores(query_vector)
+        if mode is not Mode.BM25 and query_vector is None:
+            query_vector = self.embedder.encode_queries([query])[0]
+        bm25_scores, dense_scores = self.candidates(query, query_vector, mode)
         if self._references and not _ASKS_ABOUT_SOURCES.search(query):
             bm25_scores = {i: v for i, v in bm25_scores.items() if i not in self._references}
             dense_scores = {i: v for i, v in dense_scores.items() if i not in self._references}
@@ -243,6 +233,14 @@ class HybridRetriever:
                 extra["dense"] = dense_scores.get(i, float(self.dense_score(query_vector, i)))
             out.append(Hit(h.paragraph, h.score, h.rank, {**extra, mode.value: h.score}))
         return out
+
+    def candidates(self, query: str, query_vector: np.ndarray | None, mode: Mode = Mode.HYBRID,
+                   bm25_depth: int = CANDIDATES, dense_depth: int = CANDIDATES * 4) -> tuple[dict[int, float], dict[int, float]]:
+        """Each retriever's scores before fusion, by paragraph position: BM25's top `bm25_depth` paragraphs, and
+        the best chunk cosine of the paragraphs among the top `dense_depth` chunks (`fuse` combines them)."""
+        bm25 = self.bm25.top(query, bm25_depth) if mode in (Mode.BM25, Mode.HYBRID) else {}
+        dense = self.dense.scores(query_vector, dense_depth) if mode in (Mode.DENSE, Mode.HYBRID) else {}
+        return bm25, dense
 
     def dense_score(self, query_vector: np.ndarray, paragraph_index: int) -> float:
         """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""

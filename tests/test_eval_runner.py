@@ -12,8 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from evals import cli as eval_cli
-from evals.runner import (BASELINE, DEFAULT_SET, TOLERANCE, CachedEmbedder, GoldError, check_against_baseline,
-                          evaluate, load_gold, resolve_evidence, summarize, with_embedder)
+from evals.cache import CachedEmbedder
+from evals.gold import DEFAULT_SET, GoldError, load_gold, resolve_evidence
+from evals.runner import evaluate
+from evals.scoring import BASELINE, TOLERANCE, check_against_baseline, summarize
 from rag.cli import cli
 from rag.documents import Paragraph
 
@@ -33,7 +35,7 @@ SMALL_SET = [
 @pytest.fixture(scope="module")
 def eval_engine(engine):
     """The session engine with the eval's embedding cache, warmed once for every test here."""
-    return with_embedder(engine, CachedEmbedder(engine.embedder))
+    return engine.with_embedder(CachedEmbedder(engine.embedder))
 
 
 @pytest.fixture

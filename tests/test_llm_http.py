@@ -39,7 +39,7 @@ def test_openai_backend_streams_tokens_over_http(engine, server):
     url, seen = server
     answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=32)
     question = "What tariff did Turkey impose on Chinese cars?"
-    stream = answerer.stream_answer(question, engine.retriever.search(question, top_k=3))
+    stream = answerer.stream(question, engine.retriever.search(question, top_k=3))
     tokens = list(stream)
     assert seen[-1]["body"]["stream"] is True
     assert len(tokens) > 1 and "".join(tokens).strip()

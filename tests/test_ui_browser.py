@@ -10,47 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-QUESTION = "How many vehicles did China export in 2023?"
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout}s")
-
-
-def _ask(page, question: str):
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.wait_for(timeout=90_000)
-    box.fill(question)
-    box.press("Enter")
-    chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
-    chip.wait_for(timeout=90_000)
-    return chip
+from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, wait_healthy
 
 
 def test_browser_question_chip_panel(tmp_path, corpus_index):
@@ -58,7 +23,7 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
 
     shutil.copytree(corpus_index, tmp_path / "index")
     (tmp_path / "corpus").mkdir()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_CORPUS": str(tmp_path / "corpus"),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -69,13 +34,13 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1300, "height": 1000})
                 page.goto(url)
-                chip = _ask(page, QUESTION)
+                chip = ask(page, QUESTION)
 
                 sentence = page.locator("[data-testid=stChatMessage]").last.locator(
                     "[data-testid=stMarkdownContainer]").first.inner_text()

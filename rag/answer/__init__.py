@@ -1,36 +1,33 @@
 """Answerers turn retrieved paragraphs into an `Answer` of cited sentences.
 
-All share `answer(question, hits) -> Answer`. `ask` runs retrieve then answer and times both
-stages, so callers (CLI, UI, evals) never hide the data flow behind a chain.
+Every answerer has the `Answerer` shape: `answer(question, hits) -> Answer`, `stream(question, hits)
+-> AnswerStream`, `warm()` and `with_embedder(embedder)`. The pipeline that calls them (rewrite,
+retrieve, answer, time) is `rag.engine.Engine`, and only it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.documents import Answer, Hit
-
-NOT_FOUND = "Not found in the documents."
 
 
 class Answerer(Protocol):
     name: str
+    chat_model: Any  # the LLM, for rewriting follow-ups; None for the extractive answerer
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer: ...
+    def answer(self, question: str, hits: list[Hit]) -> Answer:
+        """The answer to `question` from `hits`, every sentence cited."""
 
+    def stream(self, question: str, hits: list[Hit]) -> "AnswerStream":
+        """Text as it is produced; `.result()` then gives the verified answer."""
 
-def ask(question: str, retriever, answerer: Answerer, top_k: int = 5, mode=None,
-        standalone_question: str | None = None) -> Answer:
-    """Retrieve with the standalone question (after any follow-up rewriting), then answer it."""
-    query = standalone_question or question
-    t0 = time.perf_counter()
-    hits = retriever.search(query, top_k=top_k, mode=mode)
-    t1 = time.perf_counter()
-    result = answerer.answer(query, hits)
-    return _stamp(result, question, query, t1 - t0, time.perf_counter() - t1)
+    def warm(self) -> float:
+        """Load what the first answer would otherwise load (a model); returns the seconds it took."""
+
+    def with_embedder(self, embedder) -> "Answerer":
+        """The same answerer, its sentence similarity computed by `embedder` (the evals' cache)."""
 
 
 class AnswerStream:
@@ -54,26 +51,8 @@ class AnswerStream:
         return self.answer
 
 
-def ask_stream(question: str, retriever, answerer, top_k: int = 5, mode=None,
-               standalone_question: str | None = None) -> AnswerStream:
-    """`ask` for an answerer with `stream_answer`: tokens as generated, then the verified, timed answer."""
-    query = standalone_question or question
-    t0 = time.perf_counter()
-    hits = retriever.search(query, top_k=top_k, mode=mode)
-    retrieve_s = time.perf_counter() - t0
-    inner = answerer.stream_answer(query, hits)
-    outer = AnswerStream()
-
-    def tokens() -> Iterator[str]:
-        t1 = time.perf_counter()
-        yield from inner
-        outer.answer = _stamp(inner.result(), question, query, retrieve_s, time.perf_counter() - t1)
-
-    outer._tokens = tokens()
-    return outer
-
-
-def _stamp(result: Answer, question: str, query: str, retrieve_s: float, answer_s: float) -> Answer:
-    timings = {"retrieve": retrieve_s * 1000, "answer": answer_s * 1000, **result.timings_ms}
-    timings["total"] = timings["retrieve"] + timings["answer"]
-    return replace(result, question=question, standalone_question=query, timings_ms=timings)
+def finished_stream(answer: Answer, text: str) -> AnswerStream:
+    """A stream of an answer that is already complete (the extractive answerer's), as one piece of text."""
+    stream = AnswerStream(iter([text]))
+    stream.answer = answer
+    return stream

@@ -18,14 +18,16 @@ shown as the sentences that state them).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import NOT_FOUND
-from rag.citations import make_citation
+from rag.answer import AnswerStream, finished_stream
+from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embedding import Embedder
+from rag.prompts import REFUSAL
 from rag.sentences import split_sentences
 from rag.terms import content_terms, numbers_in
 
@@ -49,6 +51,16 @@ class Thresholds:
     entity_similarity: float = 0.61
     confident_similarity: float = 0.68
 
+    def abstains(self, similarity: float, missing_entities: float) -> bool:
+        """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
+
+        >>> Thresholds().abstains(0.50, 0), Thresholds().abstains(0.58, 1), Thresholds().abstains(0.58, 0)
+        (True, True, False)
+        """
+        if similarity < self.min_similarity:
+            return True
+        return missing_entities > 0 and similarity < self.entity_similarity
+
 
 LOW_CONFIDENCE = ("No sentence in the documents matches this question closely; these are the closest statements. "
                   "Check the citations before relying on them.")
@@ -65,6 +77,7 @@ class _Candidate:
 
 class ExtractiveAnswerer:
     name = "extractive"
+    chat_model = None  # follow-ups are rewritten by rules (`rag.rewrite`)
 
     def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = 4,
                  thresholds: Thresholds = Thresholds(), redundancy: float = 0.85, keep_within: float = 0.12):
@@ -74,6 +87,20 @@ class ExtractiveAnswerer:
         self.thresholds = thresholds
         self.redundancy = redundancy
         self.keep_within = keep_within  # a sentence joins the answer if it scores within this of the best
+
+    def warm(self) -> float:
+        t0 = time.perf_counter()
+        self.embedder.model
+        return time.perf_counter() - t0
+
+    def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
+        return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
+                                  self.keep_within)
+
+    def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
+        """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
+        answer = self.answer(question, hits)
+        return finished_stream(answer, render_claims(answer.claims))
 
     def answer(self, question: str, hits: list[Hit]) -> Answer:
         candidates = [
@@ -93,7 +120,7 @@ class ExtractiveAnswerer:
             scored.append(_Candidate(c.hit, c.index, c.text, float(sim) + 0.25 * lexical + bonus, float(sim)))
         signals = {"similarity": max(c.similarity for c in scored),
                     "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits])))}
-        if self._should_abstain(signals):
+        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"]):
             return self._abstain(question, hits, signals)
         chosen = self._select(scored, sent_vecs, candidates)
         doc_rank = {}
@@ -108,12 +135,6 @@ class ExtractiveAnswerer:
         notes = (LOW_CONFIDENCE,) if signals["similarity"] < self.thresholds.confident_similarity else ()
         return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
                       signals=signals, notes=notes)
-
-    def _should_abstain(self, signals: dict[str, float]) -> bool:
-        t = self.thresholds
-        if signals["similarity"] < t.min_similarity:
-            return True
-        return signals["missing_entities"] > 0 and signals["similarity"] < t.entity_similarity
 
     def _select(self, scored: list[_Candidate], vectors: np.ndarray, candidates: list[_Candidate]) -> list[_Candidate]:
         order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
@@ -130,7 +151,7 @@ class ExtractiveAnswerer:
         return [scored[i] for i in picked]
 
     def _abstain(self, question: str, hits: list[Hit], signals: dict[str, float] | None = None) -> Answer:
-        return Answer(question=question, claims=(SentenceClaim(NOT_FOUND),), abstained=True, retrieved=tuple(hits),
+        return Answer(question=question, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
                       answerer=self.name, signals=signals or {})
 
 

@@ -1,0 +1,45 @@
+"""Helpers for driving the real app in Debian's headless chromium: a free port, a health wait, one question.
+
+Shared by tests/test_ui_browser.py and bench/ui_first_answer.py (not a test module itself).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+QUESTION = "How many vehicles did China export in 2023?"
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout}s")
+
+
+def ask(page, question: str):
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.wait_for(timeout=90_000)
+    box.fill(question)
+    box.press("Enter")
+    chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
+    chip.wait_for(timeout=90_000)
+    return chip
