@@ -31,6 +31,10 @@ class GoldItem:
     evidence: tuple[dict, ...] = ()
     history: tuple[dict, ...] = ()  # earlier turns of a follow-up
     source: str = ""
+    pattern: str = ""  # the failure pattern it was written for (patterns.jsonl): year, qualifier, answer_type, ...
+    answer_type: str = ""  # quantity, date, place, organisation, person, reason, other
+    lead: tuple[str, ...] = ()  # acceptable verbatim spans for the lead line
+    disagreement: dict | None = None  # {"values": [{"doc_id", "value"}]}; empty values: must not flag
 
 
 def load_gold(path: str | Path, require_evidence: bool = True) -> list[GoldItem]:
@@ -63,7 +67,8 @@ def load_gold(path: str | Path, require_evidence: bool = True) -> list[GoldItem]
             items.append(GoldItem(raw["id"], raw["question"], raw.get("kind", "fact"), bool(raw["answerable"]),
                                   raw.get("reference_answer", ""), tuple(raw.get("key_facts", ())),
                                   tuple(raw.get("evidence", ())),
-                                  tuple(raw.get("history", ())), f.name))
+                                  tuple(raw.get("history", ())), f.name, raw.get("pattern", ""),
+                                  raw.get("answer_type", ""), tuple(raw.get("lead", ())), raw.get("disagreement")))
     return items
 
 

@@ -197,6 +197,40 @@ def key_fact_accuracy(answer: str, key_facts: Sequence[str | Sequence[str]]) -> 
     return 1.0 if all(fact_present(answer, f) for f in key_facts) else 0.0
 
 
+def lead_exact(lead: str, gold: Sequence[str]) -> float:
+    """1.0 when the lead span is one of the gold spans (normalised); NaN when the question has no gold lead.
+
+    >>> lead_exact("4.91 million", ["4.91 million", "4,910,000"]), lead_exact("", ["4.91 million"])
+    (1.0, 0.0)
+    """
+    if not gold:
+        return NAN
+    return 1.0 if normalize(lead) in {normalize(g) for g in gold} and lead.strip() else 0.0
+
+
+def lead_contains(lead: str, gold: Sequence[str]) -> float:
+    """1.0 when the lead span contains a gold span as whole words ("4.91 million vehicles" holds "4.91 million").
+
+    >>> lead_contains("4.91 million vehicles", ["4.91 million"]), lead_contains("14.91 million", ["4.91 million"])
+    (1.0, 0.0)
+    """
+    if not gold:
+        return NAN
+    return 1.0 if any(fact_present(lead, g) for g in gold) else 0.0
+
+
+def disagreement_scores(flagged: Sequence[bool], expected: Sequence[bool]) -> tuple[float, float]:
+    """(precision, recall) of the "Sources disagree" note over questions that carry a disagreement label.
+
+    >>> disagreement_scores([True, True, False], [True, False, True])
+    (0.5, 0.5)
+    """
+    tp = sum(f and e for f, e in zip(flagged, expected))
+    precision = tp / sum(flagged) if any(flagged) else NAN
+    recall = tp / sum(expected) if any(expected) else NAN
+    return precision, recall
+
+
 def missing_facts(answer: str, key_facts: Sequence[str | Sequence[str]]) -> list[str]:
     """The key facts absent from the answer, each shown by its first alternative."""
     return [f if isinstance(f, str) else f[0] for f in key_facts if not fact_present(answer, f)]

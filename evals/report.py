@@ -71,6 +71,7 @@ def summary_table(summary: dict) -> str:
         lines.append(f"| latency {stage} p50 / p95 (ms) | {fmt(q['p50'], 1)} / {fmt(q['p95'], 1)} |")
     lines.append(f"| questions (answerable / abstained) | {summary['questions']} ({summary['answerable']} / "
                  f"{summary['abstained']}) |")
+    lines.append(f"| answerable questions refused | {fmt(summary.get('answerable_refused'))} |")
     return "\n".join(lines)
 
 

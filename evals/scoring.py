@@ -33,7 +33,8 @@ RANK_DEPTH = 10  # MRR@10 and nDCG@10 need a ranking this deep, whatever top_k t
 
 # Quality metrics, higher is better; `--check` guards these (latency varies by machine, so it is not guarded).
 QUALITY_METRICS = ("hit@1", "hit@5", "recall@k", "mrr@10", "ndcg@10", "citation_recall", "citation_precision",
-                   "evidence_cited", "key_fact_accuracy", "token_f1", "abstention_precision", "abstention_recall")
+                   "evidence_cited", "key_fact_accuracy", "token_f1", "abstention_precision", "abstention_recall",
+                   "lead_exact", "lead_contains", "disagreement_precision", "disagreement_recall")
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Row:
     problems: list[str] = field(default_factory=list)
     lead: str = ""  # `rag.present.lead_line`
     disagreements: list[str] = field(default_factory=list)  # `rag.present.disagreement_lines`
+    disagreement_expected: bool | None = None  # None: the question carries no disagreement label
+    pattern: str = ""
 
 
 def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ...], judge, top_k: int = 5) -> Row:
@@ -78,6 +81,9 @@ def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ..
         "evidence_cited": m.evidence_cited(cited, relevant) if item.answerable else m.NAN,
         "key_fact_accuracy": m.key_fact_accuracy(text, item.key_facts) if item.answerable else m.NAN,
         "token_f1": m.token_f1(text, item.reference_answer) if item.answerable else m.NAN,
+        "lead_exact": m.lead_exact(answer.lead.span if answer.lead else "", item.lead) if item.answerable else m.NAN,
+        "lead_contains": (m.lead_contains(answer.lead.span if answer.lead else "", item.lead) if item.answerable
+                          else m.NAN),
     }
     problems = _problems(item, answer, ranking, relevant, cited, judgements, text, top_k)
     timings = {"retrieve": answer.timings_ms.get("retrieve", m.NAN), "answer": answer.timings_ms.get("answer", m.NAN),
@@ -85,7 +91,8 @@ def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ..
     return Row(item.id, item.kind, item.answerable, item.question, answer.standalone_question or item.question,
                rendered, answer.abstained, [_label(k) for k in gold], [_label(k) for k in ranking[:top_k]],
                [_label(k) for k in sorted(cited)], row_metrics, timings, problems, lead_line(answer),
-               disagreement_lines(answer))
+               disagreement_lines(answer),
+               None if item.disagreement is None else bool(item.disagreement.get("values")), item.pattern)
 
 
 def _label(key: tuple[str, int]) -> str:
@@ -125,9 +132,14 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
     summary: dict[str, Any] = {name: m.mean([r.metrics[name] for r in rows]) for name in names}
     precision, recall = m.abstention_scores([r.abstained for r in rows], [not r.answerable for r in rows])
     summary["abstention_precision"], summary["abstention_recall"] = precision, recall
+    labelled = [r for r in rows if r.disagreement_expected is not None]
+    summary["disagreement_precision"], summary["disagreement_recall"] = m.disagreement_scores(
+        [bool(r.disagreements) for r in labelled], [r.disagreement_expected for r in labelled])
     summary["questions"] = len(rows)
     summary["answerable"] = sum(r.answerable for r in rows)
     summary["abstained"] = sum(r.abstained for r in rows)
+    answerable = [r for r in rows if r.answerable]
+    summary["answerable_refused"] = sum(r.abstained for r in answerable) / len(answerable) if answerable else m.NAN
     latency = {}
     for stage in ("retrieve", "answer", "support"):
         latency[stage] = m.percentiles([r.timings_ms[stage] for r in rows if not math.isnan(r.timings_ms[stage])])
@@ -139,6 +151,12 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
             by_kind[kind] = {"n": len(sub), **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
                              "abstained": sum(r.abstained for r in sub) / len(sub)}
     summary["by_kind"] = by_kind
+    by_pattern = {}
+    for pattern in sorted({r.pattern for r in rows if r.pattern}):
+        sub = [r for r in rows if r.pattern == pattern]
+        by_pattern[pattern] = {"n": len(sub), **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
+                               "abstained": sum(r.abstained for r in sub) / len(sub)}
+    summary["by_pattern"] = by_pattern
     return summary
 
 

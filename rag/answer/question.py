@@ -1,0 +1,218 @@
+"""What a question asks for, read without a model: the answer type, the years, the qualifiers, and the spans that answer.
+
+`frame(question)` gives a `Frame`: the kind of answer wanted (a quantity, a date, a place, an
+organisation, a person, a reason), the years it names, and the qualifiers it sets ("final"
+against "provisional", "exports" against "sales", "electric" against all vehicles). `spans(text,
+kind)` finds the verbatim spans of a kind in a sentence, for the lead line and for
+disagreements: quantities with their units ("4.91 million", "17.0%", "$150 billion"), dates
+("5 July 2024", "2023"), and places (ISO country and subdivision names from `pycountry`, plus the
+common names and regions this corpus uses).
+
+Not handled: relative periods ("last year", "the first half") beyond the years they name,
+spelled-out numbers ("four million"), person names beyond capitalised word pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+from rag.terms import content_terms
+
+
+class AnswerType(str, Enum):
+    QUANTITY = "quantity"
+    DATE = "date"
+    PLACE = "place"
+    ORGANISATION = "organisation"
+    PERSON = "person"
+    REASON = "reason"
+    OTHER = "other"
+
+
+_W = r"(?:[\w'’.-]+ ){0,3}"  # up to three words between "which"/"what" and the noun that names the answer
+_MEASURES = (r"share|percentage|proportion|number|value|rate|rates|price|prices|capacity|amount|total|figure|level|"
+             r"size|volume|tariffs?|dut(?:y|ies)|cost|costs|investment|penetration|growth|sales|exports|imports|"
+             r"output|production|tax|taxes|fee|fees|target|targets|revenue|profit|margin|count|forecast|projection")
+_TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in (
+    (AnswerType.REASON, r"^\s*(why|how come)\b|\bwhat (reasons?|drove|drives|caused|causes|explains|led)\b|\bwhy\b"),
+    (AnswerType.DATE, rf"^\s*when\b|\b(what|which) {_W}(year|date|month|day)\b|\bsince when\b|\bby when\b"),
+    (AnswerType.PLACE, rf"^\s*where\b|\b(which|what) {_W}(countr(y|ies)|cit(y|ies)|markets?|regions?|nations?|"
+                       r"destinations?|provinces?|states?|places?|locations?)\b"),
+    (AnswerType.PERSON, rf"\b(which|what) {_W}(person|executive|chairman|ceo|founder|minister|president|analyst)\b|"
+                        r"^\s*who (is|was) the (chairman|ceo|president|founder|head|chief)\b|"
+                        r"^\s*who (announced|said|inaugurated|opened|signed|launched|led)\b"),
+    (AnswerType.ORGANISATION, rf"\b(which|what) {_W}(compan(y|ies)|carmakers?|automakers?|brands?|firms?|makers?|"
+                              r"manufacturers?|organi[sz]ations?|agenc(y|ies)|bod(y|ies)|groups?|associations?|"
+                              r"institutions?|sources?|exporters?|banks?|governments?|ministr(y|ies))\b|^\s*who\b"),
+    (AnswerType.QUANTITY, rf"\bhow (many|much|large|big|fast|high|low|far)\b|\bby how\b|\bwhat {_W}({_MEASURES})\b|"
+                          r"\bwhat did\b.*\bcost\b|\b(percent|percentage|%)\b|\bhow did\b.*\bcompare\b"),
+))
+
+# Qualifier pairs: a question naming one side wants sentences about it, not the other.
+_QUALIFIERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
+    (frozenset(a), frozenset(b)) for a, b in (
+        ({"final", "definitive", "definitively"}, {"provisional", "provisionally", "preliminary"}),
+        ({"provisional", "provisionally", "preliminary"}, {"final", "definitive", "definitively"}),
+        ({"net"}, {"gross"}),
+        ({"gross"}, {"net"}),
+        ({"export", "exports", "exported", "exporting", "ship", "shipped", "shipments", "abroad", "overseas"},
+         {"domestic", "domestically", "home"}),
+        ({"nev", "nevs", "electric", "ev", "evs", "new-energy", "battery-electric", "bev", "bevs"},
+         {"petrol", "gasoline", "combustion", "ice", "total", "overall", "all"}),
+        ({"production", "produced", "built", "build", "output", "made", "manufactured"},
+         {"sales", "sold", "exports", "exported"}),
+        ({"sales", "sold"}, {"production", "produced", "output"}),
+        ({"import", "imports", "imported"}, {"export", "exports", "exported"}),
+    ))
+
+_YEAR = re.compile(r"(?<![\d.,])(?:19[5-9]\d|20[0-4]\d)(?!\d|,\d|\.\d)")
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
+           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
+_DATE = re.compile(rf"\b(?:\d{{1,2}} (?:{_MONTHS})\.? (?:19|20)\d\d|(?:{_MONTHS})\.? \d{{1,2}},? (?:19|20)\d\d|"
+                   rf"(?:{_MONTHS})\.? (?:19|20)\d\d|(?:early |late |mid-)?(?:19|20)\d\d(?:s\b)?)")
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_SCALE = r"(?:million|billion|trillion|thousand|bn|mn|m|k)\b"
+_UNIT = (r"(?:%|per ?cent\b|percentage points?\b|pp\b|GWh\b|kWh\b|MWh\b|/kWh|units?\b|vehicles?\b|cars?\b|NEVs?\b|EVs?\b|"
+         r"trucks?\b|buses\b|plants?\b|workers?\b|jobs?\b|dealers?\b|models?\b|euros?\b|dollars?\b|yuan\b|yen\b|"
+         r"won\b|rupees?\b|reais\b|pesos?\b|years?\b|months?\b|days?\b|times\b|fold\b)")
+_QUANTITY = re.compile(
+    rf"(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
+    rf"just over|just under|close to|approximately)\s+)?"
+    rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT}))?"
+    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?", re.IGNORECASE)
+
+# Common names and regions that ISO lists miss or spell otherwise.
+_PLACE_EXTRA = ("Russia", "Turkey", "Korea", "South Korea", "North Korea", "UAE", "US", "U.S.", "USA", "UK", "EU",
+                "European Union", "Europe", "Asia", "Southeast Asia", "South-East Asia", "ASEAN", "Latin America",
+                "South America", "North America", "Middle East", "Africa", "Oceania", "Iran", "Vietnam", "Taiwan",
+                "Hong Kong", "Britain", "Great Britain", "Czech Republic", "Gulf", "Belt and Road")
+
+
+@lru_cache(maxsize=1)
+def _places() -> re.Pattern:
+    import pycountry  # ISO 3166 names: a maintained list beats one we would type
+
+    names = set(_PLACE_EXTRA)
+    for c in pycountry.countries:
+        names.update(getattr(c, a) for a in ("name", "common_name", "official_name") if hasattr(c, a))
+    names.update(s.name for s in pycountry.subdivisions if len(s.name) > 3)
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
+
+
+_ORG = re.compile(r"\b(?:[A-Z]{2,}[A-Za-z&-]*|[A-Z][a-z]+(?:[ -][A-Z][A-Za-z&]+)+|[A-Z][a-z]*[A-Z]\w*)\b")
+_REASON = re.compile(r"\b(because|due to|as a result|owing to|since|driven by|thanks to|reasons?|so that|in order to|"
+                     r"aim(?:s|ed)? to|to avoid|to get around|to bypass|to qualify|to cut|to reduce|helped|allow(?:s|ed)?)\b",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What a question asks for."""
+
+    answer_type: AnswerType
+    years: frozenset[str]
+    qualifiers: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (asked side, opposite side) pairs it sets
+    terms: frozenset[str]
+
+
+def frame(question: str) -> Frame:
+    """
+    >>> f = frame("What definitive duty did the EU set for BYD in 2024?")
+    >>> f.answer_type.value, sorted(f.years), [sorted(a)[0] for a, _ in f.qualifiers]
+    ('quantity', ['2024'], ['definitive'])
+    """
+    answer_type = next((t for t, rule in _TYPE_RULES if rule.search(question)), AnswerType.OTHER)
+    words = {w.lower().strip(".,?!;:'’") for w in question.split()}
+    qualifiers = tuple((asked, opposite) for asked, opposite in _QUALIFIERS if words & asked and not words & opposite)
+    return Frame(answer_type, frozenset(_YEAR.findall(question)), qualifiers, frozenset(content_terms(question)))
+
+
+def years_in(text: str) -> set[str]:
+    """
+    >>> sorted(years_in("4.91 million in 2023, after 3.1 million in 2022 (1,234 units)"))
+    ['2022', '2023']
+    """
+    return set(_YEAR.findall(text))
+
+
+def words_in(text: str) -> set[str]:
+    return {w.lower().strip(".,?!;:'’()\"") for w in text.split()}
+
+
+def spans(text: str, answer_type: AnswerType) -> list[str]:
+    """The verbatim spans of a kind in `text`, in order of appearance.
+
+    >>> spans("Exports hit a record 4.91 million in 2023, up 57.9%, and $150 billion of parts.", AnswerType.QUANTITY)
+    ['4.91 million', '57.9%', '$150 billion']
+    >>> spans("The duties started on 5 July 2024 and were final in October 2024.", AnswerType.DATE)
+    ['5 July 2024', 'October 2024']
+    >>> spans("BYD builds plants in Thailand, Hungary and Brazil.", AnswerType.PLACE)
+    ['Thailand', 'Hungary', 'Brazil']
+    """
+    if answer_type is AnswerType.QUANTITY:
+        found = [m.group(0).strip() for m in _QUANTITY.finditer(text)]
+        return [s for s in found if _is_quantity(s)]
+    if answer_type is AnswerType.DATE:
+        return [m.group(0) for m in _DATE.finditer(text)]
+    if answer_type is AnswerType.PLACE:
+        return [m.group(0) for m in _places().finditer(text)]
+    if answer_type in (AnswerType.ORGANISATION, AnswerType.PERSON):
+        places = set(spans(text, AnswerType.PLACE))
+        first = text.split(" ", 1)[0]
+        return [m.group(0) for m in _ORG.finditer(text) if m.group(0) not in places and m.group(0) != first]
+    if answer_type is AnswerType.REASON:
+        return [m.group(0) for m in _REASON.finditer(text)]
+    return []
+
+
+def _is_quantity(span: str) -> bool:
+    """A number that is more than a bare year or a stray digit: it has a unit, a scale, a separator or a decimal."""
+    digits = re.sub(r"[^\d]", "", span)
+    if not digits:
+        return False
+    bare = re.fullmatch(r"\d+", span.strip())
+    if bare:
+        return not _YEAR.fullmatch(span.strip()) and len(digits) >= 2
+    return not _YEAR.fullmatch(span.strip())
+
+
+def has_answer(text: str, answer_type: AnswerType) -> bool:
+    """Whether `text` holds a span of the kind asked for (always True for OTHER)."""
+    return answer_type is AnswerType.OTHER or bool(spans(text, answer_type))
+
+
+def value_of(span: str) -> float | None:
+    """A quantity span as a number, for comparing two sources' figures; None when it has no number.
+
+    >>> value_of("over 6 million"), value_of("5.221 million"), value_of("4,422,682 vehicles"), value_of("17.0%")
+    (6000000.0, 5221000.0, 4422682.0, 17.0)
+    """
+    m = re.search(_NUMBER, span)
+    if not m:
+        return None
+    number = float(m.group(0).replace(",", ""))
+    scale = re.search(r"(million|billion|trillion|thousand|bn|mn)\b|(?<=\d)\s?[mk]\b", span, re.IGNORECASE)
+    if scale:
+        word = scale.group(0).strip().lower()
+        number *= {"million": 1e6, "mn": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12,
+                   "thousand": 1e3, "k": 1e3}[word]
+    return number
+
+
+def unit_of(span: str) -> str:
+    """The kind of figure a span gives: percent, money, count (vehicles, units, plain numbers) or another unit.
+
+    >>> unit_of("17.0%"), unit_of("$150 billion"), unit_of("4.91 million"), unit_of("40 GWh")
+    ('percent', 'money', 'count', 'gwh')
+    """
+    low = span.lower()
+    if "%" in low or "per cent" in low or "percent" in low:
+        return "percent"
+    if re.search(r"[$€¥£]|euro|dollar|yuan|yen|won\b|rupee|reais|peso", low):
+        return "money"
+    m = re.search(r"(gwh|kwh|mwh|years?|months?|days?|times|fold|plants?|workers?|jobs?|dealers?|models?)\b", low)
+    return m.group(1).rstrip("s") if m else "count"
