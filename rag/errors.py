@@ -56,3 +56,20 @@ class BackendUnavailable(RagError):
         self.reason = reason
         super().__init__(f"LLM backend {spec} at {address} cannot be reached ({reason}). "
                          f"Start the server, or pass --base-url with its address.")
+
+
+class IndexDamaged(RagError):
+    """An index is here but cannot be trusted: CURRENT, a manifest, the SQLite store or the vectors are broken.
+
+    Distinct from `IndexNotFound` (nothing here yet, so a first ingest is fine): writing over a
+    damaged index would publish an index without its old documents, so ingest refuses instead.
+    """
+
+    def __init__(self, index_dir: str | Path, problem: str, fix: str | None = None):
+        self.index_dir = str(index_dir)
+        self.problem = problem
+        self.fix = fix or (f"run `rag doctor --index {self.index_dir}` to see every problem, then "
+                           f"`rag doctor --repair --index {self.index_dir}` to go back to the newest complete "
+                           f"generation, or rebuild it with `rag ingest corpus/ --rebuild --index {self.index_dir}`")
+        super().__init__(f"the index at {self.index_dir} is damaged: {problem}. To fix it, {self.fix}")
+
