@@ -73,3 +73,13 @@ class IndexDamaged(RagError):
                            f"generation, or rebuild it with `rag ingest corpus/ --rebuild --index {self.index_dir}`")
         super().__init__(f"the index at {self.index_dir} is damaged: {problem}. To fix it, {self.fix}")
 
+
+class CorpusRestoreFailed(RagError):
+    """A failed upload batch could not put every corpus file back; the old bytes wait in the staging folder."""
+
+    def __init__(self, files: list[str], staging_dir: str | Path):
+        self.files = list(files)
+        self.staging_dir = str(staging_dir)
+        super().__init__(f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
+                         f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
+                         f"then run `rag ingest corpus/`")
