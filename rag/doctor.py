@@ -178,7 +178,8 @@ def _check_generations(path: Path, live: str | None, busy: bool) -> Check:
     incomplete = incomplete_generations(path)
     complete = complete_generations(path)
     spare = replaced_by(path, live)[:1] if live else []
-    strays = [g for g in complete if g != live and g not in spare]
+    # With no usable CURRENT, which generations are strays is unknown; the CURRENT line already fails.
+    strays = [g for g in complete if g != live and g not in spare] if live else []
     temps = sorted(p.name for p in path.glob(".CURRENT.*"))
     problems, fixes = [], []
     if incomplete:
@@ -195,7 +196,10 @@ def _check_generations(path: Path, live: str | None, busy: bool) -> Check:
                      "once you no longer need them")
     if problems:
         return Check("generations", Status.WARN, "; ".join(problems), "; ".join(fixes))
-    detail = f"live {live}" + (f", spare {spare[0]}" if spare else ", no spare") if live else "none"
+    if live:
+        detail = f"live {live}" + (f", spare {spare[0]}" if spare else ", no spare")
+    else:
+        detail = f"{len(complete)} complete: {', '.join(complete)}" if complete else "no complete generation"
     return Check("generations", Status.OK, detail)
 
 
@@ -238,7 +242,9 @@ def repair(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DIME
             candidate = newest_sound_generation(path, model, dimension, exclude=frozenset({named or ""}))
             if candidate:
                 set_current(path, candidate)
-                done.append(f"CURRENT now names {candidate} (it named {named!r}, which is kept)")
+                was = f"it named {named}, which is kept" if named else "it was missing or unreadable"
+                done.append(f"CURRENT now names {candidate} ({was}); documents ingested after it are back with "
+                            f"`rag ingest corpus/ --index {path}`")
         # The generation CURRENT named was live once: if its manifest is gone, that is damage, not a killed writer.
         keep = {named, named_by_current(path)}
         for name in incomplete_generations(path):

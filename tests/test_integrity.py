@@ -269,7 +269,7 @@ def test_doctor_repair_restores_a_lost_current(index_copy, embedder):
     assert "`rag doctor --repair" in doctor(index_copy).output
     result = doctor(index_copy, "--repair")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"repaired  CURRENT now names {live}")
+    assert result.output.startswith(f"repaired  CURRENT now names {live} (it was missing or unreadable)")
     assert open_index(index_copy, embedder).generation == live
 
 
@@ -286,7 +286,7 @@ def test_doctor_repair_goes_back_to_the_spare_and_keeps_the_broken_generation(in
 
     result = doctor(index_copy, "--repair")
     assert result.exit_code == 0, result.output
-    assert f"repaired  CURRENT now names {spare} (it named '{broken}', which is kept)" in result.output
+    assert f"repaired  CURRENT now names {spare} (it named {broken}, which is kept)" in result.output
     assert "repaired  removed incomplete generation gen-20000101T000000-000000000-1" in result.output
     assert (index_copy / broken / "meta.sqlite").exists()  # a complete generation is never deleted
     warn = [line for line in result.output.splitlines() if line.startswith("warn  generations")]
