@@ -122,7 +122,7 @@ def test_names_without_ascii_get_distinct_stable_names():
 
 # --- the server's own upload limit (issue 12, finding 7) ------------------------------------------------
 
-def test_the_server_refuses_uploads_over_our_limit_before_holding_them():
+def test_streamlit_max_upload_size_equals_our_limit():
     """Streamlit's server.maxUploadSize (MiB), as `make run` / `streamlit run` from the project folder reads it."""
     import os
     import subprocess
@@ -131,9 +131,10 @@ def test_the_server_refuses_uploads_over_our_limit_before_holding_them():
     from tests.conftest import ROOT
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    out = subprocess.run([sys.executable, "-c", "from streamlit import config; config.get_config_options("
-                          "force_reparse=True); print(config.get_option('server.maxUploadSize'))"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    script = ("from streamlit import config; config.get_config_options(force_reparse=True); "
+              "print(config.get_option('server.maxUploadSize'))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout
     assert MAX_UPLOAD_BYTES % 2**20 == 0 and int(out.strip()) == MAX_UPLOAD_BYTES // 2**20
     make = subprocess.run(["make", "-n", "run", f"VENV={ROOT / '.venv'}"], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout
