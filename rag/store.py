@@ -442,7 +442,7 @@ def lock_holder_pid(index_dir: str | Path) -> int | None:
 
 
 def lock_is_held(index_dir: str | Path) -> bool:
-    """True while some writer (another process, or another thread here) holds the lock."""
+    """True while some writer holds the lock: another process, or any thread of this one (this one too)."""
     lock = Path(index_dir) / ".lock"
     if not lock.is_file():
         return False
