@@ -6,6 +6,9 @@ PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
+# The UI has no login: it listens on this machine only. Serve others from behind an authenticating
+# proxy with `make run RAG_BIND_ADDRESS=0.0.0.0` (or that variable in the environment).
+RAG_BIND_ADDRESS ?= 127.0.0.1
 
 .PHONY: run ingest test browser clean
 
@@ -22,7 +25,8 @@ ingest: $(VENV)/.installed
 	$(VENV)/bin/rag ingest corpus/
 
 run: ingest
-	$(VENV)/bin/streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false
+	$(VENV)/bin/streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false \
+		--server.address $(RAG_BIND_ADDRESS)
 
 # Debian's Chromium for the end-to-end UI test (no browser downloads).
 browser:

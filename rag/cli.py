@@ -191,6 +191,30 @@ def show(doc_id, para, index_dir):
     click.echo(p.text)
 
 
+@cli.command()
+@index_option
+@click.option("--repair", is_flag=True, help="Point a broken CURRENT at the newest complete generation that passes "
+                                               "every check, and remove incomplete ones. Never deletes a complete one.")
+def doctor(index_dir, repair):
+    """Check an index folder: one line per check, exit code 0 when healthy, 1 otherwise.
+
+    Example usage:
+
+        rag doctor --index .rag/index
+
+        rag doctor --repair
+    """
+    from rag.doctor import diagnose, repair as run_repair
+
+    try:
+        report = run_repair(index_dir) if repair else diagnose(index_dir)
+    except RagError as e:  # IndexBusy: an ingest holds the lock
+        raise _Fail(str(e)) from e
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.healthy else 1)
+
+
 def _open_index(index_dir: Path):
     from rag.embedding import DIMENSION, MODEL_NAME
     from rag.store import Index

@@ -1,29 +1,38 @@
-"""The corpus folder as the UI manages it: uploads saved safely, ingested, and documents deleted.
+"""The corpus folder as the UI manages it: uploads staged, moved in under the index lock, ingested; deletion.
 
-An upload is checked (type allowlist, size limit), given a sanitised name inside the corpus
-folder, written atomically, and ingested. A file with the same sanitised name replaces the old
-one and keeps its doc_id. When a file fails to ingest, the previous bytes are put back (or the
-new file removed), so the corpus folder and the index stay as they were: a failed upload
-damages nothing.
+An upload is checked (type allowlist, size limit) and given a sanitised name. Its bytes go first
+to a staging folder beside the corpus folder (`.paracite-staging-*`, on the same filesystem, so
+that moving in is a rename), never into the corpus folder itself. Then, holding the index write
+lock, the batch is moved in and ingested: another writer never sees half a batch, and a busy or
+damaged index refuses before any corpus file changes. A file with the same sanitised name
+replaces the old one and keeps its doc_id; the old file is kept in staging (a hard link, else a
+copy) until the batch is done. On any failure (a move that fails part-way, an ingest that raises)
+every replaced file gets its old bytes back and every new file is removed; a file that fails to
+ingest on its own is rolled back the same way. So the corpus folder and the index stay as they
+were: a failed upload damages nothing.
 
-Not handled: de-duplicating identical files under two names, or quotas across many uploads.
+Not handled: de-duplicating identical files under two names, quotas across many uploads, or a
+machine that dies between the moves and the rollback (the old bytes then wait in the staging
+folder, as old-<n>-<name>, for a person to move back).
 """
 
 from __future__ import annotations
 
-import os
+import errno
 import hashlib
+import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.embedding import Embedder
-from rag.errors import RagError
+from rag.errors import CorpusRestoreFailed, RagError
 from rag.ingest import IngestReport, Progress, ingest, remove_documents
 from rag.loaders import SUPPORTED_EXTENSIONS
-from rag.store import Index
+from rag.store import Index, check_manifest, read_manifest, write_lock
 
 DEFAULT_CORPUS_DIR = "corpus"
 CORPUS_ENV = "RAG_CORPUS"
@@ -31,6 +40,7 @@ CORPUS_ENV = "RAG_CORPUS"
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 ALLOWED_EXTENSIONS = SUPPORTED_EXTENSIONS  # the loaders' list: .htm .html .markdown .md .pdf .txt
 _MAX_NAME_CHARS = 100
+STAGING_PREFIX = ".paracite-staging-"
 
 
 class UploadRejected(RagError):
@@ -77,7 +87,8 @@ def check_upload(name: str, data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> s
     """The sanitised name, or `UploadRejected` saying what is wrong."""
     safe = sanitize_filename(name)
     if len(data) > max_bytes:
-        raise UploadRejected(name, f"{len(data) / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        # MB as Streamlit counts them (server.maxUploadSize is in MiB), so the UI and this message agree.
+        raise UploadRejected(name, f"{len(data) / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
     if not data.strip():
         raise UploadRejected(name, "empty file")
     return safe
@@ -100,41 +111,128 @@ class UploadResult:
 
 def add_uploads(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_dir: str | Path, embedder: Embedder,
                 progress: Progress | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadResult:
-    """Save `(name, bytes)` uploads into `corpus_dir` and ingest them into `index_dir`.
+    """Stage `(name, bytes)` uploads, move them into `corpus_dir` under the index lock, and ingest them.
 
     Each file is judged on its own: refused or failing files are reported, the rest go in.
-    A file that fails to ingest is rolled back, so the folder matches the index again.
+    A file that fails to ingest is rolled back, so the folder matches the index again; when the
+    whole batch fails (a move, or the ingest, raises), every file is rolled back and the error raised.
     """
-    corpus = Path(corpus_dir)
+    corpus = Path(corpus_dir).absolute()
     corpus.mkdir(parents=True, exist_ok=True)
     result = UploadResult()
-    backups: dict[Path, bytes | None] = {}
+    batch: dict[Path, bytes] = {}
     for name, data in files:
         try:
             safe = check_upload(name, data, max_bytes)
         except UploadRejected as e:
             result.rejected.append(e)
             continue
-        target = (corpus / safe).absolute()
-        if target in backups:  # two uploads with one sanitised name: the last one wins
-            result.saved = {k: v for k, v in result.saved.items() if v != target}
-        else:
-            backups[target] = target.read_bytes() if target.is_file() else None
-        _write_atomic(target, data)
+        target = corpus / safe
+        # Two uploads with one sanitised name: the last one wins.
+        result.saved = {k: v for k, v in result.saved.items() if v != target}
+        batch[target] = data
         result.saved[name] = target
-    if not result.saved:
+    if not batch:
         return result
-    try:
-        result.report = ingest(sorted(set(result.saved.values())), index_dir, embedder, progress=progress)
-    except BaseException:
-        for target, old in backups.items():
-            _restore(target, old)
-        raise
-    failed = {Path(e.path).absolute() for e in result.report.failed}
-    for target in failed & set(backups):
-        _restore(target, backups[target])
+    with _Staging(corpus) as staging:
+        staged = {target: staging.write(data) for target, data in batch.items()}
+        with write_lock(index_dir):
+            # A damaged index or another model's refuses here, before any corpus file changes.
+            manifest = read_manifest(index_dir)
+            if manifest is not None:
+                check_manifest(manifest, embedder.name, embedder.dimension, Path(index_dir))
+            try:
+                for target, source in staged.items():
+                    staging.move_in(source, target)
+                # ingest takes the write lock again: it is re-entrant in this thread (rag.store.write_lock).
+                result.report = ingest(sorted(staged), index_dir, embedder, progress=progress)
+            except BaseException:
+                staging.roll_back()
+                raise
+            failed = {Path(e.path).absolute() for e in result.report.failed} & set(staged)
+            staging.roll_back(only=failed)
     result.saved = {k: v for k, v in result.saved.items() if v not in failed}
     return result
+
+
+class _Staging:
+    """The staging folder of one upload batch, and the moves into the corpus folder it can undo."""
+
+    def __init__(self, corpus: Path):
+        self.corpus = corpus
+        self.dir = corpus  # set in __enter__
+        self.moved: list[tuple[Path, Path | None]] = []  # (target, its old bytes in staging or None if new)
+        self.keep = False  # True when staging still holds old bytes that could not be put back
+
+    def __enter__(self) -> "_Staging":
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.corpus.parent))
+        except OSError:  # a read-only parent folder: stage in the temp folder; moves in become copies
+            self.dir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, data: bytes) -> Path:
+        fd, name = tempfile.mkstemp(prefix="new-", dir=self.dir)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return Path(name)
+
+    def move_in(self, source: Path, target: Path) -> None:
+        backup = None
+        if target.exists() or target.is_symlink():
+            backup = self.dir / f"old-{len(self.moved)}-{target.name}"
+            try:
+                os.link(target, backup, follow_symlinks=False)  # the old bytes stay, whatever replaces the name
+            except OSError:  # no hard links on this filesystem, or staging is on another one
+                shutil.copy2(target, backup, follow_symlinks=False)
+        # Logged before the move, so a move that fails half-way is undone as well.
+        self.moved.append((target, backup))
+        _place(source, target)
+        _fsync_dir(target.parent)
+
+    def roll_back(self, only: set[Path] | None = None) -> None:
+        """Put back the old bytes of each replaced file and remove each new one (all, or those in `only`)."""
+        failed = []
+        for target, backup in reversed(self.moved):
+            if only is not None and target not in only:
+                continue
+            try:
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    _place(backup, target)
+            except OSError as e:
+                failed.append(f"{target.name} ({e})")
+        if self.moved:
+            _fsync_dir(self.corpus)
+        if failed:
+            self.keep = True
+            raise CorpusRestoreFailed(failed, self.dir)
+
+
+def _place(source: Path, target: Path) -> None:
+    """Move `source` onto `target` in one rename; across filesystems, copy beside the target and rename."""
+    try:
+        os.replace(source, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        _write_atomic(target, source.read_bytes())
+        source.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str,
@@ -144,12 +242,14 @@ def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str,
     Returns the report and the deleted file, or None when the file was elsewhere (left alone).
     The index goes first: if that fails, the file is still there.
     """
-    index = Index.open(index_dir, embedder.name, embedder.dimension)
-    source = Path(index.document(doc_id).source_path)
-    report = remove_documents(index_dir, embedder, [doc_id])
-    if is_inside(source, corpus_dir) and source.is_file() and not source.is_symlink():
-        source.unlink()
-        return report, source
+    # Under the lock, so an upload of the same name cannot land between the two steps and be deleted.
+    with write_lock(index_dir):
+        index = Index.open(index_dir, embedder.name, embedder.dimension)
+        source = Path(index.document(doc_id).source_path)
+        report = remove_documents(index_dir, embedder, [doc_id])
+        if is_inside(source, corpus_dir) and source.is_file() and not source.is_symlink():
+            source.unlink()
+            return report, source
     return report, None
 
 
@@ -172,11 +272,3 @@ def _write_atomic(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _restore(target: Path, old: bytes | None) -> None:
-    if old is None:
-        target.unlink(missing_ok=True)
-    else:
-        _write_atomic(target, old)
-

@@ -56,3 +56,30 @@ class BackendUnavailable(RagError):
         self.reason = reason
         super().__init__(f"LLM backend {spec} at {address} cannot be reached ({reason}). "
                          f"Start the server, or pass --base-url with its address.")
+
+
+class IndexDamaged(RagError):
+    """An index is here but cannot be trusted: CURRENT, a manifest, the SQLite store or the vectors are broken.
+
+    Distinct from `IndexNotFound` (nothing here yet, so a first ingest is fine): writing over a
+    damaged index would publish an index without its old documents, so ingest refuses instead.
+    """
+
+    def __init__(self, index_dir: str | Path, problem: str, fix: str | None = None):
+        self.index_dir = str(index_dir)
+        self.problem = problem
+        self.fix = fix or (f"run `rag doctor --index {self.index_dir}` to see every problem, then "
+                           f"`rag doctor --repair --index {self.index_dir}` to go back to the newest complete "
+                           f"generation, or rebuild it with `rag ingest corpus/ --rebuild --index {self.index_dir}`")
+        super().__init__(f"the index at {self.index_dir} is damaged: {problem}. To fix it, {self.fix}")
+
+
+class CorpusRestoreFailed(RagError):
+    """A failed upload batch could not put every corpus file back; the old bytes wait in the staging folder."""
+
+    def __init__(self, files: list[str], staging_dir: str | Path):
+        self.files = list(files)
+        self.staging_dir = str(staging_dir)
+        super().__init__(f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
+                         f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
+                         f"then run `rag ingest corpus/`")

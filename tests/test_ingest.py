@@ -179,3 +179,28 @@ def test_a_missing_path_removes_nothing(tmp_path, embedder):
     report = ingest([corpus], index_dir, embedder)
     assert report.removed == [] and [Path(e.path).name for e in report.failed] == ["corpus"]
     assert [d.doc_id for d in open_index(index_dir, embedder).documents] == ["alpha"]
+
+
+def test_ingest_runs_under_a_write_lock_its_caller_already_holds(tmp_path, embedder):
+    """corpus.add_uploads holds the lock around its moves and the ingest; another thread still gets IndexBusy."""
+    import threading
+
+    from rag.errors import IndexBusy
+    from rag.store import write_lock
+
+    corpus, index_dir = seeded(tmp_path, embedder, 1)
+    write_doc(corpus, "beta.md", 1)
+    busy = []
+
+    def other_thread():
+        try:
+            ingest([corpus], index_dir, embedder)
+        except IndexBusy as e:
+            busy.append(e)
+
+    with write_lock(index_dir):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert ingest([corpus], index_dir, embedder).added == ["beta"]
+    assert len(busy) == 1
