@@ -2,14 +2,16 @@
 
 Steps:
 1. Split the retrieved paragraphs into sentences and embed them with the question.
-2. Score each sentence: cosine to the question, plus a share of the question's content terms
-   it contains, plus a small bonus for numbers when the question asks for a quantity.
+2. Score each sentence with `rag.answer.ranker`: similarity to the question and to its paragraph,
+   lexical match in the sentence and in its context, the years and qualifiers the question sets,
+   and whether it holds the kind of answer asked for (`rag.answer.question`).
 3. Abstain when the evidence is weak (see `Thresholds`, calibrated in evals/abstention.md):
    the answer then says so and still lists the closest paragraphs as `retrieved`.
-4. Pick up to `max_sentences` sentences greedily: each close enough to the best score, and
-   not a near-duplicate (cosine >= `redundancy`) of one already picked.
-5. Order them as in the documents (documents by their best rank, then paragraph, then
-   sentence) and cite each with its paragraph.
+4. Pick up to `max_sentences` sentences, best first: each within `keep_within` of the best
+   logit, and not a near-duplicate (cosine >= `redundancy`) of one already picked; cite each
+   with its own paragraph.
+5. Lead with the span that answers (a figure, date, name or place) from the best sentence, and
+   note where quoted sentences of different documents give different figures (`rag.answer.lead`).
 
 It does not paraphrase, merge sentences, or compute answers (a difference of two figures is
 shown as the sentences that state them).
@@ -24,15 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer import AnswerStream, finished_stream
+from rag.answer.lead import disagreements, lead
+from rag.answer.question import Frame, frame
+from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embedding import Embedder
 from rag.prompts import REFUSAL
 from rag.sentences import split_sentences
-from rag.terms import content_terms, numbers_in
 
-_QUANTITY_QUESTION = re.compile(r"\b(how (many|much|large|big|fast)|what (share|percentage|proportion|number|value)|"
-                                r"by how|figure|percent|%|total|number of)\b", re.IGNORECASE)
+# Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
+KEEP_WITHIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,15 @@ LOW_CONFIDENCE = ("No sentence in the documents matches this question closely; t
 
 
 @dataclass(frozen=True)
-class _Candidate:
-    hit: Hit
-    index: int  # sentence position in its paragraph
-    text: str
-    score: float = 0.0
-    similarity: float = 0.0
+class Ranking:
+    """The candidate sentences of some hits, scored by `rag.answer.ranker` (public so the evals can fit and inspect it)."""
+
+    frame: Frame
+    candidates: list[Candidate]
+    vectors: np.ndarray  # one per candidate
+    similarity: np.ndarray  # cosine to the question
+    features: np.ndarray
+    scores: np.ndarray  # the ranker's logits
 
 
 class ExtractiveAnswerer:
@@ -80,13 +87,15 @@ class ExtractiveAnswerer:
     chat_model = None  # follow-ups are rewritten by rules (`rag.rewrite`)
 
     def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = 4,
-                 thresholds: Thresholds = Thresholds(), redundancy: float = 0.85, keep_within: float = 0.12):
+                 thresholds: Thresholds = Thresholds(), redundancy: float = 0.85, keep_within: float = KEEP_WITHIN,
+                 weights: tuple[float, ...] = WEIGHTS):
         self.embedder = embedder
         self.titles = titles
         self.max_sentences = max_sentences
         self.thresholds = thresholds
         self.redundancy = redundancy
-        self.keep_within = keep_within  # a sentence joins the answer if it scores within this of the best
+        self.keep_within = keep_within  # a sentence joins the answer if its logit is within this of the best
+        self.weights = weights
 
     def warm(self) -> float:
         t0 = time.perf_counter()
@@ -95,60 +104,63 @@ class ExtractiveAnswerer:
 
     def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
         return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
-                                  self.keep_within)
+                                  self.keep_within, self.weights)
 
     def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
         answer = self.answer(question, hits)
         return finished_stream(answer, render_claims(answer.claims))
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer:
-        candidates = [
-            _Candidate(hit, i, s) for hit in hits for i, s in enumerate(split_sentences(hit.paragraph.text))
-        ]
+    def rank(self, question: str, hits: list[Hit]) -> Ranking:
+        candidates = []
+        for hit in hits:
+            sentences = split_sentences(hit.paragraph.text)
+            candidates += [Candidate(hit, i, s, sentences[i - 1] if i else "") for i, s in enumerate(sentences)]
+        q_frame = frame(question)
         if not candidates:
-            return self._abstain(question, hits)
+            empty = np.zeros((0, len(FEATURES)))
+            return Ranking(q_frame, [], np.zeros((0, self.embedder.dimension)), np.zeros(0), empty, np.zeros(0))
         vectors = self.embedder.encode_queries([question] + [c.text for c in candidates])
-        q, sent_vecs = vectors[0], vectors[1:]
-        sims = sent_vecs @ q
-        q_terms = content_terms(question)
-        wants_number = bool(_QUANTITY_QUESTION.search(question))
-        scored = []
-        for c, sim in zip(candidates, sims):
-            lexical = len(q_terms & content_terms(c.text)) / len(q_terms) if q_terms else 0.0
-            bonus = 0.05 if wants_number and numbers_in(c.text) else 0.0
-            scored.append(_Candidate(c.hit, c.index, c.text, float(sim) + 0.25 * lexical + bonus, float(sim)))
-        signals = {"similarity": max(c.similarity for c in scored),
-                    "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits])))}
+        sims = vectors[1:] @ vectors[0]
+        x = features(q_frame, candidates, sims, self.titles)
+        return Ranking(q_frame, candidates, vectors[1:], sims, x, score(x, self.weights))
+
+    def answer(self, question: str, hits: list[Hit]) -> Answer:
+        ranking = self.rank(question, hits)
+        if not ranking.candidates:
+            return self._abstain(question, hits)
+        signals = {"similarity": float(ranking.similarity.max()),
+                   "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits]))),
+                   "best_score": float(ranking.scores.max())}
         if self.thresholds.abstains(signals["similarity"], signals["missing_entities"]):
             return self._abstain(question, hits, signals)
-        chosen = self._select(scored, sent_vecs, candidates)
-        doc_rank = {}
-        for h in hits:
-            doc_rank.setdefault(h.paragraph.doc_id, h.rank)
-        chosen.sort(key=lambda c: (doc_rank[c.hit.paragraph.doc_id], c.hit.paragraph.doc_id, c.hit.paragraph.para, c.index))
-        claims = tuple(
-            SentenceClaim(c.text, (make_citation(c.hit.paragraph, self.titles.get(c.hit.paragraph.doc_id, ""), c.text),),
-                          Support.SUPPORTED, c.similarity)
-            for c in chosen
-        )
+        chosen = self._select(ranking)
+        cite = {i: make_citation(ranking.candidates[i].hit.paragraph,
+                                 self.titles.get(ranking.candidates[i].hit.paragraph.doc_id, ""),
+                                 ranking.candidates[i].text) for i in chosen}
+        claims = tuple(SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED,
+                                     float(ranking.similarity[i])) for i in chosen)
+        best = ranking.candidates[chosen[0]]
         notes = (LOW_CONFIDENCE,) if signals["similarity"] < self.thresholds.confident_similarity else ()
         return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
-                      signals=signals, notes=notes)
+                      signals=signals, notes=notes,
+                      lead=lead(ranking.frame, question, best.text, cite[chosen[0]]),
+                      disagreements=disagreements(ranking.frame, question,
+                                                  [(ranking.candidates[i].text, cite[i]) for i in chosen]))
 
-    def _select(self, scored: list[_Candidate], vectors: np.ndarray, candidates: list[_Candidate]) -> list[_Candidate]:
-        order = sorted(range(len(scored)), key=lambda i: -scored[i].score)
-        best = scored[order[0]].score
+    def _select(self, ranking: Ranking) -> list[int]:
+        """Up to `max_sentences`, best first: each within `keep_within` of the best logit and not a near-copy
+        (cosine >= `redundancy`) of one already picked."""
+        order = np.argsort(-ranking.scores, kind="stable")
+        best = ranking.scores[order[0]]
         picked: list[int] = []
         for i in order:
-            if len(picked) >= self.max_sentences or scored[i].score < best - self.keep_within:
+            if len(picked) >= self.max_sentences or ranking.scores[i] < best - self.keep_within:
                 break
-            if scored[i].similarity < self.thresholds.min_similarity and picked:
+            if any(float(ranking.vectors[i] @ ranking.vectors[j]) >= self.redundancy for j in picked):
                 continue
-            if any(float(vectors[i] @ vectors[j]) >= self.redundancy for j in picked):
-                continue
-            picked.append(i)
-        return [scored[i] for i in picked]
+            picked.append(int(i))
+        return picked
 
     def _abstain(self, question: str, hits: list[Hit], signals: dict[str, float] | None = None) -> Answer:
         return Answer(question=question, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),

@@ -79,10 +79,10 @@ _UNIT = (r"(?:%|per ?cent\b|percentage points?\b|pp\b|GWh\b|kWh\b|MWh\b|/kWh|uni
          r"trucks?\b|buses\b|plants?\b|workers?\b|jobs?\b|dealers?\b|models?\b|euros?\b|dollars?\b|yuan\b|yen\b|"
          r"won\b|rupees?\b|reais\b|pesos?\b|years?\b|months?\b|days?\b|times\b|fold\b)")
 _QUANTITY = re.compile(
-    rf"(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
+    rf"(?<![/\w.])(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
     rf"just over|just under|close to|approximately)\s+)?"
     rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT}))?"
-    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?", re.IGNORECASE)
+    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?(?![/\d])", re.IGNORECASE)
 
 # Common names and regions that ISO lists miss or spell otherwise.
 _PLACE_EXTRA = ("Russia", "Turkey", "Korea", "South Korea", "North Korea", "UAE", "US", "U.S.", "USA", "UK", "EU",
@@ -113,6 +113,7 @@ _REASON = re.compile(r"\b(because|due to|as a result|owing to|since|driven by|th
 class Frame:
     """What a question asks for."""
 
+    text: str
     answer_type: AnswerType
     years: frozenset[str]
     qualifiers: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (asked side, opposite side) pairs it sets
@@ -128,7 +129,24 @@ def frame(question: str) -> Frame:
     answer_type = next((t for t, rule in _TYPE_RULES if rule.search(question)), AnswerType.OTHER)
     words = {w.lower().strip(".,?!;:'’") for w in question.split()}
     qualifiers = tuple((asked, opposite) for asked, opposite in _QUALIFIERS if words & asked and not words & opposite)
-    return Frame(answer_type, frozenset(_YEAR.findall(question)), qualifiers, frozenset(content_terms(question)))
+    return Frame(question, answer_type, frozenset(_YEAR.findall(question)), qualifiers,
+                 frozenset(content_terms(question)))
+
+
+def wanted_unit(question: str) -> str | None:
+    """The unit a quantity question asks for, when its words say.
+
+    >>> wanted_unit("What share of exports were electric?"), wanted_unit("How many cars?"), wanted_unit("Why?")
+    ('percent', 'count', None)
+    """
+    q = question.lower()
+    if re.search(r"\b(share|percent|percentage|proportion|rate|duty|duties|tariff|penetration|growth|margin)\b|%", q):
+        return "percent"
+    if re.search(r"\b(cost|price|invest|investment|worth|spend|revenue|profit|value|dollars?|euros?)\b", q):
+        return "money"
+    if re.search(r"\bhow many\b|\bnumber of\b|\b(sales|exports|imports|output|production|sold|exported|built)\b", q):
+        return "count"
+    return None
 
 
 def years_in(text: str) -> set[str]:
@@ -154,8 +172,9 @@ def spans(text: str, answer_type: AnswerType) -> list[str]:
     ['Thailand', 'Hungary', 'Brazil']
     """
     if answer_type is AnswerType.QUANTITY:
-        found = [m.group(0).strip() for m in _QUANTITY.finditer(text)]
-        return [s for s in found if _is_quantity(s)]
+        dates = [m.span() for m in _DATE.finditer(text) if not _YEAR.fullmatch(m.group(0))]
+        found = [m for m in _QUANTITY.finditer(text) if not any(a <= m.start() < b for a, b in dates)]
+        return [m.group(0).strip() for m in found if _is_quantity(m.group(0).strip())]
     if answer_type is AnswerType.DATE:
         return [m.group(0) for m in _DATE.finditer(text)]
     if answer_type is AnswerType.PLACE:
@@ -170,14 +189,18 @@ def spans(text: str, answer_type: AnswerType) -> list[str]:
 
 
 def _is_quantity(span: str) -> bool:
-    """A number that is more than a bare year or a stray digit: it has a unit, a scale, a separator or a decimal."""
-    digits = re.sub(r"[^\d]", "", span)
-    if not digits:
+    """A number that is more than a year or a stray digit: a year with only a noun after it ("2023 vehicle") is a year.
+
+    >>> _is_quantity("2023 vehicle"), _is_quantity("2,023 vehicles"), _is_quantity("$2023"), _is_quantity("7")
+    (False, True, True, False)
+    """
+    number = re.search(_NUMBER, span)
+    if not number:
         return False
-    bare = re.fullmatch(r"\d+", span.strip())
-    if bare:
-        return not _YEAR.fullmatch(span.strip()) and len(digits) >= 2
-    return not _YEAR.fullmatch(span.strip())
+    has_scale = re.search(rf"[$€¥£%]|{_SCALE}|per ?cent", span, re.IGNORECASE)
+    if _YEAR.fullmatch(number.group(0)) and not has_scale:
+        return False
+    return bool(has_scale) or len(re.sub(r"\D", "", number.group(0))) >= 2 or "." in number.group(0)
 
 
 def has_answer(text: str, answer_type: AnswerType) -> bool:
