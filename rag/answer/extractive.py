@@ -27,7 +27,7 @@ import numpy as np
 
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.lead import disagreements, lead
-from rag.answer.question import Frame, frame
+from rag.answer.question import Frame, frame, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
@@ -36,7 +36,7 @@ from rag.prompts import REFUSAL
 from rag.sentences import split_sentences
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
-KEEP_WITHIN = 1.5
+KEEP_WITHIN = 2.5
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,18 @@ class Thresholds:
     entity_similarity: float = 0.61
     confident_similarity: float = 0.68
 
-    def abstains(self, similarity: float, missing_entities: float) -> bool:
+    def abstains(self, similarity: float, missing_entities: float, missing_year: float = 0.0) -> bool:
         """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
+
+        A question about a year that no retrieved paragraph names ("exports in 2019") is refused
+        whatever its similarity: the nearest sentences are about other years (evals/abstention.md).
 
         >>> Thresholds().abstains(0.50, 0), Thresholds().abstains(0.58, 1), Thresholds().abstains(0.58, 0)
         (True, True, False)
+        >>> Thresholds().abstains(0.80, 1, missing_year=1)
+        True
         """
-        if similarity < self.min_similarity:
+        if missing_year or similarity < self.min_similarity:
             return True
         return missing_entities > 0 and similarity < self.entity_similarity
 
@@ -129,10 +134,12 @@ class ExtractiveAnswerer:
         ranking = self.rank(question, hits)
         if not ranking.candidates:
             return self._abstain(question, hits)
+        asked = ranking.frame.years
         signals = {"similarity": float(ranking.similarity.max()),
                    "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits]))),
+                   "missing_year": float(bool(asked) and not any(asked & years_in(h.paragraph.text) for h in hits)),
                    "best_score": float(ranking.scores.max())}
-        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"]):
+        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"], signals["missing_year"]):
             return self._abstain(question, hits, signals)
         chosen = self._select(ranking)
         cite = {i: make_citation(ranking.candidates[i].hit.paragraph,
@@ -140,13 +147,13 @@ class ExtractiveAnswerer:
                                  ranking.candidates[i].text) for i in chosen}
         claims = tuple(SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED,
                                      float(ranking.similarity[i])) for i in chosen)
-        best = ranking.candidates[chosen[0]]
         notes = (LOW_CONFIDENCE,) if signals["similarity"] < self.thresholds.confident_similarity else ()
         return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
                       signals=signals, notes=notes,
-                      lead=lead(ranking.frame, question, best.text, cite[chosen[0]]),
-                      disagreements=disagreements(ranking.frame, question,
-                                                  [(ranking.candidates[i].text, cite[i]) for i in chosen]))
+                      lead=lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen]),
+                      disagreements=disagreements(
+                          ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen],
+                          lambda a, b: float(ranking.vectors[chosen[a]] @ ranking.vectors[chosen[b]])))
 
     def _select(self, ranking: Ranking) -> list[int]:
         """Up to `max_sentences`, best first: each within `keep_within` of the best logit and not a near-copy

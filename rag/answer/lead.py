@@ -7,16 +7,19 @@ question asks for (a share wants a percent, a cost wants money, "how many" wants
 
 `disagreements(frame, quoted)`: quoted sentences from different documents that give different
 figures for the same measure and period. Same measure: the same unit, both sentences on the
-question's side of every qualifier it sets, and each sentence among the answer's. Same period:
+question's side of every qualifier it sets, each naming what the question names (a BYD figure is
+no rival to a Chery one), and each sentence among the answer's. Same period:
 the figure sits by the same year in both (the year asked, when the question names one). Figures
 within 2% of each other are the same figure rounded.
 
-Not handled: disagreements about dates or names, or two figures for one measure in one document.
+Not handled: disagreements about dates or names, or between two sentences of one document (a
+briefing that reports two agencies' counts says so itself).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rag.answer.question import AnswerType, Frame, spans, unit_of, value_of, wanted_unit, words_in, years_in
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
@@ -28,36 +31,59 @@ _LEAD_TYPES = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PLACE, AnswerTyp
 
 
 def pick_span(frame: Frame, question: str, sentence: str) -> str:
-    """The span of the asked kind in `sentence` that best fits the question, or ''."""
-    found = spans(sentence, frame.answer_type)
+    """The span of the asked kind in `sentence` that best fits the question, or ''.
+
+    A span the question itself names is never the answer ("Who is SAIC's partner?" is not "SAIC").
+    Among the rest it takes the one closest to a year or name of the question in the sentence (or
+    to its other words, when the sentence has none of those), then the first.
+
+    >>> from rag.answer.question import frame as read
+    >>> q = "What provisional duty did the EU impose on SAIC in 2024?"
+    >>> pick_span(read(q), q, "In July 2024 the rates were 17.4% for BYD, 19.9% for Geely and 37.6% for SAIC.")
+    '37.6%'
+    """
+    found = [s for s in spans(sentence, frame.answer_type) if s.lower() not in question.lower()]
     if frame.answer_type is AnswerType.QUANTITY:
         unit = wanted_unit(question)
         typed = [s for s in found if unit_of(s) == unit] if unit else []
         found = typed or found
-    if not found:
-        return ""
-    anchors = set(frame.years) or {n for n in _names(question) if n in sentence}
-    if anchors and frame.answer_type is not AnswerType.DATE:
-        return min(found, key=lambda s: (_distance_to_year(sentence, s, frozenset(anchors)), sentence.find(s)))
     if frame.answer_type is AnswerType.DATE and frame.years:
-        others = [s for s in found if not years_in(s) <= frame.years]
-        return (others or found)[0]
-    return found[0]
+        found = [s for s in found if not years_in(s) <= frame.years] or found
+    if len(found) <= 1:
+        return found[0] if found else ""
+    low = sentence.lower()
+    # The question's years and names pin a figure ("37.6% for SAIC", "937,148 in 2023"); its other words only
+    # when the sentence holds neither.
+    anchors = {y for y in frame.years if y in sentence} | {n.lower() for n in _names(question) if n.lower() in low}
+    anchors = anchors or {w for w in _words(question) if w in low}
+    return min(found, key=lambda s: (_distance(sentence, s, anchors), sentence.find(s)))
 
 
 def _names(question: str) -> set[str]:
     """Capitalised words after the first: the company, country or agency a question is about."""
-    return {w.strip("?,.'’s") for w in question.split()[1:] if w[:1].isupper()} - {""}
+    names = {re.sub(r"['’]s$", "", w.strip("?,.;:")) for w in question.split()[1:] if w[:1].isupper()}
+    return names - {""}
 
 
-def _distance_to_year(sentence: str, span: str, years: frozenset[str]) -> int:
-    """Characters between the span and the nearest anchor (a year, or a name) in the sentence."""
+_QUESTION_WORDS = {"how", "many", "much", "what", "which", "when", "where", "who", "did", "does", "was", "were", "the",
+                   "and", "for", "from", "with", "into", "that", "this", "have", "has", "its", "their", "any", "are"}
+
+
+def _words(question: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z][a-z-]{2,}", question.lower()) if w not in _QUESTION_WORDS}
+
+
+def _distance(sentence: str, span: str, anchors: set[str]) -> int:
+    """Characters from the span to the nearest anchor in the sentence. An anchor before the span counts four
+    times: a figure usually comes just before what it belongs to ("37.6% for SAIC", "937,148 in 2023"), while
+    the sentence's subject opens it ("Chery exported 451,337 vehicles in 2022, 937,148 in 2023")."""
     at = sentence.find(span)
-    places = [m.start() for y in years for m in re.finditer(re.escape(y), sentence)]
+    low = sentence.lower()
+    places = [m.start() for a in anchors for m in re.finditer(re.escape(a.lower()), low)]
     if at < 0 or not places:
         return 10_000
     end = at + len(span)
-    return min(abs(p - end) if p >= end else abs(at - p) for p in places)
+    return min(p - end if p >= end else (0 if p >= at else 4 * (at - p)) for p in places)
 
 
 def source_of(sentence: str) -> str:
@@ -67,19 +93,25 @@ def source_of(sentence: str) -> str:
     'CAAM'
     """
     m = _SOURCE.search(sentence)
-    return (m.group(1) or m.group(2) or "").removeprefix("the ").strip() if m else ""
+    if not m:
+        return ""
+    name = (m.group(1) or m.group(2) or "").removeprefix("the ").strip().rstrip(".,;:")
+    return re.sub(r"['’]s$", "", name)
 
 
-def lead(frame: Frame, question: str, sentence: str, citation: Citation) -> Lead | None:
+def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lead | None:
+    """The lead from the first quoted sentence (best first) that holds a span of the asked kind."""
     if frame.answer_type not in _LEAD_TYPES:
         return None
-    span = pick_span(frame, question, sentence)
-    if not span:
+    for sentence, citation in quoted:
+        span = pick_span(frame, question, sentence)
+        if span:
+            break
+    else:
         return None
     context = [source_of(sentence)]
-    years = sorted(frame.years & years_in(sentence)) if frame.years else []
     if frame.answer_type is not AnswerType.DATE:
-        context += years
+        context += sorted(frame.years & years_in(sentence))
     return Lead(span, citation, ", ".join(c for c in context if c))
 
 
@@ -88,18 +120,33 @@ def _year_by(sentence: str, span: str) -> str:
     years = sorted(years_in(sentence))
     if not years:
         return ""
-    return min(years, key=lambda y: _distance_to_year(sentence, span, frozenset([y])))
+    return min(years, key=lambda y: _distance(sentence, span, {y}))
 
 
-def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> tuple[Disagreement, ...]:
-    """Where the quoted sentences of different documents give different figures for one measure and period."""
+SAME_MEASURE_SIMILARITY = 0.6  # cosine two sentences need to be read as stating one measure
+
+
+def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]],
+                  similar: Callable[[int, int], float] | None = None) -> tuple[Disagreement, ...]:
+    """Where the quoted sentences of different documents give different figures for one measure and period.
+
+    `similar(i, j)` is the cosine between quoted sentences i and j: two figures are rivals only when
+    their sentences say nearly the same thing (13.9 million EVs sold is no rival to 25.8 million
+    vehicles built)."""
     if frame.answer_type is not AnswerType.QUANTITY or len({c.doc_id for _, c in quoted}) < 2:
         return ()
+    # Same subject: a figure counts only from a sentence naming everything the question names that the
+    # sentences name at all (a BYD figure is no rival to a Chery one).
+    named = {n for n in _names(question) if any(n.lower() in s.lower() for s, _ in quoted)}
     figures = []
+    figures_seen: list[str] = []
+    position = {id(c): i for i, (_, c) in enumerate(quoted)}
     for sentence, citation in quoted:
         words = words_in(sentence)
         if any(words & opposite and not words & asked for asked, opposite in frame.qualifiers):
             continue  # another measure: "provisional" when the question asks for "final"
+        if not all(n.lower() in sentence.lower() for n in named):
+            continue
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
         if value is None:
@@ -107,15 +154,24 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:
             continue
-        figures.append((span, value, unit_of(span), period, citation))
+        figures.append((span, value, unit_of(span), period, citation, len(figures_seen)))
+        figures_seen.append(sentence)
     found = []
     for unit in sorted({f[2] for f in figures}):
-        for period in sorted({f[3] for f in figures if f[2] == unit}):
-            group = [f for f in figures if f[2] == unit and f[3] == period]
+        periods = {f[3] for f in figures if f[2] == unit}
+        # A figure with no year joins the one year its rivals name, when the question names none.
+        dated = periods - {""}
+        for period in sorted(dated or periods):
+            group = [f for f in figures if f[2] == unit and (f[3] == period or (f[3] == "" and len(dated) == 1))]
             distinct: list[tuple] = []
             for f in group:
-                if not any(abs(f[1] - g[1]) <= SAME_FIGURE * max(abs(f[1]), abs(g[1])) for g in distinct):
-                    distinct.append(f)
+                if any(abs(f[1] - g[1]) <= SAME_FIGURE * max(abs(f[1]), abs(g[1])) for g in distinct):
+                    continue
+                if similar and distinct and not all(
+                        similar(position[id(f[4])], position[id(g[4])]) >= SAME_MEASURE_SIMILARITY
+                        for g in distinct if g[4].doc_id != f[4].doc_id):
+                    continue
+                distinct.append(f)
             if len(distinct) > 1 and len({f[4].doc_id for f in distinct}) > 1:
                 measure = _measure(question)
                 found.append(Disagreement(measure, period, tuple(DisagreementValue(f[0], f[4]) for f in distinct)))

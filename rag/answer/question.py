@@ -54,18 +54,14 @@ _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple((t, re.compile(p,
 # Qualifier pairs: a question naming one side wants sentences about it, not the other.
 _QUALIFIERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
     (frozenset(a), frozenset(b)) for a, b in (
-        ({"final", "definitive", "definitively"}, {"provisional", "provisionally", "preliminary"}),
+        ({"final", "definitive", "definitively"}, {"provisional", "provisionally", "preliminary", "pre-disclosure"}),
         ({"provisional", "provisionally", "preliminary"}, {"final", "definitive", "definitively"}),
         ({"net"}, {"gross"}),
         ({"gross"}, {"net"}),
-        ({"export", "exports", "exported", "exporting", "ship", "shipped", "shipments", "abroad", "overseas"},
-         {"domestic", "domestically", "home"}),
-        ({"nev", "nevs", "electric", "ev", "evs", "new-energy", "battery-electric", "bev", "bevs"},
-         {"petrol", "gasoline", "combustion", "ice", "total", "overall", "all"}),
-        ({"production", "produced", "built", "build", "output", "made", "manufactured"},
-         {"sales", "sold", "exports", "exported"}),
-        ({"sales", "sold"}, {"production", "produced", "output"}),
         ({"import", "imports", "imported"}, {"export", "exports", "exported"}),
+        ({"export", "exports", "exported"}, {"import", "imports", "imported"}),
+        ({"nev", "nevs", "new-energy", "battery-electric", "bev", "bevs", "plug-in"}, {"petrol", "gasoline", "combustion"}),
+        ({"petrol", "gasoline", "combustion"}, {"nev", "nevs", "new-energy", "battery-electric", "electric"}),
     ))
 
 _YEAR = re.compile(r"(?<![\d.,])(?:19[5-9]\d|20[0-4]\d)(?!\d|,\d|\.\d)")

@@ -1,0 +1,100 @@
+"""Answers that answer, on the shipped corpus with the real model: the failure patterns of issue 11 as tests.
+
+Years, qualifiers, answer types and context pick the sentence; the lead is verbatim from its cited
+sentence; sources that disagree are flagged across documents and not across years or measures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.lead import disagreements
+from rag.answer.question import AnswerType, frame, spans
+from rag.documents import Citation
+
+
+def _lead_is_verbatim(answer, engine) -> None:
+    lead = answer.lead
+    assert lead is not None, [c.text for c in answer.claims]
+    assert lead.span in lead.citation.quote
+    assert lead.citation.quote in engine.index.paragraph(lead.citation.doc_id, lead.citation.para).text
+    assert lead.citation.label in {c.label for c in answer.citations}  # the lead cites a quoted sentence
+
+
+def test_years_pick_the_figure_of_the_year_asked(engine):
+    answer = engine.ask("How many cars did Chery ship abroad in 2023?")
+    _lead_is_verbatim(answer, engine)
+    assert answer.lead.span == "937,148"  # not 2022's 451,337 nor 2024's 1,144,588 from the same sentence
+    assert "2023" in answer.lead.context
+
+
+def test_a_year_the_documents_do_not_cover_is_refused(engine):
+    answer = engine.ask("How many vehicles did China export in 2019?")
+    assert answer.abstained and answer.signals["missing_year"] == 1.0
+
+
+def test_qualifiers_pick_the_definitive_rate_not_the_provisional_one(engine):
+    answer = engine.ask("What definitive duty did the EU set on BYD?")
+    _lead_is_verbatim(answer, engine)
+    assert "definitive" in answer.claims[0].text.lower() and "provisional" not in answer.claims[0].text.lower()
+    assert answer.lead.span == "17.0%"
+
+
+def test_context_finds_a_sentence_that_never_names_the_subject(engine):
+    """ "The definitive rates are 17.0% for BYD…" says neither "EU" nor "duty"; the sentence before it does."""
+    answer = engine.ask("What countervailing duty rate does the EU charge Geely?")
+    assert any(c.text.startswith("The definitive rates are") for c in answer.claims), [c.text for c in answer.claims]
+
+
+def test_answer_type_place_leads_with_a_place(engine):
+    answer = engine.ask("In which country did BYD open its first plant in Southeast Asia?")
+    _lead_is_verbatim(answer, engine)
+    assert answer.lead.span in ("Thailand", "Rayong")  # the country, or its province where the plant stands
+    assert answer.lead.span in spans(answer.lead.citation.quote, AnswerType.PLACE)
+
+
+def test_quantity_questions_lead_with_a_figure_of_the_unit_asked(engine):
+    answer = engine.ask("What share of their foreign sales do Chinese carmakers produce abroad?")
+    _lead_is_verbatim(answer, engine)
+    assert answer.lead.span.endswith("%")
+
+
+def test_sources_that_disagree_are_flagged_with_each_value_and_citation(engine):
+    """The commentary's customs figure ("over 6.4 million") against the briefing's counts for the same year."""
+    answer = engine.ask("What figure do Chinese customs data give for the country's vehicle exports?")
+    assert answer.disagreements, [c.text for c in answer.claims]
+    d = answer.disagreements[0]
+    assert d.period == "2023" and len({v.citation.doc_id for v in d.values}) >= 2
+    for v in d.values:
+        assert v.value in v.citation.quote
+    assert any("6.4 million" in v.value for v in d.values)
+
+
+@pytest.mark.parametrize("question", [
+    "How many vehicles did Chery export in 2022?",  # one document, one figure for the year asked
+    "How much did China's vehicle exports grow from 2023 to 2024?",  # two years: different periods
+])
+def test_no_disagreement_across_years_or_within_one_source(engine, question):
+    assert engine.ask(question).disagreements == ()
+
+
+def _cite(doc: str, para: int, quote: str) -> Citation:
+    return Citation(doc, para, doc.title(), quote, quote)
+
+
+def test_disagreement_needs_one_measure_one_period_and_two_documents():
+    q = "How many vehicles did China export in 2023?"
+    f = frame(q)
+    rivals = [("China exported over 6 million vehicles in 2023.", _cite("a", 1, "x")),
+              ("China's vehicle exports hit 4.91 million in 2023, according to CAAM.", _cite("b", 5, "y"))]
+    assert [v.value for v in disagreements(f, q, rivals)[0].values] == ["over 6 million vehicles", "4.91 million"]
+    other_year = [rivals[0], ("China's vehicle exports hit 4.91 million in 2022.", _cite("b", 5, "y"))]
+    assert disagreements(f, q, other_year) == ()
+    other_unit = [rivals[0], ("China's vehicle exports rose 57.9% in 2023.", _cite("b", 5, "y"))]
+    assert disagreements(f, q, other_unit) == ()
+    rounding = [rivals[0], ("China exported 6.05 million vehicles in 2023.", _cite("b", 5, "y"))]
+    assert disagreements(f, q, rounding) == ()  # within 2%: one figure, rounded
+    one_document = [rivals[0], ("China's vehicle exports hit 4.91 million in 2023.", _cite("a", 2, "y"))]
+    assert disagreements(f, q, one_document) == ()
+    unlike = disagreements(f, q, rivals, similar=lambda i, j: 0.2)  # sentences about different things
+    assert unlike == ()
