@@ -69,15 +69,18 @@ class Embedder:
             return np.asarray(vectors, dtype=np.float32)
         from tqdm import tqdm
 
-        parts = []
+        # Longest first, so each batch pads to texts of about its own length: padding, not the model, was most of
+        # the cost when batches followed document order (one 19,885-text job: 770 s in order, 279 s sorted).
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with tqdm(total=len(texts), desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True,
                   disable=callable(progress)) as bar:
             for start in range(0, len(texts), self.batch_size):
-                batch = texts[start:start + self.batch_size]
+                rows = order[start:start + self.batch_size]
                 with self._lock:
-                    parts.append(model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                              convert_to_numpy=True, show_progress_bar=False))
-                bar.update(len(batch))
+                    out[rows] = model.encode([texts[i] for i in rows], batch_size=self.batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                bar.update(len(rows))
                 if callable(progress):
-                    progress(min(start + len(batch), len(texts)), len(texts))
-        return np.asarray(np.vstack(parts), dtype=np.float32)
+                    progress(min(start + len(rows), len(texts)), len(texts))
+        return out
