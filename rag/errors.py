@@ -83,3 +83,16 @@ class CorpusRestoreFailed(RagError):
         super().__init__(f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
                          f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
                          f"then run `rag ingest corpus/`")
+
+
+class BackendsConfigError(RagError):
+    """The operator's LLM backends file (`rag.backends`) is unreadable or has a bad entry."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str, fix: str):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}, line {line}" if line else self.path
+        super().__init__(f"LLM backends file {where}: {problem}. To fix it, {fix}")
+
