@@ -5,6 +5,7 @@ that records what arrives)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -200,3 +201,101 @@ def test_a_backend_error_body_goes_to_the_log_not_to_the_answer(recorder, keys, 
     shown = " ".join(answer.notes) + answer.fallback.detail
     assert "HTTP 500" in shown and BODY_SECRET not in shown
     assert any(BODY_SECRET in r.getMessage() for r in caplog.records)  # the operator can still see it
+
+
+# --- the UI: a visitor picks a configured backend by name, and nothing else -------------------------------------
+
+APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "ui" / "app.py")
+QUESTION = "What tariff did Turkey impose on Chinese cars?"
+
+
+@pytest.fixture
+def ui_env(tmp_path, corpus_index, embedder, keys, monkeypatch):
+    import shutil
+
+    import ui.state
+
+    shutil.copytree(corpus_index, tmp_path / "index")
+    monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS", str(tmp_path / "corpus"))
+    monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
+    monkeypatch.setattr(ui.state, "EMBEDDER_FACTORY", lambda: embedder)
+    return tmp_path
+
+
+def _app(**state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _ask(at, question=QUESTION):
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at.session_state["messages"][-1]
+
+
+def _page_text(at) -> str:
+    return " ".join(e.value for kind in ("caption", "markdown", "info", "warning", "error") for e in getattr(at, kind))
+
+
+def test_the_sidebar_offers_only_configured_backends_by_name(ui_env, recorder, monkeypatch):
+    url, seen = recorder
+    monkeypatch.setenv("TEAM_OLLAMA_KEY", "team-key-0123456789")
+    (ui_env / "b.toml").write_text(f'[backends.team]\nkind = "ollama"\nmodel = "llama3.2"\naddress = "{url}"\n'
+                                   f'key_env = "TEAM_OLLAMA_KEY"\n')
+    monkeypatch.setenv("RAG_BACKENDS", str(ui_env / "b.toml"))
+    at = _app()
+    assert at.selectbox(key="answerer").options == ["extractive", "team"]
+    assert not at.text_input  # no field to type an address or a model name into
+    at.selectbox(key="answerer").set_value("team").run()
+    answer = _ask(at)
+    assert [r["path"] for r in seen] == ["/api/chat"]  # the configured server, with its own key only
+    assert seen[0]["headers"]["authorization"] == "Bearer team-key-0123456789"
+    assert answer.answerer == "extractive (fallback from team)"
+    assert "HTTP 500" in _page_text(at) and BODY_SECRET not in _page_text(at)
+
+
+@pytest.mark.parametrize("answerer", ["ollama", "openai", "ollama:llama3.2", "openai:gpt-4o-mini", "URL"])
+def test_crafted_session_state_cannot_point_the_server_at_a_url(ui_env, recorder, answerer):
+    """What the old sidebar kept in session state (kind, model, address), set by hand: all ignored."""
+    url, seen = recorder
+    at = _app(answerer=url if answerer == "URL" else answerer, llm_model="gpt-4o-mini", llm_url=url + "/v1")
+    assert at.session_state["answerer"] == "extractive"
+    answer = _ask(at)
+    assert answer.answerer == "extractive" and not answer.abstained
+    assert seen == []  # the server contacted nothing
+
+
+def test_a_broken_backends_file_offers_extractive_and_hides_its_details(ui_env, monkeypatch):
+    (ui_env / "b.toml").write_text('[backends.x]\nkind = "ollama"\nmodel = "m"\naddress = "https://u:pw@h/"\n')
+    monkeypatch.setenv("RAG_BACKENDS", str(ui_env / "b.toml"))
+    at = _app()
+    assert at.selectbox(key="answerer").options == ["extractive"]
+    assert any("backends file has an error" in w.value for w in at.warning)
+    assert "pw@" not in _page_text(at) and "b.toml" not in _page_text(at)
+
+
+def test_a_hostile_answerer_name_shows_as_text(ui_env):
+    """Issue 12, finding 13: the answerer caption (and the notes that name it) are Markdown-escaped."""
+    from dataclasses import replace
+
+    at = _app()
+    answer = _ask(at)
+    hostile = "openai:<img src=x onerror=alert(1)> **bold** :red[loud] [link](javascript:alert(1))"
+    at.session_state["messages"][-1] = replace(answer, answerer=hostile,
+                                               notes=(*answer.notes, f"fell back from {hostile}"))
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.chat_message[-1].caption]
+    caption = next(c for c in captions if "answered in" in c)
+    shown_name = caption.split(" · answered in")[0]
+    assert shown_name.replace("\\", "") == hostile  # reads as the very text ...
+    assert not re.search(r"(?<!\\)[<>*\[\]():]", shown_name), shown_name  # ... with no live Markdown or HTML
+    note = next(c for c in captions if c.startswith("fell back from"))
+    assert "\\<img" in note and not re.search(r"(?<!\\)[<>*\[\]]", note), note
