@@ -189,7 +189,7 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
         return Backend(name, "local")
     model = entry.get("model", "").strip()
     if not model:
-        raise bad("model" if "model" in entry else None, "has no model", f'add model = "...", e.g. model = "llama3.2"')
+        raise bad("model" if "model" in entry else None, "has no model", 'add model = "...", e.g. model = "llama3.2"')
     if not entry.get("address", "").strip():
         raise bad("address" if "address" in entry else None, "has no address",
                   f'add address = "...", e.g. {OLLAMA_DEFAULT_URL if kind == "ollama" else OPENAI_DEFAULT_URL}')

@@ -12,7 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rag.answer.llm import make_answerer, make_chat_model, resolve_backend
-from rag.backends import Backend, key_env_for, load_backends, normalize_address, parse_backends
+from rag.backends import (
+    Backend,
+    key_env_for,
+    load_backends,
+    normalize_address,
+    parse_backends,
+)
 from rag.errors import BackendsConfigError, BadArgument
 
 OPENAI_SECRET = "sk-operator-openai-0123456789"
@@ -193,7 +199,7 @@ def test_the_openai_key_still_goes_to_its_configured_server(recorder, keys, monk
 
 
 def test_a_backend_error_body_goes_to_the_log_not_to_the_answer(recorder, keys, engine, caplog):
-    url, seen = recorder
+    url, _ = recorder
     answerer = make_answerer("ollama:llama3.2", engine.embedder, engine.titles, base_url=url, timeout=5)
     question = "What tariff did Turkey impose on Chinese cars?"
     answer = answerer.answer(question, engine.retriever.search(question, top_k=2))

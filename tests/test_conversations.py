@@ -14,8 +14,16 @@ from pathlib import Path
 import pytest
 
 from rag.errors import BadArgument, ConversationConflict
-from rag.transcript import (ConversationLimits, commit_conversation, conversation_path, load_conversation,
-                            new_conversation_id, prune_conversations, read_conversation, save_conversation)
+from rag.transcript import (
+    ConversationLimits,
+    commit_conversation,
+    conversation_path,
+    load_conversation,
+    new_conversation_id,
+    prune_conversations,
+    read_conversation,
+    save_conversation,
+)
 
 DAY = 86400
 
