@@ -217,7 +217,7 @@ def test_follow_up_uses_the_conversation(app_env):
     assert len(at.chat_message) == 4
 
 
-def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monkeypatch):
+def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monkeypatch, tmp_path):
     """The generative path through the page, with LangChain's fake chat model standing in for the LLM:
     one sentence cites a retrieved paragraph, one cites an invented paragraph."""
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -229,6 +229,8 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
              "[briefing-china-vehicle-exports para. 5]. Exports will triple next year [made-up-report para. 3].")
     monkeypatch.setattr(rag.answer.llm, "make_chat_model",
                         lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])))
+    (tmp_path / "backends.toml").write_text('[backends.local]\nkind = "local"\n')  # the operator offers it
+    monkeypatch.setenv("RAG_BACKENDS", str(tmp_path / "backends.toml"))
     at = new_app()
     at.selectbox(key="answerer").set_value("local").run()
     ask(at, "How many vehicles did China export in 2023?")
