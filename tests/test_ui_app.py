@@ -170,7 +170,7 @@ def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
     ask(at, "How many GWh will the Quokkafield gigafactory produce?")
     message = at.session_state["messages"][-1]
     assert not message.abstained
-    sentence = at.chat_message[-1].markdown[0].value
+    sentence = next(m.value for m in at.chat_message[-1].markdown if "Quokkafield" in m.value)  # after the lead line
     assert "\\<script\\>" in sentence and "<script>" not in sentence.replace("\\<script\\>", "")
     assert "\\*\\*the board\\*\\*" in sentence and "\\:red\\[" in sentence and "\\$5" in sentence
     chips(at)[0].click().run()
