@@ -56,3 +56,16 @@ class BackendUnavailable(RagError):
         self.reason = reason
         super().__init__(f"LLM backend {spec} at {address} cannot be reached ({reason}). "
                          f"Start the server, or pass --base-url with its address.")
+
+
+class OverBudget(IngestError):
+    """One file needs more than a parse budget allows (time, memory, pages, characters, bytes).
+
+    `limit` names the budget (an attribute of `rag.loaders.limits.Limits`) and `env` the variable
+    that raises it; the message says both. The rest of the corpus still goes in.
+    """
+
+    def __init__(self, path: str | Path, reason: str, limit: str, env: str):
+        self.limit = limit
+        self.env = env
+        super().__init__(path, reason)
