@@ -10,9 +10,10 @@ from __future__ import annotations
 import zlib
 
 
-def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "Pathological") -> bytes:
+def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "Pathological",
+            flate_times: int = 1, declared_length: int | None = None) -> bytes:
     """A PDF whose page i draws content stream object `page_contents[i]`; `streams` maps object
-    numbers (10 to 19) to uncompressed content, stored with /FlateDecode."""
+    numbers (10 to 19) to uncompressed content, stored with /FlateDecode (applied `flate_times`)."""
     objects: dict[int, bytes] = {
         1: b"<< /Type /Catalog /Pages 2 0 R >>",
         3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
@@ -26,8 +27,12 @@ def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "P
                         f"/Resources << /Font << /F1 3 0 R >> >> >>").encode()
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
     for num, data in streams.items():
-        packed = zlib.compress(data, 9)
-        objects[num] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream"
+        packed = data
+        for _ in range(flate_times):
+            packed = zlib.compress(packed, 9)
+        filters = b"[" + b" ".join([b"/FlateDecode"] * flate_times) + b"]"
+        length = len(packed) if declared_length is None else declared_length
+        objects[num] = (b"<< /Length %d /Filter %s >>\nstream\n" % (length, filters) + packed + b"\nendstream")
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
     for num in sorted(objects):
@@ -52,15 +57,46 @@ def shared_stream_pdf(pages: int, path_ops: int) -> bytes:
     return raw_pdf([10] * pages, {10: content})
 
 
-def limit_pdf(elements: int = 2_100_000) -> bytes:
-    """A content stream with more operands than pypdf parses (2 million), so it raises LimitReachedError."""
+def limit_pdf() -> bytes:
+    """A content stream declaring a /Length past pypdf's cap (75 MB): pypdf raises LimitReachedError."""
+    return raw_pdf([10], {10: text_ops("A stream that claims to be huge.")}, declared_length=80_000_000)
+
+
+def token_limit_pdf(elements: int = 2_100_000) -> bytes:
+    """A content stream with more operands than pypdf parses (2 million): LimitReachedError after seconds."""
     return raw_pdf([10], {10: text_ops("Too many operators follow.") + b"0 0 m\n" * (elements // 3 + 1)})
 
 
-def flate_bomb_pdf(inflated: int = 80_000_000) -> bytes:
-    """A few KB that inflate to `inflated` bytes of whitespace (past pypdf's 75 MB cap by default)."""
-    return raw_pdf([10], {10: text_ops("A bomb follows.") + b" " * inflated})
+def flate_bomb_pdf(inflated: int = 200_000_000) -> bytes:
+    """About 1 KB, flate-compressed twice, that inflates to `inflated` bytes (past pypdf's 75 MB cap)."""
+    return raw_pdf([10], {10: text_ops("A bomb follows.") + b" " * inflated}, flate_times=2)
 
 
 def good_pdf(text: str = "A good PDF paragraph about exports, which ends properly.") -> bytes:
     return raw_pdf([10], {10: text_ops(text)}, title="Good PDF")
+
+
+# The small files kept in tests/pathological/ (regenerate with `python -m tests.pathological.build`).
+# Giant ones (a multi-megabyte one-line file) are made at test time instead.
+FILES = {
+    "unclosed-comments.md": lambda: b"# Unclosed comments\n\n" + b"<!-- a <!-- b\n" * 2000,
+    "underscores.md": lambda: b"# Underscores\n\n" + b"_a " * 10000,
+    "abbreviations.txt": lambda: b"e.g. A " * 5000,
+    "deep-nesting.html": lambda: b"<html><body>" + b"<div>" * 2000 + b"<p>x</p>" * 2000,
+    "unclosed-tags.html": lambda: b"<html><body><p>Text before the tags.</p>" + b"<a href='" * 2000,
+    "marker-range.txt": lambda: b"A paragraph citing a huge range of the article [paras. 1-100000000].\n",
+    "shared-stream.pdf": lambda: shared_stream_pdf(8, 50_000),
+    "flate-bomb.pdf": lambda: flate_bomb_pdf(),
+    "limit-reached.pdf": lambda: limit_pdf(),
+    "good.md": lambda: b"# Good\n\nA well-formed paragraph about car exports rose in 2023.\n",
+    "good.pdf": lambda: good_pdf(),
+}
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for name, make in FILES.items():
+        (here / name).write_bytes(make())
+        print(f"{name}: {(here / name).stat().st_size:,} bytes")
