@@ -31,7 +31,7 @@ from pypdf.errors import (DependencyError, FileNotDecryptedError, LimitReachedEr
                           WrongPasswordError)
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
-from rag.errors import IngestError
+from rag.errors import IngestError, OverBudget
 from rag.loaders.base import Parsed
 from rag.paragraphs import Block, table_row_text
 
@@ -50,8 +50,8 @@ MAX_PAGES = 2000
 def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES) -> Parsed:
     reader = _open(path, data)
     if len(reader.pages) > max_pages:
-        raise IngestError(path, f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
-                                f"raise PARACITE_MAX_PAGES to ingest it")
+        raise OverBudget(path, f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
+                               f"raise PARACITE_MAX_PAGES to ingest it", "max_pages", "PARACITE_MAX_PAGES")
     warnings: list[str] = []
     pages_lines: list[list[str]] = []
     large_texts: set[str] = set()
