@@ -23,6 +23,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from rag.documents import Paragraph
+from rag.errors import BadArgument
 from rag.sentences import split_sentences
 
 # `(?<!\s)` lets a match start only where a run of whitespace starts: without it, a run of n spaces
@@ -153,7 +154,7 @@ def split_long_text(text: str, max_chars: int) -> list[str]:
     ['One two.', 'Three four', 'five. Six.']
     """
     if max_chars < 1:
-        raise ValueError(f"max_chars must be greater than 0. Currently, max_chars is {max_chars}")
+        raise BadArgument(f"max_chars must be greater than 0. Currently, max_chars is {max_chars}")
     if len(text) <= max_chars:
         return [text]
     parts: list[str] = []

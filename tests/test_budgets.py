@@ -50,11 +50,11 @@ def test_size_page_and_character_budgets_refuse_with_the_variable_to_raise(tmp_p
 
 def test_a_slow_file_is_stopped_at_its_deadline_and_the_others_still_parse(tmp_path):
     slow, good = tmp_path / "slow.pdf", tmp_path / "good.md"
-    slow.write_bytes(shared_stream_pdf(1, 400_000))  # about 3 s of pypdf parsing
+    slow.write_bytes(shared_stream_pdf(1, 600_000))  # about 5 s of pypdf parsing, more on a busy machine
     good.write_text("A short, well-formed paragraph.\n", "utf-8")
     started = time.perf_counter()
     results = parse_files([(slow, "slow"), (good, "good")], Limits(seconds_per_file=0.5, workers=2))
-    assert time.perf_counter() - started < 2.5
+    assert time.perf_counter() - started < 4
     assert isinstance(results[0], OverBudget) and results[0].limit == "seconds_per_file"
     assert "slow.pdf: parsing took longer than the limit of 0.5 s; raise PARACITE_SECONDS_PER_FILE" in str(results[0])
     assert isinstance(results[1], LoadedFile) and results[1].paragraphs[0].text == "A short, well-formed paragraph."
@@ -109,8 +109,10 @@ def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedde
     (corpus / "giant-one-line.txt").write_text(GIANT_SENTENCE * 1800, "utf-8")  # 146 KB, one line
     limits = Limits(seconds_per_file=10, memory_mb=600)
     started = time.perf_counter()
-    report = ingest([corpus], tmp_path / "index", embedder, limits=limits)
-    elapsed = time.perf_counter() - started
+    parsed_at = []
+    report = ingest([corpus], tmp_path / "index", embedder, limits=limits,
+                    progress=lambda stage, done, total: parsed_at.append(time.perf_counter() - started)
+                    if stage == "parse" else None)
 
     names = sorted(p.name for p in corpus.iterdir())
     failed = {Path(e.path).name: str(e) for e in report.failed}
@@ -121,8 +123,8 @@ def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedde
     for message in failed.values():
         assert "\n" not in message and "Traceback" not in message
     assert {"good", "good-pdf", "giant-one-line", "marker-range", "deep-nesting", "unclosed-comments"} <= set(added)
-    # Every file had 10 s; most need milliseconds. Embedding the giant file's parts is the bulk.
-    assert elapsed < 120
+    # Every file had 10 s and most need milliseconds; embedding (not timed here) is the bulk of an ingest.
+    assert len(parsed_at) == len(names) and parsed_at[-1] < 30
 
     index = Index.open(tmp_path / "index", embedder.name, embedder.dimension)
     for doc_id in added:

@@ -55,7 +55,8 @@ def parse_files(jobs: list[Job], limits: Limits | None = None,
     """
     limits = limits or Limits()
     results: list[Result | None] = [None] * len(jobs)
-    count = limits.worker_count(len(jobs))
+    # Without a known interpreter to start (an embedded Python), parse here rather than not at all.
+    count = limits.worker_count(len(jobs)) if sys.executable else 0
     if count == 0:  # in-process: the byte, page and character budgets still hold
         for i, (path, doc_id) in enumerate(jobs):
             results[i] = _load_here(path, doc_id, limits)
@@ -73,7 +74,7 @@ def parse_files(jobs: list[Job], limits: Limits | None = None,
                     i = pending.popleft()
                     worker.start(i, jobs[i])
             busy = [w for w in workers if w.job is not None]
-            if any(w.eof or b"\n" in w.buffer for w in busy):
+            if any(w.eof or w.lines for w in busy):
                 timeout = 0.0
             else:
                 timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
@@ -122,6 +123,7 @@ class _Worker:
         self.path: Path | None = None
         self.deadline = float("inf")
         self.buffer = bytearray()
+        self.lines = 0  # complete lines in the buffer, counted per chunk: rescanning a 10 MB reply per read is quadratic
         self.eof = False
         self.ready = False
 
@@ -133,7 +135,7 @@ class _Worker:
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.selector.register(self.proc.stdout, selectors.EVENT_READ, self)
-        self.buffer, self.eof, self.ready = bytearray(), False, False
+        self.buffer, self.lines, self.eof, self.ready = bytearray(), 0, False, False
         self.boot_deadline = time.monotonic() + _BOOT_TIMEOUT_S
 
     def start(self, i: int, job: Job) -> None:
@@ -156,6 +158,7 @@ class _Worker:
             return
         if chunk:
             self.buffer += chunk
+            self.lines += chunk.count(b"\n")
         else:
             self.eof = True
 
@@ -163,13 +166,12 @@ class _Worker:
         """The job's result once there is one (a reply, a death, or the deadline), else None."""
         if self.job is None:
             return None
-        if not self.ready and b"\n" in self.buffer:
-            _, _, rest = bytes(self.buffer).partition(b"\n")  # the "ready" line
-            self.buffer, self.ready = bytearray(rest), True
+        if not self.ready and self.lines:
+            self._line()  # the "ready" line
+            self.ready = True
             self.deadline = time.monotonic() + self.limits.seconds_per_file
-        if self.ready and b"\n" in self.buffer:
-            line, _, rest = bytes(self.buffer).partition(b"\n")
-            self.buffer = bytearray(rest)
+        if self.ready and self.lines:
+            line = self._line()
             result, fatal = _decode(line, self.path)
             if fatal or self.eof:
                 self._stop()
@@ -188,6 +190,13 @@ class _Worker:
                            f"raise {ENV['seconds_per_file']} to ingest it", "seconds_per_file",
                 ENV["seconds_per_file"]))
         return None
+
+    def _line(self) -> bytes:
+        end = self.buffer.index(b"\n")
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 1]
+        self.lines -= 1
+        return line
 
     def _finish(self, result: Result) -> tuple[int, Result]:
         i, self.job, self.path, self.deadline = self.job, None, None, float("inf")
