@@ -27,7 +27,7 @@ from rag.paragraphs import (Block, extract_source_paras, number_paragraphs, spli
                             strip_markdown_inline)
 from rag.sentences import split_sentences
 from rag.terms import content_terms, numbers_in
-from tests.pathological.build import limit_pdf, shared_stream_pdf
+from tests.pathological.hostile_files import limit_pdf, shared_stream_pdf
 
 PATHOLOGICAL = Path(__file__).resolve().parent / "pathological"
 # A quadratic parser takes 16x as long on 4x the input; a linear one 4x, plus noise on a shared machine.

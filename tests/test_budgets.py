@@ -18,7 +18,7 @@ from rag.loaders.limits import Limits
 from rag.loaders.worker import parse_files, worker_modules
 from rag.store import Index
 from tests.conftest import CORPUS
-from tests.pathological.build import good_pdf, shared_stream_pdf
+from tests.pathological.hostile_files import good_pdf, shared_stream_pdf
 from tests.pdfs import report_pdf
 
 PATHOLOGICAL = Path(__file__).resolve().parent / "pathological"

@@ -76,7 +76,7 @@ def good_pdf(text: str = "A good PDF paragraph about exports, which ends properl
     return raw_pdf([10], {10: text_ops(text)}, title="Good PDF")
 
 
-# The small files kept in tests/pathological/ (regenerate with `python -m tests.pathological.build`).
+# The small files kept in tests/pathological/ (regenerate with `python -m tests.pathological.hostile_files`).
 # Giant ones (a multi-megabyte one-line file) are made at test time instead.
 FILES = {
     "unclosed-comments.md": lambda: b"# Unclosed comments\n\n" + b"<!-- a <!-- b\n" * 2000,
