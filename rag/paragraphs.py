@@ -98,9 +98,9 @@ def extract_source_paras(text: str) -> tuple[str, tuple[int, ...]]:
             first, last = bounds[0], bounds[-1]
             numbers = range(first, last + 1) if last - first <= MAX_SOURCE_RANGE else (first, last)
             for n in numbers:
-                refs[n] = None
                 if len(refs) >= MAX_SOURCE_REFS:
                     break
+                refs[n] = None
     stripped = _SOURCE_MARKER.sub("", text)
     stripped = _SPACE_BEFORE_PUNCT.sub(r"\1", stripped)
     return stripped.strip(), tuple(refs)
