@@ -132,7 +132,7 @@ def test_finding_4_a_giant_one_line_paragraph_becomes_bounded_numbered_parts(tmp
     path.write_text(sentence * 4000, "utf-8")  # 284 KB on one line
     loaded = load_file(path)
     paragraphs = loaded.paragraphs
-    assert len(paragraphs) > 40 and max(len(p.text) for p in paragraphs) <= 5000
+    assert len(paragraphs) > 100 and max(len(p.text) for p in paragraphs) <= 2000
     assert [p.para for p in paragraphs] == list(range(1, len(paragraphs) + 1))
     assert " ".join(p.text for p in paragraphs) == (sentence * 4000).strip()
     assert any("split into" in w for w in loaded.warnings)

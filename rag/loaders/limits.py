@@ -37,7 +37,7 @@ class Limits:
     """Per-file parse budget. Defaults fit a 2,000-page filing and refuse what no corpus needs.
 
     >>> Limits().max_paragraph_chars
-    5000
+    2000
     >>> Limits.from_env({"PARACITE_MAX_PAGES": "50"}).max_pages
     50
     """
