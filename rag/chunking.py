@@ -3,7 +3,8 @@
 A chunk never crosses a paragraph boundary, so every hit names whole paragraphs. A paragraph
 longer than `max_words` is cut into overlapping windows of whole sentences, each keeping the
 paragraph's number. Not handled: a single sentence longer than `max_words` stays whole (the
-encoder truncates it at its 256-token limit).
+encoder truncates it at its 256-token limit); it is bounded all the same, since a loaded
+paragraph holds at most `Limits.max_paragraph_chars` characters (2,000 by default).
 """
 
 from __future__ import annotations
