@@ -80,7 +80,7 @@ class IngestTiming:
     parse_seconds: float | None = None  # reading and splitting (everything that is not embedding)
     embed_seconds: float | None = None
     documents: int = 0
-    passages: int = 0  # paragraphs (ours) or chunks (LangChain)
+    passages: int = 0  # what was embedded: our chunks (one paragraph or a window of one), LangChain's chunks
     fresh: bool = True  # False: the index was already up to date, nothing was timed
 
 
@@ -348,12 +348,12 @@ def run_realdocs(folder: str | Path, index_dir: str | Path, embedder, gold: str 
 def _seconds(t: IngestTiming | None) -> str:
     if t is None or not t.fresh:
         return "– (index up to date)"
-    split = f" ({t.parse_seconds:.0f} parse + {t.embed_seconds:.0f} embed)" if t.embed_seconds is not None else ""
-    return f"{t.seconds:.0f}{split}"
+    split = f" ({t.parse_seconds:.1f} parse + {t.embed_seconds:.1f} embed)" if t.embed_seconds is not None else ""
+    return f"{t.seconds:.1f}{split}"
 
 
 def table(runs: Sequence[RealdocsRun]) -> str:
-    lines = ["| system | questions | doc hit@5 | page hit@5 | para hit@5 | MRR@10 (page) | passages | ingest s |",
+    lines = ["| system | questions | doc hit@5 | page hit@5 | para hit@5 | MRR@10 (page) | passages embedded | ingest s |",
              "|---|---|---|---|---|---|---|---|"]
     for run in runs:
         s = run.summary
