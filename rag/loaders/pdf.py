@@ -27,7 +27,7 @@ from pathlib import Path
 from statistics import median
 
 from pypdf import PdfReader
-from pypdf.errors import (DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError,
+from pypdf.errors import (DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError,
                           WrongPasswordError)
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
