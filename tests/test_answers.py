@@ -72,6 +72,7 @@ def test_sources_that_disagree_are_flagged_with_each_value_and_citation(engine):
 
 @pytest.mark.parametrize("question", [
     "How many vehicles did Chery export in 2022?",  # one document, one figure for the year asked
+    "How much larger is the US market than the EU market?",  # two subjects: two measures, not a disagreement
     "How much did China's vehicle exports grow from 2023 to 2024?",  # two years: different periods
 ])
 def test_no_disagreement_across_years_or_within_one_source(engine, question):

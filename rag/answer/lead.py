@@ -123,6 +123,8 @@ def _year_by(sentence: str, span: str) -> str:
     return min(years, key=lambda y: _distance(sentence, span, {y}))
 
 
+_COMPARISON = re.compile(r"\b(compare[sd]?|comparison|larger|smaller|bigger|higher|lower|more|less|fewer|"
+                         r"difference|differ|versus|vs\.?|than)\b", re.IGNORECASE)
 SAME_MEASURE_SIMILARITY = 0.6  # cosine two sentences need to be read as stating one measure
 
 
@@ -138,6 +140,8 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
     # Same subject: a figure counts only from a sentence naming everything the question names that the
     # sentences name at all (a BYD figure is no rival to a Chery one).
     named = {n for n in _names(question) if any(n.lower() in s.lower() for s, _ in quoted)}
+    if len(named) > 1 or _COMPARISON.search(question):
+        return ()  # "How much larger is the US market than the EU's?" asks for two measures, not one
     figures = []
     figures_seen: list[str] = []
     position = {id(c): i for i, (_, c) in enumerate(quoted)}
