@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
+from rag.chunking import settings as chunking_settings
 from rag.documents import Chunk, Document, Paragraph
 from rag.embedding import Embedder
 from rag.errors import IngestError, IndexNotFound
@@ -95,7 +96,7 @@ def ingest(
         fresh: list[LoadedFile] = []
         used_ids = {d.doc_id: d.source_path for d in old.content.documents} if old else {}
         seen_paths: set[str] = set()
-        same_chunking = bool(old) and old.manifest.get("chunking", {}).get("max_words") == max_words
+        same_chunking = bool(old) and old.manifest.get("chunking") == chunking_settings(max_words)
         for i, path in enumerate(files, start=1):
             if progress:
                 progress("parse", i, len(files))
@@ -134,7 +135,7 @@ def ingest(
             return report
         content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress)
         manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
-                    "chunking": {"max_words": max_words}}
+                    "chunking": chunking_settings(max_words)}
         report.generation = write_generation(index_dir, content, manifest)
     report.seconds = time.perf_counter() - started
     return report
@@ -191,7 +192,7 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
     for loaded in fresh:
         documents.append(loaded.document)
         paragraphs.extend(loaded.paragraphs)
-        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words))
+        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=loaded.document.title))
         ingested_at[loaded.document.doc_id] = time.time()
     if new_chunks:
         callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress

@@ -99,7 +99,8 @@ class Bm25Retriever:
 
 
 class DenseRetriever:
-    """Cosine similarity over chunk vectors in a FAISS inner-product index; a paragraph scores as its best chunk."""
+    """Cosine similarity over passage vectors in a FAISS inner-product index; a paragraph scores as the best
+    passage that holds it (a passage of several short paragraphs scores each of them)."""
 
     def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
                  faiss_index=None):
@@ -115,7 +116,9 @@ class DenseRetriever:
                 faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.faiss = faiss_index
         position = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
-        self._chunk_para = np.array([position[(c.doc_id, c.para_start)] for c in chunks], dtype=np.int64)
+        # Passage row -> the positions of its paragraphs (one, or a run of short ones).
+        self._chunk_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
+                              if (c.doc_id, n) in position] for c in chunks]
 
     def scores(self, query_vector: np.ndarray, depth: int = CANDIDATES * 4) -> dict[int, float]:
         """Best chunk cosine per paragraph, for the paragraphs among the top `depth` chunks."""
@@ -127,9 +130,9 @@ class DenseRetriever:
         for sim, row in zip(sims[0], rows[0]):
             if row < 0:
                 continue
-            p = int(self._chunk_para[row])
-            if sim > best.get(p, -2.0):
-                best[p] = float(sim)
+            for p in self._chunk_paras[row]:
+                if sim > best.get(p, -2.0):
+                    best[p] = float(sim)
         return best
 
 
@@ -244,7 +247,7 @@ class HybridRetriever:
 
     def dense_score(self, query_vector: np.ndarray, paragraph_index: int) -> float:
         """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
-        rows = np.flatnonzero(self.dense._chunk_para == paragraph_index)
+        rows = [r for r, paras in enumerate(self.dense._chunk_paras) if paragraph_index in paras]
         return float((self.dense.vectors[rows] @ query_vector).max())
 
     def _position(self, paragraph: Paragraph) -> int:
