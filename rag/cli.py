@@ -109,8 +109,12 @@ def ingest(paths, index_dir, rebuild, max_words):
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs to retrieve.")
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
 @click.option("--llm", "llm_spec", default="extractive", show_default=True, envvar="RAG_LLM", show_envvar=True,
-              help="Answerer: extractive, local (SmolLM2, offline), ollama:MODEL or openai:MODEL.")
-@click.option("--base-url", default=None, help="Server address for ollama:/openai: (e.g. http://localhost:8000/v1).")
+              help="Answerer: extractive, local (SmolLM2, offline), ollama:MODEL, openai:MODEL, or the name of a "
+                   "backend in $RAG_BACKENDS / .paracite/backends.toml (see SECURITY.md).")
+@click.option("--base-url", default=None,
+              help="Server address for ollama:/openai: (e.g. http://localhost:8000/v1). A key is sent only to an "
+                   "address configured for it: $OPENAI_BASE_URL (or api.openai.com) for OPENAI_API_KEY, $OLLAMA_HOST "
+                   "for OLLAMA_API_KEY, or a backend of the backends file that names the key's env var.")
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
 def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file):

@@ -83,3 +83,27 @@ class CorpusRestoreFailed(RagError):
         super().__init__(f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
                          f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
                          f"then run `rag ingest corpus/`")
+
+
+class BackendsConfigError(RagError):
+    """The operator's LLM backends file (`rag.backends`) is unreadable or has a bad entry."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str, fix: str):
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        self.fix = fix
+        where = f"{self.path}, line {line}" if line else self.path
+        super().__init__(f"LLM backends file {where}: {problem}. To fix it, {fix}")
+
+
+class ConversationConflict(RagError):
+    """A saved conversation changed (another tab) since this session read it; its save would drop turns."""
+
+    def __init__(self, conversation_id: str, base_revision: int, revision: int):
+        self.conversation_id = conversation_id
+        self.base_revision = base_revision
+        self.revision = revision
+        super().__init__(f"conversation {conversation_id} is at revision {revision} on disk, but this save was "
+                         f"based on revision {base_revision} (another tab added to it). Reload it with "
+                         f"rag.transcript.read_conversation, add the new turns after its own, and save again")

@@ -19,6 +19,7 @@ def server(local_model):
 def test_openai_backend_answers_over_http_and_is_verified(engine, server, monkeypatch):
     url, seen = server
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    monkeypatch.setenv("OPENAI_BASE_URL", url)  # the operator's address for that key (rag.backends.key_env_for)
     answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=48)
     question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
     hits = engine.retriever.search(question, top_k=3)

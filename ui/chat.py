@@ -4,6 +4,11 @@ The conversation lives in `st.session_state.messages` as typed turns (a question
 its `Answer`), so answers and their citations survive reruns; it is saved under the conversation
 id in the URL (`rag.transcript`), so it survives a page reload too. Answering is `Engine.stream`
 in the library; what to show is `rag.present.view`; this page only draws.
+
+Two tabs on one conversation: each save is committed on top of the revision this session read; when
+another tab saved in between (`ConversationConflict`), the page reloads the newer turns, puts its own
+new turns after them, and says so, so neither tab's turns are lost. Every string a visitor or a
+document can influence is escaped before Streamlit renders it (`ui.render`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ import time
 import streamlit as st
 
 from rag.documents import Answer, Citation, Hit
-from rag.errors import RagError
+from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
-from rag.transcript import (MISSING, OK, Turn, answer_status, conversation_path, history, load_conversation,
-                            neighbours, new_conversation_id, save_conversation)
+from rag.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path, history,
+                            neighbours, new_conversation_id, read_conversation)
 from ui import render, state
 
 READER_PAGE = "reader.py"
+SAVE_TRIES = 3  # another tab would have to save between our reload and our save this many times in a row
+MERGED_NOTE = ("Another tab added to this conversation while you were asking; its turns are shown before yours, "
+               "and nothing was lost.")
+NOT_CLEARED_NOTE = ("Another tab added to this conversation, so it was reloaded rather than cleared; "
+                    "clear it again if you still want to.")
 WORD_DELAY_S = 0.012  # the typewriter pace of an answer that arrives whole
 SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "red"}
 
@@ -30,11 +40,14 @@ def main() -> None:
     turns, conversation_id = _conversation()
     with st.sidebar:
         if st.button("Clear conversation", disabled=not turns, key="clear"):
-            turns.clear()
-            save_conversation(state.conversations_dir(), conversation_id, turns)
+            if _save(conversation_id, [], clearing=True):
+                turns.clear()
             st.rerun()
 
     st.title("Ask the documents")
+    note = st.session_state.pop("conversation_note", None)
+    if note:
+        st.info(note, icon=":material/sync:")
     engine = state.get_engine()
     index = engine.index if engine else None
     if not turns:
@@ -66,7 +79,8 @@ def main() -> None:
                                     answerer=answerer)
             paced = True
         turns.append(answer)
-        save_conversation(state.conversations_dir(), conversation_id, turns)
+        if not _save(conversation_id, turns, new=2):
+            st.rerun()  # merged with another tab's turns: draw them in their order, with the note
         draw_turn(answer, len(turns) - 1, index, paced=paced)
     with st.sidebar:  # drawn last, so it holds the answer just given
         st.download_button("Download conversation (Markdown)", conversation_markdown(turns),
@@ -83,11 +97,39 @@ def _conversation() -> tuple[list[Turn], str]:
     except RagError:
         cid = new_conversation_id()  # a hand-edited URL: start afresh rather than fail
     if st.session_state.get("conversation_id") != cid:
-        st.session_state.messages = load_conversation(state.conversations_dir(), cid)
+        saved = read_conversation(state.conversations_dir(), cid)
+        st.session_state.messages = saved.turns
+        st.session_state.conversation_revision = saved.revision
         st.session_state.conversation_id = cid
     if st.query_params.get("c") != cid:
         st.query_params["c"] = cid
     return st.session_state.messages, cid
+
+
+def _save(conversation_id: str, turns: list[Turn], new: int = 0, clearing: bool = False) -> bool:
+    """Commit `turns` on top of the revision this session read. True when saved as they are; False when
+    another tab had saved first: then the session's turns become the saved ones plus its `new` last ones
+    (or, when `clearing`, just the saved ones), and a note for the next run says so."""
+    folder = state.conversations_dir()
+    mine = list(turns[len(turns) - new:]) if new else []
+    merged = False
+    for _ in range(SAVE_TRIES):
+        try:
+            st.session_state.conversation_revision = commit_conversation(
+                folder, conversation_id, turns, st.session_state.get("conversation_revision", 0))
+            return not merged
+        except ConversationConflict:
+            saved = read_conversation(folder, conversation_id)
+            st.session_state.conversation_revision = saved.revision
+            st.session_state.messages[:] = saved.turns + ([] if clearing else mine)
+            st.session_state.conversation_note = NOT_CLEARED_NOTE if clearing else MERGED_NOTE
+            if clearing:
+                return False  # the newer turns are already on disk; nothing of ours to add
+            turns, merged = st.session_state.messages, True
+        except RagError as e:  # a bad limit setting, say: the chat goes on, unsaved, and says why
+            state.show_error(e)
+            return not merged
+    return False
 
 
 def draw_turn(turn: Turn, i: int, index, paced: bool = False) -> None:

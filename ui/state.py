@@ -3,10 +3,16 @@
 The embedder and the engine live in `st.cache_resource`, so they load once per server process
 and are shared by all sessions (both are thread-safe for reading). The engine is reloaded when
 a newer ingest has swapped in (`Engine.is_stale`).
+
+The answerer picker offers "extractive" and the operator's configured LLM backends (`rag.backends`),
+by name only: a visitor never types an address or a model name, so the server contacts only the
+servers the operator listed, and a value put into session state by other means is replaced by
+"extractive". Not handled: per-visitor limits on LLM use.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,18 +21,18 @@ from pathlib import Path
 import streamlit as st
 
 from rag.answer import Answerer
-from rag.answer.llm import DEFAULT_MODELS, backend_address
+from rag.answer.llm import make_answerer
+from rag.backends import Backend, load_backends
 from rag.corpus import default_corpus_dir
 from rag.embedding import Embedder
 from rag.engine import Engine
-from rag.errors import IndexNotFound, RagError
+from rag.errors import BackendsConfigError, IndexNotFound, RagError
 from rag.retrieval import Mode
 from rag.store import default_index_dir
 
-# The answerer kinds the sidebar offers; ollama and openai also take a model name and a server address.
-ANSWERER_KINDS = ["extractive", "local", "ollama", "openai"]
+EXTRACTIVE = "extractive"  # always offered; the other answerers are the operator's configured backends
 MODES = [m.value for m in (Mode.HYBRID, Mode.BM25, Mode.DENSE)]
-DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": "extractive", "llm_model": "", "llm_url": ""}
+DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": EXTRACTIVE}
 SETTING_KEYS = tuple(DEFAULTS)
 # Tests set this to share their already-loaded embedder with the app (same process).
 EMBEDDER_FACTORY: Callable[[], Embedder] = Embedder
@@ -93,17 +99,31 @@ def show_error(error: RagError) -> None:
         st.error(md_escape(error), icon=":material/error:")
 
 
+log = logging.getLogger(__name__)
+
+
+def configured_backends() -> dict[str, Backend]:
+    """The operator's LLM backends; a broken file offers none (its details go to the server's log, not the page)."""
+    try:
+        return load_backends()
+    except BackendsConfigError as e:
+        log.warning("%s", e)
+        st.sidebar.warning("The LLM backends file has an error, so only the extractive answerer is offered; "
+                           "the server's log says where.", icon=":material/warning:")
+        return {}
+
+
 @st.cache_resource(show_spinner="Loading the answerer (the local model takes about 30 s)…")
-def _load_answerer(_engine: Engine, spec: str, base_url: str, generation: str) -> Answerer:
-    # A visitor may type any address: the server's OPENAI_API_KEY never goes to one (send_key=False).
-    return _engine.answerer_for(spec, base_url or None, send_key=False)
+def _load_answerer(_engine: Engine, _backend: Backend, backend_id: str, generation: str) -> Answerer:
+    # Keyed on the whole backend record (its repr holds no key), so an edited entry builds a new client.
+    return make_answerer(_backend, _engine.embedder, _engine.titles)
 
 
 def get_answerer(engine: Engine, settings: "Settings") -> Answerer:
-    """One answerer per (spec, address, index generation), shared by sessions; the local model loads once."""
-    if settings.answerer == "extractive":
+    """One answerer per (backend, index generation), shared by sessions; the local model loads once."""
+    if settings.backend is None:
         return engine.answerer
-    return _load_answerer(engine, settings.answerer, settings.base_url, engine.index.generation)
+    return _load_answerer(engine, settings.backend, repr(settings.backend), engine.index.generation)
 
 
 def reload_engine() -> None:
@@ -122,27 +142,26 @@ def keep_settings() -> None:
 class Settings:
     top_k: int
     mode: str
-    answerer: str  # a spec: extractive, local, ollama:MODEL or openai:MODEL
-    base_url: str = ""
+    answerer: str  # "extractive" or a configured backend's name
+    backend: Backend | None = None  # that backend, from the operator's file; None for extractive
 
 
 def sidebar_settings() -> Settings:
     for key, default in DEFAULTS.items():
         st.session_state.setdefault(key, default)  # defaults via state, so a kept value never clashes with them
+    backends = configured_backends()
+    choices = [EXTRACTIVE, *backends]
+    if st.session_state["answerer"] not in choices:
+        # A name the operator removed, or anything else put into session state: never a spec or an address.
+        st.session_state["answerer"] = EXTRACTIVE
     with st.sidebar:
         st.subheader("Settings")
         top_k = st.slider("Paragraphs to retrieve (top-k)", 1, 20, key="top_k")
         mode = st.selectbox("Retrieval mode", MODES, key="mode",
                             help="hybrid adds BM25 and dense scores, each z-normalised over its candidates "
                                  "(z-score fusion, measured better than reciprocal rank fusion)")
-        kind = st.selectbox("Answerer", ANSWERER_KINDS, key="answerer",
-                            help="extractive quotes sentences (grounded by construction); the others generate "
-                                 "with an LLM and every sentence's citation is verified")
-        spec, base_url = kind, ""
-        if kind in ("ollama", "openai"):
-            model = st.text_input("Model", key="llm_model", placeholder=DEFAULT_MODELS[kind]) or DEFAULT_MODELS[kind]
-            base_url = st.text_input("Server address", key="llm_url", placeholder=backend_address(f"{kind}:{model}"),
-                                     help="any OpenAI-compatible server for openai (vLLM, llama.cpp, LM Studio); "
-                                          "the key is read from OPENAI_API_KEY")
-            spec = f"{kind}:{model}"
-    return Settings(int(top_k), str(mode), spec, base_url.strip())
+        name = st.selectbox("Answerer", choices, key="answerer",
+                            help="extractive quotes sentences (grounded by construction); the others are the LLM "
+                                 "backends this server's operator configured, and every sentence they write has "
+                                 "its citation verified")
+    return Settings(int(top_k), str(mode), str(name), backends.get(name))

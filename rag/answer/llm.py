@@ -9,9 +9,11 @@ Steps (`LlmAnswerer.answer`, and `stream` for token streaming):
    gives an abstention.
 
 Backends (`make_chat_model`): `ollama:MODEL` (langchain-ollama), `openai:MODEL` (langchain-openai,
-any OpenAI-compatible server via `base_url`, key from OPENAI_API_KEY, never logged) and `local`
-(SmolLM2 in-process, `rag.answer.local`). `make_answerer(spec, ...)` builds any answerer from a
-spec string, `ANSWERER_SPECS` lists the choices a UI can offer.
+any OpenAI-compatible server via `base_url`) and `local` (SmolLM2 in-process, `rag.answer.local`),
+or the name of a backend the operator configured (`rag.backends`). `make_answerer(spec, ...)` builds
+any answerer from a spec string or a `Backend`. A key goes only to an address configured for it
+(`rag.backends.key_env_for`), is passed explicitly (never read by a client from the environment)
+and is never logged; a server's error body goes to the log, not into the answer's notes.
 
 Not handled: conversation memory inside the answer prompt (follow-ups are rewritten first, see
 `rag.rewrite`), retries beyond the client's own.
@@ -19,26 +21,31 @@ Not handled: conversation memory inside the answer prompt (follow-ups are rewrit
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+import httpx
+
 from rag.answer import AnswerStream
 from rag.citations import render_claims
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.documents import Answer, Fallback, FallbackReason, Hit, SentenceClaim
+from rag.backends import (DEFAULT_PATH, LOCAL_ADDRESS, OLLAMA_DEFAULT_URL, OPENAI_DEFAULT_URL,  # noqa: F401
+                          STANDARD_KEY_ENV, Backend, backend_for_spec, config_path, load_backends)
 from rag.embedding import Embedder
 from rag.errors import BackendUnavailable, BadArgument
 from rag.prompts import REFUSAL, answer_messages
 from rag.verify import Verification, verify_answer
 
-OLLAMA_DEFAULT_URL = "http://localhost:11434"
-OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
-
-# What a UI can offer in a picker; any "ollama:NAME" or "openai:NAME" works too.
+# What `rag ask --llm` accepts besides a configured backend's name; any "ollama:NAME" or "openai:NAME" works too.
+# The UI offers only extractive and the operator's configured backends (`rag.backends`), by name.
 DEFAULT_MODELS = {"ollama": "llama3.2", "openai": "gpt-4o-mini"}
 ANSWERER_SPECS = ["extractive", "local", *(f"{kind}:{model}" for kind, model in DEFAULT_MODELS.items())]
+
+log = logging.getLogger(__name__)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -52,57 +59,101 @@ def parse_spec(spec: str) -> tuple[str, str]:
         return kind, ""
     if kind in ("ollama", "openai") and model:
         return kind, model
-    raise BadArgument(f"unknown answerer {spec!r}: use extractive, local, ollama:MODEL or openai:MODEL "
-                      f"(e.g. {', '.join(ANSWERER_SPECS)})")
+    raise BadArgument(f"unknown answerer {spec!r}: use extractive, local, ollama:MODEL, openai:MODEL or the name "
+                      f"of a backend configured in {config_path() or DEFAULT_PATH} (e.g. {', '.join(ANSWERER_SPECS)})")
 
 
-def backend_address(spec: str, base_url: str | None = None) -> str:
-    kind, _ = parse_spec(spec)
-    if kind == "ollama":
-        return base_url or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_URL
-    if kind == "openai":
-        return base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
-    return "in-process"
+def resolve_backend(spec: str | Backend, base_url: str | None = None,
+                    configured: dict[str, Backend] | None = None) -> Backend:
+    """The backend a spec means: a `Backend` as is, a configured backend's name, or an ad-hoc `kind:model`
+    (with `base_url`), whose key follows `rag.backends.key_env_for`."""
+    if isinstance(spec, Backend):
+        if base_url:
+            raise BadArgument(f"backend {spec.name} has its own address ({spec.address}); do not pass another one")
+        return spec
+    text = spec.strip()
+    if ":" not in text and text.lower() not in ("extractive", "local"):
+        configured = load_backends() if configured is None else configured
+        if text in configured:
+            if base_url:
+                raise BadArgument(f"{text} is a configured backend with its own address ({configured[text].address}); "
+                                  f"drop --base-url, or use kind:MODEL --base-url ADDRESS")
+            return configured[text]
+        parse_spec(text)  # raises, naming the choices
+    kind, model = parse_spec(text)
+    if kind == "extractive":
+        raise BadArgument("extractive is not an LLM backend; it needs no chat model")
+    if kind in ("ollama", "openai") and configured is None:
+        configured = load_backends()  # a configured key may be meant for this very address
+    return backend_for_spec(kind, model, base_url, configured)
 
 
-def make_chat_model(spec: str, base_url: str | None = None, timeout: float = 120.0, max_tokens: int = 400,
-                    send_key: bool = True):
-    """A LangChain chat model for `spec`; nothing is contacted or loaded until the first call.
+def backend_address(spec: str | Backend, base_url: str | None = None) -> str:
+    """Where a spec's requests go: its server's address, or "in-process"."""
+    if not isinstance(spec, Backend) and spec.strip().lower() == "extractive":
+        return LOCAL_ADDRESS
+    return resolve_backend(spec, base_url).address
 
-    OPENAI_API_KEY goes to the default (or $OPENAI_BASE_URL) address, and to `base_url` only with
-    `send_key`: the CLI's operator chose that address, a UI visitor who types one did not own the key.
+
+class _ExactBearer(httpx.Auth):
+    """Sets the Authorization header to exactly the key we chose, or removes it.
+
+    ollama-python adds `Bearer $OLLAMA_API_KEY` to every request of every client, whatever its host;
+    this runs last, on each request, so no key reaches an address the operator did not configure for it.
     """
-    kind, model = parse_spec(spec)
-    if kind == "ollama":
+
+    def __init__(self, key: str | None):
+        self._key = key
+
+    def auth_flow(self, request):
+        request.headers.pop("Authorization", None)
+        if self._key:
+            request.headers["Authorization"] = f"Bearer {self._key}"
+        yield request
+
+    def __repr__(self) -> str:  # models are printed in logs and errors; the key never is
+        return f"_ExactBearer({'***' if self._key else None})"
+
+
+def make_chat_model(spec: str | Backend, base_url: str | None = None, timeout: float = 120.0, max_tokens: int = 400,
+                    send_key: bool = True):
+    """A LangChain chat model for `spec` (see `resolve_backend`); nothing is contacted or loaded until the first call.
+
+    A key is read from the backend's `key_env` only, and passed explicitly, so neither client reads
+    one from the environment for itself; `send_key=False` sends none at all.
+    """
+    backend = resolve_backend(spec, base_url)
+    key = backend.key() if send_key else None
+    if backend.kind == "ollama":
         from langchain_ollama import ChatOllama
 
-        return ChatOllama(model=model, base_url=backend_address(spec, base_url), temperature=0,
-                          num_predict=max_tokens, client_kwargs={"timeout": timeout})
-    if kind == "openai":
+        # Redirects are not followed: a key or a prompt must not travel on to wherever a server points.
+        return ChatOllama(model=backend.model, base_url=backend.address, temperature=0, num_predict=max_tokens,
+                          client_kwargs={"timeout": timeout, "auth": _ExactBearer(key), "follow_redirects": False})
+    if backend.kind == "openai":
         from langchain_openai import ChatOpenAI
 
+        if send_key and backend.key_env and not key:
+            raise BadArgument(f"the openai backend {backend.name} at {backend.address} needs its key in "
+                              f"${backend.key_env}: export it, or point --base-url at a local OpenAI-compatible server")
         # A local server (vLLM, llama.cpp, LM Studio) ignores the key but the client insists on one.
-        env_key = os.environ.get("OPENAI_API_KEY") if (send_key or not base_url) else None
-        key = env_key or ("not-needed" if base_url else None)
-        if key is None:
-            raise BadArgument("openai: backends need OPENAI_API_KEY in the environment, "
-                              "or --base-url for a local OpenAI-compatible server")
-        return ChatOpenAI(model=model, base_url=backend_address(spec, base_url), api_key=key, temperature=0,
+        return ChatOpenAI(model=backend.model, base_url=backend.address, api_key=key or "not-needed", temperature=0,
                           max_tokens=max_tokens, timeout=timeout, max_retries=1)
-    if kind == "local":
+    if backend.kind == "local":
         from rag.answer.local import LocalChatModel
 
         return LocalChatModel(max_new_tokens=min(max_tokens, 160))
-    raise BadArgument(f"{spec!r} is not an LLM backend")
+    raise BadArgument(f"{backend.name!r} is not an LLM backend")
 
 
-def make_answerer(spec: str, embedder: Embedder, titles: dict[str, str], base_url: str | None = None, **kwargs):
-    """An answerer for a spec from `ANSWERER_SPECS` (or any ollama:/openai: model)."""
-    kind, _ = parse_spec(spec)
-    if kind == "extractive":
+def make_answerer(spec: str | Backend, embedder: Embedder, titles: dict[str, str], base_url: str | None = None,
+                  **kwargs):
+    """An answerer for a spec of `ANSWERER_SPECS`, any ollama:/openai: model, or a configured backend (by name or record)."""
+    if not isinstance(spec, Backend) and spec.strip().lower() == "extractive":
         return ExtractiveAnswerer(embedder, titles)
-    return LlmAnswerer(make_chat_model(spec, base_url, **kwargs), embedder, titles, name=spec,
-                       address=backend_address(spec, base_url))
+    backend = resolve_backend(spec, base_url)
+    return LlmAnswerer(make_chat_model(backend, **kwargs), embedder, titles, name=backend.name,
+                       address=backend.address, key_env=backend.key_env)
 
 
 def _is_connection_error(error: BaseException) -> bool:
@@ -118,8 +169,9 @@ def _is_connection_error(error: BaseException) -> bool:
 
 class LlmAnswerer:
     def __init__(self, chat_model, embedder: Embedder, titles: dict[str, str], name: str | None = None,
-                 address: str = "", fallback=None):
+                 address: str = "", fallback=None, key_env: str | None = None):
         self.chat_model = chat_model
+        self.key_env = key_env  # whose value is scrubbed from every note, besides the standard key variables
         self.embedder = embedder
         self.titles = titles
         self.name = name or getattr(chat_model, "model", None) or type(chat_model).__name__
@@ -145,7 +197,7 @@ class LlmAnswerer:
 
     def with_embedder(self, embedder: Embedder) -> "LlmAnswerer":
         return LlmAnswerer(self.chat_model, embedder, self.titles, self.name, self.address,
-                           self.fallback.with_embedder(embedder))
+                           self.fallback.with_embedder(embedder), self.key_env)
 
     def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
         stream = AnswerStream()
@@ -171,7 +223,7 @@ class LlmAnswerer:
                 # Cut off mid-answer: verify what arrived, and say that it is partial.
                 answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
                 cut = f"the answer was cut off by an error from {self.address} ({type(e).__name__}); what arrived was verified"
-                stream.answer = replace(answer, notes=(*answer.notes, _scrub(cut)))
+                stream.answer = replace(answer, notes=(*answer.notes, _scrub(cut, self.key_env)))
                 return
             stream.answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
 
@@ -209,8 +261,15 @@ class LlmAnswerer:
         remote = self.address != "in-process"
         if not (_is_connection_error(error) or remote):
             raise error  # a bug or a broken local model, not an unreachable server
-        reason = type(error).__name__ if _is_connection_error(error) else f"{type(error).__name__}: {error}"
-        err = BackendUnavailable(self.name, self.address, _scrub(reason)[:200])
+        # The server's own words (an error body) may quote the prompt, echo a key or describe its insides;
+        # visitors see only the kind of error and its HTTP status, and the operator's log gets the rest.
+        reason = type(error).__name__
+        status = _status_code(error)
+        if status is not None:
+            reason = f"HTTP {status}, {reason}"
+        log.warning("LLM backend %s at %s failed: %s", self.name, self.address,
+                    _scrub(f"{type(error).__name__}: {error}", self.key_env)[:2000])
+        err = BackendUnavailable(self.name, self.address, reason)
         return self._fallback(question, hits, (str(err), "fell back to the extractive answer"), {}, {},
                               Fallback(FallbackReason.UNREACHABLE, self.name, str(err)))
 
@@ -221,10 +280,21 @@ class LlmAnswerer:
                        signals={**base.signals, **{f"llm_{k}": v for k, v in signals.items()}})
 
 
-def _scrub(text: str) -> str:
-    """Error texts from a server may echo the key; it never reaches notes or logs."""
-    key = os.environ.get("OPENAI_API_KEY")
-    return text.replace(key, "***") if key else text
+def _status_code(error: BaseException) -> int | None:
+    """The HTTP status of an openai, ollama or httpx error, when it has one."""
+    status = getattr(error, "status_code", None)
+    if status is None:
+        status = getattr(getattr(error, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _scrub(text: str, key_env: str | None = None) -> str:
+    """Error texts from a server may echo a key; none reaches notes or logs."""
+    for name in {*STANDARD_KEY_ENV.values(), *([key_env] if key_env else [])}:
+        key = os.environ.get(name)
+        if key and len(key) >= 4:
+            text = text.replace(key, "***")
+    return text
 
 
 def _notes(v: Verification) -> tuple[str, ...]:
