@@ -13,6 +13,9 @@ limit); it is bounded all the same, since a loaded paragraph holds at most
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rag.documents import Chunk, Paragraph
 from rag.errors import BadArgument
 from rag.sentences import split_sentences
@@ -30,6 +33,19 @@ def settings(max_words: int = DEFAULT_MAX_WORDS) -> dict:
     {'max_words': 180, 'max_chars': 1000, 'context': 'title, heading'}
     """
     return {"max_words": max_words, "max_chars": DEFAULT_MAX_CHARS, "context": "title, heading"}
+
+
+def context_title(title: str, source_path: str = "") -> str:
+    """The title a passage is read with: the document's, and its file name's when the title names nothing
+    (PDF metadata often holds an accession number such as '0000320193-23-000006').
+
+    >>> context_title("0000320193-23-000006", "/data/2023 Q1 AAPL.pdf"), context_title("Trade Barriers", "x/b.md")
+    ('2023 Q1 AAPL (0000320193-23-000006)', 'Trade Barriers')
+    """
+    if len(re.findall(r"[A-Za-z]{2,}", title)) >= 2 or not source_path:
+        return title
+    stem = Path(source_path).stem
+    return f"{stem} ({title})" if title else stem
 
 
 def context_prefix(title: str, heading: str) -> str:

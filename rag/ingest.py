@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
+from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs, context_title
 from rag.chunking import settings as chunking_settings
 from rag.documents import Chunk, Document, Paragraph
 from rag.embedding import Embedder
@@ -192,7 +192,8 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
     for loaded in fresh:
         documents.append(loaded.document)
         paragraphs.extend(loaded.paragraphs)
-        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=loaded.document.title))
+        title = context_title(loaded.document.title, loaded.document.source_path)
+        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=title))
         ingested_at[loaded.document.doc_id] = time.time()
     if new_chunks:
         callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress
