@@ -175,3 +175,28 @@ def load_embedder():
     from rag.embedding import Embedder
 
     return Embedder()
+
+
+@eval_command.command("realdocs")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              show_default=".rag/realdocs/<folder name>", help="Index of FOLDER; ingested into when out of date.")
+@click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              show_default="evals/sec10q/gold.jsonl", help="Page-level gold set (JSON lines).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
+              help="Where realdocs.md, realdocs.json and realdocs-misses.md go.")
+@click.option("--rebuild", is_flag=True, help="Re-ingest from scratch, so the ingest is timed.")
+def realdocs_command(folder, index_dir, gold, out, rebuild):
+    """Retrieval on real PDFs with a page-level gold set: doc, page and paragraph hit@5, MRR@10, ingest time.
+
+    \b
+    Example usage:
+        rag eval realdocs /work/data/sec-10-q/v1/docs --out evals/out
+    """
+    from evals.realdocs import GOLD, report, run_realdocs
+
+    index_dir = index_dir or Path(".rag/realdocs") / folder.resolve().name
+    items, run = run_realdocs(folder, index_dir, load_embedder(), gold or GOLD, rebuild=rebuild, show_progress=True)
+    click.echo(report([run], items, out))
+    click.echo(f"wrote {out / 'realdocs.md'}, realdocs.json and realdocs-misses.md "
+               f"({run.query_seconds:.1f}s for {len(items)} questions)", err=True)

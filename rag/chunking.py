@@ -1,5 +1,6 @@
 """Group paragraphs into the passages that are embedded: short neighbours of one section together, each with its context.
 
+<<<<<<< HEAD
 A passage is consecutive paragraphs of one section (one heading) up to `max_chars` characters,
 and its text, as embedded, starts with the document's title and the section heading, so a table
 row or a one-line paragraph is found by the company, report and year it belongs to. A passage
@@ -9,6 +10,13 @@ overlapping windows of whole sentences, each keeping the paragraph's number. Not
 single sentence longer than `max_words` stays whole (the encoder truncates it at its 256-token
 limit); it is bounded all the same, since a loaded paragraph holds at most
 `Limits.max_paragraph_chars` characters (5,000 by default).
+=======
+A chunk never crosses a paragraph boundary, so every hit names whole paragraphs. A paragraph
+longer than `max_words` is cut into overlapping windows of whole sentences, each keeping the
+paragraph's number. Not handled: a single sentence longer than `max_words` stays whole (the
+encoder truncates it at its 256-token limit); it is bounded all the same, since a loaded
+paragraph holds at most `Limits.max_paragraph_chars` characters (2,000 by default).
+>>>>>>> main
 """
 
 from __future__ import annotations

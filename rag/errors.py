@@ -107,3 +107,16 @@ class ConversationConflict(RagError):
         super().__init__(f"conversation {conversation_id} is at revision {revision} on disk, but this save was "
                          f"based on revision {base_revision} (another tab added to it). Reload it with "
                          f"rag.transcript.read_conversation, add the new turns after its own, and save again")
+
+
+class OverBudget(IngestError):
+    """One file needs more than a parse budget allows (time, memory, pages, characters, bytes).
+
+    `limit` names the budget (an attribute of `rag.loaders.limits.Limits`) and `env` the variable
+    that raises it; the message says both. The rest of the corpus still goes in.
+    """
+
+    def __init__(self, path: str | Path, reason: str, limit: str, env: str):
+        self.limit = limit
+        self.env = env
+        super().__init__(path, reason)

@@ -5,6 +5,11 @@ changed file is re-parsed and re-embedded; a file that disappeared from a folder
 ingested is dropped. A file that fails keeps its previous version in the index (nothing is
 lost) and is reported. When nothing changed, no generation is written.
 
+Files are parsed in parallel worker processes (`rag.loaders.worker`), each within the budget
+of `rag.loaders.limits.Limits` (by default read from `PARACITE_*` variables): a file over its
+time, memory, byte, page or character budget fails alone with an `OverBudget` error. Results
+are taken in file order, so doc ids, paragraphs and their order are those of a serial parse.
+
 Not handled: watching folders for changes, or de-duplicating identical files under two names.
 """
 
@@ -13,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +28,9 @@ from rag.chunking import settings as chunking_settings
 from rag.documents import Chunk, Document, Paragraph
 from rag.embedding import Embedder
 from rag.errors import IngestError, IndexNotFound
-from rag.loaders import LoadedFile, file_sha256, load_file, loader_for, slugify
+from rag.loaders import LoadedFile, check_size, file_sha256, loader_for, slugify
+from rag.loaders.limits import Limits
+from rag.loaders.worker import Job, parse_files
 from rag.store import Index, IndexContent, check_manifest, read_manifest, write_generation, write_lock
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -79,9 +86,14 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
     show_progress: bool = False,
+    limits: Limits | None = None,
 ) -> IngestReport:
-    """Bring the index at `index_dir` in line with the files under `paths`."""
+    """Bring the index at `index_dir` in line with the files under `paths`.
+
+    `limits` is the per-file parse budget (default: `Limits.from_env()`).
+    """
     started = time.perf_counter()
+    limits = limits or Limits.from_env()
     report = IngestReport()
     with write_lock(index_dir):
         old = None if rebuild else _open_previous(index_dir, embedder)
@@ -97,26 +109,56 @@ def ingest(
         used_ids = {d.doc_id: d.source_path for d in old.content.documents} if old else {}
         seen_paths: set[str] = set()
         same_chunking = bool(old) and old.manifest.get("chunking") == chunking_settings(max_words)
-        for i, path in enumerate(files, start=1):
+        parsed = 0
+
+        def parse_done(*_) -> None:
+            nonlocal parsed
+            parsed += 1
             if progress:
-                progress("parse", i, len(files))
+                progress("parse", parsed, len(files))
+
+        # First, in file order: what needs parsing. Unchanged and unreadable files are settled here.
+        plan: list[tuple[Path, Document | None, int | IngestError | None]] = []  # job index, error, or unchanged
+        jobs: list[Job] = []
+        for path in files:
             source = str(path)
             seen_paths.add(source)
             previous = old_by_path.get(source)
             try:
                 loader_for(path)  # an unsupported type fails before the file is read
+                check_size(path, limits)  # and a huge one before it is hashed
                 if previous and same_chunking and file_sha256(path) == previous.sha256:
-                    keep_docs[previous.doc_id] = previous
-                    report.unchanged.append(previous.doc_id)
+                    plan.append((path, previous, None))
+                    parse_done()
                     continue
-                doc_id = previous.doc_id if previous else _unique_id(path, used_ids)
-                loaded = load_file(path, doc_id=doc_id)
             except IngestError as e:
-                report.failed.append(e)
+                plan.append((path, previous, e))
+                parse_done()
+                continue
+            plan.append((path, previous, len(jobs)))
+            # A provisional id: the final one depends on which earlier files succeed (see below).
+            jobs.append((path, previous.doc_id if previous else slugify(path.name)))
+        results = parse_files(jobs, limits, on_done=parse_done)
+
+        # Then, in file order again: ids are given as a serial ingest gave them.
+        for path, previous, step in plan:
+            result = results[step] if isinstance(step, int) else step
+            if result is None:
+                keep_docs[previous.doc_id] = previous
+                report.unchanged.append(previous.doc_id)
+                continue
+            if not isinstance(result, IngestError) and not previous:
+                try:
+                    result = _with_doc_id(result, _unique_id(path, used_ids))
+                except IngestError as e:
+                    result = e
+            if isinstance(result, IngestError):
+                report.failed.append(result)
                 if previous:  # keep the last good version rather than lose it
                     keep_docs[previous.doc_id] = previous
                 continue
-            used_ids[loaded.document.doc_id] = source
+            loaded = result
+            used_ids[loaded.document.doc_id] = str(path)
             fresh.append(loaded)
             report.warnings.extend(loaded.warnings)
             (report.updated if previous else report.added).append(loaded.document.doc_id)
@@ -202,6 +244,13 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
     report.chunks_embedded = len(new_chunks)
     vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
     return IndexContent(documents, paragraphs, chunks, vectors, ingested_at)
+
+
+def _with_doc_id(loaded: LoadedFile, doc_id: str) -> LoadedFile:
+    if loaded.document.doc_id == doc_id:
+        return loaded
+    return replace(loaded, document=replace(loaded.document, doc_id=doc_id),
+                   paragraphs=[replace(p, doc_id=doc_id) for p in loaded.paragraphs])
 
 
 def _unique_id(path: Path, used: dict[str, str]) -> str:

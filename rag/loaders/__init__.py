@@ -1,7 +1,10 @@
 """Load one file into a `Document` and its numbered `Paragraph`s, choosing the loader by extension.
 
 Every failure is an `IngestError` naming the file and the reason, so a caller can report it and
-go on with the rest of the corpus. This package does not chunk, embed or store.
+go on with the rest of the corpus; a file over a `Limits` budget gets `OverBudget`, which says
+which environment variable raises it. `load_file` applies the byte, page and character budgets;
+time and memory need a worker process (`rag.loaders.worker.parse_files`).
+This package does not chunk, embed or store.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.documents import Document, Paragraph
-from rag.errors import IngestError
+from rag.errors import IngestError, OverBudget
 from rag.loaders import html_page, pdf, text
+from rag.loaders.limits import ENV, Limits
 from rag.paragraphs import number_paragraphs
 
 LOADERS = {".txt": text.load_txt, ".md": text.load_md, ".markdown": text.load_md,
            ".pdf": pdf.load_pdf, ".html": html_page.load_html, ".htm": html_page.load_html}
 SUPPORTED_EXTENSIONS = tuple(sorted(LOADERS))
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf", ".html": "html", ".htm": "html"}
+# A title or metadata value longer than this is cut: it is shown on every citation.
+MAX_META_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,13 @@ def slugify(name: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's sha256, read in blocks so that a large file is never held in memory whole."""
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
     except OSError as e:
         raise IngestError(path, f"cannot be read ({e.strerror or e})") from e
 
@@ -56,9 +67,23 @@ def loader_for(path: Path):
     return loader
 
 
-def load_file(path: str | Path, doc_id: str | None = None) -> LoadedFile:
+def check_size(path: Path, limits: Limits) -> None:
+    """Refuse a file over `limits.max_file_mb` before reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise IngestError(path, f"cannot be read ({e.strerror or e})") from e
+    if size > limits.max_file_bytes:
+        raise OverBudget(path, f"file is {size / 2**20:,.1f} MB, over the limit of {limits.max_file_mb:g} MB; "
+                               f"raise {ENV['max_file_mb']} to ingest it", "max_file_mb", ENV["max_file_mb"])
+
+
+def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None = None) -> LoadedFile:
+    """Parse one file into its document and numbered paragraphs, within `limits` (default: `Limits()`)."""
     path = Path(path)
+    limits = limits or Limits()
     loader = loader_for(path)
+    check_size(path, limits)
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -66,19 +91,39 @@ def load_file(path: str | Path, doc_id: str | None = None) -> LoadedFile:
     if not data.strip():
         raise IngestError(path, "empty file")
     doc_id = doc_id or slugify(path.name)
-    parsed = loader(path, data)
-    paragraphs = number_paragraphs(doc_id, parsed.blocks)
+    fmt = _FORMATS[path.suffix.lower()]
+    parsed = loader(path, data, max_pages=limits.max_pages) if fmt == "pdf" else loader(path, data)
+    chars = sum(len(b.text) for b in parsed.blocks)
+    if chars > limits.max_doc_chars:
+        raise OverBudget(path, f"document has {chars:,} characters of text, over the limit of "
+                               f"{limits.max_doc_chars:,}; raise {ENV['max_doc_chars']} to ingest it",
+                         "max_doc_chars", ENV["max_doc_chars"])
+    warnings = list(parsed.warnings)
+    notes: list[str] = []
+    paragraphs = number_paragraphs(doc_id, parsed.blocks, max_chars=limits.max_paragraph_chars, warnings=notes)
+    warnings.extend(f"{path}: {note}" for note in notes)
     if not paragraphs:
         raise IngestError(path, "no text paragraphs found")
-    meta = dict(parsed.meta)
+    meta = {k: _cut(v) if isinstance(v, str) else v for k, v in parsed.meta.items()}
     document = Document(
         doc_id=doc_id,
         title=meta.pop("title", "") or path.stem,
         kind=meta.pop("kind", "") or "document",
         source_path=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
-        format=_FORMATS[path.suffix.lower()],
+        format=fmt,
         pages=parsed.pages,
         meta=meta,
     )
-    return LoadedFile(document, paragraphs, tuple(parsed.warnings))
+    return LoadedFile(document, paragraphs, tuple(warnings))
+
+
+def _cut(value: str) -> str:
+    """
+    >>> _cut("short")
+    'short'
+    """
+    if len(value) <= MAX_META_CHARS:
+        return value
+    head = value[:MAX_META_CHARS]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "…"

@@ -6,21 +6,32 @@ numbers, then rebuild paragraphs: join wrapped lines, repair hyphenation at line
 list items and table rows apart, tell headings by their larger font, and join a paragraph
 that runs across a page break.
 
+Bounded work: a PDF over `max_pages` is refused before any page is read; pages that draw the
+same content stream with the same resources are extracted once (pypdf re-parses a shared stream
+for every page that uses it, and the text and font-size passes each parse it again: a 2.6 KB,
+4-page PDF took 15.6 s); the font-size pass is skipped on pages without text; pypdf's own safety
+limits (`LimitReachedError`, e.g. a stream that inflates past 75 MB) refuse the file with an
+`IngestError`. Wall time and memory are the ingest worker's budget (`rag.loaders.worker`).
+Lines are joined in linear time, also for a paragraph that runs over many pages.
+
 Not handled: OCR of scanned pages (refused with a clear error), multi-column layouts,
 tables without visible column gaps, footnotes.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from pathlib import Path
 from statistics import median
 
 from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, WrongPasswordError
+from pypdf.errors import (DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError,
+                          WrongPasswordError)
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
-from rag.errors import IngestError
+from rag.errors import IngestError, OverBudget
 from rag.loaders.base import Parsed
 from rag.paragraphs import Block, table_row_text
 
@@ -32,19 +43,33 @@ _TERMINAL = tuple('.!?:;"”’)')
 _RUNNING_SHARE = 0.5
 # A heading's font is at least this much larger than the body's.
 _HEADING_SIZE_RATIO = 1.15
+# The default page cap (see `rag.loaders.limits.Limits.max_pages`).
+MAX_PAGES = 2000
 
 
-def load_pdf(path: Path, data: bytes) -> Parsed:
-    reader = _open(path)
+def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES) -> Parsed:
+    reader = _open(path, data)
+    if len(reader.pages) > max_pages:
+        raise OverBudget(path, f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
+                               f"raise PARACITE_MAX_PAGES to ingest it", "max_pages", "PARACITE_MAX_PAGES")
     warnings: list[str] = []
     pages_lines: list[list[str]] = []
     large_texts: set[str] = set()
+    # Pages drawing the same content with the same resources give the same text: extract it once.
+    extracted: dict[tuple, tuple[list[str], set[str]]] = {}
     try:
         for page in reader.pages:
-            pages_lines.append(_page_lines(page.extract_text(extraction_mode="layout")))
-            large_texts |= _large_font_lines(page)
-    except (PdfReadError, ValueError, KeyError, TypeError) as e:
-        raise IngestError(path, f"corrupt PDF: cannot extract text ({e})") from e
+            key = _content_key(page)
+            if key not in extracted:
+                lines = _page_lines(page.extract_text(extraction_mode="layout"))
+                extracted[key] = lines, (_large_font_lines(page) if lines else set())
+            lines, large = extracted[key]
+            pages_lines.append(list(lines))
+            large_texts |= large
+    except LimitReachedError as e:
+        raise IngestError(path, f"PDF exceeds one of pypdf's safety limits ({e}); refused as unsafe to parse") from e
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as e:
+        raise IngestError(path, f"corrupt PDF: cannot extract text ({type(e).__name__}: {e})") from e
     if not any(pages_lines):
         raise IngestError(path, "PDF has no text layer (a scanned document?); run OCR first, e.g. ocrmypdf")
     _drop_running_lines(pages_lines)
@@ -52,9 +77,29 @@ def load_pdf(path: Path, data: bytes) -> Parsed:
     return Parsed(blocks, _metadata(reader), pages=len(reader.pages), warnings=warnings)
 
 
-def _open(path: Path) -> PdfReader:
+def _content_key(page) -> tuple:
+    """What a page's text depends on: its content stream(s), its resources (fonts, forms), its rotation.
+
+    Indirect objects are named by number; a small direct dictionary or array (a page's own
+    `/Resources << /Font << /F1 3 0 R >> >>`) by what it holds, so pages that spell out the
+    same resources share a key.
+    """
+    def ref(obj, depth: int = 0):
+        if isinstance(obj, IndirectObject):
+            return obj.idnum, obj.generation
+        if depth < 4 and isinstance(obj, (ArrayObject, DictionaryObject)) and len(obj) <= 64:
+            items = obj.items() if isinstance(obj, DictionaryObject) else enumerate(obj)
+            return tuple(sorted((str(k), ref(v, depth + 1)) for k, v in items))
+        if isinstance(obj, (ArrayObject, DictionaryObject, StreamObject)):
+            return "direct", id(obj)  # lives as long as its page, so its id is stable while we read
+        text = repr(obj)
+        return text if len(text) <= 256 else ("direct", id(obj))
+    return ref(page.get("/Contents")), ref(page.get("/Resources")), str(page.get("/Rotate", 0))
+
+
+def _open(path: Path, data: bytes) -> PdfReader:
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             # Many real filings are encrypted with an empty user password; those open.
             if not reader.decrypt(""):
@@ -67,17 +112,17 @@ def _open(path: Path) -> PdfReader:
         raise IngestError(path, f"encrypted PDF needs the 'cryptography' package ({e})") from e
     except (FileNotDecryptedError, WrongPasswordError) as e:
         raise IngestError(path, "encrypted PDF that needs a password; decrypt it first") from e
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as e:
+    except LimitReachedError as e:
+        raise IngestError(path, f"PDF exceeds one of pypdf's safety limits ({e}); refused as unsafe to parse") from e
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as e:
         raise IngestError(path, f"corrupt or unreadable PDF ({type(e).__name__}: {e})") from e
 
 
 def _page_lines(text: str) -> list[str]:
     lines = [ln.rstrip() for ln in text.replace("\r", "\n").split("\n")]
-    while lines and not lines[0].strip():
-        lines.pop(0)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), len(lines))
+    last = next((i for i in range(len(lines) - 1, first - 1, -1) if lines[i].strip()), first - 1)
+    return lines[first:last + 1]  # slicing once: popping blank lines off the front one by one was quadratic
 
 
 def _large_font_lines(page) -> set[str]:
@@ -121,18 +166,39 @@ def _drop_running_lines(pages: list[list[str]]) -> None:
         pages[i] = _page_lines("\n".join(keep))
 
 
+class _Pending:
+    """A block still growing: its pieces are joined once, at the end (joining at each step was quadratic)."""
+
+    def __init__(self, pieces: list[str], kind: str, page: int):
+        self.pieces, self.kind, self.page = pieces, kind, page
+
+    @property
+    def end(self) -> Block:
+        """The block as far as `_continues` looks: its kind and how its last piece ends."""
+        return Block(self.pieces[-1], self.kind, self.page)
+
+    def block(self, join) -> Block:
+        return Block(join(self.pieces), self.kind, self.page)
+
+
 def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
-    blocks: list[Block] = []
+    blocks: list[_Pending] = []
     for page_no, lines in enumerate(pages, start=1):
-        page_blocks: list[Block] = []
+        page_blocks: list[_Pending] = []
         current: list[str] = []
         kind = "para"
         table_header: list[str] | None = None
+        heading: _Pending | None = None  # the last block, while it is a heading that may wrap on
+
+        def emit(block: _Pending) -> None:
+            nonlocal heading
+            heading = None
+            page_blocks.append(block)
 
         def flush() -> None:
             nonlocal current, kind
             if current:
-                page_blocks.append(Block(_join_lines(current), kind, page_no))
+                emit(_Pending([_join_lines(current)], kind, page_no))
             current, kind = [], "para"
 
         previous_blank = True
@@ -152,24 +218,25 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
                 if table_header is None or len(cells) != len(table_header):
                     table_header = cells
                 else:
-                    page_blocks.append(Block(table_row_text(table_header, cells), "para", page_no))
+                    emit(_Pending([table_row_text(table_header, cells)], "para", page_no))
             elif " ".join(line.split()) in large_texts:
                 flush()
                 table_header = None
-                if page_blocks and page_blocks[-1].kind == "heading" and not previous_blank:
-                    page_blocks[-1] = Block(f"{page_blocks[-1].text} {line}", "heading", page_no)  # a wrapped title
+                if heading is not None and not previous_blank:
+                    heading.pieces.append(line)  # a wrapped title
                 else:
-                    page_blocks.append(Block(line, "heading", page_no))
+                    emit(_Pending([line], "heading", page_no))
+                    heading = page_blocks[-1]
             else:
                 table_header = None
                 current.append(line)
             previous_blank = False
         flush()
-        if blocks and page_blocks and _continues(blocks[-1], page_blocks[0]):
+        if blocks and page_blocks and _continues(blocks[-1].end, page_blocks[0].end):
             first = page_blocks.pop(0)
-            blocks[-1] = Block(_join_lines([blocks[-1].text, first.text]), blocks[-1].kind, blocks[-1].page)
+            blocks[-1].pieces.extend(first.pieces)  # a paragraph across the page break
         blocks.extend(page_blocks)
-    return blocks
+    return [b.block(" ".join) if b.kind == "heading" else b.block(_join_lines) for b in blocks]
 
 
 def _continues(prev: Block, nxt: Block) -> bool:
@@ -185,16 +252,21 @@ def _join_lines(lines: list[str]) -> str:
     >>> _join_lines(["the associa-", "tion reported", "self-", "Reliance"])
     'the association reported self-Reliance'
     """
-    out = ""
+    parts: list[str] = []  # joined once at the end; only the last piece is ever looked at or trimmed
     for line in (ln.strip() for ln in lines):
-        if not out:
-            out = line
-        elif re.search(r"[A-Za-z]-$", out):
+        if not parts or not parts[-1]:
+            parts = [line]
+        elif _HYPHENATED.search(parts[-1][-2:]):
             # "associa-" + "tion" was one word; "self-" + "Reliance" keeps its hyphen.
-            out = out[:-1] + line if line[:1].islower() else out + line
+            if line[:1].islower():
+                parts[-1] = parts[-1][:-1]
+            parts.append(line)
         else:
-            out = f"{out} {line}"
-    return " ".join(out.split())
+            parts.append(" " + line)
+    return " ".join("".join(parts).split())
+
+
+_HYPHENATED = re.compile(r"[A-Za-z]-$")
 
 
 def _metadata(reader: PdfReader) -> dict[str, str]:
