@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from rag.documents import Citation, Paragraph, SentenceClaim, label
 
-MARKER = re.compile(r"\[\s*([a-z0-9][a-z0-9-]*)\s+paras?\.?\s*(\d+(?:\s*(?:,|and)\s*\d+)*)\s*\]", re.IGNORECASE)
+# Paragraph numbers of at most nine digits: int() of a digit run past 4,300 digits raises, and no document has more.
+MARKER = re.compile(r"\[\s*([a-z0-9][a-z0-9-]*)\s+paras?\.?\s*(\d{1,9}(?:\s*(?:,|and)\s*\d{1,9})*)\s*\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

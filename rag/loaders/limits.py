@@ -42,8 +42,9 @@ class Limits:
     50
     """
 
-    # Wall time of one file's parse in its worker; the shipped PDFs take 0.05 s, a 300-page report a few s.
-    seconds_per_file: float = 30.0
+    # Wall time of one file's parse in its worker. The shipped PDFs take 0.05 s, but real 10-Q filings (60-90 pages
+    # of tables) took over 30 s each on this 2-core machine under load, and 30 s refused 3 of 20 (evals/sec10q).
+    seconds_per_file: float = 120.0
     # Address space of a parse worker (RLIMIT_AS), including the ~60 MB interpreter and parsers.
     memory_mb: int = 1024
     # Checked before a byte is read, so a huge file costs nothing.

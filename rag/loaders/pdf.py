@@ -23,12 +23,19 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 
 from pypdf import PdfReader
-from pypdf.errors import (DependencyError, FileNotDecryptedError, LimitReachedError, PdfReadError, PyPdfError,
-                          WrongPasswordError)
+from pypdf.errors import (
+    DependencyError,
+    FileNotDecryptedError,
+    LimitReachedError,
+    PyPdfError,
+    WrongPasswordError,
+)
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
 from rag.errors import IngestError, OverBudget
@@ -47,7 +54,28 @@ _HEADING_SIZE_RATIO = 1.15
 MAX_PAGES = 2000
 
 
+# pypdf refuses arrays of more than 100,000 elements; real 10-Q filings hold bigger ones (2 of the 20 in
+# evals/sec10q). The worker's memory and time budgets (rag.loaders.limits) bound what a larger array can cost.
+ARRAY_LIMIT = 10_000_000
+
+
 def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES) -> Parsed:
+    with _pypdf_limits():
+        return _load_pdf(path, data, max_pages)
+
+
+@contextmanager
+def _pypdf_limits() -> Iterator[None]:
+    try:
+        from pypdf import apply_configuration
+    except ImportError:  # a pypdf without configurable limits keeps its own
+        yield
+        return
+    with apply_configuration(array_maximum_element_count=ARRAY_LIMIT):
+        yield
+
+
+def _load_pdf(path: Path, data: bytes, max_pages: int) -> Parsed:
     reader = _open(path, data)
     if len(reader.pages) > max_pages:
         raise OverBudget(path, f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
