@@ -1,22 +1,15 @@
 """Group paragraphs into the passages that are embedded: short neighbours of one section together, each with its context.
 
-<<<<<<< HEAD
-A passage is consecutive paragraphs of one section (one heading) up to `max_chars` characters,
-and its text, as embedded, starts with the document's title and the section heading, so a table
-row or a one-line paragraph is found by the company, report and year it belongs to. A passage
-never crosses a paragraph boundary: every hit names whole paragraphs, and a hit on a passage
-scores each paragraph in it (`rag.retrieval`). A paragraph longer than `max_words` becomes
-overlapping windows of whole sentences, each keeping the paragraph's number. Not handled: a
-single sentence longer than `max_words` stays whole (the encoder truncates it at its 256-token
-limit); it is bounded all the same, since a loaded paragraph holds at most
-`Limits.max_paragraph_chars` characters (5,000 by default).
-=======
-A chunk never crosses a paragraph boundary, so every hit names whole paragraphs. A paragraph
-longer than `max_words` is cut into overlapping windows of whole sentences, each keeping the
-paragraph's number. Not handled: a single sentence longer than `max_words` stays whole (the
-encoder truncates it at its 256-token limit); it is bounded all the same, since a loaded
-paragraph holds at most `Limits.max_paragraph_chars` characters (2,000 by default).
->>>>>>> main
+Off by default (`max_chars=0`): each paragraph is embedded alone, as read. With passages on
+(`rag ingest --passages 1000`), a passage is consecutive paragraphs of one section (one heading)
+up to `max_chars` characters, and its text, as embedded, starts with the document's title and the
+section heading, so a table row or a one-line paragraph is found by the company, report and year
+it belongs to. A passage never crosses a paragraph boundary: every hit names whole paragraphs, and
+a hit on a passage scores each paragraph in it (`rag.retrieval`). A paragraph longer than
+`max_words` becomes overlapping windows of whole sentences, each keeping the paragraph's number.
+Not handled: a single sentence longer than `max_words` stays whole (the encoder truncates it at
+its 256-token limit); it is bounded all the same, since a loaded paragraph holds at most
+`Limits.max_paragraph_chars` characters (2,000 by default).
 """
 
 from __future__ import annotations
@@ -30,17 +23,21 @@ from rag.sentences import split_sentences
 
 # all-MiniLM-L6-v2 truncates at 256 word pieces, about 190 English words.
 DEFAULT_MAX_WORDS = 180
-# A passage of short paragraphs stops before this many characters (about 170 words, inside the encoder's window).
+# With passages on (`rag ingest --passages`), a passage of short paragraphs stops before this many characters
+# (about 170 words, inside the encoder's window). On 20 real 10-Q filings it lifted page hit@5 (evals/README.md);
+# on the shipped corpus, whose paragraphs are long prose, it cost 0.016 hit@1, so it is off by default.
 DEFAULT_MAX_CHARS = 1000
 
 
-def settings(max_words: int = DEFAULT_MAX_WORDS) -> dict:
+def settings(max_words: int = DEFAULT_MAX_WORDS, passage_chars: int = 0) -> dict:
     """How passages were cut, as the manifest records it; documents cut otherwise are re-embedded on ingest.
 
-    >>> settings(180)
-    {'max_words': 180, 'max_chars': 1000, 'context': 'title, heading'}
+    >>> settings(180), settings(180, 1000)
+    ({'max_words': 180}, {'max_words': 180, 'max_chars': 1000, 'context': 'title, heading'})
     """
-    return {"max_words": max_words, "max_chars": DEFAULT_MAX_CHARS, "context": "title, heading"}
+    if not passage_chars:
+        return {"max_words": max_words}  # as indexes were recorded before passages, so they are not re-embedded
+    return {"max_words": max_words, "max_chars": passage_chars, "context": "title, heading"}
 
 
 def context_title(title: str, source_path: str = "") -> str:
@@ -69,7 +66,7 @@ def context_prefix(title: str, heading: str) -> str:
 
 
 def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORDS, title: str = "",
-                     max_chars: int = DEFAULT_MAX_CHARS) -> list[Chunk]:
+                     max_chars: int = 0) -> list[Chunk]:
     r"""Passages of the paragraphs of one document, in order.
 
     >>> from rag.documents import Paragraph
@@ -78,13 +75,16 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
     ['One two three. Four five six.', 'Four five six. Seven eight.']
     >>> rows = [Paragraph("d", 1, "Nominee: J. Bailey; For: 1,013,605,781", heading="Votes"),
     ...         Paragraph("d", 2, "Nominee: T. Cook; For: 1,020,000,000", heading="Votes")]
-    >>> [(c.para_start, c.para_end, c.text) for c in chunk_paragraphs(rows, title="Apple proxy 2023")]
+    >>> [(c.para_start, c.para_end, c.text) for c in chunk_paragraphs(rows, title="Apple proxy 2023", max_chars=1000)]
     [(1, 2, 'Apple proxy 2023 — Votes\nNominee: J. Bailey; For: 1,013,605,781\nNominee: T. Cook; For: 1,020,000,000')]
     """
     if max_words < 1:
         raise BadArgument(f"max_words must be greater than 0. Currently, max_words is {max_words}")
-    if max_chars < 1:
-        raise BadArgument(f"max_chars must be greater than 0. Currently, max_chars is {max_chars}")
+    if max_chars < 0:
+        raise BadArgument(f"max_chars must be 0 (each paragraph alone) or more. Currently, max_chars is {max_chars}")
+    if not max_chars:  # each paragraph embedded alone, as read: the default, best on the shipped corpus
+        return [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
+                for p in paragraphs for i, text in enumerate(_windows(p.text, max_words))]
     chunks: list[Chunk] = []
     group: list[Paragraph] = []
 
