@@ -303,14 +303,19 @@ class TimedEmbedder:
 
 
 def ingest_folder(folder: str | Path, index_dir: str | Path, embedder, rebuild: bool = False,
-                  show_progress: bool = False) -> IngestTiming:
+                  show_progress: bool = False, passage_chars: int | None = None) -> IngestTiming:
     """Bring the index in line with the folder; time it (parse = all but embedding). `fresh` is False when
-    nothing had changed, so no ingest was timed."""
+    nothing had changed, so no ingest was timed. Filings are ingested with passages on
+    (`rag ingest --passages 1000`), the setting for reports of tables and short rows."""
+    from rag.chunking import DEFAULT_MAX_CHARS
     from rag.ingest import ingest
+
+    passage_chars = DEFAULT_MAX_CHARS if passage_chars is None else passage_chars
 
     timed = TimedEmbedder(embedder)
     with pdf_limits():
-        report = ingest([Path(folder)], index_dir, timed, rebuild=rebuild, show_progress=show_progress)
+        report = ingest([Path(folder)], index_dir, timed, rebuild=rebuild, show_progress=show_progress,
+                        passage_chars=passage_chars)
     if report.failed:
         names = "; ".join(str(e) for e in report.failed)
         raise RealdocsError(f"ingest failed for {len(report.failed)} file(s): {names}")

@@ -73,7 +73,11 @@ def cli():
 @index_option
 @click.option("--rebuild", is_flag=True, help="Ignore the existing index and embed everything again.")
 @click.option("--max-words", type=click.IntRange(min=10), default=None, help="Longest chunk, in words.")
-def ingest(paths, index_dir, rebuild, max_words):
+@click.option("--passages", "passage_chars", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Embed short paragraphs of one section together, up to this many characters, with the document's "
+                   "title and heading in front: for reports full of tables and short rows (1000 suits 10-Q filings). "
+                   "0 embeds each paragraph alone.")
+def ingest(paths, index_dir, rebuild, max_words, passage_chars):
     """Ingest files and folders (default: corpus/) into the index.
 
     Example usage:
@@ -85,7 +89,7 @@ def ingest(paths, index_dir, rebuild, max_words):
     from rag.ingest import ingest as run_ingest
 
     paths = list(paths) or [Path("corpus")]
-    report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS,
+    report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars,
                         rebuild=rebuild, show_progress=True)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
+from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs, context_title
+from rag.chunking import settings as chunking_settings
 from rag.documents import Chunk, Document, Paragraph
 from rag.embedding import Embedder
 from rag.errors import IngestError, IndexNotFound
@@ -86,10 +87,13 @@ def ingest(
     progress: Progress | None = None,
     show_progress: bool = False,
     limits: Limits | None = None,
+    passage_chars: int = 0,
 ) -> IngestReport:
     """Bring the index at `index_dir` in line with the files under `paths`.
 
-    `limits` is the per-file parse budget (default: `Limits.from_env()`).
+    `limits` is the per-file parse budget (default: `Limits.from_env()`). `passage_chars` > 0 embeds short
+    paragraphs of one section together, up to that many characters, with the title and heading in front
+    (`rag.chunking`); 0 embeds each paragraph alone.
     """
     started = time.perf_counter()
     limits = limits or Limits.from_env()
@@ -107,7 +111,7 @@ def ingest(
         fresh: list[LoadedFile] = []
         used_ids = {d.doc_id: d.source_path for d in old.content.documents} if old else {}
         seen_paths: set[str] = set()
-        same_chunking = bool(old) and old.manifest.get("chunking", {}).get("max_words") == max_words
+        same_chunking = bool(old) and old.manifest.get("chunking") == chunking_settings(max_words, passage_chars)
         parsed = 0
 
         def parse_done(*_) -> None:
@@ -174,9 +178,10 @@ def ingest(
         if not report.changed and not rebuild:
             report.seconds = time.perf_counter() - started
             return report
-        content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress)
+        content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress,
+                            passage_chars)
         manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
-                    "chunking": {"max_words": max_words}}
+                    "chunking": chunking_settings(max_words, passage_chars)}
         report.generation = write_generation(index_dir, content, manifest)
     report.seconds = time.perf_counter() - started
     return report
@@ -193,7 +198,9 @@ def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[st
         keep = {d.doc_id: d for d in old.content.documents if d.doc_id not in doc_ids}
         report.removed = list(doc_ids)
         report.unchanged = list(keep)
-        content = _assemble(old, keep, [], embedder, old.manifest["chunking"]["max_words"], report, None, False)
+        chunking = old.manifest["chunking"]
+        content = _assemble(old, keep, [], embedder, chunking["max_words"], report, None, False,
+                            chunking.get("max_chars", 0))
         report.generation = write_generation(index_dir, content, {k: old.manifest[k] for k in
                                                                   ("model", "dimension", "normalized", "chunking")})
     report.seconds = time.perf_counter() - started
@@ -212,7 +219,8 @@ def _open_previous(index_dir: str | Path, embedder: Embedder) -> Index | None:
 
 
 def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile], embedder: Embedder,
-              max_words: int, report: IngestReport, progress: Progress | None, show_progress: bool) -> IndexContent:
+              max_words: int, report: IngestReport, progress: Progress | None, show_progress: bool,
+              passage_chars: int = 0) -> IndexContent:
     documents: list[Document] = []
     paragraphs: list[Paragraph] = []
     chunks: list[Chunk] = []
@@ -233,7 +241,8 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
     for loaded in fresh:
         documents.append(loaded.document)
         paragraphs.extend(loaded.paragraphs)
-        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words))
+        title = context_title(loaded.document.title, loaded.document.source_path)
+        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=title, max_chars=passage_chars))
         ingested_at[loaded.document.doc_id] = time.time()
     if new_chunks:
         callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress

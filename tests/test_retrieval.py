@@ -67,3 +67,34 @@ def test_fusions_on_hand_computed_cases():
     assert z == pytest.approx({1: 0.0, 2: 0.0, 3: -1.0})
     assert zscore_fusion({"bm25": {}, "dense": {}}) == {}
     assert zscore_fusion({"bm25": {4: 2.0}}) == {4: 0.0}  # one candidate: no spread, z is 0
+
+
+def test_passages_group_short_paragraphs_of_one_section_with_their_title_and_heading():
+    from rag.chunking import chunk_paragraphs
+
+    rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
+            Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
+            Paragraph("proxy", 3, "The auditor was ratified.", heading="Ratification of auditor")]
+    passages = chunk_paragraphs(rows, title="Apple Inc. 2023 proxy statement", max_chars=1000)
+    assert [(p.para_start, p.para_end) for p in passages] == [(1, 2), (3, 3)]  # a heading change closes a passage
+    assert passages[0].text.startswith("Apple Inc. 2023 proxy statement — Election of directors\n")
+    assert "Tim Cook" in passages[0].text and "auditor" not in passages[0].text
+    long = [Paragraph("d", n, "word " * 150, heading="h") for n in (1, 2)]
+    assert [(p.para_start, p.para_end) for p in chunk_paragraphs(long, max_chars=1000)] == [(1, 1), (2, 2)]  # apart
+    assert [(p.para_start, p.para_end) for p in chunk_paragraphs(rows)] == [(1, 1), (2, 2), (3, 3)]  # off: as read
+    assert chunk_paragraphs(rows)[0].text == rows[0].text
+
+
+def test_a_hit_on_a_passage_resolves_to_its_paragraphs(embedder):
+    from rag.chunking import chunk_paragraphs
+
+    rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
+            Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
+            Paragraph("other", 1, "Thailand cut import duties on electric cars in 2022.")]
+    passages = (chunk_paragraphs(rows[:2], title="Apple Inc. 2023 proxy statement", max_chars=1000)
+                + chunk_paragraphs(rows[2:], max_chars=1000))
+    retriever = HybridRetriever(rows, passages, embedder.encode_documents([p.text for p in passages]), embedder)
+    hits = retriever.search("How many votes did Apple's director nominees get in the 2023 proxy?", top_k=3, mode="dense")
+    # The rows name neither Apple nor the proxy: the passage's title finds them, and each row is its own hit.
+    assert [(h.paragraph.doc_id, h.paragraph.para) for h in hits[:2]] == [("proxy", 1), ("proxy", 2)]
+    assert hits[0].score == hits[1].score  # one passage, one score for each paragraph in it
