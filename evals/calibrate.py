@@ -94,21 +94,21 @@ def calibrate_support(engine, items) -> dict:
 
 
 def signals(engine, items, top_k: int = 5) -> list[tuple[float, float, bool]]:
-    """(best similarity, missing names, unanswerable, missing year) per question, from one answer each."""
+    """(best similarity, missing names, unanswerable, missing year, missing measure) per question, from one answer."""
     out = []
     for item in items:
         answer = engine.ask(item.question, history=list(item.history) or None, top_k=top_k)
         s = answer.signals
         out.append((s.get("similarity", 0.0), s.get("missing_entities", 0.0), not item.answerable,
-                    s.get("missing_year", 0.0)))
+                    s.get("missing_year", 0.0), s.get("missing_measure", 0.0)))
     return out
 
 
 def replay(sig, min_similarity: float, entity_similarity: float) -> tuple[float, float, float]:
     """(precision, recall, balanced accuracy) of abstention under the given thresholds."""
     rule = Thresholds(min_similarity, entity_similarity)
-    abstain = [rule.abstains(s, miss, year) for s, miss, _, year in sig]
-    truth = [u for _, _, u, _ in sig]
+    abstain = [rule.abstains(s, miss, year, measure) for s, miss, _, year, measure in sig]
+    truth = [u for _, _, u, _, _ in sig]
     p, r = abstention_scores(abstain, truth)
     answered_ok = [not a for a, u in zip(abstain, truth) if not u]
     tnr = sum(answered_ok) / len(answered_ok) if answered_ok else float("nan")
@@ -124,7 +124,7 @@ MAX_FALSE_ABSTENTION = 0.10
 def false_abstention(sig, min_similarity: float, entity_similarity: float) -> float:
     """Share of the answerable questions the rule would refuse."""
     rule = Thresholds(min_similarity, entity_similarity)
-    refused = [rule.abstains(s, miss, year) for s, miss, u, year in sig if not u]
+    refused = [rule.abstains(s, miss, year, measure) for s, miss, u, year, measure in sig if not u]
     return sum(refused) / len(refused) if refused else 0.0
 
 
@@ -148,7 +148,7 @@ def calibrate_abstention(engine, calibration, gold, old=(0.45, 0.75),
             p, r, bacc = replay(sig, *t)
             result[f"{name}_{label}"] = {"precision": p, "recall": r, "balanced_accuracy": bacc,
                                          "answerable_refused": false_abstention(sig, *t),
-                                         "n": len(sig), "unanswerable": sum(u for _, _, u, _ in sig)}
+                                         "n": len(sig), "unanswerable": sum(u for _, _, u, _, _ in sig)}
     result["calibration_signals"] = cal
     return result
 
@@ -169,7 +169,7 @@ def main(index_dir: str, skip_support: bool = False) -> None:
     sig = result.pop("calibration_signals")
     print(json.dumps({"abstention": result}, indent=1))
     items = load_gold(CALIBRATION_SET, require_evidence=False)
-    for item, (s, miss, u, _) in zip(items, sig):
+    for item, (s, miss, u, _, _) in zip(items, sig):
         print(f"{item.id}\t{'unans' if u else 'ans'}\tsim={s:.3f}\tmissing={int(miss)}\t{item.question}")
 
 

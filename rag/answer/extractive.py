@@ -27,7 +27,7 @@ import numpy as np
 
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.lead import disagreements, lead
-from rag.answer.question import Frame, frame, years_in
+from rag.answer.question import Frame, frame, missing_measures, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
@@ -55,18 +55,20 @@ class Thresholds:
     entity_similarity: float = 0.61
     confident_similarity: float = 0.68
 
-    def abstains(self, similarity: float, missing_entities: float, missing_year: float = 0.0) -> bool:
+    def abstains(self, similarity: float, missing_entities: float, missing_year: float = 0.0,
+                 missing_measure: float = 0.0) -> bool:
         """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
 
-        A question about a year that no retrieved paragraph names ("exports in 2019") is refused
-        whatever its similarity: the nearest sentences are about other years (evals/abstention.md).
+        A question about a year that no retrieved paragraph names ("exports in 2019"), or about a measure
+        none of them mentions ("BYD's net profit"), is refused whatever its similarity: the nearest
+        sentences are about other years or other figures (evals/ranker.md).
 
         >>> Thresholds().abstains(0.50, 0), Thresholds().abstains(0.58, 1), Thresholds().abstains(0.58, 0)
         (True, True, False)
         >>> Thresholds().abstains(0.80, 1, missing_year=1)
         True
         """
-        if missing_year or similarity < self.min_similarity:
+        if missing_year or missing_measure or similarity < self.min_similarity:
             return True
         return missing_entities > 0 and similarity < self.entity_similarity
 
@@ -138,8 +140,10 @@ class ExtractiveAnswerer:
         signals = {"similarity": float(ranking.similarity.max()),
                    "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits]))),
                    "missing_year": float(bool(asked) and not any(asked & years_in(h.paragraph.text) for h in hits)),
+                   "missing_measure": float(bool(missing_measures(ranking.frame, [h.paragraph.text for h in hits]))),
                    "best_score": float(ranking.scores.max())}
-        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"], signals["missing_year"]):
+        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"], signals["missing_year"],
+                                    signals["missing_measure"]):
             return self._abstain(question, hits, signals)
         chosen = self._select(ranking)
         cite = {i: make_citation(ranking.candidates[i].hit.paragraph,

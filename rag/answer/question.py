@@ -105,6 +105,13 @@ _REASON = re.compile(r"\b(because|due to|as a result|owing to|since|driven by|th
                      re.IGNORECASE)
 
 
+# What a quantity is of: a question about a company's "profit" is not answered by a paragraph that never says profit.
+_MEASURE = re.compile(r"\b(profits?|revenues?|prices?|costs?|salar(?:y|ies)|wages?|margins?|earnings|income|valuation|"
+                      r"dividends?|debt|loss(?:es)?|employees|workers|jobs|tariffs?|dut(?:y|ies)|tax(?:es)?|"
+                      r"subsid(?:y|ies)|capacity|investment|sales|exports|imports|production|output|share|"
+                      r"registrations|deliveries)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Frame:
     """What a question asks for."""
@@ -114,6 +121,7 @@ class Frame:
     years: frozenset[str]
     qualifiers: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (asked side, opposite side) pairs it sets
     terms: frozenset[str]
+    measures: frozenset[str] = frozenset()  # what a figure asked for is of ("profit", "exports")
 
 
 def frame(question: str) -> Frame:
@@ -126,7 +134,17 @@ def frame(question: str) -> Frame:
     words = {w.lower().strip(".,?!;:'’") for w in question.split()}
     qualifiers = tuple((asked, opposite) for asked, opposite in _QUALIFIERS if words & asked and not words & opposite)
     return Frame(question, answer_type, frozenset(_YEAR.findall(question)), qualifiers,
-                 frozenset(content_terms(question)))
+                 frozenset(content_terms(question)), frozenset(m.lower() for m in _MEASURE.findall(question)))
+
+
+def missing_measures(frame: Frame, texts: list[str]) -> list[str]:
+    """The measures the question names that none of the texts mentions (stemmed: "exports" matches "exported").
+
+    >>> missing_measures(frame("What was BYD's net profit in 2023?"), ["BYD raised its investment to 5.5 billion."])
+    ['profit']
+    """
+    found = set().union(*(content_terms(t) for t in texts)) if texts else set()
+    return sorted(m for m in frame.measures if not content_terms(m) <= found)
 
 
 def wanted_unit(question: str) -> str | None:
