@@ -32,7 +32,7 @@ from rag.embedding import Embedder
 from rag.errors import CorpusRestoreFailed, RagError
 from rag.ingest import IngestReport, Progress, ingest, remove_documents
 from rag.loaders import SUPPORTED_EXTENSIONS
-from rag.store import Index, check_manifest, read_manifest, write_lock
+from rag.store import Index, check_manifest, fsync_path, read_manifest, write_lock
 
 DEFAULT_CORPUS_DIR = "corpus"
 CORPUS_ENV = "RAG_CORPUS"
@@ -194,7 +194,7 @@ class _Staging:
         # Logged before the move, so a move that fails half-way is undone as well.
         self.moved.append((target, backup))
         _place(source, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
 
     def roll_back(self, only: set[Path] | None = None) -> None:
         """Put back the old bytes of each replaced file and remove each new one (all, or those in `only`)."""
@@ -210,7 +210,7 @@ class _Staging:
             except OSError as e:
                 failed.append(f"{target.name} ({e})")
         if self.moved:
-            _fsync_dir(self.corpus)
+            fsync_path(self.corpus)
         if failed:
             self.keep = True
             raise CorpusRestoreFailed(failed, self.dir)
@@ -225,14 +225,6 @@ def _place(source: Path, target: Path) -> None:
             raise
         _write_atomic(target, source.read_bytes())
         source.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str,

@@ -24,17 +24,35 @@ generation instead), or checking that the corpus files still match the index (in
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
 from rag.embedding import DIMENSION, MODEL_NAME
 from rag.errors import IndexDamaged, IndexMismatch
-from rag.store import (FORMAT, FORMAT_VERSION, check_chunk_paragraphs, check_counts, check_manifest,
-                       check_manifest_fields, check_vector_count, complete_generations, incomplete_generations,
-                       live_generation, load_generation, lock_holder_pid, lock_is_held, named_by_current,
-                       read_generation_manifest, read_rows, read_vectors, replaced_by, set_current, write_lock)
+from rag.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    check_chunk_paragraphs,
+    check_counts,
+    check_manifest,
+    check_manifest_fields,
+    check_vector_count,
+    complete_generations,
+    incomplete_generations,
+    live_generation,
+    load_generation,
+    lock_holder_pid,
+    lock_is_held,
+    named_by_current,
+    read_generation_manifest,
+    read_only_store,
+    read_rows,
+    read_vectors,
+    replaced_by,
+    set_current,
+    write_lock,
+)
 
 
 class Status(str, Enum):
@@ -159,17 +177,8 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
 
 
 def _quick_check(path: Path, generation: str) -> None:
-    db = path / generation / "meta.sqlite"
-    if not db.is_file():
-        raise IndexDamaged(path, f"{generation}/meta.sqlite is missing")
-    try:
-        con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
-        try:
-            result = [r[0] for r in con.execute("PRAGMA quick_check")]
-        finally:
-            con.close()
-    except sqlite3.Error as e:
-        raise IndexDamaged(path, f"{generation}/meta.sqlite cannot be read ({e})") from e
+    with read_only_store(path, generation) as con:
+        result = [r[0] for r in con.execute("PRAGMA quick_check")]
     if result != ["ok"]:
         raise IndexDamaged(path, f"{generation}/meta.sqlite fails SQLite's quick_check ({'; '.join(result[:3])})")
 

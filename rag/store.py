@@ -306,7 +306,9 @@ class StoredRows:
     ingested_at: dict[str, float]
 
 
-def read_rows(index_dir: str | Path, generation: str) -> StoredRows:
+@contextmanager
+def read_only_store(index_dir: str | Path, generation: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a generation's meta.sqlite; `IndexDamaged` when it is missing or unreadable."""
     path = Path(index_dir)
     db = path / generation / "meta.sqlite"
     if not db.is_file():
@@ -315,6 +317,17 @@ def read_rows(index_dir: str | Path, generation: str) -> StoredRows:
         # A URI, so that mode=ro holds; as_uri() escapes '?' and '#' in the folder's name.
         con = sqlite3.connect(f"{db.absolute().as_uri()}?mode=ro", uri=True)
         try:
+            yield con
+        finally:
+            con.close()
+    except sqlite3.Error as e:  # "file is not a database", "no such table", "database disk image is malformed"
+        raise IndexDamaged(path, f"{generation}/meta.sqlite cannot be read ({e})") from e
+
+
+def read_rows(index_dir: str | Path, generation: str) -> StoredRows:
+    path = Path(index_dir)
+    try:
+        with read_only_store(path, generation) as con:
             documents, ingested_at = [], {}
             for row in con.execute("SELECT doc_id, title, kind, source_path, sha256, format, pages, meta, ingested_at "
                                    "FROM documents ORDER BY doc_id"):
@@ -328,10 +341,6 @@ def read_rows(index_dir: str | Path, generation: str) -> StoredRows:
             ]
             chunks = [Chunk(*r) for r in con.execute(
                 "SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks ORDER BY row")]
-        finally:
-            con.close()
-    except sqlite3.Error as e:  # "file is not a database", "no such table", "database disk image is malformed"
-        raise IndexDamaged(path, f"{generation}/meta.sqlite cannot be read ({e})") from e
     except (ValueError, TypeError) as e:  # a row whose JSON columns were edited by hand
         raise IndexDamaged(path, f"{generation}/meta.sqlite holds a malformed row ({e})") from e
     return StoredRows(documents, paragraphs, chunks, ingested_at)
@@ -483,8 +492,8 @@ def write_generation(index_dir: str | Path, content: IndexContent, manifest: dic
                     "chunks": len(content.chunks), "created": time.time(), "replaces": replaces}
         (gen_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         for name in ("vectors.faiss", "meta.sqlite", "manifest.json"):
-            _fsync(gen_dir / name)
-        _fsync(gen_dir)
+            fsync_path(gen_dir / name)
+        fsync_path(gen_dir)
         set_current(path, generation)
     except BaseException:
         # Never live, so nobody can be reading it; a failed write leaves no stray behind.
@@ -501,11 +510,11 @@ def set_current(index_dir: str | Path, generation: str) -> None:
     tmp = path / f".CURRENT.{os.getpid()}"
     try:
         tmp.write_text(generation, encoding="utf-8")
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path / "CURRENT")
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(path)
+    fsync_path(path)
 
 
 def named_by_current(path: Path) -> str | None:
@@ -560,7 +569,8 @@ def _remove_stale(path: Path, keep: set[str], previous: str | None) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
