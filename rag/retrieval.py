@@ -22,7 +22,6 @@ import faiss
 import numpy as np
 import Stemmer
 
-from rag.chunking import context_prefix
 from rag.documents import Chunk, Hit, Paragraph
 from rag.embedding import Embedder
 from rag.errors import BadArgument
@@ -69,19 +68,15 @@ def _check_top_k(top_k: int) -> None:
 class Bm25Retriever:
     """BM25 (Lucene variant) over paragraph text, with a Snowball English stemmer and English stopwords."""
 
-    def __init__(self, paragraphs: list[Paragraph], k1: float = 1.2, b: float = 0.75,
-                 titles: dict[str, str] | None = None):
-        """With `titles` (doc_id -> the title passages are read with), each paragraph is matched together with
-        its document's title and its heading, as it is embedded (`rag.chunking.context_prefix`). The index's
-        retriever does not: on the shipped corpus it cost 0.043 hit@5 (every paragraph of a document shares
-        its title's words), so the title reaches BM25 only where a caller asks."""
+    def __init__(self, paragraphs: list[Paragraph], k1: float = 1.2, b: float = 0.75):
+        # Paragraph text alone: with the title and heading in front (as passages are embedded) the shipped
+        # corpus lost 0.043 hit@5, since every paragraph of a document then shares its title's words.
         self.paragraphs = paragraphs
         self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
         if paragraphs:
-            texts = ([context_prefix(titles.get(p.doc_id, ""), p.heading) + p.text for p in paragraphs] if titles
-                     else [p.text for p in paragraphs])
-            ids = self._tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
+            ids = self._tokenizer.tokenize([p.text for p in paragraphs], update_vocab=True, return_as="ids",
+                                           show_progress=False)
             self._bm25.index((ids, self._tokenizer.get_vocab_dict()), show_progress=False)
 
     def query_terms(self, query: str) -> list[int]:
@@ -126,6 +121,10 @@ class DenseRetriever:
         # Passage row -> the positions of its paragraphs (one, or a run of short ones).
         self._chunk_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
                               if (c.doc_id, n) in position] for c in chunks]
+        self.paragraph_rows: dict[int, list[int]] = {}  # paragraph position -> the passage rows that hold it
+        for row, paras in enumerate(self._chunk_paras):
+            for p in paras:
+                self.paragraph_rows.setdefault(p, []).append(row)
 
     def scores(self, query_vector: np.ndarray, depth: int = CANDIDATES * 4) -> dict[int, float]:
         """Best chunk cosine per paragraph, for the paragraphs among the top `depth` chunks."""
@@ -200,12 +199,11 @@ class HybridRetriever:
     """BM25 and dense rankings fused (z-score fusion by default, or RRF); `mode` picks one or both."""
 
     def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
-                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE,
-                 titles: dict[str, str] | None = None):
+                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE):
         self.paragraphs = paragraphs
         self.mode = Mode.parse(mode)
         self.fusion = Fusion.parse(fusion)
-        self.bm25 = Bm25Retriever(paragraphs, titles=titles)
+        self.bm25 = Bm25Retriever(paragraphs)
         self.dense = DenseRetriever(paragraphs, chunks, vectors, embedder, faiss_index)
         self.embedder = embedder
         self._positions = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
@@ -255,7 +253,7 @@ class HybridRetriever:
 
     def dense_score(self, query_vector: np.ndarray, paragraph_index: int) -> float:
         """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
-        rows = [r for r, paras in enumerate(self.dense._chunk_paras) if paragraph_index in paras]
+        rows = self.dense.paragraph_rows[paragraph_index]
         return float((self.dense.vectors[rows] @ query_vector).max())
 
     def _position(self, paragraph: Paragraph) -> int:

@@ -217,11 +217,6 @@ def _is_quantity(span: str) -> bool:
     return bool(has_scale) or len(re.sub(r"\D", "", number.group(0))) >= 2 or "." in number.group(0)
 
 
-def has_answer(text: str, answer_type: AnswerType) -> bool:
-    """Whether `text` holds a span of the kind asked for (always True for OTHER)."""
-    return answer_type is AnswerType.OTHER or bool(spans(text, answer_type))
-
-
 def value_of(span: str) -> float | None:
     """A quantity span as a number, for comparing two sources' figures; None when it has no number.
 
