@@ -7,7 +7,6 @@ Prints seconds from opening the page to the first citation chip on screen.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, wait_healthy  # noqa: E402
+from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, stop_server, wait_healthy  # noqa: E402
 
 
 def main() -> None:
@@ -47,8 +46,7 @@ def main() -> None:
                 page.close()
             browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait()
+        stop_server(server)
 
 
 if __name__ == "__main__":

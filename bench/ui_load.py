@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARGS, CHROMIUM, free_port, wait_healthy
+from tests.browser import ARGS, CHROMIUM, free_port, stop_server, wait_healthy
 
 QUESTIONS = [
     "How many vehicles did China export in 2023?",
@@ -257,11 +256,7 @@ def main() -> int:
             run(url, port, args.sessions, docs, min(args.session_timeout, args.timeout / 3), args.driver),
             args.timeout))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server, timeout=30)
     wall = time.perf_counter() - t0
 
     ok = [r for r in results if r["ok"]]

@@ -5,6 +5,8 @@ Shared by tests/test_ui_browser.py and bench/ui_first_answer.py (not a test modu
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -43,3 +45,13 @@ def ask(page, question: str):
     chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
     chip.wait_for(timeout=90_000)
     return chip
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop a server started with `start_new_session=True`, and its children: politely, then for sure."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, wait_healthy
+from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, stop_server, wait_healthy
 
 
 def test_browser_question_chip_panel(tmp_path, corpus_index):
@@ -79,10 +78,5 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
             finally:
                 browser.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_server(server)
         log.close()
