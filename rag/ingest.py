@@ -94,12 +94,14 @@ def ingest(
     show_progress: bool = False,
     limits: Limits | None = None,
     passage_chars: int = 0,
+    parse: Callable[..., list] = parse_files,
 ) -> IngestReport:
     """Bring the index at `index_dir` in line with the files under `paths`.
 
     `limits` is the per-file parse budget (default: `Limits.from_env()`). `passage_chars` > 0 embeds short
     paragraphs of one section together, up to that many characters, with the title and heading in front
-    (`rag.chunking`); 0 embeds each paragraph alone.
+    (`rag.chunking`); 0 embeds each paragraph alone. `parse` parses the changed files (as `parse_files`: the jobs,
+    the limits, `on_done`); `rag.distributed` passes its own, with an `embedder` that embeds on a Ray cluster.
     """
     started = time.perf_counter()
     limits = limits or Limits.from_env()
@@ -147,7 +149,7 @@ def ingest(
             plan.append((path, previous, len(jobs)))
             # A provisional id: the final one depends on which earlier files succeed (see below).
             jobs.append((path, previous.doc_id if previous else slugify(path.name)))
-        results = parse_files(jobs, limits, on_done=parse_done)
+        results = parse(jobs, limits, on_done=parse_done)
 
         # Then, in file order again: ids are given as a serial ingest gave them.
         for path, previous, step in plan:
