@@ -6,9 +6,11 @@ Two steps leave it, through the hooks `ingest(parse=..., embedder=...)`:
 
 - **Parsing.** The driver reads each file to parse and ships its bytes through Ray's object store,
   in batches of up to `MAX_FILES_PER_TASK` files (about four batches per worker, so a slow file
-  does not hold up the rest). A `parse_batch` task writes them under a temporary folder, by their
+  does not hold up the rest), two batches per worker in flight at most, so neither the driver nor
+  the object store ever holds the whole corpus. A `parse_batch` task writes them under a temporary folder, by their
   own names, and parses them with `rag.loaders.worker.parse_files` and one parse worker: each file
   has the budgets and gets the errors of a local ingest, and its replies carry the driver's paths.
+  The nodes need no shared file system.
 - **Embedding** (chunks, then sentences). Texts go longest first, in blocks of `MIN_BLOCK`
   to `MAX_BLOCK`, to one `Encoder` actor per worker, each loading the model once.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -51,6 +54,8 @@ MAX_FILES_PER_TASK = 16
 BATCHES_PER_WORKER = 4
 # A block of texts is one call on an encoder: at least two model batches of 32, at most 16, for the same reasons.
 MIN_BLOCK, MAX_BLOCK = 64, 512
+# How long the cluster's address may take to accept a connection before `--ray ADDRESS` is refused.
+CONNECT_TIMEOUT_S = 10.0
 
 
 class RayUnavailable(RagError):
@@ -151,6 +156,7 @@ class RayCluster:
             raise RayUnavailable("--ray needs Ray, an optional extra: pip install -e '.[ray]'") from e
         started = False
         if not ray.is_initialized():
+            _check_reachable(address)
             try:
                 ray.init(address=address, logging_level="warning")
             except (ConnectionError, ValueError, RuntimeError) as e:
@@ -175,35 +181,40 @@ class RayCluster:
         limits = limits or Limits()
         results: list[Result | None] = [None] * len(jobs)
         size = files_per_task(len(jobs), self.workers)
+        batches = iter(range(0, len(jobs), size))
         pending: dict = {}  # task -> the job indices it parses
-        for start in range(0, len(jobs), size):
-            items, indices = [], []
-            for i in range(start, min(start + size, len(jobs))):
-                path, doc_id = jobs[i]
-                try:
-                    data = path.read_bytes()
-                except OSError as e:  # as `load_file` words it
-                    results[i] = IngestError(path, f"cannot be read ({e.strerror or e})")
-                    if on_done:
-                        on_done(i)
-                    continue
-                items.append((str(path), doc_id, data))
-                indices.append(i)
-            if items:
-                pending[self._parse.remote(items, limits)] = indices
-        while pending:
+
+        def finish(i: int, result: Result) -> None:
+            results[i] = result
+            if on_done:
+                on_done(i)
+
+        while True:
+            # Files are read as batches go out, and a few batches per worker wait in the object store at most,
+            # so a large corpus is never held in the driver's memory whole.
+            while len(pending) < 2 * self.workers and (start := next(batches, None)) is not None:
+                items, indices = [], []
+                for i in range(start, min(start + size, len(jobs))):
+                    path, doc_id = jobs[i]
+                    try:
+                        items.append((str(path), doc_id, path.read_bytes()))
+                        indices.append(i)
+                    except OSError as e:  # as `load_file` words it
+                        finish(i, IngestError(path, f"cannot be read ({e.strerror or e})"))
+                if items:
+                    pending[self._parse.remote(items, limits)] = indices
+            if not pending:
+                break
             (task,), _ = self.ray.wait(list(pending), num_returns=1)
             indices = pending.pop(task)
             try:
                 replies = self.ray.get(task)
             except self.ray.exceptions.RayError as e:
-                replies = [json.dumps({"error": {"reason": f"its Ray task failed {self.retries + 1} times "
-                                                           f"({type(e).__name__}); ingest it again, or without --ray"}})
-                           for _ in indices]
+                reason = (f"the Ray task parsing it failed, up to {self.retries} retries included ({type(e).__name__}); "
+                          "ingest it again, or without --ray")
+                replies = [json.dumps({"error": {"reason": reason}}) for _ in indices]
             for i, reply in zip(indices, replies):
-                results[i], _fatal = _decode(reply.encode(), jobs[i][0])
-                if on_done:
-                    on_done(i)
+                finish(i, _decode(reply.encode(), jobs[i][0])[0])  # the parse worker's own reply decoder
         return results  # type: ignore[return-value]
 
     def encode(self, texts: list[str], progress: bool | Callable[[int, int], None] = False,
@@ -248,6 +259,21 @@ class RayCluster:
         for actor in self._encoders:
             self.ray.kill(actor)
         self._encoders = []
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a `host:port` nothing listens on at once: `ray.init` would retry it for minutes.
+
+    >>> _check_reachable("auto")  # Ray finds the local cluster itself
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise RayUnavailable(f"no Ray cluster at {address} ({e.strerror or e}); start one with `ray start --head` and "
+                             "pass the address it prints, or 'auto' on one of its nodes") from e
 
 
 class _RayEmbedder(Embedder):

@@ -9,6 +9,8 @@ Files are parsed in parallel worker processes (`rag.loaders.worker`), each withi
 of `rag.loaders.limits.Limits` (by default read from `PARACITE_*` variables): a file over its
 time, memory, byte, page or character budget fails alone with an `OverBudget` error. Results
 are taken in file order, so doc ids, paragraphs and their order are those of a serial parse.
+With `rag ingest --ray` the parsing and the embedding run on a Ray cluster instead (`rag.distributed`,
+through the `parse` hook and the embedder passed in); everything else runs here as it does locally.
 
 Not handled: watching folders for changes, or de-duplicating identical files under two names.
 """

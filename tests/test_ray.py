@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ from rag.distributed import Encoder, RayCluster, parse_batch
 from rag.ingest import ingest
 from rag.onnx_encoder import encoder_folder
 from rag.store import Index
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 
 TOLERANCE = 1e-5
 
@@ -68,6 +71,17 @@ def assert_same_index(a: Index, b: Index) -> None:
     assert sa.keys == sb.keys and np.array_equal(sa.offsets, sb.offsets)
     assert sa.vectors.shape == sb.vectors.shape and len(sa.vectors) > len(a.content.paragraphs)
     assert np.abs(np.asarray(sa.vectors) - np.asarray(sb.vectors)).max() <= TOLERANCE
+
+
+def test_an_address_nothing_listens_on_is_refused_at_once(tmp_path):
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(CORPUS), "--index", str(tmp_path / "index"),
+                           "--ray", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1
+    assert f"no Ray cluster at 127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
+    assert not (tmp_path / "index").exists()
 
 
 def test_the_local_ingest_has_the_failures_to_compare(local):
