@@ -28,7 +28,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 2**20, logging_level="warning")
     yield
     ray.shutdown()
 
