@@ -41,18 +41,18 @@ from pathlib import Path
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.errors import IngestError, OverBudget, RagError
+from rag.errors import BadArgument, IngestError, OverBudget, RagError
 from rag.loaders.limits import Limits
 from rag.loaders.worker import Job, Result, _decode, parse_files
 
-# Ray's own default for tasks; one retry more than a single crash needs, few enough that a file that kills
+# Ray's own default for tasks: enough to outlive a node or two lost mid-task, few enough that a file that kills
 # every worker it meets (a parser bug outside the parse subprocess) fails in minutes rather than never.
 RETRIES = 3
 # A batch of files is one task: enough files to amortise a task's overhead, few enough that a crash redoes
 # little. A worker gets about four batches, so one slow filing does not leave the others idle at the end.
 MAX_FILES_PER_TASK = 16
 BATCHES_PER_WORKER = 4
-# A block of texts is one call on an encoder: at least two model batches of 32, at most 16, for the same reasons.
+# A block of texts is one call on an encoder: from 2 to 16 model batches of 32 texts, for the same reasons.
 MIN_BLOCK, MAX_BLOCK = 64, 512
 # How long the cluster's address may take to accept a connection before `--ray ADDRESS` is refused.
 CONNECT_TIMEOUT_S = 10.0
@@ -137,7 +137,7 @@ class RayCluster:
         if cpus < 1:
             raise RayUnavailable("the Ray cluster has no CPUs to run tasks on; start its nodes with --num-cpus 1 or more")
         if workers is not None and workers < 1:
-            raise RayUnavailable(f"workers must be greater than 0. Currently, workers is {workers}")
+            raise BadArgument(f"workers must be greater than 0. Currently, workers is {workers}")
         self.ray, self.retries = ray, retries
         self.workers = min(workers or cpus, cpus)
         self._parse = ray.remote(num_cpus=1, max_retries=retries)(parse_task)
@@ -231,12 +231,12 @@ class RayCluster:
         size = block_size(len(texts), self.workers)
         blocks = [order[s:s + size] for s in range(0, len(texts), size)]
         pool = ActorPool(self._encoders_for(len(blocks)))
+        submit = lambda actor, b: actor.encode.remote(b, [texts[i] for i in blocks[b]])  # noqa: E731
         done = 0
         with tqdm(total=len(texts), desc=f"{desc} on Ray", unit="chunk", file=sys.stderr, dynamic_ncols=True,
                   disable=progress is not True) as bar:
             try:
-                for b, vectors in pool.map_unordered(lambda actor, b: actor.encode.remote(b, [texts[i] for i in blocks[b]]),
-                                                     list(range(len(blocks)))):
+                for b, vectors in pool.map_unordered(submit, list(range(len(blocks)))):
                     out[blocks[b]] = vectors
                     done += len(blocks[b])
                     bar.update(len(blocks[b]))
