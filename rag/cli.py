@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, ask, docs, show, and the commands other packages register.
+"""The `rag` command line: ingest, ask, docs, show, serve, and the commands other packages register.
 
 Results go to stdout (one JSON object per line with --json); progress and errors go to stderr.
 Library errors become one-line messages and exit codes in one place, `RagGroup.invoke`. Commands
@@ -17,13 +17,17 @@ from pathlib import Path
 
 import click
 
-from rag.errors import BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError
-from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+from rag.errors import (BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError, ServerError,
+                        ServerUnreachable)
 
+# rag.store's, repeated here so that importing the CLI loads no faiss or numpy (`rag ask --server` needs neither;
+# tests/test_serve.py checks that they agree).
+DEFAULT_INDEX_DIR = ".rag/index"
+INDEX_ENV = "RAG_INDEX"
 PLUGIN_GROUP = "paracite.commands"
 # Exit codes by error class (the first match wins); any other RagError exits 1.
 EXIT_CODES: tuple[tuple[type[RagError], int], ...] = ((BadArgument, 2), (IndexNotFound, 3), (IndexMismatch, 3),
-                                                      (IndexBusy, 4))
+                                                      (IndexBusy, 4), (ServerUnreachable, 5))
 
 index_option = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
@@ -37,6 +41,8 @@ class _Fail(click.ClickException):
 
 
 def exit_code(error: RagError) -> int:
+    if isinstance(error, ServerError):  # the server's error, by the name of its class
+        return next((code for cls, code in EXIT_CODES if cls.__name__ == error.kind), 1)
     return next((code for cls, code in EXIT_CODES if isinstance(error, cls)), 1)
 
 
@@ -121,7 +127,11 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars):
                    "for OLLAMA_API_KEY, or a backend of the backends file that names the key's env var.")
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
-def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file):
+@click.option("--server", default=None, envvar="RAG_SERVER", show_envvar=True,
+              help="Ask a running `rag serve` at this address (e.g. http://127.0.0.1:8765) instead of loading the "
+                   "model and index here; its token, if it needs one, comes from $RAG_API_TOKEN. --index is then "
+                   "the server's, and --llm names one of its configured backends.")
+def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, server):
     """Answer questions from the index, citing paragraphs.
 
     Example usage:
@@ -129,12 +139,16 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
         rag ask "How many vehicles did China export?" --json
 
         rag ask "And what about Korea?" --history turns.json --llm local
+
+        rag ask "How many vehicles did China export?" --server http://127.0.0.1:8765
     """
     from rag.present import fallback_warning, to_json, to_text
 
     history = _read_history(history_file) if history_file else None
     if not all(q.strip() for q in questions):
         raise BadArgument("empty question; ask something, e.g. rag ask \"How many vehicles did China export?\"")
+    if server:
+        return _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history)
     engine = _load_engine(index_dir)
     answerer = engine.answerer_for(llm_spec, base_url)
     seconds = answerer.warm()
@@ -145,6 +159,25 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
         if fallback_warning(answer):
             click.echo(f"warning: {fallback_warning(answer)}", err=True)
         click.echo(json.dumps(to_json(answer), ensure_ascii=False) if as_json else to_text(answer))
+
+
+def _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history) -> None:
+    """`rag ask` through a running server: the standard library's HTTP only, no model, index or engine here."""
+    import os
+
+    from rag import client
+    from rag.present import fallback_warning, from_json, to_text
+
+    if base_url:
+        raise BadArgument("--base-url is for an answerer in this process; with --server, --llm names one of the "
+                          "server's configured backends")
+    for question in questions:
+        data = client.ask(server, question, history=history, top_k=top_k, mode=mode, answerer=llm_spec,
+                          token=os.environ.get(client.TOKEN_ENV))
+        answer = from_json(data)
+        if fallback_warning(answer):
+            click.echo(f"warning: {fallback_warning(answer)}", err=True)
+        click.echo(json.dumps(data, ensure_ascii=False) if as_json else to_text(answer))
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -197,6 +230,30 @@ def show(doc_id, para, index_dir):
         click.echo(f"Original article: para. {', '.join(map(str, p.source_paras))}")
     click.echo("")
     click.echo(p.text)
+
+
+@cli.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any other than this machine's needs an API tokens file.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder POST /ingest reads from (default: $RAG_CORPUS, else corpus/).")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="API tokens file (default: $RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists; "
+                   "without one, only this machine is served).")
+def serve(index_dir, host, port, corpus_dir, tokens_file):
+    """Serve questions, documents and ingest over HTTP from one warm process (OpenAPI schema at /docs).
+
+    Example usage:
+
+        rag serve --port 8765
+
+        curl -s localhost:8765/ask -H 'Content-Type: application/json' -d '{"question": "How many vehicles did China export in 2023?"}'
+    """
+    from rag.serve import serve as run_server
+
+    run_server(index_dir, host, port, corpus_dir, tokens_file)
 
 
 @cli.command()
