@@ -63,6 +63,9 @@ def request(server: str, method: str, path: str, body: Any = None, *, token: str
 def _typed(server: str, error: urllib.error.HTTPError) -> ServerError:
     try:
         detail = json.loads(error.read().decode("utf-8"))["error"]
-        return ServerError(server, error.code, str(detail["type"]), str(detail["message"]))
+        kind, message = str(detail["type"]), str(detail["message"])
     except (ValueError, KeyError, TypeError, OSError):
         return ServerError(server, error.code, "HTTPError", f"HTTP {error.code} {error.reason}")
+    if kind == "NotAuthenticated":
+        message += f"; put your token in ${TOKEN_ENV}"
+    return ServerError(server, error.code, kind, message)

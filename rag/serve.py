@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -171,16 +172,19 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def identify(token: str | None, client_host: str | None, tokens: Tokens | None) -> Caller:
+def identify(token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None) -> Caller:
     """Who is calling: the holder of a token from the operator's file, or, with no file, the local admin.
 
-    The one lookup of callers, so that another source of users can replace it alone.
+    The one lookup of callers, so that another source of users can replace it alone. Without a
+    tokens file the request must come from this machine and name it (`host_header`): a web page
+    whose own domain was pointed at 127.0.0.1 (DNS rebinding) names that domain, and is refused.
     """
     if tokens is None:
-        if is_loopback(client_host):
+        named = urlsplit(f"//{host_header}").hostname if host_header else "localhost"
+        if is_loopback(client_host) and is_loopback(named):
             return LOCAL_ADMIN
-        raise NotAllowed("this server has no API tokens file, so it serves only its own machine (127.0.0.1); "
-                         f"the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})")
+        raise NotAllowed("this server has no API tokens file, so it serves only its own machine, by the address "
+                         f"127.0.0.1 or localhost; the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})")
     if not token:
         raise NotAuthenticated("this server needs a token: send the header 'Authorization: Bearer TOKEN'")
     caller = tokens.get(hashlib.sha256(token.encode("utf-8")).hexdigest())
@@ -206,7 +210,8 @@ def require(role: str):
 
     def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
         who = identify(credentials.credentials if credentials else None,
-                       request.client.host if request.client else None, request.app.state.tokens)
+                       request.client.host if request.client else None, request.app.state.tokens,
+                       request.headers.get("host"))
         if not may(who, role):
             raise NotAllowed(f"{request.url.path} is for the {role} role or above; {who.name} is a {who.role}")
         return who
@@ -552,9 +557,9 @@ def serve(index_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     if tokens is None and not is_loopback(host):
         raise BadArgument(f"--host {host} would serve other machines, but there is no API tokens file: give one with "
                           f"--tokens or {TOKENS_ENV} (see README, 'HTTP API'), or keep the default {DEFAULT_HOST}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     t0 = time.perf_counter()
     app = create_app(index_dir, corpus_dir=corpus_dir, tokens=tokens)
     who = f"{len(tokens)} API tokens" if tokens is not None else "no API tokens file: this machine only, as admin"
     print(f"loaded index and model in {time.perf_counter() - t0:.1f}s; {who}", file=sys.stderr)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -235,29 +235,45 @@ def test_bad_requests_get_typed_json_errors_never_a_traceback(server, method, pa
     assert error["type"] == kind and error["message"] and "Traceback" not in raw.decode()
 
 
-def test_malformed_json_and_oversized_bodies_are_refused(server):
+def test_malformed_json_is_an_invalid_request(server):
     status, body = call_json(f"{server}/ask", "POST", data=b'{"question": ', headers={"Content-Type": "application/json"})
     assert status == 422 and body["error"]["type"] == "InvalidRequest"
-    big = json.dumps({"question": "x", "history": [{"role": "user", "content": "y" * 20_000}] * 60}).encode()
-    assert len(big) > MAX_BODY_BYTES
-    status, body = call_json(f"{server}/ask", "POST", data=big, headers={"Content-Type": "application/json"})
-    assert status == 413 and body["error"]["type"] == "PayloadTooLarge"
-    # A body that does not declare its length is counted as it arrives.
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(server):
     parts = urlsplit(server)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    conn.request("POST", "/ask", body=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]),
-                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    conn.putrequest("POST", "/ask")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+    conn.endheaders()  # and no body: the answer comes first
     response = conn.getresponse()
     assert response.status == 413 and json.loads(response.read())["error"]["type"] == "PayloadTooLarge"
     conn.close()
 
 
-def test_no_index_yet_is_a_503_index_not_found(tmp_path, embedder):
-    with running(create_app(tmp_path / "index", embedder=embedder, corpus_dir=tmp_path, backends={})) as url:
+def test_without_a_tokens_file_a_request_naming_another_host_is_refused(server):
+    status, body = call_json(f"{server}/documents", headers={"Host": "rebound.example"})
+    assert status == 403 and body["error"]["type"] == "NotAllowed"
+    assert call_json(f"{server}/documents", headers={"Host": "localhost"})[0] == 200
+
+
+def test_no_index_yet_is_a_503_and_an_undeclared_body_is_counted_as_it_arrives(tmp_path, embedder):
+    app = create_app(tmp_path / "index", embedder=embedder, corpus_dir=tmp_path, backends={}, max_body_bytes=1000)
+    with running(app) as url:
         status, body = call_json(f"{url}/ask", "POST", {"question": "How many?"})
         assert status == 503 and body["error"]["type"] == "IndexNotFound"
         assert "rag ingest" in body["error"]["message"]
         assert call_json(f"{url}/health") == (200, {"status": "ok"})
+        # Chunked, so no length is declared; small, so the server has read all of it when it answers.
+        big = json.dumps({"question": "x" * 1500}).encode()
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        conn.request("POST", "/ask", body=iter([big[:700], big[700:]]), headers={"Content-Type": "application/json"},
+                     encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 413 and json.loads(response.read())["error"]["type"] == "PayloadTooLarge"
+        conn.close()
 
 
 # ---- documents and paragraphs -----------------------------------------------------------------------------------
@@ -304,6 +320,12 @@ def test_with_a_tokens_file_every_request_needs_a_known_token(guarded):
     status, body = call_json(f"{url}/ask", "POST", {"question": QUESTIONS[0]}, token=TOKENS["reader"])
     assert status == 200 and not body["abstained"]
     assert call_json(f"{url}/health") == (200, {"status": "ok"})
+
+    refused = CliRunner().invoke(cli, ["ask", QUESTIONS[0], "--server", url], env={"RAG_API_TOKEN": None})
+    assert refused.exit_code == 1 and "NotAuthenticated" in refused.stderr and "RAG_API_TOKEN" in refused.stderr
+    answered = CliRunner().invoke(cli, ["ask", QUESTIONS[0], "--json", "--server", url],
+                                  env={"RAG_API_TOKEN": TOKENS["reader"]})
+    assert answered.exit_code == 0 and json.loads(answered.stdout)["question"] == QUESTIONS[0]
 
 
 def test_ingest_is_for_editors(guarded):
@@ -368,6 +390,9 @@ def test_identify_without_a_tokens_file_serves_only_loopback_as_admin():
     assert identify(None, "::1", None).role == "admin"
     with pytest.raises(NotAllowed, match="only its own machine"):
         identify(None, "192.168.1.20", None)
+    assert identify(None, "127.0.0.1", None, "localhost:8765") == identify(None, "127.0.0.1", None, "[::1]:80")
+    with pytest.raises(NotAllowed):
+        identify(None, "127.0.0.1", None, "rebound.example:8765")  # a page whose domain was pointed at 127.0.0.1
     tokens = {hashlib.sha256(b"t").hexdigest(): Caller("ann", "reader")}
     assert identify("t", "192.168.1.20", tokens) == Caller("ann", "reader")
     with pytest.raises(NotAuthenticated):
