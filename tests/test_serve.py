@@ -32,6 +32,7 @@ from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthent
 from rag.present import to_text
 from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, Caller, corpus_paths, create_app, identify, load_tokens
 from rag.store import write_lock
+from tests.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -88,12 +89,6 @@ def call_json(url: str, method: str = "GET", body=None, **kwargs) -> tuple[int, 
 
 def without_timings(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "timings_ms"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
