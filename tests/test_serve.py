@@ -29,7 +29,7 @@ from click.testing import CliRunner
 
 from rag.cli import cli
 from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
-from rag.present import to_text
+from rag.present import to_json, to_text
 from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, Caller, corpus_paths, create_app, identify, load_tokens
 from rag.store import write_lock
 from tests.browser import free_port
@@ -150,6 +150,29 @@ def test_rag_ask_with_server_prints_the_servers_answer_and_exit_codes(server, cl
 
     refused = CliRunner().invoke(cli, ["ask", "x", "--server", server, "--llm", "ollama:llama3.2"])
     assert refused.exit_code == 2 and "BadArgument" in refused.stderr and "extractive" in refused.stderr
+
+
+def test_concurrent_questions_share_one_engine_and_get_the_same_answers(server, cli_answers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [a["question"] for a in cli_answers] * 2
+    with ThreadPoolExecutor(len(questions)) as pool:
+        got = list(pool.map(lambda q: call_json(f"{server}/ask", "POST", {"question": q}), questions))
+    assert [status for status, _ in got] == [200] * len(questions)
+    assert [without_timings(a) for _, a in got] == [without_timings(a) for a in cli_answers * 2]
+
+
+def test_a_follow_up_is_rewritten_with_its_history_as_in_process(server, engine, tmp_path):
+    turns = [{"role": "user", "content": "How many vehicles did China export in 2023?"},
+             {"role": "assistant", "content": "5.221 million vehicles (2023)."}]
+    expected = to_json(engine.ask("And in 2024?", history=turns))
+    status, got = call_json(f"{server}/ask", "POST", {"question": "And in 2024?", "history": turns})
+    assert status == 200 and got["standalone_question"] != "And in 2024?"
+    assert without_timings(got) == without_timings(expected)
+    history = tmp_path / "turns.json"
+    history.write_text(json.dumps(turns), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ask", "And in 2024?", "--json", "--history", str(history), "--server", server])
+    assert result.exit_code == 0 and without_timings(json.loads(result.stdout)) == without_timings(expected)
 
 
 def test_rag_ask_with_an_unreachable_server_fails_with_exit_code_5_and_loads_nothing(tmp_path):
@@ -365,6 +388,20 @@ def test_an_editors_ingest_is_answered_from_at_once(guarded):
     # The whole corpus folder again: nothing changed, and the documents ingested from elsewhere stay.
     status, again = call_json(f"{url}/ingest", "POST", {}, token=editor)
     assert status == 200 and again["added"] == [] and again["removed"] == [] and again["generation"] is None
+
+
+def test_an_ingest_by_another_process_is_answered_from_without_a_restart(guarded, embedder):
+    from rag.ingest import ingest
+
+    url, reader = guarded["url"], TOKENS["reader"]
+    note = guarded["corpus"] / "zorblat-note.md"
+    note.write_text(NOTE.replace("12,345", "67,890"), encoding="utf-8")
+    report = ingest([note], guarded["index"], embedder)  # as `rag ingest` would, not through the server
+    assert report.added + report.updated == ["zorblat-note"]  # added here when run alone
+    assert call_json(f"{url}/documents", token=reader)[1]["generation"] == report.generation
+    _, answer = call_json(f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"},
+                          token=reader)
+    assert "67,890" in answer["answer"] and "12,345" not in answer["answer"]
 
 
 def test_the_openapi_schema_lists_the_routes_errors_and_bearer_auth(server):
