@@ -305,6 +305,8 @@ class LiveEngine:
         self.backends = backends
         self._lock = threading.Lock()
         self._engine: Engine | None = None
+        # Its own lock: the local model takes half a minute to load, and extractive questions need not wait for it.
+        self._answerers_lock = threading.Lock()
         self._answerers: dict[tuple[str, str], Answerer] = {}
 
     def get(self) -> Engine:
@@ -312,7 +314,6 @@ class LiveEngine:
             if self._engine is None or self._engine.is_stale():
                 t0 = time.perf_counter()
                 self._engine = Engine.load(self.index_dir, self.embedder)
-                self._answerers = {}
                 log.info("loaded generation %s of %s in %.1fs", self._engine.index.generation, self.index_dir,
                          time.perf_counter() - t0)
             return self._engine
@@ -325,12 +326,14 @@ class LiveEngine:
             raise BadArgument(f"answerer {name!r} is not offered here; choose one of: "
                               f"{', '.join(['extractive', *self.backends])}")
         key = (name, engine.index.generation)
-        with self._lock:  # one client per backend and generation, as the UI keeps them; the local model loads once
+        with self._answerers_lock:  # one per backend and generation, as the UI keeps them; the local model loads once
             if key not in self._answerers:
                 from rag.answer.llm import make_answerer
 
-                self._answerers[key] = make_answerer(self.backends[name], engine.embedder, engine.titles)
-                self._answerers[key].warm()
+                answerer = make_answerer(self.backends[name], engine.embedder, engine.titles)
+                answerer.warm()
+                # Those of older generations go: they hold the old titles, and a local model each.
+                self._answerers = {k: v for k, v in self._answerers.items() if k[1] == key[1]} | {key: answerer}
             return self._answerers[key]
 
 

@@ -198,27 +198,53 @@ def test_rag_ask_with_server_imports_no_model_index_or_engine(server):
     print(f"rag ask --server in a new process: {wall:.2f}s")
 
 
+def sse_events(url: str, body: dict, headers: dict | None = None) -> list[tuple[str, dict]]:
+    """(event, data) of each server-sent event of a POST /ask, read off a real connection."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    conn.request("POST", "/ask", json.dumps(body), {"Content-Type": "application/json", **(headers or {})})
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type").startswith("text/event-stream")
+    events = []
+    for block in response.read().decode().split("\n\n"):
+        if block.strip():
+            fields = dict(line.split(": ", 1) for line in block.splitlines())
+            events.append((fields["event"], json.loads(fields["data"])))
+    conn.close()
+    return events
+
+
 def test_ask_streams_server_sent_events_ending_with_the_answer(server, cli_answers):
     expected = cli_answers[0]
     for headers, body in [({"Accept": "text/event-stream"}, {"question": QUESTIONS[0]}),
                           ({}, {"question": QUESTIONS[0], "stream": True})]:
-        parts = urlsplit(server)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        conn.request("POST", "/ask", json.dumps(body), {"Content-Type": "application/json", **headers})
-        response = conn.getresponse()
-        assert response.status == 200
-        assert response.getheader("Content-Type").startswith("text/event-stream")
-        events = []
-        for block in response.read().decode().split("\n\n"):
-            if block.strip():
-                fields = dict(line.split(": ", 1) for line in block.splitlines())
-                events.append((fields["event"], json.loads(fields["data"])))
-        conn.close()
+        events = sse_events(server, body, headers)
         kinds = [kind for kind, _ in events]
         assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"} and len(kinds) >= 2
         answer = events[-1][1]
         assert without_timings(answer) == without_timings(expected)
         assert "".join(data["text"] for kind, data in events[:-1]) == answer["answer"]
+
+
+def test_a_configured_llm_backend_streams_its_tokens_as_events(corpus_index, embedder, local_model):
+    """An operator's backend named in the request: an OpenAI-compatible server over the real local model."""
+    from rag.backends import Backend
+    from tests.openai_server import serve as serve_openai
+
+    llm, seen = serve_openai(local_model)
+    backend = Backend("smol", "openai", "smollm2", f"http://127.0.0.1:{llm.server_address[1]}/v1")
+    try:
+        with running(create_app(corpus_index, embedder=embedder, backends={"smol": backend})) as url:
+            events = sse_events(url, {"question": "What tariff did Turkey impose on Chinese cars?", "answerer": "smol",
+                                      "top_k": 3, "stream": True})
+    finally:
+        llm.shutdown()
+    tokens = [data["text"] for kind, data in events if kind == "token"]
+    assert seen[-1]["body"]["stream"] is True and seen[-1]["body"]["model"] == "smollm2"
+    assert len(tokens) > 1 and "".join(tokens).strip()  # relayed as the model produced them, not in one piece
+    kind, answer = events[-1]
+    assert kind == "answer" and "smol" in answer["answerer"] and answer["claims"]
 
 
 def test_a_stream_refused_before_it_starts_is_a_typed_json_error(server):
