@@ -9,6 +9,7 @@ entry point group and imported only when run, so this module imports nothing out
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -127,11 +128,12 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars):
                    "for OLLAMA_API_KEY, or a backend of the backends file that names the key's env var.")
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
+@click.option("--timings", is_flag=True, help="Print where the time went (start-up, loading, each question) to stderr.")
 @click.option("--server", default=None, envvar="RAG_SERVER", show_envvar=True,
               help="Ask a running `rag serve` at this address (e.g. http://127.0.0.1:8765) instead of loading the "
                    "model and index here; its token, if it needs one, comes from $RAG_API_TOKEN. --index is then "
                    "the server's, and --llm names one of its configured backends.")
-def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, server):
+def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, timings, server):
     """Answer questions from the index, citing paragraphs.
 
     Example usage:
@@ -142,42 +144,83 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
 
         rag ask "How many vehicles did China export?" --server http://127.0.0.1:8765
     """
+    started = process_seconds()
+    t_enter = time.perf_counter()
     from rag.present import fallback_warning, to_json, to_text
 
     history = _read_history(history_file) if history_file else None
     if not all(q.strip() for q in questions):
         raise BadArgument("empty question; ask something, e.g. rag ask \"How many vehicles did China export?\"")
-    if server:
-        return _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history)
-    engine = _load_engine(index_dir)
+    if server:  # before anything heavy is imported: the server holds the model and the index
+        report = _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history)
+        report.insert(0, ("start-up: interpreter and imports", started * 1000))
+        if timings:
+            _print_timings(report, started, t_enter)
+        return
+    import rag.engine  # noqa: F401 - timed apart from loading: numpy, faiss, bm25s
+
+    t_imports = time.perf_counter()
+    engine, encoder_s = _load_engine(index_dir)
     answerer = engine.answerer_for(llm_spec, base_url)
     seconds = answerer.warm()
     if seconds > 0.05:
         click.echo(f"loaded {answerer.name} in {seconds:.1f}s", err=True)
-    for question in questions:
+    report = [("start-up: interpreter and imports", started * 1000),
+              ("import rag.engine and its libraries", (t_imports - t_enter) * 1000),
+              *((f"load {k}", v) for k, v in engine.load_ms.items()),
+              (f"warm the query encoder ({engine.embedder.query_backend})", encoder_s * 1000),
+              (f"warm the {answerer.name} answerer", seconds * 1000)]
+    for n, question in enumerate(questions, start=1):
         answer = engine.ask(question, top_k=top_k, mode=mode, answerer=answerer, history=history)
         if fallback_warning(answer):
             click.echo(f"warning: {fallback_warning(answer)}", err=True)
+        t0 = time.perf_counter()
         click.echo(json.dumps(to_json(answer), ensure_ascii=False) if as_json else to_text(answer))
+        report += [(f"question {n}: {k}", answer.timings_ms[k])
+                   for k in ("rewrite", "embed_question", "search", "answer") if k in answer.timings_ms]
+        report.append((f"question {n}: print", (time.perf_counter() - t0) * 1000))
+    if timings:
+        _print_timings(report, started, t_enter)
 
 
-def _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history) -> None:
-    """`rag ask` through a running server: the standard library's HTTP only, no model, index or engine here."""
-    import os
+def _print_timings(report: list[tuple[str, float]], started: float, t_enter: float) -> None:
+    report.append(("wall, from process start", (started + time.perf_counter() - t_enter) * 1000))
+    width = max(len(label) for label, _ in report)
+    click.echo("\n".join(["timings (ms):"] + [f"  {label:<{width}}  {ms:8.1f}" for label, ms in report]), err=True)
 
+
+def process_seconds() -> float:
+    """Seconds since this process started (Linux /proc; 0 where it cannot be read): the interpreter and imports."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history) -> list[tuple[str, float]]:
+    """`rag ask` through a running server: the standard library's HTTP only, no model, index or engine here.
+
+    Returns the timings: each question's round trip, and the server's own figures for it."""
     from rag import client
     from rag.present import fallback_warning, from_json, to_text
 
     if base_url:
         raise BadArgument("--base-url is for an answerer in this process; with --server, --llm names one of the "
                           "server's configured backends")
-    for question in questions:
+    report = []
+    for n, question in enumerate(questions, start=1):
+        t0 = time.perf_counter()
         data = client.ask(server, question, history=history, top_k=top_k, mode=mode, answerer=llm_spec,
                           token=os.environ.get(client.TOKEN_ENV))
+        report.append((f"question {n}: the server's round trip", (time.perf_counter() - t0) * 1000))
+        report += [(f"question {n}: (on the server) {k}", v) for k, v in data.get("timings_ms", {}).items()]
         answer = from_json(data)
         if fallback_warning(answer):
             click.echo(f"warning: {fallback_warning(answer)}", err=True)
         click.echo(json.dumps(data, ensure_ascii=False) if as_json else to_text(answer))
+    return report
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -288,13 +331,14 @@ def _open_index(index_dir: Path):
 
 
 def _load_engine(index_dir: Path):
+    """The engine, and the seconds its query encoder took to warm (the torch model, where the index has no ONNX one)."""
     from rag.engine import Engine
 
     t0 = time.perf_counter()
     engine = Engine.load(index_dir)
-    engine.embedder.model  # load now, so the first question's timing is its own
+    warm = engine.embedder.warm()  # load now, so the first question's timing is its own
     click.echo(f"loaded index and model in {time.perf_counter() - t0:.1f}s", err=True)
-    return engine
+    return engine, warm
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.answer import Answerer, AnswerStream
@@ -29,13 +29,24 @@ class Engine:
     index: Index
     retriever: HybridRetriever
     answerer: Answerer
+    load_ms: dict[str, float] = field(default_factory=dict, compare=False)  # where loading spent its time
 
     @classmethod
     def load(cls, index_dir: str | Path, embedder: Embedder | None = None, mode: Mode | str = Mode.HYBRID) -> "Engine":
-        embedder = embedder or Embedder()
+        """Open the index and what questions need: the query encoder (ONNX when the index has one, so no torch),
+        the retriever (BM25 built over the paragraphs) and the extractive answerer with the stored sentence vectors."""
+        load_ms: dict[str, float] = {}
+        t0 = time.perf_counter()
+        embedder = embedder or Embedder.for_index(index_dir)
+        t1 = time.perf_counter()
         index = Index.open(index_dir, embedder.name, embedder.dimension)
+        t2 = time.perf_counter()
         retriever = HybridRetriever.from_index(index, embedder, mode)
-        return cls(embedder, index, retriever, ExtractiveAnswerer(embedder, titles_of(index)))
+        t3 = time.perf_counter()
+        load_ms.update({f"query encoder ({embedder.query_backend})": (t1 - t0) * 1000, "index": (t2 - t1) * 1000,
+                        "retriever": (t3 - t2) * 1000})
+        return cls(embedder, index, retriever,
+                   ExtractiveAnswerer(embedder, titles_of(index), sentences=index.content.sentences), load_ms)
 
     @property
     def titles(self) -> dict[str, str]:
@@ -49,7 +60,7 @@ class Engine:
         """The same index and settings, with query and sentence vectors from `embedder` (the evals' cache)."""
         return Engine(embedder, self.index, HybridRetriever.from_index(self.index, embedder, self.retriever.mode,
                                                                        self.retriever.fusion),
-                      self.answerer.with_embedder(embedder))
+                      self.answerer.with_embedder(embedder), self.load_ms)
 
     def with_answerer(self, answerer: Answerer) -> "Engine":
         return replace(self, answerer=answerer)
@@ -70,39 +81,47 @@ class Engine:
 
         With `depth`, retrieval goes max(depth, top_k) deep once, and `Answer.trace` holds that whole ranking."""
         answerer = answerer or self.answerer
-        query, hits, retrieve_s = self._retrieve(question, history, answerer, top_k, mode, depth)
+        query, hits, retrieve_ms = self._retrieve(question, history, answerer, top_k, mode, depth)
         t0 = time.perf_counter()
         result = answerer.answer(query, hits[:top_k])
-        return self._stamp(result, question, query, hits, top_k, depth, retrieve_s, time.perf_counter() - t0)
+        return self._stamp(result, question, query, hits, top_k, depth, retrieve_ms, time.perf_counter() - t0)
 
     def stream(self, question: str, history: list[dict] | None = None, top_k: int = 5,
                mode: Mode | str | None = None, answerer: Answerer | None = None) -> AnswerStream:
         """`ask`, with the answer's text as it is produced; iterate it, then `.result()` for the timed answer."""
         answerer = answerer or self.answerer
-        query, hits, retrieve_s = self._retrieve(question, history, answerer, top_k, mode, 0)
+        query, hits, retrieve_ms = self._retrieve(question, history, answerer, top_k, mode, 0)
         outer = AnswerStream()
 
         def tokens() -> Iterator[str]:
             t0 = time.perf_counter()
             inner = answerer.stream(query, hits)
             yield from inner
-            outer.answer = self._stamp(inner.result(), question, query, hits, top_k, 0, retrieve_s,
+            outer.answer = self._stamp(inner.result(), question, query, hits, top_k, 0, retrieve_ms,
                                        time.perf_counter() - t0)
 
         outer._tokens = tokens()
         return outer
 
     def _retrieve(self, question: str, history, answerer: Answerer, top_k: int, mode, depth: int
-                  ) -> tuple[str, list[Hit], float]:
-        query = self.rewrite(question, history, answerer).standalone if history else question
+                  ) -> tuple[str, list[Hit], dict[str, float]]:
+        """The standalone question, its hits, and milliseconds spent rewriting, embedding the question and searching."""
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, top_k=max(top_k, depth), mode=mode)
-        return query, hits, time.perf_counter() - t0
+        query = self.rewrite(question, history, answerer).standalone if history else question
+        t1 = time.perf_counter()
+        wanted = self.retriever.mode if mode is None else Mode.parse(mode)
+        vector = self.embedder.encode_queries([query])[0] if wanted is not Mode.BM25 and query.strip() else None
+        t2 = time.perf_counter()
+        hits = self.retriever.search(query, top_k=max(top_k, depth), mode=mode, query_vector=vector)
+        t3 = time.perf_counter()
+        return query, hits, {"rewrite": (t1 - t0) * 1000, "embed_question": (t2 - t1) * 1000,
+                             "search": (t3 - t2) * 1000}
 
     def _stamp(self, result: Answer, question: str, query: str, hits: list[Hit], top_k: int, depth: int,
-               retrieve_s: float, answer_s: float) -> Answer:
-        timings = {"retrieve": retrieve_s * 1000, "answer": answer_s * 1000, **result.timings_ms}
-        timings["total"] = timings["retrieve"] + timings["answer"]
+               retrieve_ms: dict[str, float], answer_s: float) -> Answer:
+        retrieve = sum(retrieve_ms.values())
+        timings = {**retrieve_ms, "retrieve": retrieve, "answer": answer_s * 1000, **result.timings_ms}
+        timings["total"] = retrieve + timings["answer"]
         docs = {h.paragraph.doc_id for h in hits[:top_k]}
         documents = {d.doc_id: DocRef(d.doc_id, d.title, d.sha256) for d in self.index.documents if d.doc_id in docs}
         return replace(result, question=question, standalone_question=query, timings_ms=timings, documents=documents,

@@ -31,6 +31,7 @@ from rag.errors import IngestError, IndexNotFound
 from rag.loaders import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.loaders.limits import Limits
 from rag.loaders.worker import Job, parse_files
+from rag.sentence_vectors import build as build_sentence_vectors
 from rag.store import Index, IndexContent, check_manifest, read_manifest, write_generation, write_lock
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -45,6 +46,7 @@ class IngestReport:
     failed: list[IngestError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     seconds: float = 0.0
     generation: str | None = None
 
@@ -53,11 +55,15 @@ class IngestReport:
         return bool(self.added or self.updated or self.removed)
 
     def summary(self) -> str:
+        if self.generation and not self.changed and not self.failed:
+            return (f"Added sentence vectors to {len(self.unchanged)} unchanged documents: {self.sentences_embedded} "
+                    f"sentences embedded in {self.seconds:.1f}s.")
         if not self.changed and not self.failed:
             return f"Nothing changed: {len(self.unchanged)} documents up to date ({self.seconds:.1f}s)."
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
                  f"{len(self.removed)} removed", f"{len(self.failed)} failed"]
-        return f"{', '.join(parts)}; {self.chunks_embedded} chunks embedded in {self.seconds:.1f}s."
+        return (f"{', '.join(parts)}; {self.chunks_embedded} chunks and {self.sentences_embedded} sentences embedded "
+                f"in {self.seconds:.1f}s.")
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[IngestError]]:
@@ -175,7 +181,10 @@ def ingest(
                 else:
                     keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
 
-        if not report.changed and not rebuild:
+        # An index written before sentence vectors is rewritten once to add them (its chunk vectors are kept).
+        upgrade = bool(old) and old.content.sentences is None
+        if not report.changed and not rebuild and not upgrade:
+            _ensure_query_encoder(index_dir, embedder, report)
             report.seconds = time.perf_counter() - started
             return report
         content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress,
@@ -183,8 +192,24 @@ def ingest(
         manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
                     "chunking": chunking_settings(max_words, passage_chars)}
         report.generation = write_generation(index_dir, content, manifest)
+        _ensure_query_encoder(index_dir, embedder, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _ensure_query_encoder(index_dir: str | Path, embedder: Embedder, report: IngestReport) -> None:
+    """Export the ONNX query encoder once per index folder (`rag.onnx_encoder`), so questions never load torch.
+
+    A failed export is a warning, not a failure: questions then use the torch model, slower to start."""
+    from rag import onnx_encoder
+
+    if onnx_encoder.load(index_dir, embedder.name, embedder.dimension) is not None:
+        return
+    try:
+        embedder.export_query_encoder(index_dir)
+    except Exception as e:  # noqa: BLE001 - any exporter failure leaves the torch path, which works
+        report.warnings.append(f"the ONNX query encoder was not exported ({type(e).__name__}: {e}); "
+                               "questions will load torch")
 
 
 def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[str]) -> IngestReport:
@@ -250,7 +275,14 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
         chunks.extend(new_chunks)
     report.chunks_embedded = len(new_chunks)
     vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
-    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at)
+    known = old.content.sentences.by_paragraph() if old and old.content.sentences is not None else {}
+    # A chunk that is one whole sentence (a short paragraph, a table row) already has that sentence's vector.
+    reuse = dict(zip((c.text for c in new_chunks), vector_parts[-1])) if new_chunks else {}
+    callback = (lambda done, total: progress("embed sentences", done, total)) if progress else show_progress
+    sentences, report.sentences_embedded = build_sentence_vectors(
+        paragraphs, known, lambda texts: embedder.encode_documents(texts, progress=callback, desc="Sentences"),
+        embedder.dimension, reuse)
+    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at, sentences)
 
 
 def _with_doc_id(loaded: LoadedFile, doc_id: str) -> LoadedFile:

@@ -313,7 +313,8 @@ class LiveEngine:
         with self._lock:
             if self._engine is None or self._engine.is_stale():
                 t0 = time.perf_counter()
-                self._engine = Engine.load(self.index_dir, self.embedder)
+                # As the UI does: questions through this generation's ONNX encoder, ingest through the one torch model.
+                self._engine = Engine.load(self.index_dir, Embedder.for_index(self.index_dir, self.embedder))
                 log.info("loaded generation %s of %s in %.1fs", self._engine.index.generation, self.index_dir,
                          time.perf_counter() - t0)
             return self._engine
@@ -346,7 +347,7 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
     `backends` the LLM backends a request may name (default: the operator's file).
     """
     embedder = embedder or Embedder()
-    embedder.model  # load now, so that the first question pays only for itself
+    embedder.model  # the torch model, for ingest (and for questions to an index without an ONNX encoder)
     live = LiveEngine(Path(index_dir), embedder, load_backends() if backends is None else backends)
     try:
         live.get()

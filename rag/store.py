@@ -9,6 +9,7 @@ Layout of an index folder (default `.rag/index`, or $RAG_INDEX):
                        the generation it replaced (None when there was no readable one)
         vectors.faiss  IndexFlatIP over L2-normalised vectors; row i is chunk row i
         meta.sqlite    documents, paragraphs, chunks
+        sentences.npy, sentence_offsets.npy   each paragraph's sentence vectors (rag/sentence_vectors.py)
 
 A writer builds a whole new generation beside the live one, fsyncs it, then swaps CURRENT.
 A crash or kill at any moment leaves CURRENT naming the previous, complete generation.
@@ -43,7 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import faiss
@@ -51,6 +52,8 @@ import numpy as np
 
 from rag.documents import Chunk, Document, Paragraph
 from rag.errors import IndexBusy, IndexDamaged, IndexMismatch, IndexNotFound, UnknownParagraph
+from rag.sentence_vectors import SentenceVectors
+from rag.sentence_vectors import load as load_sentence_vectors
 
 FORMAT = "paracite-index"
 FORMAT_VERSION = 1
@@ -82,6 +85,7 @@ class IndexContent:
     chunks: list[Chunk]
     vectors: np.ndarray  # float32, shape (len(chunks), dimension)
     ingested_at: dict[str, float]
+    sentences: SentenceVectors | None = None  # None in generations written before sentence vectors
 
 
 class Index:
@@ -262,7 +266,9 @@ def load_generation(index_dir: str | Path, generation: str, model: str,
     faiss_index = read_vectors(path, generation, manifest)
     content = read_content(path, generation, faiss_index)
     check_content(path, generation, manifest, content)
-    return manifest, faiss_index, content
+    sentences = load_sentence_vectors(path / generation, [(p.doc_id, p.para) for p in content.paragraphs],
+                                      faiss_index.d, path)
+    return manifest, faiss_index, replace(content, sentences=sentences)
 
 
 def check_manifest_fields(index_dir: Path, generation: str, manifest: dict) -> None:
@@ -487,11 +493,14 @@ def write_generation(index_dir: str | Path, content: IndexContent, manifest: dic
             faiss_index.add(vectors)
         faiss.write_index(faiss_index, str(gen_dir / "vectors.faiss"))
         _write_sqlite(gen_dir / "meta.sqlite", content)
+        written = ["vectors.faiss", "meta.sqlite", "manifest.json"]
+        if content.sentences is not None:
+            written += content.sentences.save(gen_dir)
         manifest = {**manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
                     "documents": len(content.documents), "paragraphs": len(content.paragraphs),
                     "chunks": len(content.chunks), "created": time.time(), "replaces": replaces}
         (gen_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        for name in ("vectors.faiss", "meta.sqlite", "manifest.json"):
+        for name in written:
             fsync_path(gen_dir / name)
         fsync_path(gen_dir)
         set_current(path, generation)

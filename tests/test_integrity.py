@@ -240,8 +240,26 @@ def test_doctor_passes_a_healthy_index(index_copy):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "metadata",
-                                                    "counts", "paragraphs", "generations"]
+                                                    "counts", "paragraphs", "sentences", "encoder", "generations"]
     assert all(line.startswith("ok ") for line in lines), result.output
+
+
+def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_copy):
+    import shutil
+
+    from rag.onnx_encoder import encoder_folder
+    from rag.sentence_vectors import OFFSETS_FILE, VECTORS_FILE
+    from rag.store import current_generation
+
+    live = index_copy / current_generation(index_copy)
+    (live / VECTORS_FILE).unlink()
+    (live / OFFSETS_FILE).unlink()
+    shutil.rmtree(encoder_folder(index_copy))
+    result = doctor(index_copy)
+    assert result.exit_code == 0, result.output  # it still answers: warnings, not damage
+    warned = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("warn")}
+    assert set(warned) == {"sentences", "encoder"}, result.output
+    assert "rag ingest" in result.output
 
 
 @pytest.mark.parametrize("kind, check", [("current-missing", "CURRENT"), ("manifest-not-json", "manifest"),

@@ -29,7 +29,6 @@ from click.testing import CliRunner
 
 from rag.cli import cli
 from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
-from rag.present import to_json, to_text
 from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, Caller, corpus_paths, create_app, identify, load_tokens
 from rag.store import write_lock
 from tests.browser import free_port
@@ -137,7 +136,7 @@ def test_ask_returns_exactly_what_rag_ask_json_prints(server, cli_answers):
     assert cli_answers[-1]["abstained"] and not cli_answers[0]["abstained"]
 
 
-def test_rag_ask_with_server_prints_the_servers_answer_and_exit_codes(server, cli_answers, engine):
+def test_rag_ask_with_server_prints_the_servers_answer_and_exit_codes(server, cli_answers, corpus_index):
     result = CliRunner().invoke(cli, ["ask", *QUESTIONS, "--json", "--server", server])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -145,8 +144,9 @@ def test_rag_ask_with_server_prints_the_servers_answer_and_exit_codes(server, cl
     assert "loaded index and model" not in result.stderr  # nothing loaded in this process
 
     text = CliRunner().invoke(cli, ["ask", QUESTIONS[0]], env={"RAG_SERVER": server})
-    assert text.exit_code == 0, text.output
-    assert text.stdout.strip() == to_text(engine.ask(QUESTIONS[0])).strip()
+    local = CliRunner().invoke(cli, ["ask", QUESTIONS[0], "--index", str(corpus_index)], env={"RAG_SERVER": None})
+    assert text.exit_code == local.exit_code == 0, text.output
+    assert text.stdout == local.stdout and QUESTIONS[0] in text.stdout
 
     refused = CliRunner().invoke(cli, ["ask", "x", "--server", server, "--llm", "ollama:llama3.2"])
     assert refused.exit_code == 2 and "BadArgument" in refused.stderr and "extractive" in refused.stderr
@@ -162,15 +162,18 @@ def test_concurrent_questions_share_one_engine_and_get_the_same_answers(server, 
     assert [without_timings(a) for _, a in got] == [without_timings(a) for a in cli_answers * 2]
 
 
-def test_a_follow_up_is_rewritten_with_its_history_as_in_process(server, engine, tmp_path):
+def test_a_follow_up_is_rewritten_with_its_history_as_rag_ask_does(server, corpus_index, tmp_path):
     turns = [{"role": "user", "content": "How many vehicles did China export in 2023?"},
              {"role": "assistant", "content": "5.221 million vehicles (2023)."}]
-    expected = to_json(engine.ask("And in 2024?", history=turns))
+    history = tmp_path / "turns.json"
+    history.write_text(json.dumps(turns), encoding="utf-8")
+    local = CliRunner().invoke(cli, ["ask", "And in 2024?", "--json", "--history", str(history), "--index",
+                                     str(corpus_index)], env={"RAG_SERVER": None})
+    assert local.exit_code == 0, local.output
+    expected = json.loads(local.stdout)
     status, got = call_json(f"{server}/ask", "POST", {"question": "And in 2024?", "history": turns})
     assert status == 200 and got["standalone_question"] != "And in 2024?"
     assert without_timings(got) == without_timings(expected)
-    history = tmp_path / "turns.json"
-    history.write_text(json.dumps(turns), encoding="utf-8")
     result = CliRunner().invoke(cli, ["ask", "And in 2024?", "--json", "--history", str(history), "--server", server])
     assert result.exit_code == 0 and without_timings(json.loads(result.stdout)) == without_timings(expected)
 

@@ -71,7 +71,9 @@ def get_embedder() -> Embedder:
 
 @st.cache_resource(show_spinner="Loading the index…")
 def _load_engine(path: str) -> Engine:
-    return Engine.load(path, get_embedder())
+    # Questions go through the index's ONNX encoder, so they never wait on the torch model's lock while an
+    # upload is being embedded; uploads share the one torch model.
+    return Engine.load(path, Embedder.for_index(path, get_embedder()))
 
 
 def get_engine() -> Engine | None:

@@ -1,7 +1,9 @@
 """The extractive answerer: grounded by construction, every sentence is a cited sentence of the corpus.
 
 Steps:
-1. Split the retrieved paragraphs into sentences and embed them with the question.
+1. Split the retrieved paragraphs into sentences; take their vectors as embedded at ingest
+   (`rag.sentence_vectors`), so only the question is embedded now (sentences of an index written
+   without them are embedded here).
 2. Score each sentence with `rag.answer.ranker`: similarity to the question and to its paragraph,
    lexical match in the sentence and in its context, the years and qualifiers the question sets,
    and whether it holds the kind of answer asked for (`rag.answer.question`).
@@ -20,7 +22,6 @@ shown as the sentences that state them).
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embedding import Embedder
 from rag.prompts import REFUSAL
+from rag.sentence_vectors import SentenceVectors
 from rag.sentences import split_sentences
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
@@ -95,8 +97,9 @@ class ExtractiveAnswerer:
 
     def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = 4,
                  thresholds: Thresholds = Thresholds(), redundancy: float = 0.85, keep_within: float = KEEP_WITHIN,
-                 weights: tuple[float, ...] = WEIGHTS):
+                 weights: tuple[float, ...] = WEIGHTS, sentences: SentenceVectors | None = None):
         self.embedder = embedder
+        self.sentences = sentences
         self.titles = titles
         self.max_sentences = max_sentences
         self.thresholds = thresholds
@@ -105,13 +108,11 @@ class ExtractiveAnswerer:
         self.weights = weights
 
     def warm(self) -> float:
-        t0 = time.perf_counter()
-        self.embedder.model
-        return time.perf_counter() - t0
+        return self.embedder.warm()
 
     def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
         return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
-                                  self.keep_within, self.weights)
+                                  self.keep_within, self.weights, self.sentences)
 
     def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
@@ -119,18 +120,25 @@ class ExtractiveAnswerer:
         return finished_stream(answer, render_claims(answer.claims))
 
     def rank(self, question: str, hits: list[Hit]) -> Ranking:
-        candidates = []
+        candidates: list[Candidate] = []
+        stored: list[np.ndarray | None] = []  # per candidate: its vector from ingest, or None to embed it now
         for hit in hits:
             sentences = split_sentences(hit.paragraph.text)
-            candidates += [Candidate(hit, i, s, sentences[i - 1] if i else "") for i, s in enumerate(sentences)]
+            p = hit.paragraph
+            block = self.sentences.of(p.doc_id, p.para, len(sentences)) if self.sentences else None
+            for i, s in enumerate(sentences):
+                candidates.append(Candidate(hit, i, s, sentences[i - 1] if i else ""))
+                stored.append(None if block is None else block[i])
         q_frame = frame(question)
         if not candidates:
             empty = np.zeros((0, len(FEATURES)))
             return Ranking(q_frame, [], np.zeros((0, self.embedder.dimension)), np.zeros(0), empty, np.zeros(0))
-        vectors = self.embedder.encode_queries([question] + [c.text for c in candidates])
-        sims = vectors[1:] @ vectors[0]
+        encoded = self.embedder.encode_queries([question] + [c.text for c, v in zip(candidates, stored) if v is None])
+        query, fresh = encoded[0], iter(encoded[1:])
+        vectors = np.vstack([v if v is not None else next(fresh) for v in stored])
+        sims = vectors @ query
         x = features(q_frame, candidates, sims, self.titles)
-        return Ranking(q_frame, candidates, vectors[1:], sims, x, score(x, self.weights))
+        return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights))
 
     def answer(self, question: str, hits: list[Hit]) -> Answer:
         ranking = self.rank(question, hits)
