@@ -561,7 +561,10 @@ def serve(index_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     if tokens is None and not is_loopback(host):
         raise BadArgument(f"--host {host} would serve other machines, but there is no API tokens file: give one with "
                           f"--tokens or {TOKENS_ENV} (see README, 'HTTP API'), or keep the default {DEFAULT_HOST}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # ours at INFO beside uvicorn's lines; other libraries keep their WARNING
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     t0 = time.perf_counter()
     app = create_app(index_dir, corpus_dir=corpus_dir, tokens=tokens)
     who = f"{len(tokens)} API tokens" if tokens is not None else "no API tokens file: this machine only, as admin"
