@@ -21,8 +21,10 @@ server's log only.
 Who may call (`identify`, the one lookup): with an operator's tokens file ($RAG_API_TOKENS, else
 `.paracite/api-tokens.toml`), a caller sends `Authorization: Bearer TOKEN`; the file stores the
 sha256 of each token with a user name and a role, reader < editor < admin. With no tokens file
-only loopback callers are served, each as the local admin, and `rag serve` refuses to bind any
-other address. Ingest reads only files under the corpus folder, never a path outside it.
+only loopback callers that address the server as 127.0.0.1 or localhost are served, each as the
+local admin, and `rag serve` refuses to bind any other address. Ingest takes only paths under the
+corpus folder, never one outside it; a symlink the operator placed inside a folder being ingested
+is followed, as `rag ingest` follows it.
 
 The engine (model and index) loads once and every request shares it, as the UI's sessions share
 theirs (`rag.engine.Engine` is safe to read from many threads); when an ingest swaps in a newer
