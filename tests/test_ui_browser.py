@@ -73,7 +73,7 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 # Without sign-in the Library says whose app this is, and offers the upload form.
                 page.goto(f"{url}/library")
                 page.get_by_text("runs here for one local user, on 127.0.0.1").wait_for(timeout=60_000)
-                assert page.get_by_test_id("stFileUploader").count() == 1
+                page.get_by_test_id("stFileUploader").wait_for(timeout=60_000)  # drawn after the table
                 assert page.get_by_text("Sign in").count() == 0
             finally:
                 browser.close()

@@ -21,7 +21,7 @@ def sign_in_page() -> None:
     for provider in state.auth_providers():
         label = f"Sign in with {provider}" if provider else "Sign in"
         if st.button(label, type="primary", icon=":material/login:", key=f"sign-in-{provider or 'default'}"):
-            st.login(provider) if provider else st.login()
+            st.login(provider)  # None: the unnamed provider of [auth]
     st.caption("You go to your organisation's sign-in page and come back here. What you may do here "
                "(read, edit the library, administer) is set by this server's operator.")
 
