@@ -356,10 +356,19 @@ def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles)
     save_conversation(ritas_folder, mine, ["Rita's question"])
     at = team_app("rita@team.example", cid=mine)
     assert at.session_state["messages"] == ["Rita's question"]
-    assert [link.label for link in at.sidebar.get("page_link")][-1] == "Rita's question (open)"
+    listed = [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    assert [(b.label, b.disabled) for b in listed] == [("Rita's question", True)]  # the open one
+    other = new_conversation_id()
+    save_conversation(ritas_folder, other, ["Rita's other question"])
+    at.run()
+    at.button(key=f"open-{other}").click().run()
+    assert at.query_params["c"] == other and at.session_state["messages"] == ["Rita's other question"]
+    at.button(key=f"open-{mine}").click().run()
+    assert at.session_state["messages"] == ["Rita's question"]
     at.text_input(key=f"title-{mine}").set_value("Exports").run()
     at.button(key="rename-conversation").click().run()
-    assert [c.title for c in list_conversations(ritas_folder)] == ["Exports"]
+    assert {c.title for c in list_conversations(ritas_folder)} == {"Exports", "Rita's other question"}
     at.button(key="delete-conversation").click().run()
     assert not at.exception, at.exception
-    assert list_conversations(ritas_folder) == [] and at.query_params["c"] != mine
+    assert [c.conversation_id for c in list_conversations(ritas_folder)] == [other]
+    assert at.query_params["c"] not in (mine, other)

@@ -136,8 +136,10 @@ def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> Non
         st.rerun()
     saved = list_conversations(folder)
     for c in saved:
-        label = render.md_escape(c.title) + (" (open)" if c.conversation_id == conversation_id else "")
-        st.page_link("chat.py", label=label, icon=":material/chat_bubble:", query_params={"c": c.conversation_id})
+        is_open = c.conversation_id == conversation_id
+        st.button(render.md_escape(c.title), key=f"open-{c.conversation_id}", type="tertiary", disabled=is_open,
+                  icon=":material/chat_bubble:" if is_open else ":material/chat_bubble_outline:",
+                  on_click=_open_conversation, args=(c.conversation_id,))
     if not any(c.conversation_id == conversation_id for c in saved):
         return
     with st.expander("Rename or delete this conversation"):
@@ -155,6 +157,10 @@ def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> Non
             st.session_state.messages = []
             st.query_params["c"] = new_conversation_id()
             st.rerun()
+
+
+def _open_conversation(conversation_id: str) -> None:
+    st.query_params["c"] = conversation_id  # the next run loads it (`_conversation`), as a URL would
 
 
 def _save(folder, conversation_id: str, turns: list[Turn], new: int = 0, clearing: bool = False) -> bool:
