@@ -152,6 +152,7 @@ def test_ingest_refuses_a_damaged_index_and_changes_nothing(index_copy, embedder
 
 def test_a_lost_current_never_costs_the_old_generation(index_copy, embedder, tmp_path):
     """The finding: CURRENT lost, an upload published an index of one file, and the next write deleted the rest."""
+    from rag.auth import LOCAL
     from rag.corpus import add_uploads
 
     old = current_generation(index_copy)
@@ -160,7 +161,7 @@ def test_a_lost_current_never_costs_the_old_generation(index_copy, embedder, tmp
     corpus = tmp_path / "corpus"
     for _ in range(2):
         with pytest.raises(IndexDamaged):
-            add_uploads([("upload.md", NOTE.encode())], corpus, index_copy, embedder)
+            add_uploads([("upload.md", NOTE.encode())], corpus, index_copy, embedder, principal=LOCAL)
     assert not (corpus / "upload.md").exists()
     assert (index_copy / old / "manifest.json").exists()
 
