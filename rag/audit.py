@@ -63,6 +63,13 @@ def record(path: str | Path, principal: Principal, action: str, doc: str | None 
     return entry
 
 
+def record_ingest(path: str | Path, principal: Principal, report, detail: str) -> None:
+    """One line per document an ingest (`rag.ingest.IngestReport`) added, replaced or removed."""
+    for action, docs in (("upload", report.added), ("replace", report.updated), ("delete", report.removed)):
+        for doc_id in docs:
+            record(path, principal, action, doc_id, detail=detail)
+
+
 def require(path: str | Path, principal: Principal, role: Role, action: str, doc: str | None = None) -> None:
     """`rag.auth.require`, and a "refused" line in the log when it refuses."""
     try:

@@ -96,8 +96,12 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars):
     from rag.ingest import ingest as run_ingest
 
     paths = list(paths) or [Path("corpus")]
+    from rag import audit
+    from rag.auth import LOCAL
+
     report = run_ingest(paths, index_dir, Embedder(), max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars,
                         rebuild=rebuild, show_progress=True)
+    audit.record_ingest(audit.default_path(index_dir), LOCAL, report, "rag ingest")  # the Library's "added by"
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for doc_id in report.added:

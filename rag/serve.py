@@ -61,7 +61,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag import audit
 from rag.answer import Answerer, AnswerStream
+from rag.auth import LOCAL, Forbidden, Principal, Role, require
 from rag.backends import Backend, load_backends
 from rag.chunking import DEFAULT_MAX_WORDS
 from rag.corpus import default_corpus_dir, is_inside
@@ -80,10 +82,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 TOKENS_ENV = "RAG_API_TOKENS"
 DEFAULT_TOKENS_PATH = Path(".paracite") / "api-tokens.toml"
-ROLES = ("reader", "editor", "admin")  # each may do what the ones before it may
 # Status by error class, the first match wins; any other RagError is about the request's input: 400.
 STATUS_CODES: tuple[tuple[type[RagError], int], ...] = (
-    (BadArgument, 400), (NotAuthenticated, 401), (NotAllowed, 403), (UnknownParagraph, 404),
+    (BadArgument, 400), (NotAuthenticated, 401), (NotAllowed, 403), (Forbidden, 403), (UnknownParagraph, 404),
     (IndexBusy, 409), (ConversationConflict, 409), (BackendUnavailable, 502),
     (IndexNotFound, 503), (IndexMismatch, 503), (IndexDamaged, 503),
     (BackendsConfigError, 500), (ApiTokensConfigError, 500), (CorpusRestoreFailed, 500),
@@ -99,14 +100,8 @@ MAX_INGEST_PATHS = 1000
 
 # ---- who is calling ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    role: str  # one of ROLES
-
-
-LOCAL_ADMIN = Caller("local", "admin")
-Tokens = dict[str, Caller]  # sha256 hex of a token -> its caller
+# Callers are `rag.auth.Principal`s, as the UI's signed-in users are: the same roles, the same `require`.
+Tokens = dict[str, Principal]  # sha256 hex of a token -> its caller
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 TOKENS_EXAMPLE = '[[tokens]]\nuser = "alice"\nrole = "editor"\nsha256 = "<sha256 hex of her token>"'
 
@@ -149,15 +144,20 @@ def load_tokens(path: str | Path | None = None) -> Tokens | None:
         user, role, digest = entry["user"], entry["role"], str(entry["sha256"]).lower()
         if not isinstance(user, str) or not user.strip():
             raise ApiTokensConfigError(path, f"token {n} has no user name", fix)
-        if role not in ROLES:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) has role {role!r}", f"use one of {', '.join(ROLES)}")
+        try:
+            role = Role.parse(role) if isinstance(role, str) else None
+        except ValueError:
+            role = None
+        if role is None:
+            raise ApiTokensConfigError(path, f"token {n} ({user}) has role {entry['role']!r}",
+                                       f"use one of {', '.join(str(r) for r in Role)}")
         if not _SHA256.fullmatch(digest):
             raise ApiTokensConfigError(path, f"token {n} ({user}): sha256 is not 64 hex digits",
                                        "store the digest, never the token: printf %s \"$TOKEN\" | sha256sum")
         if digest in tokens:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) repeats the digest of {tokens[digest].name}'s",
+            raise ApiTokensConfigError(path, f"token {n} ({user}) repeats the digest of {tokens[digest].user}'s",
                                        "give each its own token")
-        tokens[digest] = Caller(user.strip(), role)
+        tokens[digest] = Principal(user.strip(), None, role)
     return tokens
 
 
@@ -174,7 +174,8 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def identify(token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None) -> Caller:
+def identify(token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None
+             ) -> Principal:
     """Who is calling: the holder of a token from the operator's file, or, with no file, the local admin.
 
     The one lookup of callers, so that another source of users can replace it alone. Without a
@@ -184,7 +185,7 @@ def identify(token: str | None, client_host: str | None, tokens: Tokens | None, 
     if tokens is None:
         named = urlsplit(f"//{host_header}").hostname if host_header else "localhost"
         if is_loopback(client_host) and is_loopback(named):
-            return LOCAL_ADMIN
+            return LOCAL
         raise NotAllowed("this server has no API tokens file, so it serves only its own machine, by the address "
                          f"127.0.0.1 or localhost; the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})")
     if not token:
@@ -195,27 +196,22 @@ def identify(token: str | None, client_host: str | None, tokens: Tokens | None, 
     return caller
 
 
-def may(caller: Caller, role: str) -> bool:
-    """
-    >>> may(Caller("a", "editor"), "reader"), may(Caller("a", "reader"), "editor")
-    (True, False)
-    """
-    return ROLES.index(caller.role) >= ROLES.index(role)
-
-
 _bearer = HTTPBearer(auto_error=False, description="A token from the operator's API tokens file. Not needed when the "
                                                    "server has no tokens file and the caller is on its machine.")
 
 
-def require(role: str):
-    """A route dependency: the caller, who must hold `role` or a higher one."""
+def caller_with(role: Role, action: str):
+    """A route dependency: the caller, who must hold `role` or a higher one (`rag.auth.require`; refusals are
+    written to the audit log when the route changes documents)."""
 
-    def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
+    def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
         who = identify(credentials.credentials if credentials else None,
                        request.client.host if request.client else None, request.app.state.tokens,
                        request.headers.get("host"))
-        if not may(who, role):
-            raise NotAllowed(f"{request.url.path} is for the {role} role or above; {who.name} is a {who.role}")
+        if role >= Role.EDITOR:
+            audit.require(request.app.state.audit_log, who, role, action)
+        else:
+            require(who, role, action)
         return who
 
     return caller
@@ -362,7 +358,8 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
     app.state.tokens = tokens
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     _add_error_handlers(app)
-    reader, editor = Depends(require("reader")), Depends(require("editor"))
+    app.state.audit_log = audit.default_path(index_dir)
+    reader, editor = Depends(caller_with(Role.READER, "ask")), Depends(caller_with(Role.EDITOR, "ingest"))
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -372,7 +369,7 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
         "description": "The answer, as `rag ask --json` prints it (format paracite-answer v2); or, when asked, "
                        "server-sent events: `token` events ({\"text\"}), then one `answer` event with that JSON.",
         "content": {"application/json": {}, "text/event-stream": {}}}})
-    def ask(body: AskRequest, request: Request, caller: Caller = reader):
+    def ask(body: AskRequest, request: Request, caller: Principal = reader):
         if not body.question.strip():
             raise BadArgument('empty question; ask something, e.g. "How many vehicles did China export?"')
         engine = live.get()
@@ -385,7 +382,7 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
         return JSON(to_json(engine.ask(body.question, history, body.top_k, body.mode, answerer)))
 
     @app.get("/documents", responses=ERROR_RESPONSES)
-    def documents(caller: Caller = reader) -> dict[str, Any]:
+    def documents(caller: Principal = reader) -> dict[str, Any]:
         index = live.get().index
         counts = Counter(p.doc_id for p in index.content.paragraphs)
         return {"generation": index.generation,
@@ -393,18 +390,19 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
                                "ingested_at": index.ingested_at(d.doc_id)} for d in index.documents]}
 
     @app.get("/documents/{doc_id}/paragraphs/{para}", responses=ERROR_RESPONSES)
-    def paragraph(doc_id: str, para: int, caller: Caller = reader) -> dict[str, Any]:
+    def paragraph(doc_id: str, para: int, caller: Principal = reader) -> dict[str, Any]:
         index = live.get().index
         p, d = index.paragraph(doc_id, para), index.document(doc_id)
         return {"doc_id": p.doc_id, "para": p.para, "label": p.label, "title": d.title, "page": p.page,
                 "heading": p.heading, "source_paras": list(p.source_paras), "text": p.text, "sha256": d.sha256}
 
     @app.post("/ingest", responses=ERROR_RESPONSES)
-    def ingest_files(body: IngestRequest, caller: Caller = editor) -> dict[str, Any]:
+    def ingest_files(body: IngestRequest, request: Request, caller: Principal = editor) -> dict[str, Any]:
         paths = corpus_paths(corpus, body.paths)
         max_words, passage_chars = recorded_chunking(live.index_dir)
-        log.info("ingest by %s: %s", caller.name, ", ".join(map(str, paths)))
+        log.info("ingest by %s: %s", caller.label, ", ".join(map(str, paths)))
         report = ingest(paths, live.index_dir, embedder, max_words=max_words, passage_chars=passage_chars)
+        audit.record_ingest(request.app.state.audit_log, caller, report, "POST /ingest")
         if report.generation:
             try:
                 live.get()  # load the new generation now, so the next question does not wait for it

@@ -29,7 +29,9 @@ from click.testing import CliRunner
 
 from rag.cli import cli
 from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
-from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, Caller, corpus_paths, create_app, identify, load_tokens
+from rag import audit
+from rag.auth import LOCAL, Principal, Role
+from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, corpus_paths, create_app, identify, load_tokens
 from rag.store import write_lock
 from tests.browser import free_port
 
@@ -378,8 +380,10 @@ def test_with_a_tokens_file_every_request_needs_a_known_token(guarded):
 def test_ingest_is_for_editors(guarded):
     generation = call_json(f"{guarded['url']}/documents", token=TOKENS["reader"])[1]["generation"]
     status, body = call_json(f"{guarded['url']}/ingest", "POST", {"paths": ["zorblat-note.md"]}, token=TOKENS["reader"])
-    assert status == 403 and body["error"]["type"] == "NotAllowed" and "editor" in body["error"]["message"]
+    assert status == 403 and body["error"]["type"] == "Forbidden" and "editor" in body["error"]["message"]
     assert call_json(f"{guarded['url']}/documents", token=TOKENS["reader"])[1]["generation"] == generation
+    refused = [e for e in audit.read(audit.default_path(guarded["index"])) if e["outcome"] == "refused"]
+    assert [(e["user"], e["role"], e["action"]) for e in refused] == [("reader-user", "reader", "ingest")]
 
 
 @pytest.mark.parametrize("path", ["../secret.md", "/etc/passwd", "link.md", "sub/../../secret.md"])
@@ -414,6 +418,7 @@ def test_an_editors_ingest_is_answered_from_at_once(guarded):
     _, answer = call_json(f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"},
                           token=TOKENS["reader"])
     assert "12,345" in answer["answer"] and answer["citations"][0]["doc_id"] == "zorblat-note"
+    assert audit.added_by(audit.default_path(guarded["index"]))["zorblat-note"]["user"] == "editor-user"
     # The whole corpus folder again: nothing changed, and the documents ingested from elsewhere stay.
     status, again = call_json(f"{url}/ingest", "POST", {}, token=editor)
     assert status == 200 and again["added"] == [] and again["removed"] == [] and again["generation"] is None
@@ -447,15 +452,15 @@ def test_the_openapi_schema_lists_the_routes_errors_and_bearer_auth(server):
 # ---- our own logic: callers, token files, corpus paths, `rag serve` arguments --------------------------------------
 
 def test_identify_without_a_tokens_file_serves_only_loopback_as_admin():
-    assert identify(None, "127.0.0.1", None) == Caller("local", "admin")
-    assert identify(None, "::1", None).role == "admin"
+    assert identify(None, "127.0.0.1", None) == LOCAL
+    assert identify(None, "::1", None).role is Role.ADMIN
     with pytest.raises(NotAllowed, match="only its own machine"):
         identify(None, "192.168.1.20", None)
     assert identify(None, "127.0.0.1", None, "localhost:8765") == identify(None, "127.0.0.1", None, "[::1]:80")
     with pytest.raises(NotAllowed):
         identify(None, "127.0.0.1", None, "rebound.example:8765")  # a page whose domain was pointed at 127.0.0.1
-    tokens = {hashlib.sha256(b"t").hexdigest(): Caller("ann", "reader")}
-    assert identify("t", "192.168.1.20", tokens) == Caller("ann", "reader")
+    tokens = {hashlib.sha256(b"t").hexdigest(): Principal("ann", None, Role.READER)}
+    assert identify("t", "192.168.1.20", tokens) == Principal("ann", None, Role.READER)
     with pytest.raises(NotAuthenticated):
         identify(None, "127.0.0.1", tokens)  # with a tokens file, loopback needs a token too
 
