@@ -95,7 +95,8 @@ def _upload(principal: Principal) -> None:
     def progress(stage: str, done: int, total: int) -> None:
         share = done / max(total, 1)
         value = PARSE_SHARE * share if stage == "parse" else PARSE_SHARE + (1 - PARSE_SHARE) * share
-        bar.progress(min(value, 1.0), text=f"{'Parsing' if stage == 'parse' else 'Embedding'} {done}/{total}")
+        label = {"parse": "Parsing", "embed sentences": "Embedding sentences"}.get(stage, "Embedding")
+        bar.progress(min(value, 1.0), text=f"{label} {done}/{total}")
 
     try:
         result = add_uploads([(f.name, f.getvalue()) for f in files], state.corpus_dir(), state.index_dir(),
