@@ -19,6 +19,10 @@ else `.paracite/backends.toml` (relative to the working directory); no file mean
 
     [backends.smol]
     kind = "local"                        # SmolLM2 in-process: no model, no address
+    role = "reader"                       # the lowest role that may choose it (default admin; rag.auth)
+
+Choosing an LLM backend over the extractive answerer spends the operator's model time and keys, so
+with sign-in on it is an admin's right unless a backend's `role` lowers it (`allowed_backends`).
 
 The key rule (`key_env_for`), for configured backends and for the CLI's ad-hoc specs alike: a key
 goes only to an address the operator configured for that key, i.e. a backend of this file that
@@ -35,10 +39,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from rag.auth import Principal, Role
 from rag.errors import BackendsConfigError, BadArgument
 
 DEFAULT_PATH = Path(".paracite") / "backends.toml"
@@ -52,7 +57,7 @@ LOCAL_ADDRESS = "in-process"
 # Names appear in the UI and in `rag ask --llm NAME`: no ":" (that is how a kind:model spec is told apart).
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-_FIELDS = {"kind", "model", "address", "key_env"}
+_FIELDS = {"kind", "model", "address", "key_env", "role"}
 EXAMPLE = '[backends.llama]\nkind = "ollama"\nmodel = "llama3.2"\naddress = "http://localhost:11434"'
 
 
@@ -65,6 +70,7 @@ class Backend:
     model: str = ""
     address: str = LOCAL_ADDRESS
     key_env: str | None = None
+    role: Role = field(default=Role.ADMIN, repr=False)  # the lowest role that may choose it; not the client's
 
     @property
     def spec(self) -> str:
@@ -178,6 +184,10 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
     for field, value in entry.items():
         if not isinstance(value, str):
             raise bad(field, f"must be a string, not {type(value).__name__}", f'quote it: {field} = "..."')
+    try:
+        role = Role.parse(entry.pop("role", "admin"))
+    except ValueError as e:
+        raise bad("role", f"is wrong: {e}", 'write role = "reader", "editor" or "admin" (the default)') from None
     kind = entry.get("kind", "")
     if kind not in KINDS:
         raise bad("kind" if "kind" in entry else None, f"has kind {kind!r}" if kind else "has no kind",
@@ -186,7 +196,7 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
         for field in ("model", "address", "key_env"):
             if field in entry:
                 raise bad(field, "does not apply to kind 'local' (SmolLM2 runs in this process)", f"remove {field}")
-        return Backend(name, "local")
+        return Backend(name, "local", role=role)
     model = entry.get("model", "").strip()
     if not model:
         raise bad("model" if "model" in entry else None, "has no model", 'add model = "...", e.g. model = "llama3.2"')
@@ -201,7 +211,17 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
     if key_env is not None and not _ENV_NAME.fullmatch(key_env):
         raise bad("key_env", f"must name an environment variable, not {key_env!r}",
                   'write the variable\'s name, e.g. key_env = "OPENAI_API_KEY", and export the key in it')
-    return Backend(name, kind, model, address, key_env)
+    return Backend(name, kind, model, address, key_env, role)
+
+
+def allowed_backends(backends: dict[str, Backend], principal: Principal) -> dict[str, Backend]:
+    """The backends `principal` may choose: those whose `role` it holds (all of them for an admin).
+
+    >>> b = {"gpt": Backend("gpt", "openai", "m", "https://x"), "smol": Backend("smol", "local", role=Role.READER)}
+    >>> list(allowed_backends(b, Principal("u", None, Role.READER)))
+    ['smol']
+    """
+    return {name: b for name, b in backends.items() if principal.role >= b.role}
 
 
 def _line_from_message(message: str) -> int | None:

@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, ask, docs, show, and the commands other packages register.
+"""The `rag` command line: ingest, ask, docs, show, serve, and the commands other packages register.
 
 Results go to stdout (one JSON object per line with --json); progress and errors go to stderr.
 Library errors become one-line messages and exit codes in one place, `RagGroup.invoke`. Commands
@@ -18,13 +18,17 @@ from pathlib import Path
 
 import click
 
-from rag.errors import BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError
-from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+from rag.errors import (BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError, ServerError,
+                        ServerUnreachable)
 
+# rag.store's, repeated here so that importing the CLI loads no faiss or numpy (`rag ask --server` needs neither;
+# tests/test_serve.py checks that they agree).
+DEFAULT_INDEX_DIR = ".rag/index"
+INDEX_ENV = "RAG_INDEX"
 PLUGIN_GROUP = "paracite.commands"
 # Exit codes by error class (the first match wins); any other RagError exits 1.
 EXIT_CODES: tuple[tuple[type[RagError], int], ...] = ((BadArgument, 2), (IndexNotFound, 3), (IndexMismatch, 3),
-                                                      (IndexBusy, 4))
+                                                      (IndexBusy, 4), (ServerUnreachable, 5))
 
 index_option = click.option(
     "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
@@ -38,6 +42,8 @@ class _Fail(click.ClickException):
 
 
 def exit_code(error: RagError) -> int:
+    if isinstance(error, ServerError):  # the server's error, by the name of its class
+        return next((code for cls, code in EXIT_CODES if cls.__name__ == error.kind), 1)
     return next((code for cls, code in EXIT_CODES if isinstance(error, cls)), 1)
 
 
@@ -95,6 +101,9 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
     from rag.ingest import ingest as run_ingest
 
     paths = list(paths) or [Path("corpus")]
+    from rag import audit
+    from rag.auth import LOCAL
+
     options = dict(max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars, rebuild=rebuild,
                    show_progress=True)
     if ray_address:
@@ -104,6 +113,7 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
             report = run_ingest(paths, index_dir, cluster.embedder(), parse=cluster.parse_files, **options)
     else:
         report = run_ingest(paths, index_dir, Embedder(), **options)
+    audit.record_ingest(audit.default_path(index_dir), LOCAL, report, "rag ingest")  # the Library's "added by"
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for doc_id in report.added:
@@ -135,7 +145,11 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
 @click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
 @click.option("--timings", is_flag=True, help="Print where the time went (start-up, loading, each question) to stderr.")
-def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, timings):
+@click.option("--server", default=None, envvar="RAG_SERVER", show_envvar=True,
+              help="Ask a running `rag serve` at this address (e.g. http://127.0.0.1:8765) instead of loading the "
+                   "model and index here; its token, if it needs one, comes from $RAG_API_TOKEN. --index is then "
+                   "the server's, and --llm names one of its configured backends.")
+def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, timings, server):
     """Answer questions from the index, citing paragraphs.
 
     Example usage:
@@ -143,15 +157,24 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
         rag ask "How many vehicles did China export?" --json
 
         rag ask "And what about Korea?" --history turns.json --llm local
+
+        rag ask "How many vehicles did China export?" --server http://127.0.0.1:8765
     """
     started = process_seconds()
     t_enter = time.perf_counter()
-    import rag.engine  # noqa: F401 - timed apart from loading: numpy, faiss, bm25s
     from rag.present import fallback_warning, to_json, to_text
 
     history = _read_history(history_file) if history_file else None
     if not all(q.strip() for q in questions):
         raise BadArgument("empty question; ask something, e.g. rag ask \"How many vehicles did China export?\"")
+    if server:  # before anything heavy is imported: the server holds the model and the index
+        report = _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history)
+        report.insert(0, ("start-up: interpreter and imports", started * 1000))
+        if timings:
+            _print_timings(report, started, t_enter)
+        return
+    import rag.engine  # noqa: F401 - timed apart from loading: numpy, faiss, bm25s
+
     t_imports = time.perf_counter()
     engine, encoder_s = _load_engine(index_dir)
     answerer = engine.answerer_for(llm_spec, base_url)
@@ -173,9 +196,13 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
                    for k in ("rewrite", "embed_question", "search", "answer") if k in answer.timings_ms]
         report.append((f"question {n}: print", (time.perf_counter() - t0) * 1000))
     if timings:
-        report.append(("wall, from process start", (started + time.perf_counter() - t_enter) * 1000))
-        width = max(len(label) for label, _ in report)
-        click.echo("\n".join(["timings (ms):"] + [f"  {label:<{width}}  {ms:8.1f}" for label, ms in report]), err=True)
+        _print_timings(report, started, t_enter)
+
+
+def _print_timings(report: list[tuple[str, float]], started: float, t_enter: float) -> None:
+    report.append(("wall, from process start", (started + time.perf_counter() - t_enter) * 1000))
+    width = max(len(label) for label, _ in report)
+    click.echo("\n".join(["timings (ms):"] + [f"  {label:<{width}}  {ms:8.1f}" for label, ms in report]), err=True)
 
 
 def process_seconds() -> float:
@@ -186,6 +213,30 @@ def process_seconds() -> float:
         return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history) -> list[tuple[str, float]]:
+    """`rag ask` through a running server: the standard library's HTTP only, no model, index or engine here.
+
+    Returns the timings: each question's round trip, and the server's own figures for it."""
+    from rag import client
+    from rag.present import fallback_warning, from_json, to_text
+
+    if base_url:
+        raise BadArgument("--base-url is for an answerer in this process; with --server, --llm names one of the "
+                          "server's configured backends")
+    report = []
+    for n, question in enumerate(questions, start=1):
+        t0 = time.perf_counter()
+        data = client.ask(server, question, history=history, top_k=top_k, mode=mode, answerer=llm_spec,
+                          token=os.environ.get(client.TOKEN_ENV))
+        report.append((f"question {n}: the server's round trip", (time.perf_counter() - t0) * 1000))
+        report += [(f"question {n}: (on the server) {k}", v) for k, v in data.get("timings_ms", {}).items()]
+        answer = from_json(data)
+        if fallback_warning(answer):
+            click.echo(f"warning: {fallback_warning(answer)}", err=True)
+        click.echo(json.dumps(data, ensure_ascii=False) if as_json else to_text(answer))
+    return report
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -238,6 +289,30 @@ def show(doc_id, para, index_dir):
         click.echo(f"Original article: para. {', '.join(map(str, p.source_paras))}")
     click.echo("")
     click.echo(p.text)
+
+
+@cli.command()
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any other than this machine's needs an API tokens file.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder POST /ingest reads from (default: $RAG_CORPUS, else corpus/).")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="API tokens file (default: $RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists; "
+                   "without one, only this machine is served).")
+def serve(index_dir, host, port, corpus_dir, tokens_file):
+    """Serve questions, documents and ingest over HTTP from one warm process (OpenAPI schema at /docs).
+
+    Example usage:
+
+        rag serve --port 8765
+
+        curl -s localhost:8765/ask -H 'Content-Type: application/json' -d '{"question": "How many vehicles did China export in 2023?"}'
+    """
+    from rag.serve import serve as run_server
+
+    run_server(index_dir, host, port, corpus_dir, tokens_file)
 
 
 @cli.command()

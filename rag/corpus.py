@@ -28,10 +28,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag import audit
+from rag.auth import Principal, Role
 from rag.embedding import Embedder
 from rag.errors import CorpusRestoreFailed, RagError
 from rag.ingest import IngestReport, Progress, ingest, remove_documents
-from rag.loaders import SUPPORTED_EXTENSIONS
+from rag.loaders import SUPPORTED_EXTENSIONS, slugify
 from rag.store import Index, check_manifest, fsync_path, read_manifest, write_lock
 
 DEFAULT_CORPUS_DIR = "corpus"
@@ -110,13 +112,20 @@ class UploadResult:
 
 
 def add_uploads(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_dir: str | Path, embedder: Embedder,
-                progress: Progress | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> UploadResult:
+                progress: Progress | None = None, max_bytes: int = MAX_UPLOAD_BYTES, *, principal: Principal,
+                audit_log: str | Path | None = None) -> UploadResult:
     """Stage `(name, bytes)` uploads, move them into `corpus_dir` under the index lock, and ingest them.
+
+    `principal` must be an editor or an admin, else `rag.auth.Forbidden` is raised before anything
+    is read or written, and the refusal is logged. Each document added or replaced is logged to
+    `audit_log` (default: `rag.audit.default_path(index_dir)`).
 
     Each file is judged on its own: refused or failing files are reported, the rest go in.
     A file that fails to ingest is rolled back, so the folder matches the index again; when the
     whole batch fails (a move, or the ingest, raises), every file is rolled back and the error raised.
     """
+    log = Path(audit_log) if audit_log else audit.default_path(index_dir)
+    audit.require(log, principal, Role.EDITOR, "upload", doc=_names(files))
     corpus = Path(corpus_dir).absolute()
     corpus.mkdir(parents=True, exist_ok=True)
     result = UploadResult()
@@ -152,7 +161,17 @@ def add_uploads(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_di
             failed = {Path(e.path).absolute() for e in result.report.failed} & set(staged)
             staging.roll_back(only=failed)
     result.saved = {k: v for k, v in result.saved.items() if v not in failed}
+    files_by_doc = {slugify(target.name): target.name for target in result.saved.values()}
+    for action, doc_ids in (("upload", result.report.added), ("replace", result.report.updated)):
+        for doc_id in doc_ids:
+            audit.record(log, principal, action, doc_id, detail=files_by_doc.get(doc_id))
     return result
+
+
+def _names(files: list[tuple[str, bytes]], limit: int = 300) -> str:
+    """The uploaded names, for the log line of a refusal (never their bytes)."""
+    text = ", ".join(name for name, _ in files)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class _Staging:
@@ -227,22 +246,27 @@ def _place(source: Path, target: Path) -> None:
         source.unlink(missing_ok=True)
 
 
-def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str,
-                    corpus_dir: str | Path) -> tuple[IngestReport, Path | None]:
+def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str, corpus_dir: str | Path, *,
+                    principal: Principal, audit_log: str | Path | None = None) -> tuple[IngestReport, Path | None]:
     """Remove `doc_id` from the index, then delete its file if (and only if) it lies inside `corpus_dir`.
 
     Returns the report and the deleted file, or None when the file was elsewhere (left alone).
-    The index goes first: if that fails, the file is still there.
+    The index goes first: if that fails, the file is still there. `principal` must be an editor or
+    an admin (else `rag.auth.Forbidden`, logged); the deletion is logged to `audit_log`.
     """
+    log = Path(audit_log) if audit_log else audit.default_path(index_dir)
+    audit.require(log, principal, Role.EDITOR, "delete", doc=doc_id)
     # Under the lock, so an upload of the same name cannot land between the two steps and be deleted.
     with write_lock(index_dir):
         index = Index.open(index_dir, embedder.name, embedder.dimension)
         source = Path(index.document(doc_id).source_path)
         report = remove_documents(index_dir, embedder, [doc_id])
+        removed = None
         if is_inside(source, corpus_dir) and source.is_file() and not source.is_symlink():
             source.unlink()
-            return report, source
-    return report, None
+            removed = source
+    audit.record(log, principal, "delete", doc_id, detail=removed.name if removed else "index only")
+    return report, removed
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:

@@ -9,6 +9,8 @@ The checks, in order:
     metadata     meta.sqlite passes SQLite's own quick_check and its rows read back
     counts       the manifest's counts match the rows, and the vectors match the chunks one to one
     paragraphs   every chunk's paragraphs exist, so a hit resolves to text a person can check
+    sentences    the stored sentence vectors match the paragraphs (warn when absent: an older index)
+    encoder      the ONNX query encoder loads (warn when absent: questions load torch)
     generations  no incomplete generation folders, no stray complete ones, no leftover CURRENT temp files
 
 `repair` (under the write lock) does two things only. When CURRENT is missing, unreadable, or
@@ -28,7 +30,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
+from rag import onnx_encoder
 from rag.embedding import DIMENSION, MODEL_NAME
+from rag.sentence_vectors import load as load_sentence_vectors
 from rag.errors import IndexDamaged, IndexMismatch
 from rag.store import (
     FORMAT,
@@ -173,6 +177,20 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
         checks.append(Check("paragraphs", Status.OK, "every chunk resolves to paragraphs in the store"))
     except IndexDamaged as e:
         checks.append(Check("paragraphs", Status.FAIL, e.problem, repair))
+
+    upgrade = f"`rag ingest corpus/ --index {path}` adds it"
+    try:
+        sentences = load_sentence_vectors(path / generation, [(p.doc_id, p.para) for p in rows.paragraphs],
+                                          dimension, path)
+        checks.append(Check("sentences", Status.OK, f"{len(sentences.vectors)} sentence vectors") if sentences
+                      else Check("sentences", Status.WARN, "no stored sentence vectors: each question embeds its "
+                                                           "sentences (slower)", upgrade))
+    except IndexDamaged as e:
+        checks.append(Check("sentences", Status.FAIL, e.problem, repair))
+    encoder = onnx_encoder.load(path, model, dimension)
+    checks.append(Check("encoder", Status.OK, "ONNX query encoder loads") if encoder
+                  else Check("encoder", Status.WARN, "no usable ONNX query encoder: questions load torch (seconds)",
+                             upgrade))
     return checks
 
 

@@ -11,6 +11,7 @@ so answering a question never imports torch; the two give the same vectors (chec
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
@@ -41,13 +42,20 @@ class Embedder:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_index(cls, index_dir) -> "Embedder":
-        """An embedder whose queries go through the index's ONNX encoder when it has a usable one."""
+    def for_index(cls, index_dir, base: "Embedder | None" = None) -> "Embedder":
+        """An embedder whose queries go through the index's ONNX encoder when it has a usable one.
+
+        With `base`, documents still go through `base`'s torch model and lock (shared, not reloaded): the UI
+        keeps one torch model for uploads and takes the encoder of whichever index generation is live."""
         from rag import onnx_encoder
 
-        if os.environ.get(QUERY_ENCODER_ENV, "").lower() == "torch":
-            return cls()
-        return cls(query_encoder=onnx_encoder.load(index_dir, MODEL_NAME, DIMENSION))
+        wanted = os.environ.get(QUERY_ENCODER_ENV, "").lower() != "torch"
+        encoder = onnx_encoder.load(index_dir, MODEL_NAME, DIMENSION) if wanted else None
+        if base is None:
+            return cls(query_encoder=encoder)
+        twin = copy.copy(base)
+        twin.query_encoder = encoder
+        return twin
 
     @property
     def query_backend(self) -> str:

@@ -120,3 +120,41 @@ class OverBudget(IngestError):
         self.limit = limit
         self.env = env
         super().__init__(path, reason)
+
+
+class ApiTokensConfigError(RagError):
+    """The operator's API tokens file (`rag.serve`) is unreadable or has a bad entry."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str):
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"API tokens file {self.path}: {problem}. To fix it, {fix}")
+
+
+class NotAuthenticated(RagError):
+    """An HTTP API request without a valid bearer token, where the server has a tokens file."""
+
+
+class NotAllowed(RagError):
+    """An HTTP API request whose caller's role (or address) does not allow it."""
+
+
+class ServerUnreachable(RagError):
+    """The `rag serve` server that `rag ask --server` (or $RAG_SERVER) names does not answer."""
+
+    def __init__(self, server: str, reason: str):
+        self.server = server
+        self.reason = reason
+        super().__init__(f"no paracite server answers at {server} ({reason}). Start one with `rag serve`, or unset "
+                         f"RAG_SERVER and drop --server to answer in this process")
+
+
+class ServerError(RagError):
+    """A `rag serve` server answered with a typed error; `kind` is the name of the server's error class."""
+
+    def __init__(self, server: str, status: int, kind: str, message: str):
+        self.server = server
+        self.status = status
+        self.kind = kind
+        super().__init__(f"{message} (from the server at {server}: HTTP {status} {kind})")

@@ -6,14 +6,22 @@ document at answer time. When the index later holds another version of that docu
 differs) or none, `citation_status` says so, so a caller can warn instead of silently showing
 other text.
 
-File shape (version `RECORD_VERSION`): `{"version": 2, "revision": int, "messages": [{"role": "user",
-"content": str} | {"role": "assistant", "answer": <rag.present JSON>}]}`; version 1 files (answers as
-flat records) and version 2 files written before `revision` existed (read as revision 0) are still
-read. Files are named by a random id (`save_conversation`), so a chat survives a page reload.
+File shape (version `RECORD_VERSION`): `{"version": 2, "revision": int, "title": str | null, "messages":
+[{"role": "user", "content": str} | {"role": "assistant", "answer": <rag.present JSON>}]}`; version 1
+files (answers as flat records) and version 2 files written before `revision` existed (read as
+revision 0) are still read. Files are named by a random id (`save_conversation`), so a chat survives
+a page reload.
+
+Conversations belong to their user: each signed-in user has a folder of their own under the
+conversations folder (`user_folder`: users/<sha256 of the user id>), listed (`list_conversations`),
+renamed (`rename_conversation`) and deleted (`delete_conversation`) there; the single local user of
+an app without sign-in keeps the conversations folder itself, as before. A conversation id that
+another user's folder holds is refused by the caller (`held_elsewhere`), so a URL opens only its
+owner's conversation.
 
 Conversation files hold what a visitor asked, so they are private and they do not pile up:
 - the folder is 0700 and each file 0600 (older, wider files are narrowed when the folder is pruned);
-- every save prunes the folder (`prune_conversations`): conversations untouched for longer than
+- every save prunes the folder, per user (`prune_conversations`): conversations untouched for longer than
   `ConversationLimits.days` go, then the oldest beyond the count and size caps ($RAG_CONVERSATION_DAYS,
   default 30; $RAG_CONVERSATION_MAX, default 1000 files; $RAG_CONVERSATION_MAX_MB, default 200); an
   expired conversation also reads as empty;
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -95,6 +104,103 @@ def new_conversation_id() -> str:
     return uuid.uuid4().hex
 
 
+USERS_DIR = "users"
+TITLE_CHARS = 80
+
+
+def user_folder(root: str | Path, user: str | None) -> Path:
+    """The folder of `user`'s conversations under the conversations folder `root`; `root` itself for None
+    (the one local user). Named by a hash, so an id never becomes a path and the folder name says nothing.
+
+    >>> user_folder("convs", "https://idp#42").parent.as_posix(), user_folder("convs", None).as_posix()
+    ('convs/users', 'convs')
+    """
+    if user is None:
+        return Path(root)
+    return Path(root) / USERS_DIR / hashlib.sha256(user.encode("utf-8")).hexdigest()[:32]
+
+
+def held_elsewhere(root: str | Path, folder: str | Path, conversation_id: str) -> bool:
+    """True when a folder under `root` other than `folder` (another user's, or the local user's) holds
+    `conversation_id`: the caller must refuse to open it, and must not save under it."""
+    name = conversation_path(Path(root), conversation_id).name
+    folder = Path(folder).absolute()
+    candidates = [Path(root)]
+    users = Path(root) / USERS_DIR
+    with contextlib.suppress(OSError):
+        candidates += [d for d in users.iterdir() if d.is_dir()]
+    return any(c.absolute() != folder and (c / name).is_file() for c in candidates)
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    conversation_id: str
+    title: str
+    updated: float  # the last save, seconds since the epoch
+    questions: int
+
+
+def list_conversations(folder: str | Path, limit: int = 50, limits: ConversationLimits | None = None
+                       ) -> list[ConversationSummary]:
+    """The `limit` most recently saved conversations of one folder, newest first (expired and empty ones left out)."""
+    limits = limits or ConversationLimits.from_env()
+    cutoff = time.time() - limits.days * 86400
+    found = []
+    with contextlib.suppress(OSError):
+        for path in Path(folder).iterdir():
+            if path.suffix != ".json" or not _CONVERSATION_ID.fullmatch(path.stem):
+                continue
+            with contextlib.suppress(OSError):
+                found.append((path.stat().st_mtime, path))
+    summaries = []
+    for mtime, path in sorted(found, key=lambda f: (-f[0], f[1].name)):
+        if len(summaries) >= limit or mtime < cutoff:
+            break
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            messages = data.get("messages", [])
+            questions = [m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not questions:
+            continue
+        title = data.get("title") if isinstance(data.get("title"), str) else None
+        summaries.append(ConversationSummary(path.stem, title or _clip(str(questions[0])), mtime, len(questions)))
+    return summaries
+
+
+def rename_conversation(folder: str | Path, conversation_id: str, title: str) -> None:
+    """Give a saved conversation a title (blank: back to its first question). Its turns and revision stay."""
+    path = conversation_path(Path(folder), conversation_id)
+    clean = _clip(" ".join(str(title).split()))
+    with _folder_lock(_private_folder(path.parent)):
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise BadArgument(f"no saved conversation {conversation_id} to rename") from None
+        except ValueError:
+            raise BadArgument(f"conversation {conversation_id} cannot be read, so it cannot be renamed") from None
+        data["title"] = clean or None
+        _write_private(path, json.dumps(data, ensure_ascii=False))
+
+
+def delete_conversation(folder: str | Path, conversation_id: str) -> bool:
+    """Delete a saved conversation; False when there was none."""
+    path = conversation_path(Path(folder), conversation_id)
+    if not path.parent.is_dir():
+        return False
+    with _folder_lock(path.parent):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+
+
 def conversation_path(folder: Path, conversation_id: str) -> Path:
     """Where a conversation is kept; ids are 32 hex digits, so a crafted id cannot reach another folder."""
     if not _CONVERSATION_ID.fullmatch(conversation_id or ""):
@@ -142,7 +248,13 @@ class SavedConversation:
 
 def _private_folder(folder: Path) -> Path:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = []
+    while not folder.exists() and folder != folder.parent:  # every folder made here is 0700, parents too
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True, mode=0o700)
+    folder = missing[0] if missing else folder
     st = folder.stat()
     if st.st_uid == os.geteuid() and st.st_mode & 0o077:
         os.chmod(folder, 0o700)  # made before this rule, or by a wider umask: narrow it
@@ -189,6 +301,15 @@ def _disk_revision(path: Path) -> int | None:
         return 0
 
 
+def _disk_title(path: Path) -> str | None:
+    """The title a rename gave the file at `path`, kept across saves; None when it has none."""
+    try:
+        title = json.loads(path.read_text("utf-8")).get("title")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return title if isinstance(title, str) else None
+
+
 def commit_conversation(folder: Path, conversation_id: str, turns: list[Turn], base_revision: int,
                         limits: ConversationLimits | None = None) -> int:
     """Save `turns` on top of `base_revision` (what the caller read) and return the new revision.
@@ -208,8 +329,8 @@ def commit_conversation(folder: Path, conversation_id: str, turns: list[Turn], b
         if current is not None and current != base_revision:
             raise ConversationConflict(conversation_id, base_revision, current)
         revision = max(current or 0, base_revision) + 1
-        _write_private(path, json.dumps({"version": RECORD_VERSION, "revision": revision, "messages": messages},
-                                        ensure_ascii=False))
+        _write_private(path, json.dumps({"version": RECORD_VERSION, "revision": revision,
+                                         "title": _disk_title(path), "messages": messages}, ensure_ascii=False))
         prune_conversations(folder, limits, keep=path.name)
     return revision
 

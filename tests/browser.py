@@ -1,6 +1,7 @@
-"""Helpers for driving the real app in Debian's headless chromium: a free port, a health wait, one question.
+"""Helpers for driving the real app in Debian's headless chromium: start it, wait for it, ask, stop it.
 
-Shared by tests/test_ui_browser.py and bench/ui_first_answer.py (not a test module itself).
+Shared by tests/test_ui_browser.py, tests/test_team_browser.py and bench/ui_first_answer.py (not a
+test module itself).
 """
 
 from __future__ import annotations
@@ -9,8 +10,12 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -21,6 +26,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_app(port: int, env: dict[str, str], log, *options: str) -> subprocess.Popen:
+    """`streamlit run ui/app.py` on 127.0.0.1:`port` in its own process group (for `stop_server`);
+    `options` are more `--section.option value` flags (e.g. `--secrets.files PATH`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", *options],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:

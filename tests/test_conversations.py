@@ -199,3 +199,51 @@ def test_two_tabs_on_one_conversation_keep_both_tabs_turns(ui_env):
     assert _questions(a.session_state["messages"]) == expected
     assert any("reloaded rather than cleared" in i.value for i in a.info)
     assert _questions(load_conversation(ui_env / "conversations", cid)) == expected
+
+
+# --- conversations belong to their user --------------------------------------------------------------------------
+
+def test_each_user_has_a_private_folder_and_an_id_held_by_another_is_flagged(tmp_path):
+    from rag.transcript import held_elsewhere, user_folder
+
+    ana, ben = user_folder(tmp_path / "c", "https://idp#ana"), user_folder(tmp_path / "c", "https://idp#ben")
+    assert ana != ben and ana.parent == ben.parent == tmp_path / "c" / "users"
+    assert "ana" not in ana.name  # a hash: the folder name says nothing about who
+    assert user_folder(tmp_path / "c", None) == tmp_path / "c"  # the single local user keeps the old place
+    cid = new_conversation_id()
+    save_conversation(ana, cid, ["Ana's question"])
+    for folder in (tmp_path / "c", tmp_path / "c" / "users", ana):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert held_elsewhere(tmp_path / "c", ben, cid)
+    assert held_elsewhere(tmp_path / "c", tmp_path / "c", cid)  # the local user cannot open it either
+    assert not held_elsewhere(tmp_path / "c", ana, cid)
+    assert not held_elsewhere(tmp_path / "c", ben, new_conversation_id())
+    assert load_conversation(ben, cid) == []
+
+
+def test_conversations_are_listed_newest_first_renamed_and_deleted(tmp_path):
+    from rag.transcript import delete_conversation, list_conversations, rename_conversation
+
+    first, second, empty = new_conversation_id(), new_conversation_id(), new_conversation_id()
+    save_conversation(tmp_path, first, ["How many vehicles did China export in 2023?", "And in 2024?"])
+    save_conversation(tmp_path, second, ["x" * 200])
+    save_conversation(tmp_path, empty, [])  # cleared: not listed
+    os.utime(tmp_path / f"{first}.json", (time.time() - 10, time.time() - 10))  # saved before the second
+    listed = list_conversations(tmp_path)
+    assert [c.conversation_id for c in listed] == [second, first]
+    assert listed[0].title == "x" * 79 + "…" and listed[1].questions == 2
+    assert listed[1].title == "How many vehicles did China export in 2023?"
+
+    revision = read_conversation(tmp_path, first).revision
+    rename_conversation(tmp_path, first, "  China's   exports ")
+    assert read_conversation(tmp_path, first).revision == revision  # renaming is no conflict for an open tab
+    commit_conversation(tmp_path, first, ["How many vehicles did China export in 2023?", "And in 2024?", "More?"],
+                        revision)
+    assert {c.conversation_id: c.title for c in list_conversations(tmp_path)}[first] == "China's exports"
+    rename_conversation(tmp_path, first, "")  # blank: back to the first question
+    assert {c.conversation_id: c.title for c in list_conversations(tmp_path)}[first].startswith("How many")
+    with pytest.raises(BadArgument, match="no saved conversation"):
+        rename_conversation(tmp_path, new_conversation_id(), "title")
+
+    assert delete_conversation(tmp_path, first) and not delete_conversation(tmp_path, first)
+    assert [c.conversation_id for c in list_conversations(tmp_path)] == [second]

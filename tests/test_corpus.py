@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from rag.auth import LOCAL
 from rag.corpus import (MAX_UPLOAD_BYTES, UploadRejected, add_uploads, check_upload, delete_document, is_inside,
                         sanitize_filename)
 from rag.store import Index, current_generation
@@ -48,26 +49,26 @@ def index_copy(tmp_path, corpus_index):
     return target
 
 
-def test_upload_goes_in_and_same_name_replaces(tmp_path, index_copy, embedder):
+def test_upload_goes_in_and_same_name_replaces(tmp_path, index_copy, embedder, principal=LOCAL):
     corpus = tmp_path / "corpus"
-    result = add_uploads([("../../Zephyrine Memo.txt", NOTE)], corpus, index_copy, embedder)
+    result = add_uploads([("../../Zephyrine Memo.txt", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     assert result.errors == []
     assert result.saved["../../Zephyrine Memo.txt"] == (corpus / "Zephyrine-Memo.txt").absolute()
     assert result.report.added == ["zephyrine-memo"]
     assert list(tmp_path.glob("*.txt")) == []  # nothing escaped the corpus folder
 
     again = add_uploads([("Zephyrine Memo.txt", NOTE + b"\nA second paragraph about hiring.\n")], corpus,
-                        index_copy, embedder)
+                        index_copy, embedder, principal=LOCAL)
     assert again.report.updated == ["zephyrine-memo"]
     index = Index.open(index_copy, embedder.name, embedder.dimension)
     assert [d.doc_id for d in index.documents].count("zephyrine-memo") == 1
     assert len(index.paragraphs("zephyrine-memo")) == 2
 
 
-def test_bad_files_are_reported_and_the_rest_go_in(tmp_path, index_copy, embedder):
+def test_bad_files_are_reported_and_the_rest_go_in(tmp_path, index_copy, embedder, principal=LOCAL):
     corpus = tmp_path / "corpus"
     result = add_uploads([("broken.pdf", b"%PDF-1.4 not really a pdf"), ("tool.exe", b"MZ"),
-                          ("good.md", NOTE)], corpus, index_copy, embedder)
+                          ("good.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     assert result.report.added == ["good"]
     assert len(result.errors) == 2
     assert any(line.startswith("broken.pdf: ") for line in result.errors)
@@ -75,11 +76,11 @@ def test_bad_files_are_reported_and_the_rest_go_in(tmp_path, index_copy, embedde
     assert sorted(p.name for p in corpus.iterdir()) == ["good.md"]  # the failed PDF was rolled back
 
 
-def test_failed_replacement_keeps_the_old_file_and_index(tmp_path, index_copy, embedder):
+def test_failed_replacement_keeps_the_old_file_and_index(tmp_path, index_copy, embedder, principal=LOCAL):
     corpus = tmp_path / "corpus"
-    add_uploads([("memo.md", NOTE)], corpus, index_copy, embedder)
+    add_uploads([("memo.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     generation = current_generation(index_copy)
-    result = add_uploads([("memo.md", b"\x00\x01\x02\x03" * 10 + b"\n")], corpus, index_copy, embedder)
+    result = add_uploads([("memo.md", b"\x00\x01\x02\x03" * 10 + b"\n")], corpus, index_copy, embedder, principal=LOCAL)
     index = Index.open(index_copy, embedder.name, embedder.dimension)
     if result.report.failed:  # the bytes did not parse: everything stays as it was
         assert (corpus / "memo.md").read_bytes() == NOTE
@@ -89,21 +90,21 @@ def test_failed_replacement_keeps_the_old_file_and_index(tmp_path, index_copy, e
         assert index.document("memo").sha256 != ""
 
 
-def test_failed_ingest_of_everything_writes_no_generation(tmp_path, index_copy, embedder):
+def test_failed_ingest_of_everything_writes_no_generation(tmp_path, index_copy, embedder, principal=LOCAL):
     generation = current_generation(index_copy)
-    result = add_uploads([("broken.pdf", b"%PDF-1.4 garbage")], tmp_path / "corpus", index_copy, embedder)
+    result = add_uploads([("broken.pdf", b"%PDF-1.4 garbage")], tmp_path / "corpus", index_copy, embedder, principal=LOCAL)
     assert result.saved == {}
     assert current_generation(index_copy) == generation
 
 
-def test_delete_removes_from_index_and_deletes_only_files_inside_the_corpus(tmp_path, index_copy, embedder):
+def test_delete_removes_from_index_and_deletes_only_files_inside_the_corpus(tmp_path, index_copy, embedder, principal=LOCAL):
     corpus = tmp_path / "corpus"
-    add_uploads([("memo.md", NOTE)], corpus, index_copy, embedder)
-    report, removed = delete_document(index_copy, embedder, "memo", corpus)
+    add_uploads([("memo.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
+    report, removed = delete_document(index_copy, embedder, "memo", corpus, principal=LOCAL)
     assert report.removed == ["memo"] and removed == (corpus / "memo.md").absolute()
     assert not (corpus / "memo.md").exists()
     # A document ingested from elsewhere (the shipped corpus) leaves its file alone.
-    _, removed = delete_document(index_copy, embedder, "caixin-commentary", corpus)
+    _, removed = delete_document(index_copy, embedder, "caixin-commentary", corpus, principal=LOCAL)
     assert removed is None
     index = Index.open(index_copy, embedder.name, embedder.dimension)
     assert "caixin-commentary" not in {d.doc_id for d in index.documents}
@@ -181,7 +182,7 @@ def test_a_move_failing_on_file_k_puts_back_every_earlier_file(tmp_path, index_c
     monkeypatch.setattr(os, "replace", replace)
     uploads = [("a.md", NOTE), ("new-1.md", NOTE), ("b.md", NOTE), ("new-2.md", NOTE), ("c.md", NOTE)]
     with pytest.raises(OSError, match="simulated"):
-        add_uploads(uploads, corpus, index_copy, embedder)
+        add_uploads(uploads, corpus, index_copy, embedder, principal=LOCAL)
     monkeypatch.undo()
     _nothing_left_behind(tmp_path, corpus)
     assert current_generation(index_copy) == generation
@@ -197,7 +198,7 @@ def test_an_ingest_that_raises_puts_back_every_file(tmp_path, index_copy, embedd
 
     monkeypatch.setattr(rag.corpus, "ingest", broken_ingest)
     with pytest.raises(RuntimeError, match="embedder died"):
-        add_uploads([("a.md", NOTE), ("new.md", NOTE), ("c.md", NOTE)], corpus, index_copy, embedder)
+        add_uploads([("a.md", NOTE), ("new.md", NOTE), ("c.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     _nothing_left_behind(tmp_path, corpus)
 
 
@@ -226,14 +227,14 @@ def test_uploads_are_staged_outside_the_corpus_and_moved_in_only_under_the_lock(
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", replace)
-    result = add_uploads([("b.md", NOTE), ("memo.md", NOTE)], corpus, index_copy, embedder)
+    result = add_uploads([("b.md", NOTE), ("memo.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     monkeypatch.undo()
     assert result.errors == [] and sorted(result.report.added + result.report.updated) == ["b", "memo"]
     assert seen == [("b.md", True, False), ("memo.md", True, False)]
     assert (corpus / "b.md").read_bytes() == NOTE and list(tmp_path.rglob(".paracite-staging-*")) == []
 
 
-def test_a_busy_index_leaves_the_corpus_untouched(tmp_path, index_copy, embedder):
+def test_a_busy_index_leaves_the_corpus_untouched(tmp_path, index_copy, embedder, principal=LOCAL):
     import fcntl
     import os
 
@@ -244,7 +245,7 @@ def test_a_busy_index_leaves_the_corpus_untouched(tmp_path, index_copy, embedder
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with pytest.raises(IndexBusy):
-            add_uploads([("a.md", NOTE), ("new.md", NOTE)], corpus, index_copy, embedder)
+            add_uploads([("a.md", NOTE), ("new.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     finally:
         os.close(fd)
     _nothing_left_behind(tmp_path, corpus)
@@ -269,7 +270,7 @@ def test_a_rollback_that_cannot_finish_says_where_the_old_bytes_are(tmp_path, in
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(CorpusRestoreFailed, match=r"could not put back a\.md .*move them back by hand") as caught:
-        add_uploads([("a.md", NOTE), ("b.md", NOTE), ("c.md", NOTE)], corpus, index_copy, embedder)
+        add_uploads([("a.md", NOTE), ("b.md", NOTE), ("c.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     monkeypatch.undo()
     staging = caught.value.staging_dir
     kept = [p for p in tmp_path.rglob("old-*-a.md")]

@@ -152,6 +152,7 @@ def test_ingest_refuses_a_damaged_index_and_changes_nothing(index_copy, embedder
 
 def test_a_lost_current_never_costs_the_old_generation(index_copy, embedder, tmp_path):
     """The finding: CURRENT lost, an upload published an index of one file, and the next write deleted the rest."""
+    from rag.auth import LOCAL
     from rag.corpus import add_uploads
 
     old = current_generation(index_copy)
@@ -160,7 +161,7 @@ def test_a_lost_current_never_costs_the_old_generation(index_copy, embedder, tmp
     corpus = tmp_path / "corpus"
     for _ in range(2):
         with pytest.raises(IndexDamaged):
-            add_uploads([("upload.md", NOTE.encode())], corpus, index_copy, embedder)
+            add_uploads([("upload.md", NOTE.encode())], corpus, index_copy, embedder, principal=LOCAL)
     assert not (corpus / "upload.md").exists()
     assert (index_copy / old / "manifest.json").exists()
 
@@ -240,8 +241,26 @@ def test_doctor_passes_a_healthy_index(index_copy):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "metadata",
-                                                    "counts", "paragraphs", "generations"]
+                                                    "counts", "paragraphs", "sentences", "encoder", "generations"]
     assert all(line.startswith("ok ") for line in lines), result.output
+
+
+def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_copy):
+    import shutil
+
+    from rag.onnx_encoder import encoder_folder
+    from rag.sentence_vectors import OFFSETS_FILE, VECTORS_FILE
+    from rag.store import current_generation
+
+    live = index_copy / current_generation(index_copy)
+    (live / VECTORS_FILE).unlink()
+    (live / OFFSETS_FILE).unlink()
+    shutil.rmtree(encoder_folder(index_copy))
+    result = doctor(index_copy)
+    assert result.exit_code == 0, result.output  # it still answers: warnings, not damage
+    warned = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("warn")}
+    assert set(warned) == {"sentences", "encoder"}, result.output
+    assert "rag ingest" in result.output
 
 
 @pytest.mark.parametrize("kind, check", [("current-missing", "CURRENT"), ("manifest-not-json", "manifest"),

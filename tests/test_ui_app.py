@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rag.transcript import new_conversation_id
+
 APP = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
 TIMEOUT = 120
 
@@ -277,3 +279,96 @@ def test_conversation_survives_a_page_reload(app_env):
     assert reloaded.session_state["messages"] == before
     assert [m.name for m in reloaded.chat_message] == ["user", "assistant"]
     assert {b.label for b in chips(reloaded)} == {b.label for b in chips(at)}
+
+
+# --- with sign-in on ([auth] in the secrets): roles decide what each page offers ---------------------------------
+
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "0" * 64, "client_id": "paracite",
+        "client_secret": "not-a-secret", "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"}
+TEAM_ROLES = '[admin]\nemails = ["ana@team.example"]\n[editor]\nemails = ["ed@team.example"]\n' \
+             '[reader]\ndomains = ["team.example"]\n'
+
+
+def team_app(email: str | None, page: str | None = None, cid: str | None = None) -> AppTest:
+    """The app with an [auth] section, as `email` signed in (None: nobody signed in)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["auth"] = AUTH
+    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email}
+               if email else {"is_logged_in": False})
+    if cid:
+        at.query_params["c"] = cid
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture()
+def roles(app_env, monkeypatch, tmp_path):
+    (tmp_path / "roles.toml").write_text(TEAM_ROLES)
+    monkeypatch.setenv("RAG_ROLES", str(tmp_path / "roles.toml"))
+    monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
+    monkeypatch.setenv("RAG_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    return tmp_path
+
+
+def test_signed_out_visitors_and_accounts_without_a_role_see_no_page(roles):
+    at = team_app(None)
+    assert [b.label for b in at.button] == ["Sign in"] and not at.chat_input and not at.dataframe
+    at = team_app("mallory@elsewhere.org")
+    assert [t.value for t in at.title] == ["No access"] and not at.chat_input
+    assert "has no role here" in shown(at.warning)[0] and [b.label for b in at.button] == ["Sign out"]
+    (roles / "roles.toml").write_text("[editor\n")  # a broken roles file lets nobody in
+    at = team_app("ana@team.example")
+    assert [t.value for t in at.title] == ["No access"] and "roles file of this server has an error" in shown(
+        at.warning)[0]
+
+
+def test_each_role_gets_its_own_library_and_evals_page(roles):
+    reader = team_app("rita@team.example", "library.py")
+    assert not reader.file_uploader and not [b for b in reader.button if b.key in ("add", "delete")]
+    assert any("You are a reader" in i for i in shown(reader.info))
+    assert "rita@team.example" in " ".join(shown(reader.sidebar.caption))
+    assert not any("one local user" in c for c in shown(reader.caption))
+    editor = team_app("ed@team.example", "library.py")
+    assert editor.file_uploader and editor.button(key="delete")
+    assert not [b for b in team_app("ed@team.example", "eval_report.py").button if b.key == "run-evals"]
+    assert team_app("ana@team.example", "eval_report.py").button(key="run-evals")
+
+
+def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles):
+    from rag.transcript import list_conversations, save_conversation, user_folder
+
+    conversations = roles / "conversations"
+    eds = new_conversation_id()
+    save_conversation(user_folder(conversations, "https://idp.team.example#ed"), eds, ["Ed's private question"])
+    at = team_app("rita@team.example", cid=eds)
+    assert any("belongs to another user" in e for e in shown(at.error))
+    assert at.query_params["c"] != eds and at.session_state["messages"] == []
+    assert not any("private question" in m.value for m in at.markdown)
+    refused = [json.loads(line) for line in (roles / "audit.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["outcome"], e["email"]) for e in refused] == [
+        ("open conversation", "refused", "rita@team.example")]
+
+    ritas_folder = user_folder(conversations, "https://idp.team.example#rita")
+    mine = new_conversation_id()
+    save_conversation(ritas_folder, mine, ["Rita's question"])
+    at = team_app("rita@team.example", cid=mine)
+    assert at.session_state["messages"] == ["Rita's question"]
+    listed = [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
+    assert [(b.label, b.disabled) for b in listed] == [("Rita's question", True)]  # the open one
+    other = new_conversation_id()
+    save_conversation(ritas_folder, other, ["Rita's other question"])
+    at.run()
+    at.button(key=f"open-{other}").click().run()
+    assert at.query_params["c"] == other and at.session_state["messages"] == ["Rita's other question"]
+    at.button(key=f"open-{mine}").click().run()
+    assert at.session_state["messages"] == ["Rita's question"]
+    at.text_input(key=f"title-{mine}").set_value("Exports").run()
+    at.button(key="rename-conversation").click().run()
+    assert {c.title for c in list_conversations(ritas_folder)} == {"Exports", "Rita's other question"}
+    at.button(key="delete-conversation").click().run()
+    assert not at.exception, at.exception
+    assert [c.conversation_id for c in list_conversations(ritas_folder)] == [other]
+    assert at.query_params["c"] not in (mine, other)

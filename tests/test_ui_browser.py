@@ -1,20 +1,18 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright (no browser download).
 
 Starts `streamlit run ui/app.py` on a free localhost port against a copy of the corpus index,
-asks a question, clicks a citation chip and checks that the panel shows the quoted sentence.
+asks a question, clicks a citation chip and checks that the panel shows the quoted sentence; then
+checks the single-user mode's Library (no sign-in, the upload form, the note that it is one user's).
 The screenshot goes to the test's tmp dir and to evals/out/ui-screenshot.png (git-ignored).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, stop_server, wait_healthy
+from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, start_app, stop_server, wait_healthy
 
 
 def test_browser_question_chip_panel(tmp_path, corpus_index):
@@ -24,14 +22,10 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
     (tmp_path / "corpus").mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_CORPUS": str(tmp_path / "corpus"),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {"RAG_INDEX": str(tmp_path / "index"), "RAG_CORPUS": str(tmp_path / "corpus")}
     log = open(tmp_path / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # No secrets file, so no [auth] section: the single-user mode, whatever lies in ~/.streamlit.
+    server = start_app(port, env, log, "--secrets.files", str(tmp_path / "no-secrets.toml"))
     try:
         wait_healthy(url, server)
         with sync_playwright() as p:
@@ -75,6 +69,12 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 dialog.get_by_text("Open in document").click()
                 page.locator(".pc-para.pc-target").wait_for(timeout=30_000)
                 assert "para=" in page.url
+
+                # Without sign-in the Library says whose app this is, and offers the upload form.
+                page.goto(f"{url}/library")
+                page.get_by_text("runs here for one local user, on 127.0.0.1").wait_for(timeout=60_000)
+                page.get_by_test_id("stFileUploader").wait_for(timeout=60_000)  # drawn after the table
+                assert page.get_by_text("Sign in").count() == 0
             finally:
                 browser.close()
     finally:

@@ -1,15 +1,38 @@
-"""paracite's Streamlit app: only the router. Each page is one file beside this one.
+"""paracite's Streamlit app: only the router, and the gate in front of it. Each page is one file beside this one.
 
 Run: streamlit run ui/app.py   (index: $RAG_INDEX or .rag/index; uploads go to $RAG_CORPUS or corpus/)
+
+With `[auth]` in `.streamlit/secrets.toml`, nothing but the sign-in page runs until the visitor is
+signed in and holds a role (`ui.state.principal`); the pages are not even registered before that.
 """
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
+from rag.auth import RolesConfigError
+from ui import account, state
+
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="paracite", page_icon=":material/format_quote:", layout="wide")
+try:
+    principal = state.principal()
+except RolesConfigError as e:
+    logging.getLogger(__name__).warning("%s", e)
+    account.no_access_page("The roles file of this server has an error, so nobody can be let in until the "
+                           "operator fixes it; the server's log says where.")
+    st.stop()
+if principal is None:
+    if st.user.get("is_logged_in"):
+        email = st.user.get("email") or "this account"
+        account.no_access_page(f"You are signed in as {email}, but this account has no role here. "
+                               "Ask the operator to add you to the roles file.")
+    else:
+        account.sign_in_page()
+    st.stop()
+account.sidebar(principal)
 page = st.navigation([
     st.Page(HERE / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(HERE / "library.py", title="Library", icon=":material/library_books:"),

@@ -5,6 +5,11 @@ its `Answer`), so answers and their citations survive reruns; it is saved under 
 id in the URL (`rag.transcript`), so it survives a page reload too. Answering is `Engine.stream`
 in the library; what to show is `rag.present.view`; this page only draws.
 
+Conversations belong to the signed-in user: they are saved in that user's folder
+(`rag.transcript.user_folder`) and listed in the sidebar, where the open one can be renamed or
+deleted. A URL carrying the id of a conversation another user holds is refused (and logged): the
+page starts a new conversation instead and says why.
+
 Two tabs on one conversation: each save is committed on top of the revision this session read; when
 another tab saved in between (`ConversationConflict`), the page reloads the newer turns, puts its own
 new turns after them, and says so, so neither tab's turns are lost. Every string a visitor or a
@@ -17,17 +22,22 @@ import time
 
 import streamlit as st
 
+from rag import audit
+from rag.auth import Principal
 from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
-from rag.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path, history,
-                            neighbours, new_conversation_id, read_conversation)
+from rag.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path,
+                            delete_conversation, held_elsewhere, history, list_conversations, neighbours,
+                            new_conversation_id, read_conversation, rename_conversation)
 from ui import render, state
 
 READER_PAGE = "reader.py"
 SAVE_TRIES = 3  # another tab would have to save between our reload and our save this many times in a row
 MERGED_NOTE = ("Another tab added to this conversation while you were asking; its turns are shown before yours, "
                "and nothing was lost.")
+NOT_YOURS_NOTE = ("That conversation belongs to another user, so it was not opened; this is a new conversation "
+                  "of your own.")
 NOT_CLEARED_NOTE = ("Another tab added to this conversation, so it was reloaded rather than cleared; "
                     "clear it again if you still want to.")
 WORD_DELAY_S = 0.012  # the typewriter pace of an answer that arrives whole
@@ -36,15 +46,20 @@ SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "re
 
 def main() -> None:
     state.keep_settings()
-    settings = state.sidebar_settings()
-    turns, conversation_id = _conversation()
+    principal = state.signed_in()
+    folder = state.conversations_dir(principal)
+    settings = state.sidebar_settings(principal)
+    turns, conversation_id = _conversation(principal, folder)
     with st.sidebar:
         if st.button("Clear conversation", disabled=not turns, key="clear"):
-            if _save(conversation_id, [], clearing=True):
+            if _save(folder, conversation_id, [], clearing=True):
                 turns.clear()
             st.rerun()
 
     st.title("Ask the documents")
+    refused = st.session_state.pop("conversation_refused", None)
+    if refused:
+        st.error(refused, icon=":material/block:")
     note = st.session_state.pop("conversation_note", None)
     if note:
         st.info(note, icon=":material/sync:")
@@ -79,25 +94,32 @@ def main() -> None:
                                     answerer=answerer)
             paced = True
         turns.append(answer)
-        if not _save(conversation_id, turns, new=2):
+        if not _save(folder, conversation_id, turns, new=2):
             st.rerun()  # merged with another tab's turns: draw them in their order, with the note
         draw_turn(answer, len(turns) - 1, index, paced=paced)
     with st.sidebar:  # drawn last, so it holds the answer just given
         st.download_button("Download conversation (Markdown)", conversation_markdown(turns),
                            file_name="paracite-chat.md", mime="text/markdown", on_click="ignore", disabled=not turns,
                            icon=":material/download:", key="download")
+        _conversations_sidebar(folder, conversation_id, bool(turns))
 
 
-def _conversation() -> tuple[list[Turn], str]:
+def _conversation(principal: Principal, folder) -> tuple[list[Turn], str]:
     """This chat's turns and id. The id rides in the URL (`?c=...`) and the turns are saved under
-    it after every answer, so a page reload, which starts a new Streamlit session, finds them again."""
+    it after every answer, so a page reload, which starts a new Streamlit session, finds them again.
+    An id another user's folder holds is refused and logged, and a new conversation starts."""
     cid = st.query_params.get("c") or st.session_state.get("conversation_id") or new_conversation_id()
     try:
-        conversation_path(state.conversations_dir(), cid)
+        conversation_path(folder, cid)
     except RagError:
         cid = new_conversation_id()  # a hand-edited URL: start afresh rather than fail
+    if st.session_state.get("conversation_id") != cid and held_elsewhere(state.conversations_root(), folder, cid):
+        audit.record(state.audit_path(), principal, "open conversation", outcome=audit.REFUSED,
+                     detail=f"conversation {cid} belongs to another user")
+        st.session_state.conversation_refused = NOT_YOURS_NOTE
+        cid = new_conversation_id()
     if st.session_state.get("conversation_id") != cid:
-        saved = read_conversation(state.conversations_dir(), cid)
+        saved = read_conversation(folder, cid)
         st.session_state.messages = saved.turns
         st.session_state.conversation_revision = saved.revision
         st.session_state.conversation_id = cid
@@ -106,11 +128,45 @@ def _conversation() -> tuple[list[Turn], str]:
     return st.session_state.messages, cid
 
 
-def _save(conversation_id: str, turns: list[Turn], new: int = 0, clearing: bool = False) -> bool:
+def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> None:
+    """The user's own conversations, newest first; the open one can be renamed or deleted."""
+    st.subheader("Your conversations")
+    if st.button("New conversation", icon=":material/add_comment:", key="new-conversation", disabled=not has_turns):
+        st.query_params["c"] = new_conversation_id()
+        st.rerun()
+    saved = list_conversations(folder)
+    for c in saved:
+        is_open = c.conversation_id == conversation_id
+        st.button(render.md_escape(c.title), key=f"open-{c.conversation_id}", type="tertiary", disabled=is_open,
+                  icon=":material/chat_bubble:" if is_open else ":material/chat_bubble_outline:",
+                  on_click=_open_conversation, args=(c.conversation_id,))
+    if not any(c.conversation_id == conversation_id for c in saved):
+        return
+    with st.expander("Rename or delete this conversation"):
+        title = st.text_input("Title", key=f"title-{conversation_id}", max_chars=80,
+                              placeholder="Blank: its first question")
+        if st.button("Rename", key="rename-conversation"):
+            try:
+                rename_conversation(folder, conversation_id, title)
+            except RagError as e:
+                state.show_error(e)
+            else:
+                st.rerun()
+        if st.button("Delete conversation", key="delete-conversation", icon=":material/delete:"):
+            delete_conversation(folder, conversation_id)
+            st.session_state.messages = []
+            st.query_params["c"] = new_conversation_id()
+            st.rerun()
+
+
+def _open_conversation(conversation_id: str) -> None:
+    st.query_params["c"] = conversation_id  # the next run loads it (`_conversation`), as a URL would
+
+
+def _save(folder, conversation_id: str, turns: list[Turn], new: int = 0, clearing: bool = False) -> bool:
     """Commit `turns` on top of the revision this session read. True when saved as they are; False when
     another tab had saved first: then the session's turns become the saved ones plus its `new` last ones
     (or, when `clearing`, just the saved ones), and a note for the next run says so."""
-    folder = state.conversations_dir()
     mine = list(turns[len(turns) - new:]) if new else []
     merged = False
     for _ in range(SAVE_TRIES):

@@ -2,6 +2,8 @@
 
 The run is `evals.runner.run_eval`, the same function as `rag eval`; this page only draws its
 results. Tables are dataframes, so answer text from documents is never rendered as Markdown.
+Running evals is an admin's: the button is offered to admins only, and a run checks the role again
+(`rag.audit.require`, which logs a refusal) and is logged.
 """
 
 from __future__ import annotations
@@ -11,27 +13,37 @@ from datetime import datetime
 
 import streamlit as st
 
+from rag import audit
+from rag.auth import Role
 from ui import render, state
 
 
 def main() -> None:
     state.keep_settings()
-    settings = state.sidebar_settings()
+    principal = state.signed_in()
+    settings = state.sidebar_settings(principal)
     st.title("Evals")
     out = state.eval_out_dir()
     engine = state.get_engine()
     st.caption(f"Gold set: {render.md_escape(str(state.eval_set_path()))} · report folder: "
                f"{render.md_escape(str(out))} · runs use the sidebar's retrieval mode and top-k with the "
                "extractive answerer (`rag eval --llm` evaluates an LLM from the terminal).")
-    if engine is not None and st.button("Run evals", icon=":material/play_arrow:", key="run-evals"):
-        _run(engine, settings, out)
+    if principal.role < Role.ADMIN:
+        st.caption(f"You are a {principal.role}: running evals needs the admin role.")
+    elif engine is not None and st.button("Run evals", icon=":material/play_arrow:", key="run-evals"):
+        _run(engine, settings, out, principal)
     _show(out)
 
 
-def _run(engine, settings, out) -> None:
+def _run(engine, settings, out, principal) -> None:
     from evals.runner import run_eval
     from rag.errors import RagError
 
+    try:
+        audit.require(state.audit_path(), principal, Role.ADMIN, "run evals")
+    except RagError as e:
+        state.show_error(e)
+        return
     bar = st.progress(0.0, text="Answering the gold questions…")
 
     def progress(done: int, total: int) -> None:
@@ -45,6 +57,7 @@ def _run(engine, settings, out) -> None:
         state.show_error(e)
         return
     bar.empty()
+    audit.record(state.audit_path(), principal, "run evals", detail=f"mode {settings.mode}, top-k {settings.top_k}")
     st.success("Eval finished; the report below is new.", icon=":material/check_circle:")
 
 

@@ -1,14 +1,20 @@
 """The library: the documents in the index, uploads with a progress bar, and deletion.
 
-Saving, ingesting and deleting are `rag.corpus` functions; this page draws their results.
+Saving, ingesting and deleting are `rag.corpus` functions, which check the user's role themselves
+and write the audit log; this page draws their results, shows who added each document (`rag.audit`),
+and offers the upload and delete forms only to editors and admins.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import ipaddress
+
 import streamlit as st
 
+from rag import audit
+from rag.auth import LOCAL, Principal, Role
 from rag.corpus import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, add_uploads, delete_document
 from rag.errors import RagError
 from ui import render, state
@@ -20,23 +26,53 @@ PARSE_SHARE = 0.3
 
 def main() -> None:
     state.keep_settings()
+    principal = state.signed_in()
     st.title("Library")
+    _who_can_reach(principal)
     _show_last_result()
     engine = state.get_engine()
     if engine is not None:
         _documents_table(engine.index)
-    _upload()
+    if principal.role < Role.EDITOR:
+        st.info(f"You are a {principal.role}: you may ask, read and export answers. Adding, replacing and deleting "
+                "documents needs the editor role; the operator gives it in the roles file.", icon=":material/lock:")
+        return
+    _upload(principal)
     if engine is not None:
-        _delete(engine.index)
+        _delete(engine.index, principal)
+
+
+def _who_can_reach(principal: Principal) -> None:
+    """Without sign-in, say that the app is one person's, and warn when it listens beyond this machine."""
+    if principal != LOCAL:
+        return
+    address = str(st.get_option("server.address") or "")
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = address == "localhost"
+    if loopback:
+        st.caption(f"paracite runs here for one local user, on {render.md_escape(address)}: there is no sign-in, "
+                   "and only this machine can connect. To share it with a team, see \"Deploy for a team\" in "
+                   "the README.")
+    else:
+        st.warning(f"paracite runs for one local user with no sign-in, but listens on "
+                   f"{render.md_escape(address or 'every address')}: anyone who can reach it may add and delete "
+                   "documents. Bind it to 127.0.0.1, or turn sign-in on (README, \"Deploy for a team\").",
+                   icon=":material/warning:")
 
 
 def _documents_table(index) -> None:
+    added = audit.added_by(state.audit_path())
     rows = []
     for d in index.documents:
         at = index.ingested_at(d.doc_id)
-        rows.append({"title": d.title, "doc_id": d.doc_id, "kind": d.kind, "format": d.format,
-                     "pages": d.pages, "paragraphs": len(index.paragraphs(d.doc_id)),
-                     "ingested": datetime.fromtimestamp(at) if at else None})
+        entry = added.get(d.doc_id)
+        by = (entry.get("email") or ("local user" if entry.get("user") == LOCAL.user else entry.get("user"))
+              if entry else None)
+        rows.append({"title": d.title, "doc_id": d.doc_id, "added by": by or "not recorded",
+                     "ingested": datetime.fromtimestamp(at) if at else None, "kind": d.kind, "format": d.format,
+                     "pages": d.pages, "paragraphs": len(index.paragraphs(d.doc_id))})
     st.dataframe(rows, hide_index=True, key="documents",
                  column_config={"ingested": st.column_config.DatetimeColumn("ingested", format="YYYY-MM-DD HH:mm")})
     with st.container(horizontal=True, gap="small"):
@@ -44,7 +80,7 @@ def _documents_table(index) -> None:
             st.page_link(READER_PAGE, label=d.doc_id, icon=":material/menu_book:", query_params={"doc": d.doc_id})
 
 
-def _upload() -> None:
+def _upload(principal: Principal) -> None:
     st.subheader("Add documents")
     n = st.session_state.setdefault("upload_round", 0)
     types = [e.lstrip(".") for e in ALLOWED_EXTENSIONS]
@@ -59,11 +95,13 @@ def _upload() -> None:
     def progress(stage: str, done: int, total: int) -> None:
         share = done / max(total, 1)
         value = PARSE_SHARE * share if stage == "parse" else PARSE_SHARE + (1 - PARSE_SHARE) * share
-        bar.progress(min(value, 1.0), text=f"{'Parsing' if stage == 'parse' else 'Embedding'} {done}/{total}")
+        label = {"parse": "Parsing", "embed sentences": "Embedding sentences"}.get(stage, "Embedding")
+        bar.progress(min(value, 1.0), text=f"{label} {done}/{total}")
 
     try:
         result = add_uploads([(f.name, f.getvalue()) for f in files], state.corpus_dir(), state.index_dir(),
-                             state.get_embedder(), progress=progress)
+                             state.get_embedder(), progress=progress, principal=principal,
+                             audit_log=state.audit_path())
     except RagError as e:
         st.session_state["library_result"] = {"errors": [str(e)], "summary": "Nothing was added."}
     else:
@@ -95,7 +133,7 @@ def _show_last_result() -> None:
         st.info(render.md_escape(result["summary"]))
 
 
-def _delete(index) -> None:
+def _delete(index, principal: Principal) -> None:
     st.subheader("Delete a document")
     ids = [d.doc_id for d in index.documents]
     doc_id = st.selectbox("Document to delete", ids, index=None, placeholder="Choose a document", key="delete-doc")
@@ -103,7 +141,8 @@ def _delete(index) -> None:
                        key="delete-sure", disabled=doc_id is None)
     if st.button("Delete", disabled=not (doc_id and sure), key="delete"):
         try:
-            _, removed_file = delete_document(state.index_dir(), state.get_embedder(), doc_id, state.corpus_dir())
+            _, removed_file = delete_document(state.index_dir(), state.get_embedder(), doc_id, state.corpus_dir(),
+                                              principal=principal, audit_log=state.audit_path())
         except RagError as e:
             st.session_state["library_result"] = {"errors": [str(e)]}
         else:

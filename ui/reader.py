@@ -13,6 +13,7 @@ from ui import render, state
 
 def main() -> None:
     state.keep_settings()
+    state.signed_in()
     st.title("Reader")
     engine = state.get_engine()
     if engine is None:

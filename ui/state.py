@@ -7,7 +7,13 @@ a newer ingest has swapped in (`Engine.is_stale`).
 The answerer picker offers "extractive" and the operator's configured LLM backends (`rag.backends`),
 by name only: a visitor never types an address or a model name, so the server contacts only the
 servers the operator listed, and a value put into session state by other means is replaced by
-"extractive". Not handled: per-visitor limits on LLM use.
+"extractive".
+
+Who is asking (`principal`): with an `[auth]` section in `.streamlit/secrets.toml`, the signed-in
+user (`st.user`, from the identity cookie Streamlit signs) with the role the operator's roles file
+gives them (`rag.auth`); None when nobody is signed in or the account has no role, and the router
+then shows only the sign-in page. Without `[auth]`, the one local user, an admin (`rag.auth.LOCAL`).
+Not handled: per-visitor limits on LLM use.
 """
 
 from __future__ import annotations
@@ -20,16 +26,20 @@ from pathlib import Path
 
 import streamlit as st
 
+from rag import audit
 from rag.answer import Answerer
 from rag.answer.llm import make_answerer
-from rag.backends import Backend, load_backends
+from rag.auth import LOCAL, Principal, load_roles, principal_from_claims
+from rag.backends import Backend, allowed_backends, load_backends
 from rag.corpus import default_corpus_dir
 from rag.embedding import Embedder
 from rag.engine import Engine
 from rag.errors import BackendsConfigError, IndexNotFound, RagError
 from rag.retrieval import Mode
 from rag.store import default_index_dir
+from rag.transcript import user_folder
 
+log = logging.getLogger(__name__)
 EXTRACTIVE = "extractive"  # always offered; the other answerers are the operator's configured backends
 MODES = [m.value for m in (Mode.HYBRID, Mode.BM25, Mode.DENSE)]
 DEFAULTS = {"top_k": 5, "mode": Mode.HYBRID.value, "answerer": EXTRACTIVE}
@@ -49,9 +59,55 @@ def eval_set_path() -> Path:
     return Path(os.environ.get("RAG_EVAL_SET") or DEFAULT_SET)
 
 
-def conversations_dir() -> Path:
+def conversations_root() -> Path:
     """Saved chats, beside the index folder by default ($RAG_CONVERSATIONS overrides)."""
     return Path(os.environ.get("RAG_CONVERSATIONS") or (index_dir().parent / "conversations"))
+
+
+def conversations_dir(principal: Principal) -> Path:
+    """This user's own conversations (the root itself for the single local user)."""
+    return user_folder(conversations_root(), None if principal == LOCAL else principal.user)
+
+
+def audit_path() -> Path:
+    return audit.default_path(index_dir())
+
+
+def auth_enabled() -> bool:
+    """True when `.streamlit/secrets.toml` (or `--secrets.files`) has an `[auth]` section: sign-in is on."""
+    try:
+        return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
+    except Exception:  # an unreadable secrets file: Streamlit itself shows the error; no sign-in can work
+        log.warning("cannot read the secrets file", exc_info=True)
+        return False
+
+
+def auth_providers() -> list[str | None]:
+    """The providers named under [auth] ([auth.google], ...), or [None] for the unnamed one."""
+    section = st.secrets.get("auth", {})
+    named = [k for k, v in section.items() if hasattr(v, "keys") and k != "client_kwargs"]
+    return named or [None]
+
+
+def principal() -> Principal | None:
+    """Who is asking: LOCAL without sign-in; the signed-in user with their role; None to show the sign-in page.
+
+    The roles file is read on every run, so an edit applies at the user's next click. Raises
+    `rag.auth.RolesConfigError` when it is broken (the router says so and lets nobody in).
+    """
+    if not auth_enabled():
+        return LOCAL
+    if not st.user.get("is_logged_in"):
+        return None
+    return principal_from_claims(st.user.to_dict(), load_roles())
+
+
+def signed_in() -> Principal:
+    """The principal for a page: the router has already stopped any run without one."""
+    who = principal()
+    if who is None:
+        st.stop()
+    return who
 
 
 def index_dir() -> Path:
@@ -71,7 +127,9 @@ def get_embedder() -> Embedder:
 
 @st.cache_resource(show_spinner="Loading the index…")
 def _load_engine(path: str) -> Engine:
-    return Engine.load(path, get_embedder())
+    # Questions go through the index's ONNX encoder, so they never wait on the torch model's lock while an
+    # upload is being embedded; uploads share the one torch model.
+    return Engine.load(path, Embedder.for_index(path, get_embedder()))
 
 
 def get_engine() -> Engine | None:
@@ -97,9 +155,6 @@ def show_error(error: RagError) -> None:
                 icon=":material/info:")
     else:
         st.error(md_escape(error), icon=":material/error:")
-
-
-log = logging.getLogger(__name__)
 
 
 def configured_backends() -> dict[str, Backend]:
@@ -146,10 +201,10 @@ class Settings:
     backend: Backend | None = None  # that backend, from the operator's file; None for extractive
 
 
-def sidebar_settings() -> Settings:
+def sidebar_settings(principal: Principal) -> Settings:
     for key, default in DEFAULTS.items():
         st.session_state.setdefault(key, default)  # defaults via state, so a kept value never clashes with them
-    backends = configured_backends()
+    backends = allowed_backends(configured_backends(), principal)  # choosing an LLM is an admin's by default
     choices = [EXTRACTIVE, *backends]
     if st.session_state["answerer"] not in choices:
         # A name the operator removed, or anything else put into session state: never a spec or an address.
