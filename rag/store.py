@@ -515,14 +515,6 @@ class _Store:
             except sqlite3.Error as e:  # "file is not a database", "no such table", "database disk image is malformed"
                 raise IndexDamaged(self.index_dir, f"{self.generation}/meta.sqlite cannot be read ({e})") from e
 
-    def rows(self, sql: str) -> Iterator[tuple]:
-        """Every row of a query, for a full read (`read_content`)."""
-        with self._lock:
-            try:
-                yield from self._con.execute(sql)
-            except sqlite3.Error as e:
-                raise IndexDamaged(self.index_dir, f"{self.generation}/meta.sqlite cannot be read ({e})") from e
-
     def counts(self) -> dict[str, int]:
         return {table: self.query(f"SELECT COUNT(*) FROM {table}")[0][0]
                 for table in ("documents", "paragraphs", "chunks")}
@@ -560,10 +552,10 @@ def read_content(index_dir: str | Path, generation: str, store: _Store, document
                  ingested_at: dict[str, float], vectors: np.ndarray) -> IndexContent:
     """Every paragraph (in position order) and chunk (in row order) as records."""
     try:
-        paragraphs = [_paragraph(r) for r in store.rows(f"SELECT {_PARAGRAPH_COLUMNS} FROM paragraphs "
-                                                         "ORDER BY position")]
-        chunks = [Chunk(*r) for r in store.rows("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
-                                                "ORDER BY row")]
+        paragraphs = [_paragraph(r) for r in store.query(f"SELECT {_PARAGRAPH_COLUMNS} FROM paragraphs "
+                                                          "ORDER BY position")]
+        chunks = [Chunk(*r) for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
+                                                 "ORDER BY row")]
     except (ValueError, TypeError) as e:  # a row whose JSON columns were edited by hand
         raise IndexDamaged(index_dir, f"{generation}/meta.sqlite holds a malformed row ({e})") from e
     return IndexContent(list(documents), paragraphs, chunks, vectors, dict(ingested_at))
@@ -827,15 +819,18 @@ class GenerationWriter:
 
     def _chunk_span(self) -> np.ndarray:
         """chunk_paras.npy: base's rows, then the new chunks' first and last paragraph positions (by a join)."""
-        new = self._con.execute(
+        span = np.zeros((self.chunks - self._first_new_chunk, 2), np.int32)
+        cursor = self._con.execute(
             "SELECT c.row, f.position, l.position FROM chunks c "
             "LEFT JOIN paragraphs f ON f.doc_id = c.doc_id AND f.para = c.para_start "
             "LEFT JOIN paragraphs l ON l.doc_id = c.doc_id AND l.para = c.para_end "
-            "WHERE c.row >= ? ORDER BY c.row", (self._first_new_chunk,)).fetchall()
-        broken = [r for r in new if r[1] is None or r[2] is None]
-        if broken:
-            raise ValueError(f"chunk row {broken[0][0]} cites a paragraph that was not added")
-        span = np.asarray([r[1:] for r in new], np.int32).reshape(-1, 2)
+            "WHERE c.row >= ? ORDER BY c.row", (self._first_new_chunk,))
+        while rows := cursor.fetchmany(_BLOCK):  # in blocks: 10M tuples at once would take gigabytes
+            broken = [r for r in rows if r[1] is None or r[2] is None]
+            if broken:
+                raise ValueError(f"chunk row {broken[0][0]} cites a paragraph that was not added")
+            block = np.asarray(rows, np.int64)
+            span[block[:, 0] - self._first_new_chunk] = block[:, 1:]
         if self.base is not None:
             span = np.concatenate([np.asarray(self.base.chunk_span, np.int32), span])
         return span

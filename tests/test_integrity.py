@@ -239,7 +239,7 @@ def test_doctor_passes_a_healthy_index(index_copy):
     result = doctor(index_copy)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "metadata",
+    assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "bm25", "metadata",
                                                     "counts", "paragraphs", "generations"]
     assert all(line.startswith("ok ") for line in lines), result.output
 
