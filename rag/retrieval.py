@@ -79,7 +79,7 @@ class Corpus(Protocol):
     references: np.ndarray
 
     def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]: ...
-    def chunk_paragraphs(self, rows: Sequence[int]) -> list[Sequence[int]]: ...
+    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
     def chunk_rows(self, paragraph: Paragraph) -> list[int]: ...
     def word_ids(self, words: list[str]) -> list[int | None]: ...
 
@@ -119,8 +119,10 @@ class InMemory:
     def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]:
         return [self.paragraphs[int(i)] for i in positions]
 
-    def chunk_paragraphs(self, rows: Sequence[int]) -> list[list[int]]:
-        return [self._chunk_paras[int(r)] for r in rows]
+    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        paras = [self._chunk_paras[int(r)] for r in rows]
+        counts = np.fromiter((len(p) for p in paras), np.int64, len(paras))
+        return np.fromiter((i for p in paras for i in p), np.int64, int(counts.sum())), counts
 
     def chunk_rows(self, paragraph: Paragraph) -> list[int]:
         return self._paragraph_rows.get(self._position[(paragraph.doc_id, paragraph.para)], [])
@@ -166,13 +168,16 @@ class DenseRetriever:
             return {}
         sims, rows = ann.search(self.faiss, self.vectors, query_vector, depth)
         keep = rows >= 0
-        sims, rows = sims[keep].tolist(), rows[keep]
-        best: dict[int, float] = {}
-        for sim, paras in zip(sims, self.corpus.chunk_paragraphs(rows)):
-            for p in paras:
-                if sim > best.get(p, -2.0):
-                    best[p] = sim
-        return best
+        sims, rows = sims[keep], rows[keep]
+        # Rows come best first, so a paragraph's best passage is its first: keep each paragraph's first
+        # appearance, in order of appearance (the order the scores' mean and spread are summed in).
+        positions, counts = self.corpus.chunk_positions(rows)
+        if not len(positions):
+            return {}
+        sims = np.repeat(sims, counts)
+        _, first = np.unique(positions, return_index=True)
+        first.sort()
+        return dict(zip(positions[first].tolist(), sims[first].tolist()))
 
     def paragraph_score(self, query_vector: np.ndarray, paragraph: Paragraph) -> float:
         """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
@@ -208,17 +213,20 @@ def zscore_fusion(scores: dict[str, dict[int, float]], weights: dict[str, float]
     >>> [round(fused[i], 2) for i in (1, 2, 3)]
     [0.0, 0.0, -2.0]
     """
-    normalised: dict[str, tuple[dict[int, float], float]] = {}
-    for name, s in scores.items():
-        if not s:
-            continue
-        values = np.fromiter(s.values(), dtype=np.float64)
+    lists = {name: s for name, s in scores.items() if s}
+    if not lists:
+        return {}
+    keys = {name: np.fromiter(s, np.int64, len(s)) for name, s in lists.items()}
+    items = np.unique(np.concatenate(list(keys.values())))
+    fused = np.zeros(len(items))
+    for name, s in lists.items():
+        values = np.fromiter(s.values(), dtype=np.float64, count=len(s))
         mean, std = float(values.mean()), float(values.std()) or 1.0
-        z = {i: (v - mean) / std for i, v in s.items()}
-        normalised[name] = (z, min(z.values()))
-    items = set().union(*(z for z, _ in normalised.values())) if normalised else set()
-    return {i: sum((weights or {}).get(name, 1.0) * z.get(i, floor) for name, (z, floor) in normalised.items())
-            for i in items}
+        z = (values - mean) / std
+        column = np.full(len(items), z.min())  # missing: below all of this list's candidates
+        column[np.searchsorted(items, keys[name])] = z
+        fused += (weights or {}).get(name, 1.0) * column
+    return dict(zip(items.tolist(), fused.tolist()))
 
 
 class Fusion(_Choice):
@@ -313,8 +321,9 @@ def _without(scores: dict[int, float], positions: np.ndarray) -> dict[int, float
 
 def _ranking(scores: dict[int, float], ties: Sequence[Paragraph] | np.ndarray | None = None) -> list[int]:
     """Positions best first; equal scores by (doc_id, para), which position order is in an index."""
-    if ties is None:
-        return sorted(scores, key=lambda i: (-scores[i], i))
-    if isinstance(ties, np.ndarray):
-        return sorted(scores, key=lambda i: (-scores[i], ties[i]))
-    return sorted(scores, key=lambda i: (-scores[i], ties[i].doc_id, ties[i].para))
+    if isinstance(ties, Sequence):
+        return sorted(scores, key=lambda i: (-scores[i], ties[i].doc_id, ties[i].para))
+    keys = np.fromiter(scores, np.int64, len(scores))
+    values = np.fromiter(scores.values(), np.float64, len(scores))
+    order = np.lexsort((keys if ties is None else np.asarray(ties)[keys], -values))
+    return keys[order].tolist()

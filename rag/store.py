@@ -119,7 +119,7 @@ class Index:
     """A loaded, read-only generation of the index folder.
 
     What retrieval reads, by paragraph position and chunk row: `faiss` and `vectors` (dense), `postings`
-    and `word_ids` (BM25), `chunk_span`, `references`, `paragraphs_at` and `chunk_rows`. Thread-safe.
+    and `word_ids` (BM25), `chunk_positions`, `references`, `paragraphs_at` and `chunk_rows`. Thread-safe.
     """
 
     def __init__(self, path: Path, generation: str, manifest: dict, faiss_index, vectors: np.ndarray,
@@ -235,9 +235,15 @@ class Index:
             raise IndexDamaged(self.path, f"{self.generation}/meta.sqlite has no paragraph at position {missing[0]}")
         return [found[p] for p in positions]
 
-    def chunk_paragraphs(self, rows: Sequence[int]) -> list[range]:
-        """The paragraph positions each chunk row holds (one, or a run of short paragraphs of one section)."""
-        return [range(first, last + 1) for first, last in np.asarray(self.chunk_span[np.asarray(rows)]).tolist()]
+    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The paragraph positions the chunk rows hold, row after row, and how many each holds (one, or a run
+        of short paragraphs of one section)."""
+        span = np.asarray(self.chunk_span[np.asarray(rows, dtype=np.int64)], dtype=np.int64).reshape(-1, 2)
+        counts = span[:, 1] - span[:, 0] + 1
+        if (counts == 1).all():
+            return span[:, 0], counts
+        starts = np.repeat(span[:, 0] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        return starts + np.arange(int(counts.sum())), counts
 
     def chunk_rows(self, paragraph: Paragraph) -> list[int]:
         """The chunk rows that hold a paragraph."""
