@@ -75,7 +75,7 @@ def main() -> None:
     questions = gold_questions()
     now = Engine.load(args.index)
     now.embedder.warm()
-    if now.embedder.query_backend != "onnx" or now.index.content.sentences is None:
+    if now.embedder.query_backend != "onnx" or now.index.sentences is None:
         sys.exit(f"{args.index} has no ONNX encoder or no sentence vectors: run `rag ingest` with this version first")
     torch_embedder = Embedder()
     torch_embedder.warm()

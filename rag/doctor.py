@@ -5,11 +5,12 @@ The checks, in order:
     lock         whether a writer holds .lock now (its pid), since a running ingest explains an incomplete generation
     CURRENT      names an existing, complete generation
     manifest     readable JSON of our format and version, built by this paracite's embedding model
-    vectors      vectors.faiss readable, of the manifest's dimension
+    vectors      vectors.faiss readable, of the manifest's dimension and kind; vectors.f32 of the right size
+    bm25         the postings (bm25/) read back, every posting names a paragraph, every term id is known
     metadata     meta.sqlite passes SQLite's own quick_check and its rows read back
-    counts       the manifest's counts match the rows, and the vectors match the chunks one to one
-    paragraphs   every chunk's paragraphs exist, so a hit resolves to text a person can check
-    sentences    the stored sentence vectors match the paragraphs (warn when absent: an older index)
+    counts       the manifest's counts match the rows; vectors, postings and chunk_paras.npy match them one to one
+    paragraphs   every chunk's paragraphs exist where chunk_paras.npy says, so a hit resolves to text a person can check
+    sentences    the stored sentence vectors match the paragraphs (warn when absent: questions embed them)
     encoder      the ONNX query encoder loads (warn when absent: questions load torch)
     generations  no incomplete generation folders, no stray complete ones, no leftover CURRENT temp files
 
@@ -41,7 +42,7 @@ from rag.store import (
     check_counts,
     check_manifest,
     check_manifest_fields,
-    check_vector_count,
+    check_sizes,
     complete_generations,
     incomplete_generations,
     live_generation,
@@ -49,9 +50,12 @@ from rag.store import (
     lock_holder_pid,
     lock_is_held,
     named_by_current,
+    read_content,
+    read_exact_vectors,
     read_generation_manifest,
+    read_layout,
     read_only_store,
-    read_rows,
+    read_postings,
     read_vectors,
     replaced_by,
     set_current,
@@ -149,39 +153,56 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
 
     try:
         vectors = read_vectors(path, generation, manifest)
-        checks.append(Check("vectors", Status.OK, f"{vectors.ntotal} vectors of {vectors.d} dims"))
+        exact = read_exact_vectors(path, generation, manifest)
+        kind = "exact" if manifest["dense"]["kind"] == "exact" else f"approximate ({manifest['dense']['kind']})"
+        checks.append(Check("vectors", Status.OK, f"{vectors.ntotal} vectors of {vectors.d} dims, {kind} search"))
     except IndexDamaged as e:
-        vectors = None
+        vectors = exact = None
         checks.append(Check("vectors", Status.FAIL, e.problem, repair))
 
     try:
-        _quick_check(path, generation)
-        rows = read_rows(path, generation)
-        checks.append(Check("metadata", Status.OK, f"meta.sqlite: {len(rows.documents)} documents, "
-                                                   f"{len(rows.paragraphs)} paragraphs, {len(rows.chunks)} chunks"))
+        postings = read_postings(path, generation)
+        _check_postings(path, generation, postings, manifest)
+        checks.append(Check("bm25", Status.OK, f"{len(postings.docs)} postings of {postings.terms} terms"))
+    except IndexDamaged as e:
+        postings = None
+        checks.append(Check("bm25", Status.FAIL, e.problem, repair))
+
+    try:
+        with read_only_store(path, generation) as store:
+            _quick_check(path, generation, store)
+            counts = store.counts()
+            documents, ingested_at = store.documents()
+            content = read_content(path, generation, store, documents, ingested_at, exact)
+        checks.append(Check("metadata", Status.OK, f"meta.sqlite: {counts['documents']} documents, "
+                                                   f"{counts['paragraphs']} paragraphs, {counts['chunks']} chunks"))
     except IndexDamaged as e:
         checks.append(Check("metadata", Status.FAIL, e.problem, repair))
         return checks
 
     try:
-        check_counts(path, generation, manifest, rows)
-        if vectors is not None:
-            check_vector_count(path, generation, vectors, rows)
-        checks.append(Check("counts", Status.OK, "manifest, rows and vectors agree" if vectors is not None
-                            else "manifest and rows agree (vectors unreadable)"))
+        span = None
+        check_counts(path, generation, manifest, counts)
+        if vectors is not None and postings is not None:
+            span, _ = read_layout(path, generation)
+            check_sizes(path, generation, manifest, vectors, exact, postings, span)
+        checks.append(Check("counts", Status.OK, "manifest, rows, vectors and postings agree" if span is not None
+                            else "manifest and rows agree (vectors or postings unreadable)"))
     except IndexDamaged as e:
         checks.append(Check("counts", Status.FAIL, e.problem, repair))
 
     try:
-        check_chunk_paragraphs(path, generation, rows)
+        if span is None:
+            span, _ = read_layout(path, generation)
+        check_chunk_paragraphs(path, generation, content, span)
         checks.append(Check("paragraphs", Status.OK, "every chunk resolves to paragraphs in the store"))
     except IndexDamaged as e:
         checks.append(Check("paragraphs", Status.FAIL, e.problem, repair))
 
     upgrade = f"`rag ingest corpus/ --index {path}` adds it"
     try:
-        sentences = load_sentence_vectors(path / generation, [(p.doc_id, p.para) for p in rows.paragraphs],
-                                          dimension, path)
+        sentences = load_sentence_vectors(path / generation, int(manifest["paragraphs"]), dimension, path,
+                                          lambda doc_id, para: None)
         checks.append(Check("sentences", Status.OK, f"{len(sentences.vectors)} sentence vectors") if sentences
                       else Check("sentences", Status.WARN, "no stored sentence vectors: each question embeds its "
                                                            "sentences (slower)", upgrade))
@@ -194,9 +215,19 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
     return checks
 
 
-def _quick_check(path: Path, generation: str) -> None:
-    with read_only_store(path, generation) as con:
-        result = [r[0] for r in con.execute("PRAGMA quick_check")]
+def _check_postings(path: Path, generation: str, postings, manifest: dict) -> None:
+    """Every posting names a paragraph, with a positive count, and the term count is the manifest's (a full scan)."""
+    terms = manifest.get("bm25", {}).get("terms")
+    if terms != postings.terms:
+        raise IndexDamaged(path, f"{generation}/bm25 holds {postings.terms} terms, the manifest says {terms}")
+    if len(postings.docs) and (int(postings.docs.max()) >= manifest["paragraphs"] or int(postings.docs.min()) < 0
+                               or int(postings.tf.min()) < 1):
+        raise IndexDamaged(path, f"{generation}/bm25/docs.npy or tf.npy holds a posting outside the "
+                                 f"{manifest['paragraphs']} paragraphs")
+
+
+def _quick_check(path: Path, generation: str, store) -> None:
+    result = store.quick_check()
     if result != ["ok"]:
         raise IndexDamaged(path, f"{generation}/meta.sqlite fails SQLite's quick_check ({'; '.join(result[:3])})")
 
@@ -238,7 +269,7 @@ def newest_sound_generation(index_dir: str | Path, model: str = MODEL_NAME, dime
         if name in exclude:
             continue
         try:
-            load_generation(path, name, model, dimension)
+            load_generation(path, name, model, dimension).close()
         except (IndexDamaged, IndexMismatch):
             continue
         return name
@@ -259,7 +290,7 @@ def repair(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DIME
         try:
             live = live_generation(path)
             if live is not None:
-                load_generation(path, live, model, dimension)
+                load_generation(path, live, model, dimension).close()
             broken = False
         except IndexDamaged:
             broken = True

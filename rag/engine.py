@@ -46,7 +46,7 @@ class Engine:
         load_ms.update({f"query encoder ({embedder.query_backend})": (t1 - t0) * 1000, "index": (t2 - t1) * 1000,
                         "retriever": (t3 - t2) * 1000})
         return cls(embedder, index, retriever,
-                   ExtractiveAnswerer(embedder, titles_of(index), sentences=index.content.sentences), load_ms)
+                   ExtractiveAnswerer(embedder, titles_of(index), sentences=index.sentences), load_ms)
 
     @property
     def titles(self) -> dict[str, str]:

@@ -33,8 +33,18 @@ from rag.errors import IngestError, IndexNotFound
 from rag.loaders import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.loaders.limits import Limits
 from rag.loaders.worker import Job, parse_files
-from rag.sentence_vectors import build as build_sentence_vectors
-from rag.store import Index, IndexContent, check_manifest, read_manifest, write_generation, write_lock
+from rag.sentence_vectors import embed_blocks
+from rag.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    GenerationWriter,
+    Index,
+    IndexContent,
+    check_manifest,
+    read_manifest,
+    write_generation,
+    write_lock,
+)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -109,8 +119,8 @@ def ingest(
     limits = limits or Limits.from_env()
     report = IngestReport()
     with write_lock(index_dir):
-        old = None if rebuild else _open_previous(index_dir, embedder)
-        old_by_path = {d.source_path: d for d in old.content.documents} if old else {}
+        old = None if rebuild else _open_previous(index_dir, embedder, report)
+        old_by_path = {d.source_path: d for d in old.documents} if old else {}
         files, errors = discover(paths)
         report.failed.extend(errors)
         # Only folders and files that exist can vouch that a document is gone: a mistyped or unmounted
@@ -119,7 +129,7 @@ def ingest(
 
         keep_docs: dict[str, Document] = {}  # doc_id -> document kept as it was
         fresh: list[LoadedFile] = []
-        used_ids = {d.doc_id: d.source_path for d in old.content.documents} if old else {}
+        used_ids = {d.doc_id: d.source_path for d in old.documents} if old else {}
         seen_paths: set[str] = set()
         same_chunking = bool(old) and old.manifest.get("chunking") == chunking_settings(max_words, passage_chars)
         parsed = 0
@@ -177,7 +187,7 @@ def ingest(
             (report.updated if previous else report.added).append(loaded.document.doc_id)
 
         if old:
-            for doc in old.content.documents:
+            for doc in old.documents:
                 if doc.doc_id in keep_docs or doc.source_path in seen_paths:
                     continue  # unchanged, re-ingested, or failed and kept
                 if _under_any(Path(doc.source_path), roots):
@@ -186,16 +196,20 @@ def ingest(
                     keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
 
         # An index written before sentence vectors is rewritten once to add them (its chunk vectors are kept).
-        upgrade = bool(old) and old.content.sentences is None
+        upgrade = bool(old) and old.sentences is None
         if not report.changed and not rebuild and not upgrade:
             _ensure_query_encoder(index_dir, embedder, report)
             report.seconds = time.perf_counter() - started
             return report
-        content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress,
-                            passage_chars)
         manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
                     "chunking": chunking_settings(max_words, passage_chars)}
-        report.generation = write_generation(index_dir, content, manifest)
+        if _appends(old, report, same_chunking):
+            report.generation = _append(index_dir, old, fresh, embedder, max_words, manifest, report, progress,
+                                        show_progress, passage_chars)
+        else:
+            content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress,
+                                passage_chars)
+            report.generation = write_generation(index_dir, content, manifest)
         _ensure_query_encoder(index_dir, embedder, report)
     report.seconds = time.perf_counter() - started
     return report
@@ -224,7 +238,7 @@ def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[st
         old = Index.open(index_dir, embedder.name, embedder.dimension)
         for doc_id in doc_ids:
             old.document(doc_id)  # raises with the list of known ids
-        keep = {d.doc_id: d for d in old.content.documents if d.doc_id not in doc_ids}
+        keep = {d.doc_id: d for d in old.documents if d.doc_id not in doc_ids}
         report.removed = list(doc_ids)
         report.unchanged = list(keep)
         chunking = old.manifest["chunking"]
@@ -236,15 +250,67 @@ def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[st
     return report
 
 
-def _open_previous(index_dir: str | Path, embedder: Embedder) -> Index | None:
+def _open_previous(index_dir: str | Path, embedder: Embedder, report: IngestReport | None = None) -> Index | None:
     manifest = read_manifest(index_dir)
     if manifest is None:
+        return None
+    older = manifest.get("format") == FORMAT and isinstance(manifest.get("format_version"), int) \
+        and manifest["format_version"] < FORMAT_VERSION
+    if older and report is not None and manifest.get("model") == embedder.name:
+        # An index of an older format, by this model: rebuilt whole (everything re-embedded), not refused, so
+        # `make run` keeps working after an upgrade. Its generation stays until the next write replaces it.
+        report.warnings.append(f"the index at {index_dir} is format v{manifest['format_version']}; rebuilding it as "
+                               f"v{FORMAT_VERSION}")
         return None
     check_manifest(manifest, embedder.name, embedder.dimension, Path(index_dir))
     try:
         return Index.open(index_dir, embedder.name, embedder.dimension)
     except IndexNotFound:
         return None  # an empty index: nothing to reuse
+
+
+def _appends(old: Index | None, report: IngestReport, same_chunking: bool) -> bool:
+    """Whether this ingest only adds documents to a large index, which then grows by appending (`rag.store`).
+
+    A small index (exact dense search) is rewritten whole, as ever, so its paragraphs stay in (doc_id, para)
+    order; an update or a removal rewrites a large one too (from its stored rows and vectors).
+    """
+    return (old is not None and not old.is_exact and same_chunking and bool(report.added)
+            and not report.updated and not report.removed and old.sentences is not None)
+
+
+def _append(index_dir: str | Path, old: Index, fresh: list[LoadedFile], embedder: Embedder, max_words: int,
+            manifest: dict, report: IngestReport, progress: Progress | None, show_progress: bool,
+            passage_chars: int) -> str:
+    """A new generation of `old` plus the fresh documents: only their chunks are embedded, their vectors added
+    to the trained dense index, their postings to the BM25 postings."""
+    now = time.time()
+    chunks = _new_chunks(fresh, max_words, passage_chars)
+    vectors = _embed(chunks, embedder, progress, show_progress)
+    report.chunks_embedded = len(chunks)
+    with GenerationWriter(index_dir, manifest, base=old) as writer:
+        writer.add_documents([f.document for f in fresh], {f.document.doc_id: now for f in fresh})
+        paragraphs = [p for loaded in fresh for p in loaded.paragraphs]
+        blocks = iter(_sentence_blocks(paragraphs, None, chunks, vectors, embedder, report, progress, show_progress))
+        for loaded in fresh:
+            writer.add_paragraphs(loaded.paragraphs, [next(blocks) for _ in loaded.paragraphs])
+        writer.add_chunks(chunks, vectors)
+        return writer.commit()
+
+
+def _new_chunks(fresh: list[LoadedFile], max_words: int, passage_chars: int) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for loaded in fresh:
+        title = context_title(loaded.document.title, loaded.document.source_path)
+        chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=title, max_chars=passage_chars))
+    return chunks
+
+
+def _embed(chunks: list[Chunk], embedder: Embedder, progress: Progress | None, show_progress: bool) -> np.ndarray:
+    if not chunks:
+        return np.zeros((0, embedder.dimension), np.float32)
+    callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress
+    return embedder.encode_documents([c.text for c in chunks], progress=callback)
 
 
 def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile], embedder: Embedder,
@@ -256,37 +322,53 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
     vector_parts: list[np.ndarray] = []
     ingested_at: dict[str, float] = {}
     if old:
-        rows = {c.chunk_id: i for i, c in enumerate(old.content.chunks)}
-        for doc in old.content.documents:
+        # One pass over the old records (not one per document): a large index holds millions of them.
+        content = old.content
+        paras_of: dict[str, list[Paragraph]] = {}
+        for p in content.paragraphs:
+            paras_of.setdefault(p.doc_id, []).append(p)
+        rows_of: dict[str, list[int]] = {}
+        for row, c in enumerate(content.chunks):
+            rows_of.setdefault(c.doc_id, []).append(row)
+        for doc in content.documents:
             if doc.doc_id not in keep_docs:
                 continue
             documents.append(doc)
-            paragraphs.extend(old.paragraphs(doc.doc_id))
-            doc_chunks = [c for c in old.content.chunks if c.doc_id == doc.doc_id]
-            chunks.extend(doc_chunks)
-            vector_parts.append(old.content.vectors[[rows[c.chunk_id] for c in doc_chunks]])
+            paragraphs.extend(sorted(paras_of.get(doc.doc_id, []), key=lambda p: p.para))
+            doc_rows = rows_of.get(doc.doc_id, [])
+            chunks.extend(content.chunks[r] for r in doc_rows)
+            vector_parts.append(np.asarray(content.vectors[doc_rows], dtype=np.float32).reshape(-1, old.vectors.shape[1]))
             ingested_at[doc.doc_id] = old.ingested_at(doc.doc_id) or time.time()
-    new_chunks: list[Chunk] = []
     for loaded in fresh:
         documents.append(loaded.document)
         paragraphs.extend(loaded.paragraphs)
-        title = context_title(loaded.document.title, loaded.document.source_path)
-        new_chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=title, max_chars=passage_chars))
         ingested_at[loaded.document.doc_id] = time.time()
+    new_chunks = _new_chunks(fresh, max_words, passage_chars)
     if new_chunks:
-        callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress
-        vector_parts.append(embedder.encode_documents([c.text for c in new_chunks], progress=callback))
+        vector_parts.append(_embed(new_chunks, embedder, progress, show_progress))
         chunks.extend(new_chunks)
     report.chunks_embedded = len(new_chunks)
     vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
-    known = old.content.sentences.by_paragraph() if old and old.content.sentences is not None else {}
-    # A chunk that is one whole sentence (a short paragraph, a table row) already has that sentence's vector.
-    reuse = dict(zip((c.text for c in new_chunks), vector_parts[-1])) if new_chunks else {}
+    blocks = _sentence_blocks(paragraphs, old, new_chunks, vector_parts[-1] if new_chunks else None, embedder, report,
+                              progress, show_progress)
+    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at,
+                        {(p.doc_id, p.para): b for p, b in zip(paragraphs, blocks)})
+
+
+def _sentence_blocks(paragraphs: list[Paragraph], old: Index | None, new_chunks: list[Chunk],
+                     new_vectors: np.ndarray | None, embedder: Embedder, report: IngestReport,
+                     progress: Progress | None, show_progress: bool) -> list[np.ndarray]:
+    """Each paragraph's sentence vectors (`rag.sentence_vectors`): the old generation's where they still fit,
+    a new chunk's vector where a chunk is one whole sentence (a short paragraph, a table row), the rest embedded."""
+    known = ((lambda p: old.sentences.of(p.doc_id, p.para)) if old is not None and old.sentences is not None
+             else (lambda p: None))
+    reuse = dict(zip((c.text for c in new_chunks), new_vectors)) if new_vectors is not None else {}
     callback = (lambda done, total: progress("embed sentences", done, total)) if progress else show_progress
-    sentences, report.sentences_embedded = build_sentence_vectors(
+    blocks, embedded = embed_blocks(
         paragraphs, known, lambda texts: embedder.encode_documents(texts, progress=callback, desc="Sentences"),
         embedder.dimension, reuse)
-    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at, sentences)
+    report.sentences_embedded += embedded
+    return blocks
 
 
 def _with_doc_id(loaded: LoadedFile, doc_id: str) -> LoadedFile:

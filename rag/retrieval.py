@@ -2,7 +2,9 @@
 
 `HybridRetriever.search(query, top_k, mode) -> list[Hit]` ranks paragraphs, never bare chunks: a
 paragraph scores as its best chunk. BM25 and dense are its parts (`candidates`), fused by `fuse`.
-Ties break by (doc_id, para), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it
+It reads a `Corpus` by paragraph position: an index on disk (`from_index`: BM25 postings and vectors
+memory-mapped, paragraphs read from SQLite only for the hits) or lists in memory. Ties break by
+(doc_id, para) (by position after an append to a large index, `rag.store`), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it
 as a LangChain `BaseRetriever` (rag.lc).
 
 Paragraphs of a source list (under a "Sources" or "References" heading) stay in the index but are
@@ -15,13 +17,14 @@ Not handled: query expansion, cross-encoder re-ranking, metadata filters.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import Enum
+from typing import Protocol
 
-import bm25s
-import faiss
 import numpy as np
-import Stemmer
 
+from rag import ann
+from rag.bm25 import Postings, Vocabulary, words
 from rag.documents import Chunk, Hit, Paragraph
 from rag.embedding import Embedder
 from rag.errors import BadArgument
@@ -65,81 +68,123 @@ def _check_top_k(top_k: int) -> None:
         raise BadArgument(f"top_k must be greater than 0. Currently, the top_k is {top_k}")
 
 
-class Bm25Retriever:
-    """BM25 (Lucene variant) over paragraph text, with a Snowball English stemmer and English stopwords."""
+class Corpus(Protocol):
+    """What retrieval reads, by paragraph position and chunk row: an open `rag.store.Index` (on disk,
+    memory-mapped) or `InMemory` lists. Positions run in (doc_id, para) order unless `tie_order` says otherwise."""
 
-    def __init__(self, paragraphs: list[Paragraph], k1: float = 1.2, b: float = 0.75):
-        # Paragraph text alone: with the title and heading in front (as passages are embedded) the shipped
-        # corpus lost 0.043 hit@5, since every paragraph of a document then shares its title's words.
-        self.paragraphs = paragraphs
-        self._tokenizer = bm25s.tokenization.Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
-        self._bm25 = bm25s.BM25(k1=k1, b=b, method="lucene")
-        if paragraphs:
-            ids = self._tokenizer.tokenize([p.text for p in paragraphs], update_vocab=True, return_as="ids",
-                                           show_progress=False)
-            self._bm25.index((ids, self._tokenizer.get_vocab_dict()), show_progress=False)
+    paragraph_count: int
+    postings: Postings
+    faiss: object
+    vectors: np.ndarray
+    references: np.ndarray
 
-    def query_terms(self, query: str) -> list[int]:
-        if not self.paragraphs:
-            return []
-        ids = self._tokenizer.tokenize([query], update_vocab="never", return_as="ids", show_progress=False)[0]
-        empty = self._tokenizer.word_to_id.get("")
-        return list(dict.fromkeys(t for t in ids if t != empty))
-
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every paragraph (zeros when no query term is known)."""
-        terms = self.query_terms(query)
-        if not terms:
-            return np.zeros(len(self.paragraphs), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
-
-    def top(self, query: str, depth: int = CANDIDATES) -> dict[int, float]:
-        """The `depth` best-scoring paragraphs (by position) with a positive score."""
-        s = self.scores(query)
-        top = np.argsort(-s, kind="stable")[:depth]
-        return {int(i): float(s[i]) for i in top if s[i] > 0}
+    def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]: ...
+    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def chunk_rows(self, paragraph: Paragraph) -> list[int]: ...
+    def word_ids(self, words: list[str]) -> list[int | None]: ...
 
 
-class DenseRetriever:
-    """Cosine similarity over passage vectors in a FAISS inner-product index; a paragraph scores as the best
-    passage that holds it (a passage of several short paragraphs scores each of them)."""
+class InMemory:
+    """Paragraphs, chunks and vectors given as lists (tests, the BEIR evals), as a `Corpus`.
 
-    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
+    Positions are the list's order; ties break by (doc_id, para) through `tie_order`.
+    """
+
+    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, dimension: int,
                  faiss_index=None):
         if len(chunks) != len(vectors):
             raise BadArgument(f"{len(chunks)} chunks but {len(vectors)} vectors; they must align")
         self.paragraphs = paragraphs
-        self.chunks = chunks
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.embedder = embedder
+        self.paragraph_count = len(paragraphs)
+        self.vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), dimension)
         if faiss_index is None:
-            faiss_index = faiss.IndexFlatIP(embedder.dimension)
-            if len(vectors):
-                faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            faiss_index = ann.build(self.vectors, {"kind": "exact"})
         self.faiss = faiss_index
+        self._vocabulary = Vocabulary()
+        self.postings = Postings.build([p.text for p in paragraphs], self._vocabulary)
+        self.references = np.asarray([i for i, p in enumerate(paragraphs) if is_reference(p)], np.int64)
         position = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
         # Passage row -> the positions of its paragraphs (one, or a run of short ones).
         self._chunk_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
                               if (c.doc_id, n) in position] for c in chunks]
-        self.paragraph_rows: dict[int, list[int]] = {}  # paragraph position -> the passage rows that hold it
+        self._paragraph_rows: dict[int, list[int]] = {}
         for row, paras in enumerate(self._chunk_paras):
             for p in paras:
-                self.paragraph_rows.setdefault(p, []).append(row)
+                self._paragraph_rows.setdefault(p, []).append(row)
+        self._position = position
+        ranked = sorted(range(len(paragraphs)), key=lambda i: (paragraphs[i].doc_id, paragraphs[i].para))
+        self.tie_order = np.empty(len(paragraphs), np.int64)
+        self.tie_order[ranked] = np.arange(len(paragraphs))
+
+    def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]:
+        return [self.paragraphs[int(i)] for i in positions]
+
+    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        paras = [self._chunk_paras[int(r)] for r in rows]
+        counts = np.fromiter((len(p) for p in paras), np.int64, len(paras))
+        return np.fromiter((i for p in paras for i in p), np.int64, int(counts.sum())), counts
+
+    def chunk_rows(self, paragraph: Paragraph) -> list[int]:
+        return self._paragraph_rows.get(self._position[(paragraph.doc_id, paragraph.para)], [])
+
+    def word_ids(self, words: list[str]) -> list[int | None]:
+        return self._vocabulary.word_ids(words)
+
+
+class Bm25Retriever:
+    """BM25 (Lucene variant) over paragraph text, with a Snowball English stemmer and English stopwords
+    (`rag.bm25`: postings on disk for an index, in memory for lists)."""
+
+    def __init__(self, corpus: Corpus):
+        # Paragraph text alone: with the title and heading in front (as passages are embedded) the shipped
+        # corpus lost 0.043 hit@5, since every paragraph of a document then shares its title's words.
+        self.corpus = corpus
+        self.postings = corpus.postings
+
+    def query_terms(self, query: str) -> list[int]:
+        """Term ids of the query's words that paragraphs hold verbatim, each once, in query order."""
+        if not self.corpus.paragraph_count:
+            return []
+        return list(dict.fromkeys(t for t in self.corpus.word_ids(words(query)) if t is not None))
+
+    def top(self, query: str, depth: int = CANDIDATES) -> dict[int, float]:
+        """The `depth` best-scoring paragraphs (by position) with a positive score."""
+        return self.postings.top(self.query_terms(query), depth)
+
+
+class DenseRetriever:
+    """Cosine similarity over passage vectors in a FAISS inner-product index (exact, or approximate and re-ranked
+    exactly above a size: `rag.ann`); a paragraph scores as the best passage that holds it (a passage of several
+    short paragraphs scores each of them)."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+        self.faiss = corpus.faiss
+        self.vectors = corpus.vectors
 
     def scores(self, query_vector: np.ndarray, depth: int = CANDIDATES * 4) -> dict[int, float]:
         """Best chunk cosine per paragraph, for the paragraphs among the top `depth` chunks."""
-        if not self.chunks:
+        if not self.faiss.ntotal:
             return {}
-        k = min(depth, self.faiss.ntotal)
-        sims, rows = self.faiss.search(np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32), k)
-        best: dict[int, float] = {}
-        for sim, row in zip(sims[0], rows[0]):
-            if row < 0:
-                continue
-            for p in self._chunk_paras[row]:
-                if sim > best.get(p, -2.0):
-                    best[p] = float(sim)
-        return best
+        sims, rows = ann.search(self.faiss, self.vectors, query_vector, depth)
+        keep = rows >= 0
+        sims, rows = sims[keep], rows[keep]
+        # Rows come best first, so a paragraph's best passage is its first: keep each paragraph's first
+        # appearance, in order of appearance (the order the scores' mean and spread are summed in).
+        positions, counts = self.corpus.chunk_positions(rows)
+        if not len(positions):
+            return {}
+        sims = np.repeat(sims, counts)
+        _, first = np.unique(positions, return_index=True)
+        first.sort()
+        return dict(zip(positions[first].tolist(), sims[first].tolist()))
+
+    def paragraph_score(self, query_vector: np.ndarray, paragraph: Paragraph) -> float:
+        """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
+        rows = self.corpus.chunk_rows(paragraph)
+        if not rows:
+            return 0.0
+        return float((np.asarray(self.vectors[np.asarray(rows)], dtype=np.float32) @ query_vector).max())
 
 
 def reciprocal_rank_fusion(rankings: dict[str, list[int]], k: int = RRF_K,
@@ -168,17 +213,20 @@ def zscore_fusion(scores: dict[str, dict[int, float]], weights: dict[str, float]
     >>> [round(fused[i], 2) for i in (1, 2, 3)]
     [0.0, 0.0, -2.0]
     """
-    normalised: dict[str, tuple[dict[int, float], float]] = {}
-    for name, s in scores.items():
-        if not s:
-            continue
-        values = np.fromiter(s.values(), dtype=np.float64)
+    lists = {name: s for name, s in scores.items() if s}
+    if not lists:
+        return {}
+    keys = {name: np.fromiter(s, np.int64, len(s)) for name, s in lists.items()}
+    items = np.unique(np.concatenate(list(keys.values())))
+    fused = np.zeros(len(items))
+    for name, s in lists.items():
+        values = np.fromiter(s.values(), dtype=np.float64, count=len(s))
         mean, std = float(values.mean()), float(values.std()) or 1.0
-        z = {i: (v - mean) / std for i, v in s.items()}
-        normalised[name] = (z, min(z.values()))
-    items = set().union(*(z for z, _ in normalised.values())) if normalised else set()
-    return {i: sum((weights or {}).get(name, 1.0) * z.get(i, floor) for name, (z, floor) in normalised.items())
-            for i in items}
+        z = (values - mean) / std
+        column = np.full(len(items), z.min())  # missing: below all of this list's candidates
+        column[np.searchsorted(items, keys[name])] = z
+        fused += (weights or {}).get(name, 1.0) * column
+    return dict(zip(items.tolist(), fused.tolist()))
 
 
 class Fusion(_Choice):
@@ -189,9 +237,12 @@ class Fusion(_Choice):
 Fusion._label = "fusion"
 
 
-def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion, paragraphs: list[Paragraph]) -> dict[int, float]:
+def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion,
+         ties: Sequence[Paragraph] | np.ndarray | None = None) -> dict[int, float]:
+    """Fused scores by position. `ties` orders equal RRF scores: the paragraphs by position (by (doc_id, para)),
+    a rank per position, or None (by position)."""
     if fusion is Fusion.RRF:
-        return reciprocal_rank_fusion({"bm25": _ranking(bm25, paragraphs), "dense": _ranking(dense, paragraphs)})
+        return reciprocal_rank_fusion({"bm25": _ranking(bm25, ties), "dense": _ranking(dense, ties)})
     return zscore_fusion({"bm25": bm25, "dense": dense}, {"bm25": 1 - DENSE_WEIGHT, "dense": DENSE_WEIGHT})
 
 
@@ -199,48 +250,49 @@ class HybridRetriever:
     """BM25 and dense rankings fused (z-score fusion by default, or RRF); `mode` picks one or both."""
 
     def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
-                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE):
-        self.paragraphs = paragraphs
+                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE,
+                 corpus: Corpus | None = None):
+        """Over lists in memory; `from_index` reads an index on disk instead (then `corpus` is the index)."""
         self.mode = Mode.parse(mode)
         self.fusion = Fusion.parse(fusion)
-        self.bm25 = Bm25Retriever(paragraphs)
-        self.dense = DenseRetriever(paragraphs, chunks, vectors, embedder, faiss_index)
+        self.corpus = corpus if corpus is not None else InMemory(paragraphs, chunks, vectors, embedder.dimension,
+                                                                   faiss_index)
+        self.bm25 = Bm25Retriever(self.corpus)
+        self.dense = DenseRetriever(self.corpus)
         self.embedder = embedder
-        self._positions = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
-        self._references = {i for i, p in enumerate(paragraphs) if is_reference(p)}
+        self._tie_order = getattr(self.corpus, "tie_order", None)
 
     @classmethod
     def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID,
                    fusion: Fusion | str = Fusion.ZSCORE) -> "HybridRetriever":
-        c = index.content
-        return cls(c.paragraphs, c.chunks, c.vectors, embedder, mode, faiss_index=index.faiss, fusion=fusion)
+        return cls([], [], np.zeros((0, embedder.dimension), np.float32), embedder, mode, fusion=fusion, corpus=index)
 
     def search(self, query: str, top_k: int = 5, mode: Mode | str | None = None,
                query_vector: np.ndarray | None = None) -> list[Hit]:
         _check_top_k(top_k)
         mode = self.mode if mode is None else Mode.parse(mode)
-        if not self.paragraphs or not query.strip():
+        if not self.corpus.paragraph_count or not query.strip():
             return []
         if mode is not Mode.BM25 and query_vector is None:
             query_vector = self.embedder.encode_queries([query])[0]
         bm25_scores, dense_scores = self.candidates(query, query_vector, mode)
-        if self._references and not _ASKS_ABOUT_SOURCES.search(query):
-            bm25_scores = {i: v for i, v in bm25_scores.items() if i not in self._references}
-            dense_scores = {i: v for i, v in dense_scores.items() if i not in self._references}
+        if len(self.corpus.references) and not _ASKS_ABOUT_SOURCES.search(query):
+            bm25_scores = _without(bm25_scores, self.corpus.references)
+            dense_scores = _without(dense_scores, self.corpus.references)
         if mode is Mode.BM25:
             fused = bm25_scores
         elif mode is Mode.DENSE:
             fused = dense_scores
         else:
-            fused = fuse(bm25_scores, dense_scores, self.fusion, self.paragraphs)
-        hits = _hits(self.paragraphs, fused, top_k, mode.value)
+            fused = fuse(bm25_scores, dense_scores, self.fusion, self._tie_order)
+        ranked = _ranking(fused, self._tie_order)[:top_k]
         out = []
-        for h in hits:
-            i = self._position(h.paragraph)
+        for rank, (i, paragraph) in enumerate(zip(ranked, self.corpus.paragraphs_at(ranked)), start=1):
             extra = {"bm25": bm25_scores.get(i, 0.0)}
             if mode is not Mode.BM25:
-                extra["dense"] = dense_scores.get(i, float(self.dense_score(query_vector, i)))
-            out.append(Hit(h.paragraph, h.score, h.rank, {**extra, mode.value: h.score}))
+                extra["dense"] = dense_scores.get(i) if i in dense_scores else \
+                    self.dense.paragraph_score(query_vector, paragraph)
+            out.append(Hit(paragraph, fused[i], rank, {**extra, mode.value: fused[i]}))
         return out
 
     def candidates(self, query: str, query_vector: np.ndarray | None, mode: Mode = Mode.HYBRID,
@@ -251,24 +303,27 @@ class HybridRetriever:
         dense = self.dense.scores(query_vector, dense_depth) if mode in (Mode.DENSE, Mode.HYBRID) else {}
         return bm25, dense
 
-    def dense_score(self, query_vector: np.ndarray, paragraph_index: int) -> float:
-        """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
-        rows = self.dense.paragraph_rows[paragraph_index]
-        return float((self.dense.vectors[rows] @ query_vector).max())
-
-    def _position(self, paragraph: Paragraph) -> int:
-        return self._positions[(paragraph.doc_id, paragraph.para)]
-
     def as_langchain(self, top_k: int = 5):
         from rag.lc import ParagraphRetriever
 
         return ParagraphRetriever(retriever=self, top_k=top_k)
 
 
-def _ranking(scores: dict[int, float], paragraphs: list[Paragraph]) -> list[int]:
-    return sorted(scores, key=lambda i: (-scores[i], paragraphs[i].doc_id, paragraphs[i].para))
+def _without(scores: dict[int, float], positions: np.ndarray) -> dict[int, float]:
+    """`scores` less the paragraphs at `positions` (sorted)."""
+    if not scores:
+        return scores
+    keys = np.fromiter(scores, np.int64, len(scores))
+    at = np.searchsorted(positions, keys)
+    drop = set(keys[(at < len(positions)) & (positions[np.minimum(at, len(positions) - 1)] == keys)].tolist())
+    return {i: v for i, v in scores.items() if i not in drop} if drop else scores
 
 
-def _hits(paragraphs: list[Paragraph], scores: dict[int, float], top_k: int, name: str) -> list[Hit]:
-    ranked = _ranking(scores, paragraphs)[:top_k]
-    return [Hit(paragraphs[i], scores[i], rank, {name: scores[i]}) for rank, i in enumerate(ranked, start=1)]
+def _ranking(scores: dict[int, float], ties: Sequence[Paragraph] | np.ndarray | None = None) -> list[int]:
+    """Positions best first; equal scores by (doc_id, para), which position order is in an index."""
+    if isinstance(ties, Sequence):
+        return sorted(scores, key=lambda i: (-scores[i], ties[i].doc_id, ties[i].para))
+    keys = np.fromiter(scores, np.int64, len(scores))
+    values = np.fromiter(scores.values(), np.float64, len(scores))
+    order = np.lexsort((keys if ties is None else np.asarray(ties)[keys], -values))
+    return keys[order].tolist()

@@ -4,21 +4,22 @@ The extractive answerer scores every sentence of the retrieved paragraphs by its
 question. Embedding those sentences per question cost about 0.2 s of CPU, under the embedder lock
 that all sessions share; read from disk, they cost a slice of a memory-mapped array.
 
-Stored in each generation, in the order meta.sqlite lists paragraphs (by doc_id, then para):
+Stored in each generation, by paragraph position (`rag.store`):
 
-    sentences.npy         float32 (sentences, dimension): the sentences of `split_sentences(p.text)`
-                          for each paragraph, consecutively
-    sentence_offsets.npy  int64 (paragraphs + 1): paragraph i owns rows offsets[i]:offsets[i+1]
+    sentences.f32         float32 (sentences, dimension), raw: the sentences of `split_sentences(p.text)`
+                          of each paragraph, consecutively, paragraph after paragraph
+    sentence_offsets.npy  int64 (paragraphs + 1): the paragraph at position i owns rows offsets[i]:offsets[i+1]
 
-A generation written before sentence vectors existed has neither file: its answers embed sentences
-per question as before, and the next ingest adds them. A paragraph whose stored count no longer
-matches `split_sentences` (the splitter changed since ingest) is embedded per question too.
+An append (`rag.store.GenerationWriter(base=...)`) copies both and continues them. A generation
+without the files (written by a bench that stores none) answers by embedding sentences per
+question, as does a paragraph whose stored count no longer matches `split_sentences` (the splitter
+changed since ingest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,89 +28,69 @@ from rag.documents import Paragraph
 from rag.errors import IndexDamaged
 from rag.sentences import split_sentences
 
-VECTORS_FILE = "sentences.npy"
+VECTORS_FILE = "sentences.f32"
 OFFSETS_FILE = "sentence_offsets.npy"
-
-Key = tuple[str, int]  # (doc_id, para)
 
 
 @dataclass(frozen=True)
 class SentenceVectors:
-    keys: tuple[Key, ...]  # sorted by (doc_id, para), as meta.sqlite lists paragraphs
-    offsets: np.ndarray  # int64, len(keys) + 1
-    vectors: np.ndarray  # float32 (offsets[-1], dimension); memory-mapped when loaded
-    _position: dict[Key, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "_position", {k: i for i, k in enumerate(self.keys)})
+    offsets: np.ndarray  # int64, paragraphs + 1
+    vectors: np.ndarray  # float32 (offsets[-1], dimension), memory-mapped
+    position: Callable[[str, int], int | None]  # (doc_id, para) -> paragraph position, or None
 
     def of(self, doc_id: str, para: int, count: int | None = None) -> np.ndarray | None:
         """The paragraph's sentence vectors, or None when it has none stored (or not `count` of them)."""
-        i = self._position.get((doc_id, para))
-        if i is None:
+        i = self.position(doc_id, para)
+        if i is None or not 0 <= i < len(self.offsets) - 1:
             return None
         start, end = int(self.offsets[i]), int(self.offsets[i + 1])
         if count is not None and end - start != count:
             return None
         return np.asarray(self.vectors[start:end], dtype=np.float32)
 
-    def by_paragraph(self) -> dict[Key, np.ndarray]:
-        return {k: self.vectors[self.offsets[i]:self.offsets[i + 1]] for i, k in enumerate(self.keys)}
 
-    def save(self, folder: Path) -> list[str]:
-        """Write both files into a generation folder; returns their names (for fsync)."""
-        np.save(folder / VECTORS_FILE, np.ascontiguousarray(self.vectors, dtype=np.float32), allow_pickle=False)
-        np.save(folder / OFFSETS_FILE, np.asarray(self.offsets, dtype=np.int64), allow_pickle=False)
-        return [VECTORS_FILE, OFFSETS_FILE]
-
-
-def build(paragraphs: list[Paragraph], known: dict[Key, np.ndarray], embed: Callable[[list[str]], np.ndarray],
-          dimension: int, reuse: dict[str, np.ndarray] | None = None) -> tuple[SentenceVectors, int]:
-    """Vectors for every sentence of `paragraphs`: from `known` (an earlier generation's, by paragraph, when the
-    count still matches), from `reuse` (vectors already computed for the same text, e.g. a one-sentence
-    paragraph's chunk), the rest by one `embed` call over the distinct new texts. Returns them and how many
-    texts were embedded."""
-    ordered = sorted(paragraphs, key=lambda p: (p.doc_id, p.para))
-    split = [split_sentences(p.text) for p in ordered]
+def embed_blocks(paragraphs: Sequence[Paragraph], known: Callable[[Paragraph], np.ndarray | None],
+                 embed: Callable[[list[str]], np.ndarray], dimension: int,
+                 reuse: dict[str, np.ndarray] | None = None) -> tuple[list[np.ndarray], int]:
+    """One block of sentence vectors per paragraph, in the order given: from `known` (an earlier generation's,
+    when its count still matches), from `reuse` (vectors already computed for the same text, e.g. a
+    one-sentence paragraph's chunk), the rest by one `embed` call over the distinct new texts. Returns the
+    blocks and how many texts were embedded."""
+    split = [split_sentences(p.text) for p in paragraphs]
+    old = [known(p) for p in paragraphs]
     reuse = dict(reuse or {})
-    missing = list(dict.fromkeys(s for p, sents in zip(ordered, split)
-                                 if not _fits(known.get((p.doc_id, p.para)), sents)
+    missing = list(dict.fromkeys(s for sents, v in zip(split, old) if not _fits(v, sents)
                                  for s in sents if s not in reuse))
     if missing:
         reuse.update(zip(missing, embed(missing)))
-    parts, offsets = [], [0]
-    for p, sents in zip(ordered, split):
-        old = known.get((p.doc_id, p.para))
-        block = (np.asarray(old, dtype=np.float32) if _fits(old, sents)
-                 else np.asarray([reuse[s] for s in sents], dtype=np.float32).reshape(len(sents), dimension))
-        parts.append(block)
-        offsets.append(offsets[-1] + len(sents))
-    vectors = np.vstack(parts) if parts else np.zeros((0, dimension), np.float32)
-    return SentenceVectors(tuple((p.doc_id, p.para) for p in ordered), np.asarray(offsets, np.int64), vectors), \
-        len(missing)
+    blocks = [np.asarray(v, dtype=np.float32) if _fits(v, sents)
+              else np.asarray([reuse[s] for s in sents], dtype=np.float32).reshape(len(sents), dimension)
+              for sents, v in zip(split, old)]
+    return blocks, len(missing)
 
 
 def _fits(vectors: np.ndarray | None, sentences: list[str]) -> bool:
     return vectors is not None and len(vectors) == len(sentences)
 
 
-def load(folder: Path, keys: list[Key], dimension: int, index_dir: Path) -> SentenceVectors | None:
+def load(folder: Path, paragraphs: int, dimension: int, index_dir: Path,
+         position: Callable[[str, int], int | None]) -> SentenceVectors | None:
     """A generation's sentence vectors, memory-mapped; None for a generation written without them.
 
     Raises `IndexDamaged` when the files are here but disagree with each other or with the paragraphs."""
     vectors_file, offsets_file = folder / VECTORS_FILE, folder / OFFSETS_FILE
     if not vectors_file.exists() and not offsets_file.exists():
         return None
-    where = f"{folder.name}/{VECTORS_FILE}"
     try:
-        vectors = np.load(vectors_file, mmap_mode="r", allow_pickle=False)
         offsets = np.load(offsets_file, allow_pickle=False)
+        size = vectors_file.stat().st_size
     except (OSError, ValueError) as e:
-        raise IndexDamaged(index_dir, f"{where} or {OFFSETS_FILE} cannot be read ({e})") from e
-    if vectors.ndim != 2 or vectors.shape[1] != dimension or vectors.dtype != np.float32:
-        raise IndexDamaged(index_dir, f"{where} holds {vectors.dtype} {vectors.shape}, not float32 (n, {dimension})")
-    if (offsets.ndim != 1 or len(offsets) != len(keys) + 1 or offsets[0] != 0 or offsets[-1] != len(vectors)
-            or np.any(np.diff(offsets) < 0)):
-        raise IndexDamaged(index_dir, f"{folder.name}/{OFFSETS_FILE} does not match {len(keys)} paragraphs "
-                                      f"and {len(vectors)} sentence vectors")
-    return SentenceVectors(tuple(keys), offsets, vectors)
+        raise IndexDamaged(index_dir, f"{folder.name}/{OFFSETS_FILE} or {VECTORS_FILE} cannot be read ({e})") from e
+    if (offsets.ndim != 1 or len(offsets) != paragraphs + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0)
+            or size != int(offsets[-1]) * dimension * 4):
+        raise IndexDamaged(index_dir, f"{folder.name}/{OFFSETS_FILE} and {VECTORS_FILE} ({size} bytes) do not match "
+                                      f"{paragraphs} paragraphs of {dimension}-dimensional sentence vectors")
+    count = int(offsets[-1])
+    vectors = (np.memmap(vectors_file, dtype=np.float32, mode="r", shape=(count, dimension)) if count
+               else np.zeros((0, dimension), np.float32))
+    return SentenceVectors(offsets, vectors, position)

@@ -100,11 +100,12 @@ def test_bad_files_fail_alone_and_documents_can_be_removed(tmp_path, embedder):
 def test_index_folder_format_is_versioned_and_pickle_free(corpus_index, embedder, tmp_path):
     generation = current_generation(corpus_index)
     files = sorted(p.name for p in (corpus_index / generation).iterdir())
-    assert files == ["manifest.json", "meta.sqlite", "sentence_offsets.npy", "sentences.npy", "vectors.faiss"]
+    assert files == ["bm25", "chunk_paras.npy", "manifest.json", "meta.sqlite", "references.npy",
+                     "sentence_offsets.npy", "sentences.f32", "vectors.f32", "vectors.faiss"]
     manifest = json.loads((corpus_index / generation / "manifest.json").read_text())
-    assert manifest["model"] == embedder.name and manifest["dimension"] == 384 and manifest["format_version"] == 1
-    for f in (corpus_index / generation).iterdir():
-        assert b"\x80\x04\x95" not in f.read_bytes()[:64]  # no pickle protocol-4 header
+    assert manifest["model"] == embedder.name and manifest["dimension"] == 384 and manifest["format_version"] == 2
+    for f in (corpus_index / generation).rglob("*"):
+        assert f.is_dir() or b"\x80\x04\x95" not in f.read_bytes()[:64]  # no pickle protocol-4 header
 
     copy = tmp_path / "index"
     shutil.copytree(corpus_index, copy)

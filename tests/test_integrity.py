@@ -86,7 +86,24 @@ DAMAGE = {
     "faiss-garbage": (lambda d, g: (g / "vectors.faiss").write_bytes(b"garbage" * 100), "vectors.faiss cannot be read"),
     "faiss-missing": (lambda d, g: (g / "vectors.faiss").unlink(), "vectors.faiss is missing"),
     "faiss-count": (lambda d, g: _short_faiss(g), "vectors for"),
+    "vectors-short": (lambda d, g: _truncate(g / "vectors.f32", 1536), "vectors.f32 holds"),
+    "bm25-missing": (lambda d, g: (g / "bm25" / "docs.npy").unlink(), "bm25/docs.npy is missing"),
+    "bm25-garbage": (lambda d, g: (g / "bm25" / "tf.npy").write_bytes(b"garbage" * 100), "bm25 cannot be read"),
+    "bm25-short": (lambda d, g: _truncate_npy(g / "bm25" / "docs.npy"), "but docs.npy and tf.npy hold"),
+    "layout-missing": (lambda d, g: (g / "chunk_paras.npy").unlink(), "chunk_paras.npy is missing"),
 }
+
+
+def _truncate(file: Path, drop: int) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[:-drop])
+
+
+def _truncate_npy(file: Path) -> None:
+    """A well-formed .npy with one posting fewer: the arrays disagree, though each reads."""
+    import numpy as np
+
+    np.save(file, np.load(file)[:-1], allow_pickle=False)
 
 
 def damage(index_dir: Path, kind: str) -> str:
@@ -240,7 +257,7 @@ def test_doctor_passes_a_healthy_index(index_copy):
     result = doctor(index_copy)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "metadata",
+    assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "bm25", "metadata",
                                                     "counts", "paragraphs", "sentences", "encoder", "generations"]
     assert all(line.startswith("ok ") for line in lines), result.output
 
@@ -265,7 +282,9 @@ def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_c
 
 @pytest.mark.parametrize("kind, check", [("current-missing", "CURRENT"), ("manifest-not-json", "manifest"),
                                          ("sqlite-garbage", "metadata"), ("faiss-garbage", "vectors"),
-                                         ("faiss-count", "counts"), ("sqlite-lost-rows", "counts")])
+                                         ("faiss-count", "counts"), ("sqlite-lost-rows", "counts"),
+                                         ("bm25-garbage", "bm25"), ("bm25-short", "bm25"),
+                                         ("vectors-short", "vectors")])
 def test_doctor_names_the_broken_part_and_the_fix(index_copy, kind, check):
     message = damage(index_copy, kind)
     result = doctor(index_copy)

@@ -64,7 +64,7 @@ def test_an_index_without_an_encoder_answers_through_torch(corpus_index, tmp_pat
 
 
 def test_stored_sentence_vectors_are_the_models_vectors_of_each_sentence(engine, embedder):
-    stored = engine.index.content.sentences
+    stored = engine.index.sentences
     assert stored is not None
     paragraphs = engine.index.content.paragraphs
     assert stored.offsets[-1] == sum(len(split_sentences(p.text)) for p in paragraphs)
@@ -98,11 +98,21 @@ def test_an_index_written_before_sentence_vectors_answers_and_is_upgraded(corpus
     for name in (VECTORS_FILE, OFFSETS_FILE):
         (copy / generation / name).unlink()
     old = Engine.load(copy, embedder)
-    assert old.index.content.sentences is None
+    assert old.index.sentences is None
     assert not old.ask(QUESTIONS[0]).abstained
     report = ingest([CORPUS], copy, embedder)
     assert report.generation and report.sentences_embedded > 0 and "sentence vectors" in report.summary()
-    assert Index.open(copy, embedder.name, embedder.dimension).content.sentences is not None
+    assert Index.open(copy, embedder.name, embedder.dimension).sentences is not None
+
+
+def test_an_index_of_the_previous_format_is_rebuilt_by_ingest_not_refused(corpus_index, tmp_path, embedder):
+    copy = tmp_path / "index"
+    shutil.copytree(corpus_index, copy)
+    manifest_file = copy / current_generation(copy) / "manifest.json"
+    manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "format_version": 1}))
+    report = ingest([CORPUS], copy, embedder)
+    assert report.generation and any("rebuilding it" in w for w in report.warnings), report.warnings
+    assert Engine.load(copy, embedder).ask(QUESTIONS[0]).claims
 
 
 @pytest.mark.parametrize("damage", ["truncated", "offsets"])
