@@ -2,7 +2,8 @@
 
 Before the per-paragraph cap, that file was one paragraph of ~116,000 sentences, and every
 question that retrieved it embedded all of them (minutes). Now it is cut into numbered parts of
-at most `Limits.max_paragraph_chars`, so a question embeds a bounded number of sentences.
+at most `Limits.max_paragraph_chars`, so a question scores a bounded number of sentences (their
+vectors stored at ingest).
 Builds a fresh index of corpus/ plus the generated file, then asks each question once to warm
 up and `--repeat` more times, printing the ingest time and each question's warm latency.
 
@@ -84,7 +85,7 @@ def main() -> None:
             sentences = sum(len(split_sentences(h.paragraph.text)) for h in answer.retrieved)
             print(f"{question!r}: median {statistics.median(times):.3f}s, max {max(times):.3f}s; "
                   f"{len(answer.retrieved)} paragraphs retrieved ({len(giant)} parts of the giant document, "
-                  f"{sentences} sentences to embed); abstained={answer.abstained}")
+                  f"{sentences} sentences scored); abstained={answer.abstained}")
 
 
 if __name__ == "__main__":
