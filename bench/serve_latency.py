@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import free_port, stop_server  # noqa: E402
+from tests.browser import free_port, stop_server, wait_healthy  # noqa: E402
 
 QUESTIONS = [
     "How many vehicles did China export in 2023?",
@@ -71,20 +71,6 @@ def post_ask(url: str, question: str) -> dict:
         return json.loads(response.read())
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rag serve exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"rag serve did not answer at {url} within {timeout}s")
-
-
 def timed_run(args: list[str]) -> tuple[float, float]:
     """(wall seconds of the process, seconds the answer itself took: its `timings_ms.total`)."""
     t0 = time.perf_counter()
@@ -113,7 +99,7 @@ def main() -> int:
                                 env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         if proc:
-            wait_healthy(url, proc, timeout=300)
+            wait_healthy(url, proc, timeout=300, health="/health", name="rag serve")
             print(f"rag serve up (model and index loaded) in {time.perf_counter() - t0:.1f} s")
         post_ask(url, QUESTIONS[0])  # warm
 

@@ -37,13 +37,13 @@ every page run, so a change applies at the user's next click).
 from __future__ import annotations
 
 import enum
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.operator_files import operator_file
 
 DEFAULT_PATH = Path(".paracite") / "roles.toml"
 ROLES_ENV = "RAG_ROLES"
@@ -180,10 +180,7 @@ def principal_from_claims(claims: Mapping[str, object], roles: Roles | None) -> 
 
 def roles_path() -> Path | None:
     """$RAG_ROLES, else .paracite/roles.toml when it exists, else None."""
-    named = os.environ.get(ROLES_ENV)
-    if named:
-        return Path(named)
-    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+    return operator_file(ROLES_ENV, DEFAULT_PATH)
 
 
 def load_roles(path: str | Path | None = None) -> Roles | None:

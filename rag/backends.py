@@ -45,6 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rag.auth import Principal, Role
 from rag.errors import BackendsConfigError, BadArgument
+from rag.operator_files import operator_file
 
 DEFAULT_PATH = Path(".paracite") / "backends.toml"
 KINDS = ("ollama", "openai", "local")
@@ -115,10 +116,7 @@ def _without_userinfo(parts) -> str:
 
 def config_path() -> Path | None:
     """$RAG_BACKENDS, else .paracite/backends.toml when it exists, else None (no backends)."""
-    named = os.environ.get("RAG_BACKENDS")
-    if named:
-        return Path(named)
-    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+    return operator_file("RAG_BACKENDS", DEFAULT_PATH)
 
 
 def load_backends(path: str | Path | None = None) -> dict[str, Backend]:

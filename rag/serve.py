@@ -48,7 +48,7 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +73,7 @@ from rag.errors import (ApiTokensConfigError, BackendsConfigError, BackendUnavai
                         ConversationConflict, CorpusRestoreFailed, IndexBusy, IndexDamaged, IndexMismatch,
                         IndexNotFound, NotAllowed, NotAuthenticated, RagError, UnknownParagraph)
 from rag.ingest import IngestReport, ingest
+from rag.operator_files import operator_file
 from rag.present import to_json
 from rag.store import read_manifest
 
@@ -108,10 +109,7 @@ TOKENS_EXAMPLE = '[[tokens]]\nuser = "alice"\nrole = "editor"\nsha256 = "<sha256
 
 def tokens_path() -> Path | None:
     """$RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists, else None (no tokens: loopback only)."""
-    named = os.environ.get(TOKENS_ENV)
-    if named:
-        return Path(named)
-    return DEFAULT_TOKENS_PATH if DEFAULT_TOKENS_PATH.is_file() else None
+    return operator_file(TOKENS_ENV, DEFAULT_TOKENS_PATH)
 
 
 def load_tokens(path: str | Path | None = None) -> Tokens | None:

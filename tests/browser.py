@@ -39,18 +39,20 @@ def start_app(port: int, env: dict[str, str], log, *options: str) -> subprocess.
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60, health: str = "/_stcore/health",
+                 name: str = "streamlit") -> None:
+    """Until the server `proc` answers 200 at `url` + `health` (Streamlit's by default; `rag serve`'s is /health)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}{health}", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer at {url} within {timeout}s")
+    raise TimeoutError(f"{name} did not answer at {url} within {timeout}s")
 
 
 def ask(page, question: str):
