@@ -309,6 +309,13 @@ def prepare(out: Path, sample: int, seed: int) -> dict:
     return info
 
 
+def appended(a: dict | None) -> str:
+    if a is None:
+        return "not run (--no-append)"
+    return (f"{a['append_s']:.1f} s{' (retrained)' if a['append_retrained'] else ''}"
+            f"{'' if a['old_vectors_kept'] else ' OLD VECTORS CHANGED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
@@ -319,6 +326,8 @@ def main() -> None:
                         help="questions for hybrid recall (each scans every vector for the exact reference)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep each index after measuring it")
+    parser.add_argument("--no-append", dest="append", action="store_false",
+                        help="skip the append step (it copies the store and vectors: twice the disk of the index)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -340,7 +349,7 @@ def main() -> None:
     for size in args.sizes:
         b = run_child("build", str(size), str(args.out), str(args.seed))
         m = run_child("measure", str(size), str(args.out), str(args.recall_questions))
-        a = run_child("append", str(size), str(args.out), str(args.seed))
+        a = run_child("append", str(size), str(args.out), str(args.seed)) if args.append else None
         dense = b["dense"]["kind"] + (f" {b['dense']['cells']} cells, nprobe {b['dense']['nprobe']}, PQ{b['dense']['pq']}"
                                       if b["dense"]["kind"] != "exact" else "")
         loaded = m["rss_loaded_mb"]
@@ -348,9 +357,7 @@ def main() -> None:
               f"{b['disk_bytes'] / 2**30:.2f} GiB | {loaded['rss']:.0f} MB ({loaded['anon']:.0f} + {loaded['file']:.0f}; "
               f"{m['rss_after_queries_mb']['rss']:.0f} MB after {m['questions']} questions) | {m['load_s'] * 1000:.0f} ms | "
               f"{m['p50_ms']:.1f} ms | {m['p95_ms']:.1f} ms | {m['dense_recall@10']:.3f} | "
-              f"{m['hybrid_recall@10']:.3f} ({m['hybrid_recall_questions']} q) | {a['append_s']:.1f} s"
-              f"{' (retrained)' if a['append_retrained'] else ''}{'' if a['old_vectors_kept'] else ' OLD VECTORS CHANGED'} |",
-              flush=True)
+              f"{m['hybrid_recall@10']:.3f} ({m['hybrid_recall_questions']} q) | {appended(a)} |", flush=True)
         print(f"<!-- {size}: " + json.dumps({"build": b, "measure": m, "append": a}) + " -->", flush=True)
         if not args.keep:
             shutil.rmtree(args.out / f"index-{size}", ignore_errors=True)
