@@ -5,7 +5,7 @@ Russia in 2023?") retrieves paragraphs that share most of its words but not all 
 one gives Korea's exports, another Russia's imports from China. `constraints(question)` lists what
 a paragraph must name to answer it: each named thing (a proper noun, an acronym, a place, in any
 form the corpus writes it: "EV" or "electric vehicle", "Japanese" or "Japan", "Brussels" or "EU")
-and each year. `uncovered(constraints, text)` lists those a text does not name. The extractive
+and each year (but not the region a question asking "which country" names). `uncovered(constraints, text)` lists those a text does not name. The extractive
 answerer asks this of each candidate sentence's paragraph, its heading and its document's title
 (evals/abstention.md).
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.answer.question import years_in
+from rag.answer.question import AnswerType, frame, spans, years_in
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 GENERIC_CAPITALISED = frozenset({
@@ -87,6 +87,8 @@ def constraints(question: str) -> Constraints:
     ((('Chinese',), ('South', 'Africa')), ['2023'])
     >>> constraints("What did Geely Automobile report?").names
     (('Geely',),)
+    >>> constraints("In which country of Southeast Asia did BYD build a plant?").names
+    (('BYD',),)
     """
     names: list[tuple[str, ...]] = []
     current: list[str] = []
@@ -107,6 +109,9 @@ def constraints(question: str) -> Constraints:
             current = []
     if current:
         names.append(tuple(current))
+    if frame(question).answer_type is AnswerType.PLACE:
+        # "Which country in Southeast Asia…": the answer names a place within the region, not the region
+        names = [n for n in names if spans(" ".join(n), AnswerType.PLACE) != [" ".join(n)]]
     return Constraints(tuple(dict.fromkeys(names)), frozenset(years_in(question)))
 
 
