@@ -107,6 +107,8 @@ def test_disagreement_needs_one_measure_one_period_and_two_documents():
     assert disagreements(f, q, one_document) == ()
     unlike = disagreements(f, q, rivals, similar=lambda i, j: 0.2)  # sentences about different things
     assert unlike == ()
+    code = [rivals[0], ("Parts under HS code 8708 left China in 2023.", _cite("b", 21, "y"))]
+    assert disagreements(f, q, code) == ()  # a bare number is a count or a code, not a rival figure
 
 
 @pytest.mark.parametrize("near_topic, answerable", [

@@ -10,7 +10,8 @@ figures for the same measure and period. Same measure: the same unit, both sente
 question's side of every qualifier it sets, each naming what the question names (a BYD figure is
 no rival to a Chery one), and each sentence among the answer's. Same period:
 the figure sits by the same year in both (the year asked, when the question names one). Figures
-within 2% of each other are the same figure rounded.
+within 2% of each other are the same figure rounded. A bare number ("196 countries", "HS code 8708")
+is a count or a code, not a figure to compare.
 
 Not handled: disagreements about dates or names, or between two sentences of one document (a
 briefing that reports two agencies' counts says so itself).
@@ -153,8 +154,8 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
             continue
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
-        if value is None:
-            continue
+        if value is None or re.fullmatch(r"\d+", span):
+            continue  # a bare number ("196 countries", "HS code 8708") is a count or a code, no rival figure
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:
             continue
