@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from rag.answer.question import AnswerType, Frame, spans, unit_of, value_of, wanted_unit, words_in, years_in
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
+from rag.terms import content_terms
 
 SAME_FIGURE = 0.02  # relative difference below which two figures are one figure, rounded
 _SOURCE = re.compile(r"\b(?:according to|reported by|data from|figures from|says|said)\s+((?:the\s+)?[A-Z][\w&.'’-]*"
@@ -42,12 +43,19 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     >>> q = "What provisional duty did the EU impose on SAIC in 2024?"
     >>> pick_span(read(q), q, "In July 2024 the rates were 17.4% for BYD, 19.9% for Geely and 37.6% for SAIC.")
     '37.6%'
+    >>> q = "How many vehicles did Korea export in 2023?"
+    >>> pick_span(read(q), q, "Korea exported 2.76 million vehicles to 196 countries in 2023.")
+    '2.76 million vehicles'
     """
     found = [s for s in spans(sentence, frame.answer_type) if s.lower() not in question.lower()]
     if frame.answer_type is AnswerType.QUANTITY:
         unit = wanted_unit(question)
         typed = [s for s in found if unit_of(s) == unit] if unit else []
         found = typed or found
+        # A bare number counts what the words after it name: "196 countries" is no answer to "how many vehicles".
+        terms = content_terms(question)
+        found = [s for s in found if not re.fullmatch(r"\d+", s) or content_terms(
+            " ".join(sentence[sentence.find(s) + len(s):].split()[:2])) & terms] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
         found = [s for s in found if not years_in(s) <= frame.years] or found
     if len(found) <= 1:
