@@ -9,7 +9,8 @@ and each year (but not the region a question asking "which country" names). `unc
 answerer asks this of each candidate sentence's paragraph, its heading and its document's title
 (evals/abstention.md).
 
-Not handled: names spelled differently than by these rules ("Volkswagen" against "VW"), measures
+Not handled: a name that opens the question (its first word is capitalised anyway), names spelled
+differently than by these rules ("Volkswagen" against "Wolfsburg's carmaker"), measures
 ("profit", "share"), which a paragraph often states without the word ("17%" for a share), and
 relative periods ("last year").
 """
@@ -63,8 +64,9 @@ _FORMS: dict[str, tuple[str, ...]] = {
 # Names of several words the documents also write shorter.
 _PHRASE_FORMS: dict[str, tuple[str, ...]] = {"south korea": ("korea",), "republic of korea": ("korea",),
                                              "united states": ("us", "america"), "united kingdom": ("uk", "britain")}
-_CALENDAR = frozenset("january february march april may june july august september october november december "
-                      "monday tuesday wednesday thursday friday saturday sunday".split())
+_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
+                       "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+                       "saturday", "sunday"})
 _NAME = re.compile(r"[A-Z][\w&'’.]*(?:-[A-Za-z]\w*)*|\d{4}")
 _PREFIX = 5  # a name and its demonym share their first letters: Japan/Japanese, Korea/Korean, Hungary/Hungarian
 
@@ -73,11 +75,8 @@ _PREFIX = 5  # a name and its demonym share their first letters: Japan/Japanese,
 class Constraints:
     """What a paragraph must name to answer a question."""
 
-    names: tuple[tuple[str, ...], ...]  # each a name as words ("South", "Africa"); all words must be named
+    names: tuple[tuple[str, ...], ...]  # each as words ("South", "Africa"): named as a phrase, or word by word
     years: frozenset[str]
-
-    def __bool__(self) -> bool:
-        return bool(self.names or self.years)
 
 
 def constraints(question: str) -> Constraints:
@@ -96,8 +95,7 @@ def constraints(question: str) -> Constraints:
     for i, raw in enumerate(words):
         word = raw.strip("?!,;:()\"“”'‘’")
         word = re.sub(r"['’]s$", "", word)
-        m = _NAME.fullmatch(word) if word else None
-        keep = (bool(m) and i > 0 and word.lower() not in GENERIC_CAPITALISED | _CALENDAR
+        keep = (bool(word) and bool(_NAME.fullmatch(word)) and i > 0 and word.lower() not in GENERIC_CAPITALISED | _CALENDAR
                 and not word.isdigit())
         if keep:
             part = word.split("-")[0] if "-" in word and not word.isupper() else word  # "Chinese-made" -> "Chinese"
