@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.coverage import constraints, uncovered
 from rag.answer.lead import disagreements
 from rag.answer.question import AnswerType, frame, spans
 from rag.documents import Citation
@@ -106,3 +107,33 @@ def test_disagreement_needs_one_measure_one_period_and_two_documents():
     assert disagreements(f, q, one_document) == ()
     unlike = disagreements(f, q, rivals, similar=lambda i, j: 0.2)  # sentences about different things
     assert unlike == ()
+    code = [rivals[0], ("Parts under HS code 8708 left China in 2023.", _cite("b", 21, "y"))]
+    assert disagreements(f, q, code) == ()  # a bare number is a count or a code, not a rival figure
+
+
+@pytest.mark.parametrize("near_topic, answerable", [
+    # Korea's 2023 exports and Russia are both in the documents, never in one paragraph.
+    ("How many vehicles did Korea's carmakers export to Russia in 2023?",
+     "How many vehicles did Korea's carmakers export in 2023?"),
+    # Great Wall Motor's plants are there; Hungary is, for BYD's; none of them says Great Wall in Hungary.
+    ("When did Great Wall Motor open its plant in Hungary?", "When did Great Wall Motor open its plant in Thailand?"),
+])
+def test_a_near_topic_question_is_refused_and_the_same_words_answerable_are_answered(engine, near_topic, answerable):
+    refused = engine.ask(near_topic)
+    assert refused.abstained, [c.text for c in refused.claims]
+    # refused by coverage: every name is in some retrieved paragraph, no paragraph names them all
+    assert refused.signals["missing_entities"] == 0.0 and refused.signals["covered"] == 0.0
+    answered = engine.ask(answerable)
+    assert not answered.abstained and answered.signals["covered"] == 1.0
+    first = answered.claims[0].citations[0]
+    paragraph = engine.index.paragraph(first.doc_id, first.para).text
+    assert not uncovered(constraints(answerable), paragraph + " " + engine.titles.get(first.doc_id, ""))
+
+
+def test_a_question_that_spans_two_paragraphs_cites_both(engine):
+    """After the best sentences, the answer adds the best sentence of a paragraph not cited yet."""
+    answer = engine.ask("How many vehicles did Japan's makers build overseas in 2023, and Hyundai and Kia?")
+    paragraphs = {(c.doc_id, c.para) for c in answer.citations}
+    assert len(paragraphs) >= 2, [c.text for c in answer.claims]
+    text = " ".join(c.text for c in answer.claims)
+    assert "17,223,563" in text and "3,678,831" in text

@@ -10,7 +10,8 @@ figures for the same measure and period. Same measure: the same unit, both sente
 question's side of every qualifier it sets, each naming what the question names (a BYD figure is
 no rival to a Chery one), and each sentence among the answer's. Same period:
 the figure sits by the same year in both (the year asked, when the question names one). Figures
-within 2% of each other are the same figure rounded.
+within 2% of each other are the same figure rounded. A bare number ("196 countries", "HS code 8708")
+is a count or a code, not a figure to compare.
 
 Not handled: disagreements about dates or names, or between two sentences of one document (a
 briefing that reports two agencies' counts says so itself).
@@ -23,6 +24,7 @@ from collections.abc import Callable
 
 from rag.answer.question import AnswerType, Frame, spans, unit_of, value_of, wanted_unit, words_in, years_in
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
+from rag.terms import content_terms
 
 SAME_FIGURE = 0.02  # relative difference below which two figures are one figure, rounded
 _SOURCE = re.compile(r"\b(?:according to|reported by|data from|figures from|says|said)\s+((?:the\s+)?[A-Z][\w&.'’-]*"
@@ -41,12 +43,19 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     >>> q = "What provisional duty did the EU impose on SAIC in 2024?"
     >>> pick_span(read(q), q, "In July 2024 the rates were 17.4% for BYD, 19.9% for Geely and 37.6% for SAIC.")
     '37.6%'
+    >>> q = "How many vehicles did Korea export in 2023?"
+    >>> pick_span(read(q), q, "Korea exported 2.76 million vehicles to 196 countries in 2023.")
+    '2.76 million vehicles'
     """
     found = [s for s in spans(sentence, frame.answer_type) if s.lower() not in question.lower()]
     if frame.answer_type is AnswerType.QUANTITY:
         unit = wanted_unit(question)
         typed = [s for s in found if unit_of(s) == unit] if unit else []
         found = typed or found
+        # A bare number counts what the words after it name: "196 countries" is no answer to "how many vehicles".
+        terms = content_terms(question)
+        found = [s for s in found if not re.fullmatch(r"\d+", s) or content_terms(
+            " ".join(sentence[sentence.find(s) + len(s):].split()[:2])) & terms] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
         found = [s for s in found if not years_in(s) <= frame.years] or found
     if len(found) <= 1:
@@ -153,8 +162,8 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
             continue
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
-        if value is None:
-            continue
+        if value is None or re.fullmatch(r"\d+", span):
+            continue  # a bare number ("196 countries", "HS code 8708") is a count or a code, no rival figure
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:
             continue

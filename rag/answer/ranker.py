@@ -37,6 +37,10 @@ WEIGHTS = (-5.058, 1.457, 0.151, 1.4, 1.59, 0.476, -0.115, 0.956, 1.485)
 # set one), so this penalty is set by hand, not fitted: larger than KEEP_WITHIN, it keeps such a sentence out of
 # an answer unless nothing else is left.
 CONTRADICTION_PENALTY = 3.0
+# A sentence whose paragraph (with its heading and title) does not name everything the question names (a place,
+# a company, a year: `rag.answer.coverage`) is less likely to answer it. Set by hand, not fitted: chosen on the
+# fitting half among 0, 0.5, 1, 2, 3 for evidence cited and key facts (evals/ranker.md).
+UNCOVERED_PENALTY = 1.0
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,10 @@ def features(frame: Frame, candidates: list[Candidate], similarity: np.ndarray, 
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
 
 
-def score(x: np.ndarray, weights: tuple[float, ...] = WEIGHTS) -> np.ndarray:
-    """The logit of each candidate answering the question, less `CONTRADICTION_PENALTY` for a contradicted qualifier."""
+def score(x: np.ndarray, weights: tuple[float, ...] = WEIGHTS, covered: np.ndarray | None = None) -> np.ndarray:
+    """The logit of each candidate answering the question, less `CONTRADICTION_PENALTY` for a contradicted qualifier
+    and `UNCOVERED_PENALTY` where `covered` (one bool per candidate) says its paragraph misses a name or year asked."""
     w = np.asarray(weights, dtype=np.float64)
     qualifier = x[:, FEATURES.index("qualifier")] if len(x) else np.zeros(0)
-    return w[0] + x @ w[1:] + CONTRADICTION_PENALTY * np.minimum(qualifier, 0.0)
+    logits = w[0] + x @ w[1:] + CONTRADICTION_PENALTY * np.minimum(qualifier, 0.0)
+    return logits if covered is None else logits - UNCOVERED_PENALTY * ~np.asarray(covered, dtype=bool)
