@@ -19,18 +19,6 @@ Files of one postings folder (all `.npy`, no pickle):
                  of gathering each posting's paragraph length: 7.6 ms per million postings where the
                  computation took 24 ms (measured here), which is most of a question at 10M paragraphs.
                  A folder without it (written before it existed) is scored the old way, to the same ranking.
-    term_max.npy float32 (terms): each term's largest impact, so that idf * term_max bounds what the term can
-                 add to any paragraph's score. With it, `top` skips what cannot reach the top `depth`
-                 (below); without it, `top` scores every posting of every query term.
-
-Pruning (`Postings.top`), exact: the query's terms are read fully in order of their bound, highest first
-(rare terms: short lists), until the depth-th best partial score is above the sum of the bounds of the
-terms left, so no paragraph that holds none of the terms read can still reach the top. Only the paragraphs
-read so far whose partial score plus that sum can still reach it are scored for the remaining terms, by
-binary search in those terms' lists, and every survivor's score is then summed term by term in the query's
-order, as scoring every posting sums it: the same paragraphs, the same float32 scores, the same order (tested
-against bm25s and against scoring every posting). At 10M paragraphs a question's terms hold about 1.8M
-postings (median), and matching paragraphs run to millions: scoring all of them took 90 ms of CPU.
 
 The vocabulary (`Vocabulary`: stems and words -> term ids) is the caller's: dicts in memory, or the `terms`
 and `words` tables of the index's meta.sqlite (`rag.store`), so that a query looks up its few words
@@ -55,13 +43,7 @@ from bm25s.stopwords import STOPWORDS_EN
 K1 = 1.2
 B = 0.75
 FILES = ("indptr.npy", "docs.npy", "tf.npy", "lengths.npy")
-IMPACTS, TERM_MAX = "impacts.npy", "term_max.npy"  # optional: see the module's docstring
-# Pruning gives up, and every posting is scored, once the terms read fully hold more postings than this share
-# of the paragraphs (a question of only common words: nothing to skip, and merging sorted lists costs more).
-# Measured at 10M paragraphs, 150 real questions, CPU per question p50 / p95: no pruning 90 / 184 ms; share
-# 0.02: 96 / 193; 0.05: 48 / 209; 0.1: 46 / 137; 0.2: 48 / 131 (it gave up on 110, 46, 8 and 0 questions).
-_PRUNE_SHARE = 0.1
-_MARGIN = 1e-4  # relative slack on bounds and partial sums, for float32 rounding
+IMPACTS = "impacts.npy"  # optional: see the module's docstring
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default splitter
 _STOPWORDS = frozenset(STOPWORDS_EN)
 # Postings copied or scattered per step when writing: bounds the writer's memory, not the index's size.
@@ -128,7 +110,6 @@ class Postings:
     tf: np.ndarray
     lengths: np.ndarray
     impacts: np.ndarray | None = None
-    term_max: np.ndarray | None = None
     k1: float = K1
     b: float = B
 
@@ -156,16 +137,14 @@ class Postings:
         counts = np.bincount(block[0], minlength=len(vocabulary)).astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(counts)])
         lengths = np.asarray([len(t) for t in term_ids], np.int32).reshape(-1)
-        stored = impacts(block[1], block[2], lengths)
-        return cls(indptr, block[1], block[2], lengths, stored, term_max(indptr, stored))
+        return cls(indptr, block[1], block[2], lengths, impacts(block[1], block[2], lengths))
 
     @classmethod
     def load(cls, folder: Path) -> "Postings":
         """Memory-mapped: pages are read on demand, so loading costs no time and no resident memory."""
         a = {name: np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in FILES}
-        extra = [np.load(folder / name, mmap_mode="r", allow_pickle=False) if (folder / name).exists() else None
-                 for name in (IMPACTS, TERM_MAX)]
-        return cls(a["indptr.npy"], a["docs.npy"], a["tf.npy"], a["lengths.npy"], *extra)
+        extra = np.load(folder / IMPACTS, mmap_mode="r", allow_pickle=False) if (folder / IMPACTS).exists() else None
+        return cls(a["indptr.npy"], a["docs.npy"], a["tf.npy"], a["lengths.npy"], extra)
 
     def check(self) -> str | None:
         """What is inconsistent about the arrays, or None (cheap: no scan of the postings)."""
@@ -176,20 +155,16 @@ class Postings:
                    f"and {len(self.tf)} postings"
         if self.impacts is not None and len(self.impacts) != len(self.docs):
             return f"impacts.npy holds {len(self.impacts)} values for {len(self.docs)} postings"
-        if self.term_max is not None and len(self.term_max) != self.terms:
-            return f"term_max.npy holds {len(self.term_max)} values for {self.terms} terms"
         return None
-
-    @property
-    def _stored(self) -> bool:
-        return self.impacts is not None and (self.k1, self.b) == (K1, B)
 
     def _idf(self, df: int) -> np.float32:
         n = self.paragraphs
         return np.float32(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
-    def scores(self, term_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(positions ascending, float32 scores) of every paragraph holding a query term.
+    def scores(self, term_ids: list[int], depth: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(positions ascending, float32 scores) of every paragraph holding a query term; with `depth`, only
+        of those that can be among the `depth` best (a superset of them: every one scoring at least the
+        depth-th best of some one term's paragraphs, which is no more than the depth-th best of all).
 
         The sum of each term's score in the order given, in float32, as bm25s adds its stored scores:
         idf = ln(1 + (N - df + 0.5) / (df + 0.5)), tf part = tf / (tf + k1 * (1 - b + b * len / avglen)).
@@ -197,8 +172,9 @@ class Postings:
         n = self.paragraphs
         if not term_ids or n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        stored = self._stored
+        stored = self.impacts is not None and (self.k1, self.b) == (K1, B)
         acc = np.zeros(n, np.float32)
+        floor, sample = 0.0, None  # the one term's paragraphs that give the floor: the rarest with `depth` of them
         for t in term_ids:
             start, end = int(self.indptr[t]), int(self.indptr[t + 1])
             if start == end:
@@ -210,16 +186,19 @@ class Postings:
             else:
                 part = _impacts(self.tf[start:end], self.lengths[docs], self.average_length, self.k1, self.b)
             acc[docs] += idf * part  # docs are unique within a term
+            if depth is not None and end - start >= depth and (sample is None or end - start < len(sample)):
+                sample = docs
+        if sample is not None:
+            floor = float(np.partition(acc[sample], len(sample) - depth)[len(sample) - depth])
         # Every posting scores above 0 (idf > 0, tf >= 1), so the paragraphs that hold a term are the non-zeros:
-        # one pass over n floats, where np.unique over the postings took 49 ms a question at 1M paragraphs.
-        positions = np.flatnonzero(acc)
+        # one pass over n floats, where np.unique over the postings took 49 ms a question at 1M paragraphs. With
+        # a floor, the pass keeps only what can reach it: at 10M paragraphs, matches run to millions.
+        positions = np.flatnonzero(acc >= floor) if floor > 0 else np.flatnonzero(acc)
         return positions, acc[positions]
 
-    def top(self, term_ids: list[int], depth: int, prune: bool = True) -> dict[int, float]:
-        """The `depth` best paragraphs with a positive score, best first; ties by position, as a stable sort gives.
-        Pruned (see the module's docstring) where the folder has `term_max.npy`, unless `prune` is False."""
-        found = self._pruned(term_ids, depth) if prune and self.term_max is not None and self._stored else None
-        positions, scores = found if found is not None else self.scores(term_ids)
+    def top(self, term_ids: list[int], depth: int) -> dict[int, float]:
+        """The `depth` best paragraphs with a positive score, best first; ties by position, as a stable sort gives."""
+        positions, scores = self.scores(term_ids, depth)
         keep = scores > 0
         positions, scores = positions[keep], scores[keep]
         if len(scores) > depth:
@@ -230,55 +209,6 @@ class Postings:
             positions, scores = positions[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")[:depth]
         return {int(p): float(s) for p, s in zip(positions[order], scores[order])}
-
-    def _pruned(self, term_ids: list[int], depth: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(positions ascending, exact scores) of a set of paragraphs that holds every paragraph of the top
-        `depth`, or None where pruning gives up (then every posting is scored)."""
-        spans = {}
-        for t in term_ids:
-            start, end = int(self.indptr[t]), int(self.indptr[t + 1])
-            if start < end and t not in spans:
-                spans[t] = (start, end, self._idf(end - start))
-        if not spans or depth < 1:
-            return None
-        times = {t: term_ids.count(t) for t in spans}
-        bound = {t: float(spans[t][2]) * float(self.term_max[t]) * times[t] * (1 + _MARGIN) for t in spans}
-        order = sorted(spans, key=lambda t: (-bound[t], t))
-        left = sum(bound.values())
-        positions, partial = np.zeros(0, np.int64), np.zeros(0, np.float64)
-        read, budget, cut = 0, _PRUNE_SHARE * self.paragraphs, 0.0
-        for i, t in enumerate(order):
-            if len(positions) >= depth:
-                cut = float(np.partition(partial, len(partial) - depth)[len(partial) - depth]) * (1 - _MARGIN)
-                if cut > left:
-                    break
-            start, end, idf = spans[t]
-            read += end - start
-            if read > budget:
-                return None
-            positions, partial = _merge(positions, partial, np.asarray(self.docs[start:end]),
-                                        times[t] * float(idf) * np.asarray(self.impacts[start:end], np.float64))
-            left -= bound[t]
-        else:
-            i = len(order)
-        for t in order[i:]:  # the rest of the terms, only for the paragraphs that can still reach the cut
-            keep = partial + max(left, 0.0) >= cut
-            positions, partial = positions[keep], partial[keep]
-            start, end, idf = spans[t]
-            at, hit = _find(self.docs[start:end], positions)
-            partial[hit] += times[t] * float(idf) * np.asarray(self.impacts[start:end][at[hit]], np.float64)
-            left -= bound[t]
-            if len(partial) >= depth:
-                cut = max(cut, float(np.partition(partial, len(partial) - depth)[len(partial) - depth]) * (1 - _MARGIN))
-        positions = positions[partial + max(left, 0.0) >= cut]
-        scores = np.zeros(len(positions), np.float32)
-        for t in term_ids:  # every survivor's exact score, summed in the query's order
-            if t not in spans:
-                continue
-            start, end, idf = spans[t]
-            at, hit = _find(self.docs[start:end], positions)
-            scores[hit] += idf * np.asarray(self.impacts[start:end][at[hit]])
-        return positions, scores
 
 
 def impacts(docs: np.ndarray, tf: np.ndarray, lengths: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -293,53 +223,15 @@ def impacts(docs: np.ndarray, tf: np.ndarray, lengths: np.ndarray, out: np.ndarr
     return out
 
 
-def term_max(indptr: np.ndarray, stored: np.ndarray) -> np.ndarray:
-    """Each term's largest impact (0 for a term without postings), read in blocks of terms."""
-    indptr = np.asarray(indptr)
-    out = np.zeros(len(indptr) - 1, np.float32)
-    t = 0
-    while t < len(out):
-        last = int(np.searchsorted(indptr, indptr[t] + _STEP, side="right")) - 1  # terms within one step
-        last = min(max(last, t + 1), len(out))
-        starts = indptr[t:last]
-        nonempty = np.flatnonzero(np.diff(indptr[t:last + 1]))
-        if len(nonempty):
-            block = np.asarray(stored[int(starts[0]):int(indptr[last])])
-            out[t + nonempty] = np.maximum.reduceat(block, starts[nonempty] - starts[0])
-        t = last
-    return out
-
-
 def write_impacts(folder: Path) -> None:
-    """Write `impacts.npy` and `term_max.npy` for a postings folder from its own docs, tf and lengths (an
-    older folder too)."""
+    """Write `impacts.npy` for a postings folder from its own docs, tf and lengths (an older folder too)."""
     p = Postings.load(folder)
     scratch = folder / "impacts.tmp.npy"
     out = np.lib.format.open_memmap(scratch, "w+", np.float32, (len(p.docs),))
     impacts(p.docs, p.tf, p.lengths, out)
     out.flush()
-    np.save(folder / TERM_MAX, term_max(p.indptr, out), allow_pickle=False)
     del out
     scratch.replace(folder / IMPACTS)
-
-
-def _find(docs: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of `positions` (sorted) is in `docs` (sorted), and whether it is there at all."""
-    at = np.searchsorted(docs, positions)
-    hit = at < len(docs)
-    hit[hit] = np.asarray(docs[at[hit]]) == positions[hit]
-    return at, hit
-
-
-def _merge(positions: np.ndarray, partial: np.ndarray, docs: np.ndarray, add: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted positions and partial scores, with one term's postings (sorted, unique) added."""
-    at = np.searchsorted(positions, docs)
-    old = at < len(positions)
-    old[old] = positions[at[old]] == docs[old]
-    partial = partial.copy()
-    partial[at[old]] += add[old]
-    new = ~old
-    return np.insert(positions, at[new], docs[new]), np.insert(partial, at[new], add[new])
 
 
 def _impacts(tf: np.ndarray, lengths: np.ndarray, avg: float, k1: float, b: float) -> np.ndarray:
