@@ -226,23 +226,34 @@ def child_measure(size: int, out: Path, recall_questions: int) -> dict:
         retriever.search(q, top_k=10, query_vector=v)
         latencies.append((time.perf_counter() - t) * 1000)
     after_queries = rss()
+    parts = {"bm25": [], "dense": []}  # the two retrievers alone, on the same questions (fusion and SQLite: the rest)
+    for q, v in zip(texts, vectors):
+        t = time.perf_counter()
+        retriever.bm25.top(q)
+        parts["bm25"].append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        retriever.dense.scores(v)
+        parts["dense"].append((time.perf_counter() - t) * 1000)
 
-    exact = BlockwiseExact(index.vectors)
-    _, truth = exact.search(vectors, 10)
     dense_recall = []
-    for v, want in zip(vectors, truth):
-        _, rows = ann.search(index.faiss, index.vectors, v, 4000)
-        dense_recall.append(len(set(rows[:10].tolist()) & set(want.tolist())) / 10)
+    if recall_questions >= 0:  # -1: latency only (`--child measure SIZE OUT -1`), e.g. again on a quieter machine
+        _, truth = BlockwiseExact(index.vectors).search(vectors, 10)
+        for v, want in zip(vectors, truth):
+            _, rows = ann.search(index.faiss, index.vectors, v, 4000)
+            dense_recall.append(len(set(rows[:10].tolist()) & set(want.tolist())) / 10)
     reference = HybridRetriever.from_index(_ExactView(index), Embedder())
     hybrid_recall = []
-    for q, v in list(zip(texts, vectors))[:recall_questions]:
+    for q, v in list(zip(texts, vectors))[:max(recall_questions, 0)]:
         got = {h.paragraph.label for h in retriever.search(q, top_k=10, query_vector=v)}
         want = {h.paragraph.label for h in reference.search(q, top_k=10, query_vector=v)}
         hybrid_recall.append(len(got & want) / max(len(want), 1))
     q = sorted(latencies)
     return {"load_s": load_s, "rss_before_mb": before, "rss_loaded_mb": loaded, "rss_after_queries_mb": after_queries,
             "p50_ms": statistics.median(q), "p95_ms": q[int(0.95 * (len(q) - 1))], "questions": len(q),
-            "dense_recall@10": float(np.mean(dense_recall)), "hybrid_recall@10": float(np.mean(hybrid_recall)),
+            "bm25_p50_ms": statistics.median(parts["bm25"]), "dense_p50_ms": statistics.median(parts["dense"]),
+            "load_average": os.getloadavg()[0],
+            "dense_recall@10": float(np.mean(dense_recall)) if dense_recall else None,
+            "hybrid_recall@10": float(np.mean(hybrid_recall)) if hybrid_recall else None,
             "hybrid_recall_questions": len(hybrid_recall), "exact": index.is_exact}
 
 

@@ -18,7 +18,7 @@ import pytest
 import Stemmer
 
 from rag import ann
-from rag.bm25 import Postings, PostingsWriter, Vocabulary
+from rag.bm25 import Postings, PostingsWriter, Vocabulary, words, write_impacts
 from rag.errors import IndexDamaged
 from rag.ingest import ingest
 from rag.retrieval import Bm25Retriever, HybridRetriever
@@ -160,9 +160,50 @@ def test_postings_appended_equal_postings_built_at_once(tmp_path, exact_index):
     vocabulary = Vocabulary()
     first = write(tmp_path / "first", [texts[:half]], None, vocabulary)
     grown = write(tmp_path / "grown", [texts[half:]], first, Vocabulary(vocabulary.ids, vocabulary.words))
-    for name in ("indptr", "docs", "tf", "lengths"):
+    for name in ("indptr", "docs", "tf", "lengths", "impacts"):  # impacts: with the grown average length
         assert np.array_equal(getattr(grown, name), getattr(whole, name)), name
     assert not (tmp_path / "grown" / "blocks").exists()
+
+
+def test_postings_without_stored_impacts_rank_the_same(tmp_path, exact_index, questions):
+    """A folder written before impacts.npy existed is scored from tf and lengths: the same paragraphs, the same
+    order; and write_impacts adds the file to such a folder."""
+    vocabulary = Vocabulary()
+    writer = PostingsWriter(tmp_path / "bm25", vocabulary)
+    writer.add([p.text for p in exact_index.content.paragraphs])
+    stored = writer.finish()
+    assert stored.impacts is not None and stored.impacts.dtype == np.float32
+    (tmp_path / "bm25" / "impacts.npy").unlink()
+    computed = Postings.load(tmp_path / "bm25")
+    assert computed.impacts is None
+    compared = 0
+    for text in questions[0]:
+        ids = [i for i in vocabulary.word_ids(words(text)) if i is not None]
+        if ids:
+            assert stored.top(ids, 1000) == computed.top(ids, 1000), text
+            compared += 1
+    assert compared > 200
+    write_impacts(tmp_path / "bm25")
+    assert np.array_equal(Postings.load(tmp_path / "bm25").impacts, stored.impacts)
+    np.save(tmp_path / "bm25" / "impacts.npy", np.zeros(3, np.float32))
+    assert "impacts.npy holds 3 values" in Postings.load(tmp_path / "bm25").check()
+
+
+def test_top_with_a_floor_is_the_top_of_every_paragraph_scored(exact_index, questions):
+    """`top` keeps only the paragraphs scoring at least the depth-th best of one term's paragraphs: the same
+    paragraphs, scores and order as sorting every paragraph that holds a query term, at every depth."""
+    vocabulary = Vocabulary()
+    postings = Postings.build([p.text for p in exact_index.content.paragraphs], vocabulary)
+    floored = compared = 0
+    for text in questions[0]:
+        ids = [i for i in vocabulary.word_ids(words(text)) if i is not None]
+        every, scores = postings.scores(ids)
+        for depth in (1, 3, 10, 50, 1000):
+            order = np.argsort(-scores, kind="stable")[:depth]
+            assert postings.top(ids, depth) == dict(zip(every[order].tolist(), scores[order].tolist())), (text, depth)
+            floored += len(postings.scores(ids, depth)[0]) < len(every)
+            compared += 1
+    assert floored > compared / 3, (floored, compared)  # the floor did drop paragraphs, or this proves nothing
 
 
 def test_an_ingest_that_adds_documents_to_a_large_index_appends(ivf_dir, embedder, tmp_path, monkeypatch):
