@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pypdf import PdfReader
 
-from rag.errors import IngestError
+from rag.errors import BadArgument, IngestError
 from rag.loaders import load_file
-from tests.pdfs import BREAK_SENTENCE_END, BREAK_SENTENCE_START, encrypted_pdf, report_pdf, scanned_pdf
+from tests.pdfs import BREAK_SENTENCE_END, BREAK_SENTENCE_START, encrypted_pdf, filing_pdf, report_pdf, scanned_pdf
 
 
 def test_txt_with_front_matter_and_one_paragraph_per_line(tmp_path):
@@ -48,7 +48,9 @@ def test_html_drops_furniture_and_keeps_blocks(tmp_path):
         "The EU set countervailing duties on Chinese EVs.", "Brazil raised its tariff.", "Market: Canada; Rate: 100%."]
 
 
-def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_lines(tmp_path):
+@pytest.mark.parametrize("library", ["pdfium", "pypdf"])
+def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_lines(tmp_path, monkeypatch, library):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", library)  # pypdf is the fallback where pypdfium2 is missing
     path = report_pdf(tmp_path / "report.pdf")
     pages = [p.extract_text() for p in PdfReader(path).pages]
     assert BREAK_SENTENCE_START in pages[0] and "ends on the second page." in pages[1]  # the layout really breaks there
@@ -68,9 +70,31 @@ def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_l
     assert [p.para for p in paras] == list(range(1, len(paras) + 1))
 
 
-def test_encrypted_pdf_with_empty_password_opens(tmp_path):
+@pytest.mark.parametrize("library", ["pdfium", "pypdf"])
+def test_encrypted_pdf_with_empty_password_opens(tmp_path, monkeypatch, library):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", library)
     loaded = load_file(encrypted_pdf(tmp_path / "filing.pdf", user_password=""))
     assert "record level" in loaded.paragraphs[0].text
+
+
+def test_filing_cover_gives_title_kind_date_and_rows_of_figures_stay_rows(tmp_path):
+    loaded = load_file(filing_pdf(tmp_path / "2023 Q2 EXWI.pdf"))
+    doc = loaded.document
+    assert doc.title == "Example Widgets Inc. Form 10-Q, quarterly period ended April 1, 2023"
+    assert (doc.kind, doc.meta["company"], doc.meta["date"]) == ("quarterly report", "Example Widgets Inc.", "2023-04-01")
+    assert doc.meta["file_title"] == "0000000000-23-000042"  # the PDF's own title, which named nothing
+    assert doc.meta["running_heads"] == "Example Widgets Inc. | Q2 2023 Form 10-Q"
+    texts = [p.text for p in loaded.paragraphs]
+    # A label followed by figures is a row, not a header for the rows below it.
+    assert ["Products; $ 96,388; $ 104,429.", "Services; 20,766; 19,516.", "Total net sales; 117,154; 123,945."] \
+        == [t for t in texts if ";" in t]
+    assert not any("Form 10-Q |" in t for t in texts)
+
+
+def test_unknown_pdf_library_is_refused_with_the_valid_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "acrobat")
+    with pytest.raises(BadArgument, match="valid: pdfium, pypdf"):
+        load_file(report_pdf(tmp_path / "report.pdf"))
 
 
 @pytest.mark.parametrize("name, make, reason", [
