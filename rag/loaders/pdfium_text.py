@@ -30,10 +30,10 @@ from rag.errors import IngestError, OverBudget
 
 # A gap between two words wider than this many font sizes is a gap between table cells (a word space is ~0.25).
 CELL_GAP_EM = 1.0
-# Baselines further apart than this many times the page's usual line pitch, or than this many font sizes, are a
-# gap between paragraphs (text is set at 1.2-1.55 times its size); so is a change of font size.
+# Baselines further apart than this many times the page's usual line pitch (in font sizes), or than LEADING_EM font
+# sizes, are a gap between paragraphs (text is set at 1.2-1.6 times its size); so is a change of font size.
 PARAGRAPH_PITCH = 1.3
-LEADING_EM = 1.6
+LEADING_EM = 1.75
 # A heading's font is at least this much larger than the body's (as in rag.loaders.pdf).
 HEADING_SIZE_RATIO = 1.15
 _CURRENCY = frozenset("$€£¥")
@@ -106,14 +106,15 @@ def page_lines(textpage) -> tuple[list[str], set[str]]:
         found.append((line, begin, y.value, size, bold))
     if not found:
         return [], set()
-    # The page's usual distance between baselines: a wider one is a gap between paragraphs.
-    pitches = [a[2] - b[2] for a, b in zip(found, found[1:]) if 0.5 * b[3] < a[2] - b[2] < 3 * b[3]]
+    # The page's usual distance between baselines, in font sizes: a wider one is a gap between paragraphs.
+    pitches = [(a[2] - b[2]) / max(a[3], b[3]) for a, b in zip(found, found[1:])
+               if 0.5 * b[3] < a[2] - b[2] < 3 * b[3]]
     usual = median(pitches) if pitches else 0.0
     out: list[str] = []
     for n, (line, begin, baseline, size, _) in enumerate(found):
         if n:
             pitch, previous_size = found[n - 1][2] - baseline, found[n - 1][3]
-            if (pitch < -0.5 * size or (usual and pitch > PARAGRAPH_PITCH * usual)
+            if (pitch < -0.5 * size or (usual and pitch > PARAGRAPH_PITCH * usual * max(size, previous_size))
                     or pitch > LEADING_EM * max(size, previous_size)
                     or max(size, previous_size) > HEADING_SIZE_RATIO * min(size, previous_size)):
                 out.append("")  # a paragraph gap, or a jump back up the page (a new column or text box)
