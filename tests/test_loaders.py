@@ -125,3 +125,12 @@ def test_windows_1252_text_is_decoded_with_a_warning(tmp_path):
     loaded = load_file(path)
     assert loaded.paragraphs[0].text == "Exports to M\u00e9xico rose \u2013 sharply."
     assert any("Windows-1252" in w for w in loaded.warnings)
+
+
+def test_pdf_library_is_pdfium_where_installed_else_pypdf(monkeypatch):
+    from rag.loaders import pdf
+
+    monkeypatch.delenv("PARACITE_PDF_LIBRARY", raising=False)
+    assert pdf.pdf_library() == "pdfium"
+    monkeypatch.setattr(pdf.importlib.util, "find_spec", lambda name: None)  # as where pypdfium2 has no wheel
+    assert pdf.pdf_library() == "pypdf"
