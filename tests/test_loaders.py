@@ -134,3 +134,22 @@ def test_pdf_library_is_pdfium_where_installed_else_pypdf(monkeypatch):
     assert pdf.pdf_library() == "pdfium"
     monkeypatch.setattr(pdf.importlib.util, "find_spec", lambda name: None)  # as where pypdfium2 has no wheel
     assert pdf.pdf_library() == "pypdf"
+
+
+def test_hostile_pdfs_through_pdfium_load_or_fail_with_a_named_error_within_budget(monkeypatch):
+    """The files built against pypdf's limits (a 200 MB flate bomb, a stream claiming 80 MB, a shared content
+    stream): PDFium reads them in a worker under the same time and memory budget, or the file fails alone."""
+    from pathlib import Path
+
+    from rag.loaders.limits import Limits
+    from rag.loaders.worker import parse_files
+
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pdfium")  # the workers inherit it
+    paths = sorted((Path(__file__).parent / "pathological").glob("*.pdf"))
+    results = parse_files([(p, p.stem) for p in paths], Limits(seconds_per_file=10, memory_mb=600, workers=2))
+    outcome = {p.name: r if isinstance(r, IngestError) else r.paragraphs[0].text for p, r in zip(paths, results)}
+    assert outcome["good.pdf"] == "A good PDF paragraph about exports, which ends properly."
+    assert outcome["flate-bomb.pdf"] == "A bomb follows."  # inflated inside the worker's 600 MB, then read
+    assert outcome["limit-reached.pdf"] == "A stream that claims to be huge."
+    for name, result in outcome.items():
+        assert isinstance(result, str) or ("\n" not in str(result) and name in str(result)), (name, result)
