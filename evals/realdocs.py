@@ -79,6 +79,7 @@ class IngestTiming:
     seconds: float
     parse_seconds: float | None = None  # reading and splitting (everything that is not embedding)
     embed_seconds: float | None = None
+    sentence_seconds: float | None = None  # the part of embed_seconds spent on sentence vectors (rag.sentence_vectors)
     documents: int = 0
     passages: int = 0  # what was embedded: our chunks (one paragraph or a window of one), LangChain's chunks
     fresh: bool = True  # False: the index was already up to date, nothing was timed
@@ -290,13 +291,17 @@ class TimedEmbedder:
         self.name = inner.name
         self.dimension = inner.dimension
         self.seconds = 0.0
+        self.sentence_seconds = 0.0  # calls made with desc="Sentences" (rag.ingest's sentence-vector pass)
 
     def encode_documents(self, texts, *args, **kwargs):
         started = time.perf_counter()
         try:
             return self.inner.encode_documents(texts, *args, **kwargs)
         finally:
-            self.seconds += time.perf_counter() - started
+            spent = time.perf_counter() - started
+            self.seconds += spent
+            if kwargs.get("desc") == "Sentences":
+                self.sentence_seconds += spent
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -321,7 +326,7 @@ def ingest_folder(folder: str | Path, index_dir: str | Path, embedder, rebuild: 
         raise RealdocsError(f"ingest failed for {len(report.failed)} file(s): {names}")
     fresh = report.changed or rebuild
     return IngestTiming(report.seconds, report.seconds - timed.seconds if fresh else None,
-                        timed.seconds if fresh else None,
+                        timed.seconds if fresh else None, timed.sentence_seconds if fresh else None,
                         len(report.added) + len(report.updated) + len(report.unchanged), report.chunks_embedded, fresh)
 
 
@@ -353,7 +358,8 @@ def run_realdocs(folder: str | Path, index_dir: str | Path, embedder, gold: str 
 def _seconds(t: IngestTiming | None) -> str:
     if t is None or not t.fresh:
         return "– (index up to date)"
-    split = f" ({t.parse_seconds:.1f} parse + {t.embed_seconds:.1f} embed)" if t.embed_seconds is not None else ""
+    sentences = f", {t.sentence_seconds:.1f} of it sentences" if t.sentence_seconds else ""
+    split = f" ({t.parse_seconds:.1f} parse + {t.embed_seconds:.1f} embed{sentences})" if t.embed_seconds is not None else ""
     return f"{t.seconds:.1f}{split}"
 
 

@@ -86,3 +86,40 @@ def encrypted_pdf(path: Path, user_password: str) -> Path:
         writer.write(fh)
     plain.unlink()
     return path
+
+
+class _Filing(FPDF):
+    def footer(self):
+        self.set_y(-15)
+        self.set_font("Helvetica", "", 9)
+        self.cell(0, 8, f"Example Widgets Inc. | Q2 2023 Form 10-Q | {self.page_no()}", align="C")
+
+
+def filing_pdf(path: Path) -> Path:
+    """A two-page quarterly filing whose PDF title names nothing: a cover (form, period, company), then a
+    statement of operations whose rows are a label and figures, with no header row."""
+    pdf = _Filing()
+    pdf.set_title("0000000000-23-000042")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.multi_cell(0, 9, "FORM 10-Q", align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, "For the quarterly period ended April 1, 2023", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.multi_cell(0, 8, "Example Widgets Inc.", align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    pdf.multi_cell(0, 6, "(Exact name of registrant as specified in its charter)", align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, "The following table shows the results of operations for the quarter.", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    for label, *figures in [("Products", "$ 96,388", "$ 104,429"), ("Services", "20,766", "19,516"),
+                            ("Total net sales", "117,154", "123,945")]:
+        pdf.cell(90, 6, label)
+        for figure in figures:
+            pdf.cell(40, 6, figure, align="R")
+        pdf.ln(6)
+    pdf.output(str(path))
+    return path

@@ -111,7 +111,8 @@ def test_finding_2d_sentence_splitter_is_linear_on_abbreviations():
     assert_linear(split_sentences, lambda n: "e.g. A " * n, 5000)
 
 
-def test_finding_3_pages_sharing_one_content_stream_parse_it_once(tmp_path):
+def test_finding_3_pages_sharing_one_content_stream_parse_it_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pypdf")  # pypdf's finding; PDFium parses each page natively
     (tmp_path / "one.pdf").write_bytes(shared_stream_pdf(1, 20_000))
     (tmp_path / "eight.pdf").write_bytes(shared_stream_pdf(8, 20_000))
 
@@ -138,7 +139,8 @@ def test_finding_4_a_giant_one_line_paragraph_becomes_bounded_numbered_parts(tmp
     assert any("split into" in w for w in loaded.warnings)
 
 
-def test_finding_9a_pypdf_limit_reached_is_one_files_ingest_error(tmp_path):
+def test_finding_9a_pypdf_limit_reached_is_one_files_ingest_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pypdf")  # the fallback reader; PDFium reads this file (test_loaders)
     path = tmp_path / "limit.pdf"
     path.write_bytes(limit_pdf())
     with pytest.raises(IngestError, match="limit.pdf: PDF exceeds one of pypdf's safety limits"):

@@ -48,7 +48,8 @@ def test_size_page_and_character_budgets_refuse_with_the_variable_to_raise(tmp_p
         load_file(report_pdf(tmp_path / "report.pdf"), limits=Limits(max_pages=2))
 
 
-def test_a_slow_file_is_stopped_at_its_deadline_and_the_others_still_parse(tmp_path):
+def test_a_slow_file_is_stopped_at_its_deadline_and_the_others_still_parse(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pypdf")  # the file is slow for pypdf; PDFium reads it at once
     slow, good = tmp_path / "slow.pdf", tmp_path / "good.md"
     slow.write_bytes(shared_stream_pdf(1, 600_000))  # about 5 s of pypdf parsing, more on a busy machine
     good.write_text("A short, well-formed paragraph.\n", "utf-8")
@@ -103,7 +104,10 @@ def test_ingest_gives_ids_in_file_order_and_reports_parse_progress(tmp_path, emb
     assert [c for c in calls if c[0] == "parse"] == [("parse", i, 4) for i in range(1, 5)]
 
 
-def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedder):
+def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedder, monkeypatch):
+    # The hostile PDFs here were built against pypdf's limits, so this reads them with pypdf, the fallback reader
+    # (the workers inherit the variable); PDFium, the default, is checked on them in tests/test_loaders.py.
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pypdf")
     corpus = tmp_path / "corpus"
     shutil.copytree(PATHOLOGICAL, corpus, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     (corpus / "giant-one-line.txt").write_text(GIANT_SENTENCE * 1800, "utf-8")  # 146 KB, one line
@@ -135,7 +139,8 @@ def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedde
     assert index.paragraphs("marker-range")[0].source_paras == (1, 100000000)
 
 
-def test_a_file_that_turns_hostile_keeps_its_last_good_version(tmp_path, embedder):
+def test_a_file_that_turns_hostile_keeps_its_last_good_version(tmp_path, embedder, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pypdf")  # the file is slow for pypdf; PDFium reads it at once
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "filing.pdf").write_bytes(good_pdf())

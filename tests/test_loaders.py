@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pypdf import PdfReader
 
-from rag.errors import IngestError
+from rag.errors import BadArgument, IngestError
 from rag.loaders import load_file
-from tests.pdfs import BREAK_SENTENCE_END, BREAK_SENTENCE_START, encrypted_pdf, report_pdf, scanned_pdf
+from tests.pdfs import BREAK_SENTENCE_END, BREAK_SENTENCE_START, encrypted_pdf, filing_pdf, report_pdf, scanned_pdf
 
 
 def test_txt_with_front_matter_and_one_paragraph_per_line(tmp_path):
@@ -48,7 +48,9 @@ def test_html_drops_furniture_and_keeps_blocks(tmp_path):
         "The EU set countervailing duties on Chinese EVs.", "Brazil raised its tariff.", "Market: Canada; Rate: 100%."]
 
 
-def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_lines(tmp_path):
+@pytest.mark.parametrize("library", ["pdfium", "pypdf"])
+def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_lines(tmp_path, monkeypatch, library):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", library)  # pypdf is the fallback where pypdfium2 is missing
     path = report_pdf(tmp_path / "report.pdf")
     pages = [p.extract_text() for p in PdfReader(path).pages]
     assert BREAK_SENTENCE_START in pages[0] and "ends on the second page." in pages[1]  # the layout really breaks there
@@ -68,9 +70,31 @@ def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_l
     assert [p.para for p in paras] == list(range(1, len(paras) + 1))
 
 
-def test_encrypted_pdf_with_empty_password_opens(tmp_path):
+@pytest.mark.parametrize("library", ["pdfium", "pypdf"])
+def test_encrypted_pdf_with_empty_password_opens(tmp_path, monkeypatch, library):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", library)
     loaded = load_file(encrypted_pdf(tmp_path / "filing.pdf", user_password=""))
     assert "record level" in loaded.paragraphs[0].text
+
+
+def test_filing_cover_gives_title_kind_date_and_rows_of_figures_stay_rows(tmp_path):
+    loaded = load_file(filing_pdf(tmp_path / "2023 Q2 EXWI.pdf"))
+    doc = loaded.document
+    assert doc.title == "Example Widgets Inc. Form 10-Q, quarterly period ended April 1, 2023"
+    assert (doc.kind, doc.meta["company"], doc.meta["date"]) == ("quarterly report", "Example Widgets Inc.", "2023-04-01")
+    assert doc.meta["file_title"] == "0000000000-23-000042"  # the PDF's own title, which named nothing
+    assert doc.meta["running_heads"] == "Example Widgets Inc. | Q2 2023 Form 10-Q"
+    texts = [p.text for p in loaded.paragraphs]
+    # A label followed by figures is a row, not a header for the rows below it.
+    assert ["Products; $ 96,388; $ 104,429.", "Services; 20,766; 19,516.", "Total net sales; 117,154; 123,945."] \
+        == [t for t in texts if ";" in t]
+    assert not any("Form 10-Q |" in t for t in texts)
+
+
+def test_unknown_pdf_library_is_refused_with_the_valid_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "acrobat")
+    with pytest.raises(BadArgument, match="valid: pdfium, pypdf"):
+        load_file(report_pdf(tmp_path / "report.pdf"))
 
 
 @pytest.mark.parametrize("name, make, reason", [
@@ -101,3 +125,31 @@ def test_windows_1252_text_is_decoded_with_a_warning(tmp_path):
     loaded = load_file(path)
     assert loaded.paragraphs[0].text == "Exports to M\u00e9xico rose \u2013 sharply."
     assert any("Windows-1252" in w for w in loaded.warnings)
+
+
+def test_pdf_library_is_pdfium_where_installed_else_pypdf(monkeypatch):
+    from rag.loaders import pdf
+
+    monkeypatch.delenv("PARACITE_PDF_LIBRARY", raising=False)
+    assert pdf.pdf_library() == "pdfium"
+    monkeypatch.setattr(pdf.importlib.util, "find_spec", lambda name: None)  # as where pypdfium2 has no wheel
+    assert pdf.pdf_library() == "pypdf"
+
+
+def test_hostile_pdfs_through_pdfium_load_or_fail_with_a_named_error_within_budget(monkeypatch):
+    """The files built against pypdf's limits (a 200 MB flate bomb, a stream claiming 80 MB, a shared content
+    stream): PDFium reads them in a worker under the same time and memory budget, or the file fails alone."""
+    from pathlib import Path
+
+    from rag.loaders.limits import Limits
+    from rag.loaders.worker import parse_files
+
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pdfium")  # the workers inherit it
+    paths = sorted((Path(__file__).parent / "pathological").glob("*.pdf"))
+    results = parse_files([(p, p.stem) for p in paths], Limits(seconds_per_file=10, memory_mb=600, workers=2))
+    outcome = {p.name: r if isinstance(r, IngestError) else r.paragraphs[0].text for p, r in zip(paths, results)}
+    assert outcome["good.pdf"] == "A good PDF paragraph about exports, which ends properly."
+    assert outcome["flate-bomb.pdf"] == "A bomb follows."  # inflated inside the worker's 600 MB, then read
+    assert outcome["limit-reached.pdf"] == "A stream that claims to be huge."
+    for name, result in outcome.items():
+        assert isinstance(result, str) or ("\n" not in str(result) and name in str(result)), (name, result)

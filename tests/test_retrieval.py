@@ -98,3 +98,33 @@ def test_a_hit_on_a_passage_resolves_to_its_paragraphs(embedder):
     # The rows name neither Apple nor the proxy: the passage's title finds them, and each row is its own hit.
     assert [(h.paragraph.doc_id, h.paragraph.para) for h in hits[:2]] == [("proxy", 1), ("proxy", 2)]
     assert hits[0].score == hits[1].score  # one passage, one score for each paragraph in it
+
+
+def test_the_document_a_question_names_ranks_first(embedder):
+    """Two filings print the same row; the question's company and quarter pick the filing (`rag.document_match`)."""
+    from rag.documents import Document
+
+    docs = [Document(f"2023-{q}-{t.lower()}", f"{name} Form 10-Q", "quarterly report", f"/f/2023 {q.upper()} {t}.pdf", "",
+                     "pdf", meta={"company": name, "ticker": t, "date": date})
+            for q, t, name, date in [("q1", "ACME", "Acme Corporation", "2023-03-31"),
+                                     ("q2", "ACME", "Acme Corporation", "2023-06-30"),
+                                     ("q2", "GLBX", "Globex Inc.", "2023-06-30")]]
+    others = ["The effective tax rate was 16.1% for the quarter.", "Research and development expense grew 12%.",
+              "Inventories consist of raw materials and finished goods.", "The Company repurchased 10 million shares."]
+    paras = [Paragraph(d.doc_id, i, text, heading="Results") for d, n in zip(docs, (2000, 3000, 4000))
+             for i, text in enumerate([f"Total net sales; {n:,}; 1,000."] + others, start=1)]
+    chunks = chunk_paragraphs(paras)
+    retriever = HybridRetriever(paras, chunks, embedder.encode_documents([c.text for c in chunks]), embedder,
+                                documents=docs)
+    assert retriever.search("What were Globex's total net sales in Q2 2023?", top_k=1)[0].paragraph.doc_id == "2023-q2-glbx"
+    assert retriever.search("Acme total net sales, first quarter of 2023?", top_k=1)[0].paragraph.doc_id == "2023-q1-acme"
+    latest = retriever.search("Acme's total net sales in the latest 10-Q?", top_k=3)
+    assert latest[0].paragraph.doc_id == "2023-q2-acme" and latest[0].scores_by_retriever["document"] == 1.0
+    # A question that names no document is ranked as before, and says no document score.
+    plain = retriever.search("total net sales", top_k=3)
+    assert "document" not in plain[0].scores_by_retriever
+    question = "What were Globex's total net sales in Q2 2023?"
+    without = HybridRetriever(paras, chunks, retriever.dense.vectors, embedder)  # no documents: no prior
+    unweighted = HybridRetriever(paras, chunks, retriever.dense.vectors, embedder, documents=docs, document_weight=0)
+    assert [h.paragraph.label for h in unweighted.search(question, top_k=3)] == \
+        [h.paragraph.label for h in without.search(question, top_k=3)]

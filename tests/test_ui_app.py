@@ -228,7 +228,7 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
     import rag.answer.llm
 
     reply = ("China's vehicle exports hit a record 4.91 million in 2023, according to CAAM "
-             "[briefing-china-vehicle-exports para. 5]. Exports will triple next year [made-up-report para. 3].")
+             "[briefing-china-vehicle-exports para. 7]. Exports will triple next year [made-up-report para. 3].")
     monkeypatch.setattr(rag.answer.llm, "make_chat_model",
                         lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])))
     (tmp_path / "backends.toml").write_text('[backends.local]\nkind = "local"\n')  # the operator offers it

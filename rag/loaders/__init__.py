@@ -17,6 +17,7 @@ from pathlib import Path
 from rag.documents import Document, Paragraph
 from rag.errors import IngestError, OverBudget
 from rag.loaders import html_page, pdf, text
+from rag.loaders.cover import COVER_ITEMS, cover_metadata, cover_title
 from rag.loaders.limits import ENV, Limits
 from rag.paragraphs import number_paragraphs
 
@@ -105,10 +106,18 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
     if not paragraphs:
         raise IngestError(path, "no text paragraphs found")
     meta = {k: _cut(v) if isinstance(v, str) else v for k, v in parsed.meta.items()}
+    cover = cover_metadata([b.text for b in parsed.blocks[:COVER_ITEMS]])
+    title = meta.pop("title", "")
+    if cover_title(cover):
+        if title:
+            meta["file_title"] = title
+        title = cover_title(cover)
+    kind = meta.pop("kind", "") or cover.pop("kind", "")
+    meta.update({k: v for k, v in cover.items() if k not in meta})
     document = Document(
         doc_id=doc_id,
-        title=meta.pop("title", "") or path.stem,
-        kind=meta.pop("kind", "") or "document",
+        title=title or path.stem,
+        kind=kind or "document",
         source_path=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
