@@ -33,17 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.questions import QUESTIONS
 from tests.browser import free_port, stop_server, wait_healthy  # noqa: E402
 
-QUESTIONS = [
-    "How many vehicles did China export in 2023?",
-    "What tariff did Turkey impose on Chinese cars?",
-    "How many vehicles did Hyundai and Kia build at overseas bases in 2023?",
-    "What three fronts should the industry strategy focus on?",
-    "How many vehicles did Japan produce in 2023?",
-    "What share of their foreign sales do Chinese companies produce abroad?",
-    "Who won the 2022 World Cup?",
-]
 RAG = [sys.executable, "-m", "rag.cli"]  # this checkout's `rag`, whichever is installed
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 

@@ -40,15 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.questions import ANSWERED
 from tests.browser import ARGS, CHROMIUM, free_port, stop_server, wait_healthy
 
-QUESTIONS = [
-    "How many vehicles did China export in 2023?",
-    "What tariff did Turkey impose on Chinese cars?",
-    "How many vehicles did Hyundai and Kia build at overseas bases in 2023?",
-    "What three fronts should the industry strategy focus on?",
-    "How many vehicles did Japan produce in 2023?",
-]
+QUESTIONS = ANSWERED
 CHIP = "[data-testid=stChatMessage] button:has-text('· para.')"
 
 

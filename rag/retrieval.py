@@ -280,7 +280,7 @@ class HybridRetriever:
     def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID,
                    fusion: Fusion | str = Fusion.ZSCORE, document_weight: float = DOCUMENT_WEIGHT) -> "HybridRetriever":
         return cls([], [], np.zeros((0, embedder.dimension), np.float32), embedder, mode, fusion=fusion, corpus=index,
-                   documents=index.documents, document_weight=document_weight)
+                   document_weight=document_weight)
 
     def search(self, query: str, top_k: int = 5, mode: Mode | str | None = None,
                query_vector: np.ndarray | None = None) -> list[Hit]:
