@@ -1,6 +1,6 @@
 """The records passed between stages: frozen dataclasses, changed only through `dataclasses.replace`.
 
-load -> Document + [Paragraph] -> [Chunk] -> index -> [Hit] -> Answer (of SentenceClaim, each with Citation).
+load -> Document + [Paragraph] (a table is one Paragraph with a Table) -> [Chunk] -> index -> [Hit] -> Answer (of SentenceClaim, each with Citation).
 How an Answer is shown or saved (JSON, text, Markdown, the UI's view) is `rag.present`'s job.
 This module holds data only: no I/O, no model.
 """
@@ -35,6 +35,35 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A table's structure, carried by the one paragraph that holds it (`Paragraph.table`).
+
+    Column 0 holds the row labels. `header` rows and body `rows` have one cell per column; a header
+    label that spans several columns is repeated in each ("Three Months Ended" over two dates).
+    The paragraph's text is `rag.tables.table_text` of it: one line per row, each value with its
+    row and column labels, which is what is embedded, matched and quoted.
+    """
+
+    header: tuple[tuple[str, ...], ...]  # header rows, top first
+    rows: tuple[tuple[str, ...], ...]  # body rows, the row label first; a row of groups ("Net sales:") has no values
+    pages: tuple[int, ...] = ()  # every page it is printed on (a table may cross pages)
+    caption: str = ""  # the heading or title right above it
+
+    @property
+    def columns(self) -> int:
+        return max((len(r) for r in self.header + self.rows), default=0)
+
+    def to_json(self) -> dict:
+        return {"header": [list(r) for r in self.header], "rows": [list(r) for r in self.rows],
+                "pages": list(self.pages), "caption": self.caption}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Table":
+        return cls(tuple(tuple(r) for r in data.get("header", ())), tuple(tuple(r) for r in data.get("rows", ())),
+                   tuple(data.get("pages", ())), data.get("caption", ""))
+
+
+@dataclass(frozen=True)
 class Paragraph:
     doc_id: str
     para: int  # 1-based, in reading order
@@ -42,10 +71,18 @@ class Paragraph:
     page: int | None = None  # first page, PDFs only
     heading: str = ""  # nearest section title
     source_paras: tuple[int, ...] = ()  # the original article's paragraphs the commentary points to
+    table: Table | None = None  # the structure, when this paragraph is a table
 
     @property
     def label(self) -> str:
         return label(self.doc_id, self.para)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Paragraph":
+        """The paragraph `dataclasses.asdict` gave, read back from JSON (tuples came back as lists)."""
+        table = data.get("table")
+        return cls(**{**data, "source_paras": tuple(data.get("source_paras", ())),
+                      "table": Table.from_json(table) if table else None})
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from rag.documents import Paragraph
+from rag.documents import Paragraph, Table
 from rag.errors import BadArgument
 from rag.sentences import split_sentences
+from rag.table_text import row_lines, table_text
 
 # `(?<!\s)` lets a match start only where a run of whitespace starts: without it, a run of n spaces
 # costs n scans of up to n characters. Numbers are at most 9 digits: int() of a longer one is slow
@@ -49,11 +50,17 @@ _WRAPPED_LINE_MAX = 120
 _TERMINAL = tuple('.!?"”’')
 
 
+# A table is kept whole up to this many times the paragraph limit (its rows are its sentences); a longer one
+# becomes consecutive tables of whole rows, each with the header.
+TABLE_CHARS_FACTOR = 4
+
+
 @dataclass(frozen=True)
 class Block:
     text: str
-    kind: str = "para"  # para, heading, item
+    kind: str = "para"  # para, heading, item, table
     page: int | None = None
+    table: Table | None = None  # kind "table": the structure; its text is made from it
 
 
 _REFERENCE_HEADINGS = re.compile(r"^(sources?|references?|bibliography|works cited|further reading|notes and sources)\b",
@@ -119,6 +126,12 @@ def number_paragraphs(doc_id: str, blocks: list[Block], max_chars: int = MAX_PAR
     paragraphs: list[Paragraph] = []
     heading = ""
     for block in blocks:
+        if block.table is not None:
+            for part in _table_parts(block.table, TABLE_CHARS_FACTOR * max_chars):
+                paragraphs.append(Paragraph(doc_id=doc_id, para=len(paragraphs) + 1, text=table_text(part),
+                                            page=part.pages[0] if part.pages else block.page, heading=heading,
+                                            table=part))
+            continue
         text = clean_text(block.text)
         if not text:
             continue
@@ -143,6 +156,23 @@ def number_paragraphs(doc_id: str, blocks: list[Block], max_chars: int = MAX_PAR
                           heading=heading, source_paras=piece_refs)
             )
     return paragraphs
+
+
+def _table_parts(table: Table, max_chars: int) -> list[Table]:
+    """The table, or consecutive tables of its whole rows with its header and caption, each of about `max_chars`
+    of text at most (a single row longer than that stays one part)."""
+    lines = row_lines(table)
+    if len(table.caption) + sum(len(line) + 1 for _, line in lines) <= max_chars:
+        return [table]
+    cuts: list[int] = [0]
+    size = len(table.caption)
+    for i, line in lines:
+        if size + len(line) + 1 > max_chars and i > cuts[-1]:
+            cuts.append(i)
+            size = len(table.caption)
+        size += len(line) + 1
+    cuts.append(len(table.rows))
+    return [Table(table.header, table.rows[a:b], table.pages, table.caption) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 def split_long_text(text: str, max_chars: int) -> list[str]:

@@ -5,6 +5,10 @@ abbreviations ("U.S.", "e.g.", "Inc."), inside decimal numbers ("6.4 million"), 
 an initial ("J. Smith"). It does not handle quotations that end mid-sentence or text
 without terminal punctuation (that comes back as one sentence).
 
+A line break always ends a sentence: a table paragraph (`rag.table_text`) is one line per row,
+with no terminal punctuation, and each row is a sentence ("iPhone — 2023: $ 51,334"). Prose
+paragraphs hold no line breaks (`rag.paragraphs.clean_text` joins their lines).
+
 Linear time: the abbreviation test looks only at the word before each candidate break, not at
 the whole text since the last break (which made `"e.g. A " * n` quadratic).
 
@@ -27,6 +31,16 @@ _BREAK = re.compile(r"""([.!?])(["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])""")
 
 
 def split_sentences(text: str) -> list[str]:
+    """
+    >>> split_sentences("Caption\\nNet sales — 2023: $ 94,836\\niPhone — 2023: $ 51,334")
+    ['Caption', 'Net sales — 2023: $ 94,836', 'iPhone — 2023: $ 51,334']
+    """
+    if "\n" in text:
+        return [s for line in text.split("\n") for s in _split_line(line)]
+    return _split_line(text)
+
+
+def _split_line(text: str) -> list[str]:
     text = " ".join(text.split())
     if not text:
         return []

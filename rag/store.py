@@ -8,8 +8,9 @@ Layout of an index folder (default `.rag/index`, or $RAG_INDEX):
         manifest.json    format, format_version, model, dimension, chunking, counts, `dense` (the kind and
                          settings of vectors.faiss, `rag.ann`), and `replaces`: the generation it replaced
                          (None when there was no readable one)
-        meta.sqlite      documents, paragraphs (by position), chunks (by row), and the BM25 vocabulary: terms
-                         (stem -> term id) and words (each word paragraphs hold -> its term id)
+        meta.sqlite      documents, paragraphs (by position; a table's structure as JSON in table_json), chunks
+                         (by row), and the BM25 vocabulary: terms (stem -> term id) and words (each word
+                         paragraphs hold -> its term id)
         vectors.f32      every chunk's L2-normalised vector, float32; row i is chunk row i
         vectors.faiss    the search index over those rows: exact (IndexFlatIP), or IVF-PQ above a size (`rag.ann`)
         chunk_paras.npy  int32 (chunks, 2): the first and last paragraph position of each chunk row
@@ -50,6 +51,7 @@ index in place (a removal or an update rewrites the generation from its stored r
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -67,7 +69,7 @@ import numpy as np
 
 from rag import ann
 from rag.bm25 import Postings, PostingsWriter, Vocabulary
-from rag.documents import Chunk, Document, Paragraph
+from rag.documents import Chunk, Document, Paragraph, Table
 from rag.errors import IndexBusy, IndexDamaged, IndexMismatch, IndexNotFound, UnknownParagraph
 from rag.paragraphs import is_reference
 from rag.sentence_vectors import OFFSETS_FILE as SENTENCE_OFFSETS_FILE
@@ -90,7 +92,7 @@ _SCHEMA = """
 CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, kind TEXT, source_path TEXT, sha256 TEXT,
                         format TEXT, pages INTEGER, meta TEXT, ingested_at REAL);
 CREATE TABLE paragraphs (position INTEGER PRIMARY KEY, doc_id TEXT, para INTEGER, page INTEGER, heading TEXT,
-                         text TEXT, source_paras TEXT);
+                         text TEXT, source_paras TEXT, table_json TEXT);
 CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT, doc_id TEXT, para_start INTEGER,
                      para_end INTEGER, text TEXT);
 CREATE TABLE terms (term TEXT PRIMARY KEY, id INTEGER) WITHOUT ROWID;
@@ -102,7 +104,10 @@ CREATE UNIQUE INDEX paragraphs_by_doc ON paragraphs (doc_id, para);
 CREATE UNIQUE INDEX chunks_by_id ON chunks (chunk_id);
 CREATE INDEX chunks_by_doc ON chunks (doc_id, para_start);
 """
-_PARAGRAPH_COLUMNS = "doc_id, para, page, heading, text, source_paras"
+# table_json (a table paragraph's structure, `Table.to_json`, else NULL) came later: an older meta.sqlite has no such
+# column, and reads as NULL (`_Store.paragraph_columns`); an append onto one adds it.
+_PARAGRAPH_COLUMNS = "doc_id, para, page, heading, text, source_paras, table_json"
+_PARAGRAPH_COLUMNS_BEFORE_TABLES = "doc_id, para, page, heading, text, source_paras, NULL"
 
 
 def default_index_dir() -> Path:
@@ -205,7 +210,7 @@ class Index:
         if self._content is not None:
             return [p for p in self._content.paragraphs if p.doc_id == doc_id]
         return [_paragraph(r) for r in self._store.query(
-            f"SELECT {_PARAGRAPH_COLUMNS} FROM paragraphs WHERE doc_id = ? ORDER BY para", (doc_id,))]
+            f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? ORDER BY para", (doc_id,))]
 
     def paragraph(self, doc_id: str, para: int) -> Paragraph:
         self.document(doc_id)
@@ -221,7 +226,7 @@ class Index:
     def _find(self, doc_id: str, para: int) -> Paragraph | None:
         if self._paras is not None:
             return self._paras.get((doc_id, para))
-        rows = self._store.query(f"SELECT {_PARAGRAPH_COLUMNS} FROM paragraphs WHERE doc_id = ? AND para = ?",
+        rows = self._store.query(f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? AND para = ?",
                                  (doc_id, para))
         return _paragraph(rows[0]) if rows else None
 
@@ -246,7 +251,7 @@ class Index:
         found: dict[int, Paragraph] = {}
         for start in range(0, len(positions), 500):  # SQLite's limit on bound parameters
             part = positions[start:start + 500]
-            for r in self._store.query(f"SELECT position, {_PARAGRAPH_COLUMNS} FROM paragraphs WHERE position IN "
+            for r in self._store.query(f"SELECT position, {self._store.paragraph_columns} FROM paragraphs WHERE position IN "
                                        f"({','.join('?' * len(part))})", part):
                 found[r[0]] = _paragraph(r[1:])
         missing = [p for p in positions if p not in found]
@@ -286,7 +291,7 @@ class Index:
 
 def _paragraph(r: tuple) -> Paragraph:
     return Paragraph(doc_id=r[0], para=r[1], page=r[2], heading=r[3] or "", text=r[4],
-                     source_paras=tuple(json.loads(r[5])))
+                     source_paras=tuple(json.loads(r[5])), table=Table.from_json(json.loads(r[6])) if r[6] else None)
 
 
 def check_manifest(manifest: dict, model: str, dimension: int, path: Path) -> None:
@@ -536,6 +541,12 @@ class _Store:
         except sqlite3.Error as e:
             raise IndexDamaged(index_dir, f"{generation}/meta.sqlite cannot be read ({e})") from e
 
+    @functools.cached_property
+    def paragraph_columns(self) -> str:
+        """The paragraph columns to select: NULL for table_json in a meta.sqlite written before tables."""
+        names = {r[1] for r in self.query("PRAGMA table_info(paragraphs)")}
+        return _PARAGRAPH_COLUMNS if "table_json" in names else _PARAGRAPH_COLUMNS_BEFORE_TABLES
+
     def query(self, sql: str, args: Sequence = ()) -> list[tuple]:
         with self._lock:
             try:
@@ -587,7 +598,7 @@ def read_content(index_dir: str | Path, generation: str, store: _Store, document
                  ingested_at: dict[str, float], vectors: np.ndarray) -> IndexContent:
     """Every paragraph (in position order) and chunk (in row order) as records."""
     try:
-        paragraphs = [_paragraph(r) for r in store.query(f"SELECT {_PARAGRAPH_COLUMNS} FROM paragraphs "
+        paragraphs = [_paragraph(r) for r in store.query(f"SELECT {store.paragraph_columns} FROM paragraphs "
                                                           "ORDER BY position")]
         chunks = [Chunk(*r) for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
                                                  "ORDER BY row")]
@@ -761,6 +772,8 @@ class GenerationWriter:
             self._con = sqlite3.connect(self.dir / "meta.sqlite")
             if base is None:
                 self._con.executescript(_SCHEMA)
+            elif "table_json" not in {r[1] for r in self._con.execute("PRAGMA table_info(paragraphs)")}:
+                self._con.execute("ALTER TABLE paragraphs ADD COLUMN table_json TEXT")  # a base written before tables
             vocabulary = (Vocabulary(dict(self._con.execute("SELECT term, id FROM terms")),
                                      dict(self._con.execute("SELECT word, id FROM words"))) if base else Vocabulary())
             self._vectors = open(self.dir / "vectors.f32", "ab")
@@ -800,8 +813,9 @@ class GenerationWriter:
             self._sentence_counts.extend([0] * len(paragraphs))
         first = self.paragraphs
         self._con.executemany(
-            "INSERT INTO paragraphs VALUES (?,?,?,?,?,?,?)",
-            [(first + i, p.doc_id, p.para, p.page, p.heading, p.text, json.dumps(list(p.source_paras)))
+            f"INSERT INTO paragraphs (position, {_PARAGRAPH_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            [(first + i, p.doc_id, p.para, p.page, p.heading, p.text, json.dumps(list(p.source_paras)),
+              json.dumps(p.table.to_json()) if p.table else None)
              for i, p in enumerate(paragraphs)])
         self._postings.add([p.text for p in paragraphs])
         self._references.extend(first + i for i, p in enumerate(paragraphs) if is_reference(p))

@@ -45,9 +45,12 @@ from pypdf.errors import (
 )
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
+from rag.documents import Table
 from rag.errors import BadArgument, IngestError, OverBudget
 from rag.loaders.base import Parsed
-from rag.paragraphs import Block, table_row_text
+from rag.loaders.tables import UNITS_NOTE, FoundTable, find_tables, same_columns
+from rag.paragraphs import Block, clean_text, table_row_text
+from rag.table_text import table_text
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[ivxlc\d]+(?:\s*(?:of|/)\s*\d+)?$|^[-–—]\s*\d+\s*[-–—]$", re.IGNORECASE)
 _BULLET = re.compile(r"^(?:[-*•▪‣◦·]|\d{1,3}[.)])\s+")
@@ -198,6 +201,13 @@ def _page_lines(text: str) -> list[str]:
     return lines[first:last + 1]  # slicing once: popping blank lines off the front one by one was quadratic
 
 
+def _trim_blank(lines: list[str]) -> list[str]:
+    """The lines without blank ones at either end; the line objects themselves (a `Line` keeps its cells' extents)."""
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), len(lines))
+    last = next((i for i in range(len(lines) - 1, first - 1, -1) if lines[i].strip()), first - 1)
+    return lines[first:last + 1]
+
+
 def _large_font_lines(page) -> set[str]:
     """Text drawn in a font clearly larger than the page's body text: headings."""
     runs: list[tuple[str, float]] = []
@@ -240,23 +250,39 @@ def _drop_running_lines(pages: list[list[str]]) -> list[str]:
                 printed.setdefault(key, _RUNNING_PAGE_NUMBER.sub("", " ".join(ln.split())))
             elif not (j in edge_idx and _PAGE_NUMBER.match(ln.strip())):
                 keep.append(ln)
-        pages[i] = _page_lines("\n".join(keep))
+        pages[i] = _trim_blank(keep)
     return [t for t in dict.fromkeys(printed.values()) if re.search(r"[A-Za-z]{2}", t)][:_RUNNING_KEPT]
 
 
 class _Pending:
-    """A block still growing: its pieces are joined once, at the end (joining at each step was quadratic)."""
+    """A block still growing: its pieces are joined once, at the end (joining at each step was quadratic).
+    A table's block holds the table found (`tables.FoundTable`) and its caption instead."""
 
-    def __init__(self, pieces: list[str], kind: str, page: int):
-        self.pieces, self.kind, self.page = pieces, kind, page
+    def __init__(self, pieces: list[str], kind: str, page: int, table: FoundTable | None = None, caption: str = ""):
+        self.pieces, self.kind, self.page, self.table, self.caption = pieces, kind, page, table, caption
 
     @property
     def end(self) -> Block:
         """The block as far as `_continues` looks: its kind and how its last piece ends."""
-        return Block(self.pieces[-1], self.kind, self.page)
+        return Block(self.pieces[-1] if self.pieces else "", self.kind, self.page)
 
     def block(self, join) -> Block:
+        if self.table is not None:
+            table = _table(self.table, self.caption)
+            return Block(table_text(table), "table", self.page, table)
         return Block(join(self.pieces), self.kind, self.page)
+
+
+def _table(found: FoundTable, caption: str) -> Table:
+    def row(cells: list[str]) -> tuple[str, ...]:
+        return tuple(clean_text(c) for c in cells)
+    header = tuple(row(r) for r in found.header)
+    return Table(header, tuple(row(r) for r in found.rows), tuple(found.pages), clean_text(caption))
+
+
+# A line right above a table that ends no sentence and is at most this long is its title (its caption).
+MAX_CAPTION_CHARS = 250
+_CAPTION_ENDS = tuple(".!?:;,")
 
 
 def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
@@ -267,6 +293,7 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
         kind = "para"
         table_header: list[str] | None = None
         heading: _Pending | None = None  # the last block, while it is a heading that may wrap on
+        tables = {t.start: t for t in find_tables(lines, large_texts)}
 
         def emit(block: _Pending) -> None:
             nonlocal heading
@@ -280,8 +307,19 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
             current, kind = [], "para"
 
         previous_blank = True
-        for raw in lines:
+        n = 0
+        while n < len(lines):
+            raw = lines[n]
+            n += 1
             line = raw.strip()
+            if (found := tables.get(n - 1)) is not None:
+                flush()
+                table_header = None
+                found.pages.append(page_no)
+                emit(_Pending([], "table", page_no, found, _caption(page_blocks)))
+                n = found.end
+                previous_blank = False
+                continue
             if not line:
                 flush()
                 previous_blank = True
@@ -314,16 +352,57 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
                 current.append(line)
             previous_blank = False
         flush()
-        if blocks and page_blocks and _continues(blocks[-1].end, page_blocks[0].end):
+        if blocks and page_blocks and _continues_table(blocks[-1], page_blocks):
+            pass  # the table on the page before took this page's first rows
+        elif blocks and page_blocks and _continues(blocks[-1].end, page_blocks[0].end):
             first = page_blocks.pop(0)
             blocks[-1].pieces.extend(first.pieces)  # a paragraph across the page break
         blocks.extend(page_blocks)
     return [b.block(" ".join) if b.kind == "heading" else b.block(_join_lines) for b in blocks]
 
 
+def _caption(page_blocks: list[_Pending]) -> str:
+    """The title right above a table, with the note of its units under it ("(In millions)"): a heading (kept, as the
+    heading of what follows), or a short line that ends no sentence, which the caption takes out of the text."""
+    parts: list[str] = []
+    if page_blocks and page_blocks[-1].kind == "para" and UNITS_NOTE.match(_join_lines(page_blocks[-1].pieces)):
+        parts.append(_join_lines(page_blocks.pop().pieces))
+    if page_blocks and page_blocks[-1].kind == "heading":
+        parts.insert(0, " ".join(page_blocks[-1].pieces))
+    elif page_blocks and page_blocks[-1].kind == "para" and page_blocks[-1].table is None:
+        title = _join_lines(page_blocks[-1].pieces)
+        if len(title) <= MAX_CAPTION_CHARS and not title.endswith(_CAPTION_ENDS):
+            page_blocks.pop()
+            parts.insert(0, title)
+    return " ".join(parts)
+
+
+def _continues_table(previous: _Pending, page_blocks: list[_Pending]) -> bool:
+    """A table that runs on from the page before: the previous page ends with a table, and this one starts with
+    a table of the same columns, with no header or the same header (repeated), perhaps under a "(continued)"
+    heading. Its rows (and the page) go to the earlier table, and the blocks are taken off `page_blocks`."""
+    if previous.table is None:
+        return False
+    at = 0
+    if page_blocks[0].kind == "heading" and len(page_blocks) > 1:
+        title = " ".join(page_blocks[0].pieces)
+        if "continued" not in title.lower() and " ".join(title.split()) != " ".join(previous.caption.split()):
+            return False
+        at = 1
+    nxt = page_blocks[at].table
+    if nxt is None or not same_columns(previous.table, nxt):
+        return False
+    if nxt.header and [r for r in nxt.header] != previous.table.header:
+        return False
+    previous.table.rows.extend(nxt.rows)
+    previous.table.pages.extend(p for p in nxt.pages if p not in previous.table.pages)
+    del page_blocks[:at + 1]
+    return True
+
+
 def _continues(prev: Block, nxt: Block) -> bool:
     """A paragraph that runs across a page break: no terminal punctuation before the break."""
-    if prev.kind == "heading" or nxt.kind == "heading" or nxt.kind == "item":
+    if prev.kind in ("heading", "table") or nxt.kind in ("heading", "item", "table"):
         return False
     return not prev.text.rstrip().endswith(_TERMINAL) or nxt.text[:1].islower()
 

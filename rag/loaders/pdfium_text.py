@@ -8,7 +8,8 @@ back the two things the paragraph builder reads from a layout:
 - baselines further apart than `PARAGRAPH_PITCH` times the page's usual line pitch (or `LEADING_EM`
   font sizes), a change of font size, or a jump back up the page (a new column or text box) become
   a blank line, a paragraph boundary.
-Only the characters beside a space, and the first of each line, are measured, so a page costs a
+Each line keeps its baseline, font size and each cell's left and right edge (`rag.loaders.tables.Line`),
+from which tables are rebuilt. Only the characters beside a space, and the first and last of each cell, are measured, so a page costs a
 few hundred calls into PDFium. Lines drawn at least `HEADING_SIZE_RATIO` times the page's body
 font size are headings, and so are short bold lines that end no sentence (`BOLD`).
 
@@ -27,6 +28,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from rag.errors import IngestError, OverBudget
+from rag.loaders.tables import CELL, Line
 
 # A gap between two words wider than this many font sizes is a gap between table cells (a word space is ~0.25).
 CELL_GAP_EM = 1.0
@@ -44,9 +46,9 @@ MAX_BOLD_HEADING = 100
 _TERMINAL = tuple('.!?:;,"”’')
 
 
-def read(path, data: bytes, max_pages: int) -> tuple[list[list[str]], set[str], dict[str, str], int]:
-    """Each page's lines (blank lines between paragraphs, three spaces between cells), the large-font lines,
-    the document information dictionary, and the page count."""
+def read(path, data: bytes, max_pages: int) -> tuple[list[list[Line]], set[str], dict[str, str], int]:
+    """Each page's lines (blank lines between paragraphs, three spaces between cells, each cell's extent kept),
+    the large-font lines, the document information dictionary, and the page count."""
     try:
         pdf = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as e:
@@ -58,7 +60,7 @@ def read(path, data: bytes, max_pages: int) -> tuple[list[list[str]], set[str], 
         if count > max_pages:
             raise OverBudget(path, f"PDF has {count:,} pages, over the limit of {max_pages:,}; "
                                    f"raise PARACITE_MAX_PAGES to ingest it", "max_pages", "PARACITE_MAX_PAGES")
-        pages: list[list[str]] = []
+        pages: list[list[Line]] = []
         large: set[str] = set()
         for i in range(count):
             page = pdf[i]
@@ -78,7 +80,7 @@ def read(path, data: bytes, max_pages: int) -> tuple[list[list[str]], set[str], 
         pdf.close()
 
 
-def page_lines(textpage) -> tuple[list[str], set[str]]:
+def page_lines(textpage) -> tuple[list[Line], set[str]]:
     """One page's laid-out lines and its large-font lines."""
     text = textpage.get_text_range().replace("\x02", "-")  # PDFium marks a hyphen at a line end as \x02
     raw = textpage.raw
@@ -110,27 +112,30 @@ def page_lines(textpage) -> tuple[list[str], set[str]]:
     pitches = [(a[2] - b[2]) / max(a[3], b[3]) for a, b in zip(found, found[1:])
                if 0.5 * b[3] < a[2] - b[2] < 3 * b[3]]
     usual = median(pitches) if pitches else 0.0
-    out: list[str] = []
+    out: list[Line] = []
     for n, (line, begin, baseline, size, _) in enumerate(found):
         if n:
             pitch, previous_size = found[n - 1][2] - baseline, found[n - 1][3]
             if (pitch < -0.5 * size or (usual and pitch > PARAGRAPH_PITCH * usual * max(size, previous_size))
                     or pitch > LEADING_EM * max(size, previous_size)
                     or max(size, previous_size) > HEADING_SIZE_RATIO * min(size, previous_size)):
-                out.append("")  # a paragraph gap, or a jump back up the page (a new column or text box)
-        out.append(_cells(line, begin, box, size))
+                out.append(Line(""))  # a paragraph gap, or a jump back up the page (a new column or text box)
+        out.append(_cells(line, begin, box, size, baseline))
     body = median(size for line, _, _, size, _ in found for _ in range(max(len(line.strip()) // 10, 1)))
     large = {" ".join(line.split()) for line, _, _, size, bold in found if size >= body * HEADING_SIZE_RATIO or bold}
     return out, large
 
 
-def _cells(line: str, begin: int, box, size: float) -> str:
-    """The line with each wide gap between words widened to three spaces (a cell boundary).
+def _cells(line: str, begin: int, box, size: float, baseline: float) -> Line:
+    """The line with each wide gap between words widened to three spaces (a cell boundary), and each cell's
+    horizontal extent on the page (for `rag.loaders.tables`).
 
     A lone currency sign belongs to the figure after it: the gap before "$ 104,429" is measured to the figure.
     """
     pieces: list[str] = []
+    origin: list[int] = []  # for each character of the result, the index of the character of `line` it came from
     for j, ch in enumerate(line):
+        origin.append(j)
         if ch != " " or j == 0 or j + 1 >= len(line) or line[j - 1] == " " or line[j + 1] == " ":
             pieces.append(ch)
             continue
@@ -141,5 +146,12 @@ def _cells(line: str, begin: int, box, size: float) -> str:
         if line[after] in _CURRENCY and after + 2 < len(line) and line[after + 1] == " ":
             after += 2
         gap = box(begin + after)[0] - box(begin + j - 1)[1]
-        pieces.append("   " if gap > CELL_GAP_EM * size else ch)
-    return "".join(pieces).rstrip()
+        if gap > CELL_GAP_EM * size:
+            pieces.append("   ")
+            origin += [j, j]
+        else:
+            pieces.append(ch)
+    text = "".join(pieces).rstrip()
+    spans = tuple((box(begin + origin[m.start()])[0], box(begin + origin[m.end() - 1])[1])
+                  for m in CELL.finditer(text))
+    return Line(text, spans, baseline, size)

@@ -249,7 +249,7 @@ def _decode(line: bytes, path: Path) -> tuple[Result, bool]:
             return IngestError(path, e["reason"]), bool(e.get("fatal"))
         doc = reply["document"]
         document = Document(**doc)
-        paragraphs = [Paragraph(**{**p, "source_paras": tuple(p["source_paras"])}) for p in reply["paragraphs"]]
+        paragraphs = [Paragraph.from_json(p) for p in reply["paragraphs"]]
         return LoadedFile(document, paragraphs, tuple(reply["warnings"])), False
     except (ValueError, KeyError, TypeError) as e:
         return IngestError(path, f"the parse worker sent an unreadable reply ({type(e).__name__}); "
