@@ -4,7 +4,8 @@ Off by default (`max_chars=0`): each paragraph is embedded alone, as read. With 
 (`rag ingest --passages 1000`), a passage is consecutive paragraphs of one section (one heading)
 up to `max_chars` characters, and its text, as embedded, starts with the document's title and the
 section heading, so a table row or a one-line paragraph is found by the company, report and year
-it belongs to. A passage never crosses a paragraph boundary: every hit names whole paragraphs, and
+it belongs to. A table (one paragraph) longer than a passage is embedded in slices of whole rows, each under
+its caption (`_table_slices`), and every slice resolves to the table's paragraph. A passage never crosses a paragraph boundary: every hit names whole paragraphs, and
 a hit on a passage scores each paragraph in it (`rag.retrieval`). A paragraph longer than
 `max_words` becomes overlapping windows of whole sentences, each keeping the paragraph's number.
 Not handled: a single sentence longer than `max_words` stays whole (the encoder truncates it at
@@ -84,7 +85,7 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
         raise BadArgument(f"max_chars must be 0 (each paragraph alone) or more. Currently, max_chars is {max_chars}")
     if not max_chars:  # each paragraph embedded alone, as read: the default, best on the shipped corpus
         return [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
-                for p in paragraphs for i, text in enumerate(_windows(p.text, max_words))]
+                for p in paragraphs for i, text in enumerate(_pieces(p, max_words, max_chars))]
     chunks: list[Chunk] = []
     group: list[Paragraph] = []
 
@@ -96,7 +97,7 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
             group.clear()
 
     for p in paragraphs:
-        windows = _windows(p.text, max_words)
+        windows = _pieces(p, max_words, max_chars)
         if len(windows) > 1:
             flush()
             prefix = context_prefix(title, p.heading)
@@ -108,6 +109,35 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
         group.append(p)
     flush()
     return chunks
+
+
+def _pieces(p: Paragraph, max_words: int, max_chars: int) -> list[str]:
+    return _table_slices(p, max_words, max_chars) if p.table is not None else _windows(p.text, max_words)
+
+
+def _table_slices(p: Paragraph, max_words: int, max_chars: int) -> list[str]:
+    """A table paragraph's text in slices of whole rows, each under the caption, within `max_words` (and
+    `max_chars`, when set); every row line already names its columns, so a slice needs no overlap.
+
+    >>> from rag.documents import Paragraph, Table
+    >>> t = Table((("", "2023"),), (("Cars", "5"), ("Vans", "6"), ("Buses", "7")), (1,), "Exports")
+    >>> _table_slices(Paragraph("d", 1, "Exports\\nCars — 2023: 5\\nVans — 2023: 6\\nBuses — 2023: 7", table=t), 10, 0)
+    ['Exports\\nCars — 2023: 5\\nVans — 2023: 6', 'Exports\\nBuses — 2023: 7']
+    """
+    lines = p.text.split("\n")
+    caption = lines[0] if p.table.caption and lines else ""
+    rows = lines[1:] if caption else lines
+    limit_chars = max_chars or float("inf")
+    slices: list[list[str]] = []
+    words = chars = 0
+    for row in rows:
+        size, length = len(row.split()), len(row) + 1
+        if not slices or (slices[-1] and (words + size > max_words or chars + length > limit_chars)):
+            slices.append([])
+            words, chars = len(caption.split()), len(caption)
+        slices[-1].append(row)
+        words, chars = words + size, chars + length
+    return ["\n".join(([caption] if caption else []) + s) for s in slices] or [p.text]
 
 
 def _windows(text: str, max_words: int) -> list[str]:

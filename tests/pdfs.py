@@ -123,3 +123,83 @@ def filing_pdf(path: Path) -> Path:
         pdf.ln(6)
     pdf.output(str(path))
     return path
+
+
+# The statement table of `table_pdf`: two header rows (a period spanning two dates), a label column, a group
+# label row, and enough rows to run from page 1 onto page 2.
+TABLE_PERIODS = ("Three Months Ended", "Six Months Ended")
+TABLE_DATES = ("April 1, 2023", "March 26, 2022")
+TABLE_GROUP = "Net sales by region:"
+TABLE_ROWS = [(f"Region {n} sales", *(f"{(n * 7919 + k * 1237) % 90000 + 1000:,}" for k in range(4)))
+              for n in range(1, 31)]
+TABLE_CAPTION = "Condensed Statement of Sales"
+PROSE_BEFORE = "The following table shows net sales by region for the three and six months of the quarter."
+PROSE_AFTER = ("Sales grew in most regions, and the company expects the growth to continue through the year, "
+               "although currency changes weighed on the figures reported in Europe.")
+
+
+class _TableFiling(FPDF):
+    """A filing whose table header is drawn again at the top of a page the table runs onto, as filings do."""
+
+    in_table = False
+
+    def header(self):
+        if self.in_table:
+            _table_header(self)
+
+    def footer(self):
+        self.set_y(-15)
+        self.set_font("Helvetica", "", 9)
+        self.cell(0, 8, f"Example Widgets Inc. | Q2 2023 Form 10-Q | {self.page_no()}", align="C")
+
+
+_LABEL_W, _VALUE_W, _ROW_H = 62, 32, 6
+
+
+def _table_header(pdf: FPDF) -> None:
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.cell(_LABEL_W, _ROW_H, "")
+    for period in TABLE_PERIODS:
+        pdf.cell(2 * _VALUE_W, _ROW_H, period, align="C")
+    pdf.ln(_ROW_H)
+    pdf.cell(_LABEL_W, _ROW_H, "")
+    for _ in TABLE_PERIODS:
+        for date in TABLE_DATES:
+            pdf.cell(_VALUE_W, _ROW_H, date, align="R")
+    pdf.ln(_ROW_H)
+    pdf.set_font("Helvetica", "", 10)
+
+
+def table_pdf(path: Path) -> Path:
+    """Two pages: a prose paragraph, a captioned table with a two-row header (each period spans two dates)
+    that runs across the page break (its header repeated on page 2), then a prose paragraph after it."""
+    pdf = _TableFiling()
+    pdf.set_title("Example Widgets quarterly report")
+    pdf.set_auto_page_break(True, margin=20)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)
+    filler = ("Revenue and costs are described in this section in plain prose, so that the table below starts "
+              "low on the first page and has to continue on the next one. ")
+    for _ in range(4):
+        pdf.multi_cell(0, 6, filler * 3, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+    pdf.multi_cell(0, 6, PROSE_BEFORE, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.multi_cell(0, 8, TABLE_CAPTION, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    _table_header(pdf)
+    pdf.in_table = True
+    pdf.cell(_LABEL_W, _ROW_H, TABLE_GROUP)
+    pdf.ln(_ROW_H)
+    for label, *values in TABLE_ROWS:
+        pdf.cell(_LABEL_W, _ROW_H, "   " + label)
+        for value in values:
+            pdf.cell(_VALUE_W, _ROW_H, value, align="R")
+        pdf.ln(_ROW_H)
+    pdf.in_table = False
+    pdf.ln(6)
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, PROSE_AFTER, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path

@@ -267,10 +267,11 @@ def _index():
 @st.dialog("Citation", width="large")
 def citation_dialog(cite: Citation, status: str) -> None:
     index = _index()
-    before = after = None
+    before = after = table = None
     if status == OK and index is not None:
         before, after = neighbours(index, cite.doc_id, cite.para)
-    st.html(render.panel_html(cite, status, before, after))
+        table = index.paragraph(cite.doc_id, cite.para).table if index.has_paragraph(cite.doc_id, cite.para) else None
+    st.html(render.panel_html(cite, status, before, after, table))
     if status != MISSING:
         if st.button("Open in document", icon=":material/menu_book:", key="open-in-doc"):
             st.switch_page(READER_PAGE, query_params={"doc": cite.doc_id, "para": str(cite.para)})

@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph
+from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph, Table
 from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
+from rag.table_text import row_lines
 
 CSS = """
 <style>
@@ -34,6 +35,15 @@ CSS = """
 .pc-hits { margin: 0; padding-left: 1.1rem; font-size: 0.9rem; }
 .pc-hits li { margin-bottom: 0.45rem; }
 .pc-score { color: #777; font-size: 0.8rem; }
+.pc-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.3rem 0; }
+.pc-table caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
+.pc-table th, .pc-table td { border-bottom: 1px solid #e3e3e3; padding: 0.15rem 0.5rem; vertical-align: top; }
+.pc-table thead th { text-align: center; border-bottom: 1px solid #bbb; }
+.pc-table tbody th { text-align: left; font-weight: normal; }
+.pc-table td { text-align: right; white-space: nowrap; }
+.pc-table tr.pc-group th { font-weight: 600; }
+.pc-table tr.pc-quoted th, .pc-table tr.pc-quoted td { background: #ffe58a; }
+.pc-wide { overflow-x: auto; }
 </style>
 """
 
@@ -88,12 +98,61 @@ def highlighted(text: str, quote: str | None) -> str:
     return esc(text)
 
 
+def quoted_row(table: Table, quote: str | None) -> int | None:
+    """The index of the row (in `table.rows`) whose line of text holds the quote, or that the quote holds."""
+    if not quote:
+        return None
+    flat = " ".join(quote.split())
+    for i, line in row_lines(table):
+        if flat == line or (len(flat) >= 8 and (flat in line or line in flat)):
+            return i
+    return None
+
+
+def _spans(row: tuple[str, ...]) -> list[tuple[str, int]]:
+    """A header row's cells with their colspans: a label repeated over neighbouring columns is drawn once."""
+    out: list[tuple[str, int]] = []
+    for k, cell in enumerate(row):
+        if k > 1 and out and cell and out[-1][0] == cell:
+            out[-1] = (cell, out[-1][1] + 1)
+        else:
+            out.append((cell, 1))
+    return out
+
+
+def table_html(table: Table, quote: str | None = None) -> str:
+    """A table paragraph as an HTML table: its caption, the header rows (a spanning label once, over its
+    columns), the row labels as row headers, and the row the quote was taken from marked (`pc-quoted`)."""
+    marked = quoted_row(table, quote)
+    width = table.columns
+    parts = ['<div class="pc-wide"><table class="pc-table">']
+    if table.caption:
+        parts.append(f"<caption>{esc(table.caption)}</caption>")
+    if table.header:
+        parts.append("<thead>")
+        for row in table.header:
+            cells = "".join(f'<th scope="col"{f" colspan={n}" if n > 1 else ""}>{esc(c)}</th>'
+                            for c, n in _spans(tuple(row) + ("",) * (width - len(row))))
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</thead>")
+    parts.append("<tbody>")
+    for i, row in enumerate(table.rows):
+        row = tuple(row) + ("",) * (width - len(row))
+        classes = [c for c, on in (("pc-group", not any(row[1:])), ("pc-quoted", i == marked)) if on]
+        cls = f' class="{" ".join(classes)}"' if classes else ""
+        cells = "".join(f"<td>{esc(c)}</td>" for c in row[1:])
+        parts.append(f'<tr{cls}><th scope="row">{esc(row[0])}</th>{cells}</tr>')
+    parts.append("</tbody></table></div>")
+    return "".join(parts)
+
+
 def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
-               after: Paragraph | None = None) -> str:
+               after: Paragraph | None = None, table: Table | None = None) -> str:
     """The citation panel: title, paragraph number and page, the paragraph with its quote marked,
     its neighbours dimmed, and the original-article references. `status` is from
     `rag.transcript.citation_status`; when the document changed, only the text stored at answer
-    time is shown, marked as such."""
+    time is shown, marked as such. A cited table (`table`, the paragraph's structure) is drawn as a
+    table under the quoted row, which is marked in it."""
     head = esc(chip_label(cite.label))
     if cite.page:
         head += f" · page {esc(cite.page)}"
@@ -106,7 +165,11 @@ def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
                      f'answer was given; the current text may differ.</div>')
     elif before is not None:
         parts.append(f'<p class="pc-ctx" title="previous paragraph">{before.para}. {esc(before.text)}</p>')
-    parts.append(f'<p class="pc-main">{highlighted(cite.text, cite.quote)}</p>')
+    if table is not None and status == "ok":
+        quote = f'<p><mark>{esc(cite.quote)}</mark></p>' if cite.quote else ""
+        parts.append(f'<div class="pc-main">{quote}{table_html(table, cite.quote)}</div>')
+    else:
+        parts.append(f'<p class="pc-main">{highlighted(cite.text, cite.quote)}</p>')
     if status == "ok" and after is not None:
         parts.append(f'<p class="pc-ctx" title="next paragraph">{after.para}. {esc(after.text)}</p>')
     if cite.source_paras:
@@ -155,6 +218,10 @@ def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None =
         cls = "pc-para pc-target" if p.para == target else "pc-para"
         meta = where(p.page, p.source_paras)
         tip = f' title="{esc(meta)}"' if meta else ""
+        if p.table is not None:
+            out.append(f'<div class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
+                       f'{p.para}</a>{table_html(p.table)}</div>')
+            continue
         out.append(f'<p class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
                    f'{p.para}</a>{esc(p.text)}</p>')
     out.append("</div>")

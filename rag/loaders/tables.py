@@ -51,8 +51,9 @@ UNITS_NOTE = re.compile(r"^\((?:[^()]|\([^()]*\)){0,200}\)$")
 LOOKAHEAD_LINES = 40
 # Header lines lie within this many font sizes of each other's baseline to be one header row.
 SAME_ROW_EM = 0.5
-# A header cell covers a column when it overlaps at least this share of the column's width.
-COVER_SHARE = 0.3
+# A header cell covers a column when at least this share of the cell lies over the column (`_slots`): a label
+# centred over two columns has about half over each, over three a third.
+COVER_SHARE = 0.25
 # Header rows at most: more lines above a table's body are text, not its header.
 MAX_HEADER_ROWS = 6
 
@@ -235,8 +236,30 @@ def _column(c: Cell, bands, split_x: float) -> int:
     return min(ks, key=lambda k: abs((bands[k][0] + bands[k][1]) / 2 - middle))
 
 
+def _slots(bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each value column's share of the width, for placing header cells: figures are right-aligned, so a column
+    of them runs from the right edge of the column before to its own right edge; words are left-aligned, so
+    such a column runs from its left edge to the next column's. Column 0 (the labels) keeps its band.
+
+    >>> _slots([(0, 50), (90, 120), (180, 210)])
+    [(0, 50), (30, 120), (120, 210)]
+    """
+    values = bands[1:]
+    if not values:
+        return list(bands)
+    pitch = (values[1][1] - values[0][1]) if len(values) > 1 else (values[0][1] - values[0][0])
+    right_aligned = True  # figures: the common case, and the bands cannot tell (they span each column's widest cell)
+    slots = [bands[0]]
+    for k, (x0, x1) in enumerate(values):
+        if right_aligned:
+            left = values[k - 1][1] if k else x1 - pitch
+            slots.append((left, x1))
+    return slots
+
+
 def _header_grid(header_lines: list[tuple[str, list[Cell]]], bands, em: float, split_x: float) -> list[list[str]]:
-    """Header lines as rows (by baseline, top first), each cell over every column it covers."""
+    """Header lines as rows (by baseline, top first), each cell over every column it covers: a label centred over
+    two columns ("Three Months Ended" over two dates) names both."""
     rows: list[tuple[float | None, list[Cell]]] = []
     for line, line_cells in header_lines:
         y = getattr(line, "y", None)
@@ -248,6 +271,7 @@ def _header_grid(header_lines: list[tuple[str, list[Cell]]], bands, em: float, s
             rows.append((y, list(line_cells)))
     if all(y is not None for y, _ in rows):
         rows.sort(key=lambda r: -r[0])  # PDF baselines grow upwards
+    slots = _slots(bands)
     grid: list[list[str]] = []
     for _, row_cells in rows[-MAX_HEADER_ROWS:]:
         if len(row_cells) == 1 and row_cells[0].x0 > split_x:
@@ -257,10 +281,11 @@ def _header_grid(header_lines: list[tuple[str, list[Cell]]], bands, em: float, s
         owner: dict[int, tuple[float, Cell]] = {}
         for c in row_cells:
             covered = {_column(c, bands, split_x)}
-            covered |= {k for k, b in enumerate(bands) if k and c.x0 > split_x
-                        and b[1] > b[0] and _overlap(c, b) >= COVER_SHARE * (b[1] - b[0])}
+            if c.x0 > split_x:
+                width = max(c.x1 - c.x0, 1e-6)
+                covered |= {k for k in range(1, len(slots)) if _overlap(c, slots[k]) >= COVER_SHARE * width}
             for k in covered:
-                score = _overlap(c, bands[k])
+                score = _overlap(c, slots[k])
                 if k not in owner or score > owner[k][0]:
                     owner[k] = (score, c)
         grid.append([owner[k][1].text if k in owner else "" for k in range(len(bands))])
