@@ -64,7 +64,11 @@ def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_l
                           "manufacturers, and that customs data gave a higher total.")
     crossing = [p for p in paras if BREAK_SENTENCE_START in p.text]
     assert len(crossing) == 1 and crossing[0].text.endswith(BREAK_SENTENCE_END) and crossing[0].page == 1
-    assert "Year: 2023; Exports: 4.91 million; NEV exports: 1.2 million." in texts
+    # The table is one paragraph: its caption (the heading above it), then a line per row, each value named.
+    table = [p for p in paras if p.table is not None]
+    assert len(table) == 1 and table[0].table.header == (("Year", "Exports", "NEV exports"),)
+    assert table[0].text.split("\n") == ["Figures", "2022 — Exports: 3.11 million; NEV exports: 679,000",
+                                         "2023 — Exports: 4.91 million; NEV exports: 1.2 million"]
     assert "Russia was the largest destination." in texts and "Mexico came second." in texts
     assert paras[-1].page == 3 and paras[-1].heading == "Figures"
     assert [p.para for p in paras] == list(range(1, len(paras) + 1))
@@ -77,7 +81,7 @@ def test_encrypted_pdf_with_empty_password_opens(tmp_path, monkeypatch, library)
     assert "record level" in loaded.paragraphs[0].text
 
 
-def test_filing_cover_gives_title_kind_date_and_rows_of_figures_stay_rows(tmp_path):
+def test_filing_cover_gives_title_kind_date_and_rows_of_figures_are_a_table_without_header(tmp_path):
     loaded = load_file(filing_pdf(tmp_path / "2023 Q2 EXWI.pdf"))
     doc = loaded.document
     assert doc.title == "Example Widgets Inc. Form 10-Q, quarterly period ended April 1, 2023"
@@ -85,9 +89,13 @@ def test_filing_cover_gives_title_kind_date_and_rows_of_figures_stay_rows(tmp_pa
     assert doc.meta["file_title"] == "0000000000-23-000042"  # the PDF's own title, which named nothing
     assert doc.meta["running_heads"] == "Example Widgets Inc. | Q2 2023 Form 10-Q"
     texts = [p.text for p in loaded.paragraphs]
-    # A label followed by figures is a row, not a header for the rows below it.
-    assert ["Products; $ 96,388; $ 104,429.", "Services; 20,766; 19,516.", "Total net sales; 117,154; 123,945."] \
-        == [t for t in texts if ";" in t]
+    # A label followed by figures is a row, not a header for the rows below it: this table has no header.
+    table = [p for p in loaded.paragraphs if p.table is not None]
+    assert len(table) == 1 and table[0].table.header == ()
+    assert table[0].text.split("\n") == ["Products — $ 96,388; $ 104,429", "Services — 20,766; 19,516",
+                                         "Total net sales — 117,154; 123,945"]
+    # The sentence above it ends with a full stop: it stays a paragraph, not the table's caption.
+    assert "The following table shows the results of operations for the quarter." in texts
     assert not any("Form 10-Q |" in t for t in texts)
 
 
