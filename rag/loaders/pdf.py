@@ -4,8 +4,12 @@ Steps: open (decrypting an empty user password), take each page's lines, laid ou
 lines between paragraphs, wide gaps between table cells), drop running headers, footers and
 page numbers (keeping the running heads as `running_heads` metadata: they often name the
 document), then rebuild paragraphs: join wrapped lines, repair hyphenation at line ends, keep
-list items and table rows apart (a label followed by figures is a row, never a header), tell
-headings by their larger font, and join a paragraph that runs across a page break.
+list items apart, tell headings by their larger font, and join a paragraph that runs across a
+page break. Tables (`rag.loaders.tables`: lines whose cells align in columns, with their header
+rows and label column) become one block each, with the title above as caption (and a units note
+such as "(In millions)"); a table that continues at the top of the next page with the same
+columns (its header repeated or not, perhaps under a "(continued)" heading) stays one table.
+A lone line of cells that is no table keeps the old reading: "label; figure; figure".
 
 Two libraries read the lines (`pdf_library`, `$PARACITE_PDF_LIBRARY`): PDFium through pypdfium2
 (`rag.loaders.pdfium_text`, the default: some 15x faster on real filings, with bold headings),
@@ -18,6 +22,10 @@ for every page that uses it, and the text and font-size passes each parse it aga
 limits (`LimitReachedError`, e.g. a stream that inflates past 75 MB) refuse the file with an
 `IngestError`. Wall time and memory are the ingest worker's budget (`rag.loaders.worker`).
 Lines are joined in linear time, also for a paragraph that runs over many pages.
+
+Both libraries find tables the same way: PDFium's lines carry each cell's edges and baseline; for
+pypdf's layout text the character offsets stand in for the edges, and with no baselines each header
+line is its own header row (tests/test_tables.py runs both).
 
 Not handled: OCR of scanned pages (refused with a clear error), multi-column layouts,
 tables without visible column gaps, footnotes.
