@@ -400,7 +400,7 @@ def _continues_table(previous: _Pending, page_blocks: list[_Pending]) -> bool:
     nxt = page_blocks[at].table
     if nxt is None or not same_columns(previous.table, nxt):
         return False
-    if nxt.header and [r for r in nxt.header] != previous.table.header:
+    if nxt.header and nxt.header != previous.table.header:
         return False
     previous.table.rows.extend(nxt.rows)
     previous.table.pages.extend(p for p in nxt.pages if p not in previous.table.pages)

@@ -237,9 +237,9 @@ def _column(c: Cell, bands, split_x: float) -> int:
 
 
 def _slots(bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Each value column's share of the width, for placing header cells: figures are right-aligned, so a column
-    of them runs from the right edge of the column before to its own right edge; words are left-aligned, so
-    such a column runs from its left edge to the next column's. Column 0 (the labels) keeps its band.
+    """Each value column's share of the width, for placing header cells. Figures are right-aligned, so a value
+    column runs from the right edge of the column before it to its own right edge (the first one as far left
+    as the columns' usual pitch). Column 0 (the labels) keeps its band.
 
     >>> _slots([(0, 50), (90, 120), (180, 210)])
     [(0, 50), (30, 120), (120, 210)]
@@ -248,13 +248,7 @@ def _slots(bands: list[tuple[float, float]]) -> list[tuple[float, float]]:
     if not values:
         return list(bands)
     pitch = (values[1][1] - values[0][1]) if len(values) > 1 else (values[0][1] - values[0][0])
-    right_aligned = True  # figures: the common case, and the bands cannot tell (they span each column's widest cell)
-    slots = [bands[0]]
-    for k, (x0, x1) in enumerate(values):
-        if right_aligned:
-            left = values[k - 1][1] if k else x1 - pitch
-            slots.append((left, x1))
-    return slots
+    return [bands[0]] + [(values[k - 1][1] if k else x1 - pitch, x1) for k, (_, x1) in enumerate(values)]
 
 
 def _header_grid(header_lines: list[tuple[str, list[Cell]]], bands, em: float, split_x: float) -> list[list[str]]:
