@@ -33,6 +33,9 @@ QUERY_ENCODER_ENV = "RAG_QUERY_ENCODER"
 # "float32" or "bfloat16": the precision documents are encoded in, instead of the one chosen for this CPU.
 DOCUMENT_PRECISION_ENV = "RAG_DOCUMENT_PRECISION"
 PRECISIONS = ("float32", "bfloat16")
+# Documents are encoded longest first in batches this large: on 10-Q sentences (short texts, where each batch's fixed
+# cost counts) 128 ran 1.45x faster than 32, on 1,000-character passages 1.05x; 256 was no faster than 128.
+DOCUMENT_BATCH_SIZE = 128
 
 
 def native_bfloat16(cpuinfo: str | None = None) -> bool:
@@ -77,9 +80,10 @@ class Embedder:
     dimension = DIMENSION
 
     def __init__(self, model_path: str | None = None, batch_size: int = 32, device: str = "cpu",
-                 query_encoder=None):
+                 query_encoder=None, document_batch_size: int = DOCUMENT_BATCH_SIZE):
         self.model_path = model_path
         self.batch_size = batch_size
+        self.document_batch_size = document_batch_size
         self.device = device
         self.query_encoder = query_encoder  # a `rag.onnx_encoder.OnnxEncoder`, or None to encode queries with torch
         self._model = None
@@ -159,22 +163,22 @@ class Embedder:
             if not queries:
                 return np.zeros((0, self.dimension), dtype=np.float32)
             return self.query_encoder.encode(queries, self.batch_size)
-        return self._encode(self.model, queries, progress=False)
+        return self._encode(self.model, queries, self.batch_size, progress=False)
 
     def encode_documents(self, texts: list[str], progress: bool | Callable[[int, int], None] = False,
                          desc: str = "Embedding") -> np.ndarray:
         """`progress` is True for a bar on stderr, or a callback `(done, total)` (the UI's bar)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._encode(self.document_model, texts, progress=progress, desc=desc)
+        return self._encode(self.document_model, texts, self.document_batch_size, progress=progress, desc=desc)
 
-    def _encode(self, model, texts: list[str], progress: bool | Callable[[int, int], None],
+    def _encode(self, model, texts: list[str], batch_size: int, progress: bool | Callable[[int, int], None],
                 desc: str = "") -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if not progress:
             with self._lock:
-                vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=False)
             return _unit(vectors)
         from tqdm import tqdm
@@ -185,10 +189,10 @@ class Embedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with tqdm(total=len(texts), desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True,
                   disable=callable(progress)) as bar:
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start:start + self.batch_size]
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
                 with self._lock:
-                    out[rows] = _unit(model.encode([texts[i] for i in rows], batch_size=self.batch_size,
+                    out[rows] = _unit(model.encode([texts[i] for i in rows], batch_size=batch_size,
                                                    normalize_embeddings=True, convert_to_numpy=True,
                                                    show_progress_bar=False))
                 bar.update(len(rows))
