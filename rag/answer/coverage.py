@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.question import AnswerType, frame, spans, years_in
+from rag.rewrite import typed_part
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 GENERIC_CAPITALISED = frozenset({
@@ -77,6 +78,37 @@ class Constraints:
 
     names: tuple[tuple[str, ...], ...]  # each as words ("South", "Africa"): named as a phrase, or word by word
     years: frozenset[str]
+
+
+# Where a question in several parts splits: "..., and how does...", "...; ...", or a new sentence.
+_PART_BREAK = re.compile(r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|whose|does|did|do|is|are|was|were|has|"
+                         r"have|had|can|could|will|would)\b)|;\s+|(?<=[.?!])\s+(?=[A-Z])")
+
+
+def question_parts(question: str) -> tuple[Constraints, ...]:
+    """The constraints of each part of a question that names something; a paragraph answering one part is covered
+    (`covers`). Words a follow-up's rewrite carried over from the previous question (`rag.rewrite.typed_part`) set
+    none: they guess at what "it" means, and the previous question's place or year need not hold for this one.
+
+    >>> [c.names for c in question_parts("How many vehicles did China export in 2023, and how does its share "
+    ...                                   "compare with Japanese makers?")]
+    [(('China',),), (('Japanese',),)]
+    >>> question_parts("And its Brazilian plant? (about: initial capacity Great Wall Motor Thai)")[0].names
+    (('Brazilian',),)
+    """
+    parts = [constraints(p) for p in _PART_BREAK.split(typed_part(question)) if p.strip()]
+    named = tuple(c for c in parts if c.names or c.years)
+    return named or (Constraints((), frozenset()),)
+
+
+def covers(parts: tuple[Constraints, ...], text: str) -> bool:
+    """True when `text` names everything one part of the question names.
+
+    >>> q = question_parts("How many vehicles did China export in 2023, and how does that compare with Japan?")
+    >>> covers(q, "Japanese makers built 17.5 million vehicles abroad."), covers(q, "Korea exported 2.8 million.")
+    (True, False)
+    """
+    return any(not uncovered(c, text) for c in parts)
 
 
 def constraints(question: str) -> Constraints:
