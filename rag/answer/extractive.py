@@ -33,7 +33,7 @@ import numpy as np
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.coverage import covers, question_parts
 from rag.answer.lead import disagreements, lead
-from rag.answer.question import Frame, frame, missing_measures, years_in
+from rag.answer.question import Frame, frame, missing_measures, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
@@ -160,7 +160,9 @@ class ExtractiveAnswerer:
             empty = np.zeros((0, len(FEATURES)))
             return Ranking(q_frame, [], np.zeros((0, self.embedder.dimension)), np.zeros(0), empty, np.zeros(0),
                            np.zeros(0, dtype=bool))
-        encoded = self.embedder.encode_queries([question] + [c.text for c, v in zip(candidates, stored) if v is None])
+        # similarity to the question's subject: "according to the commentary" is where to look, which no sentence says
+        encoded = self.embedder.encode_queries([without_attribution(question)] +
+                                               [c.text for c, v in zip(candidates, stored) if v is None])
         query, fresh = encoded[0], iter(encoded[1:])
         vectors = np.vstack([v if v is not None else next(fresh) for v in stored])
         sims = vectors @ query

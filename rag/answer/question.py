@@ -137,6 +137,31 @@ def frame(question: str) -> Frame:
                  frozenset(content_terms(question)), frozenset(m.lower() for m in _MEASURE.findall(question)))
 
 
+# Words that say which document a question asks about ("according to the commentary", "does the report say",
+# "as the Caixin piece claims"): they name where to look, not what, and no sentence of the document repeats them.
+_DOC = r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|column)s?"
+_DOC_REF = rf"(?:[Tt]he |[Tt]his |[Tt]hat |[Tt]hese )?(?:[A-Z][\w&.'’-]* )?{_DOC}"
+_SAY = r"(?:say|says|said|claim|claims|note|notes|argue|argues|report|reports|state|states|write|writes)"
+_ATTRIBUTION = re.compile(rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
+                          rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b")
+
+
+def without_attribution(question: str) -> str:
+    """The question less the words that name the document it asks about, to compare with sentences by meaning.
+
+    >>> without_attribution("Which markets does the commentary say also feature prominently?")
+    'Which markets also feature prominently?'
+    >>> without_attribution("Did China ship six million vehicles in 2023, as the Caixin piece claims?")
+    'Did China ship six million vehicles in 2023?'
+    >>> without_attribution("According to the digest, how many vehicles did China export?")
+    'how many vehicles did China export?'
+    >>> without_attribution("Which report did BYD publish?")
+    'Which report did BYD publish?'
+    """
+    text = " ".join(_ATTRIBUTION.sub(" ", question).split())
+    return re.sub(r"\s+([,?.!;:])", r"\1", text).lstrip(", ") or question
+
+
 def missing_measures(frame: Frame, texts: list[str]) -> list[str]:
     """The measures the question names that none of the texts mentions (stemmed: "exports" matches "exported").
 
