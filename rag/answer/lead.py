@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import AnswerType, Frame, spans, unit_of, value_of, wanted_unit, words_in, years_in
+from rag.answer.question import AnswerType, Frame, country_code, spans, unit_of, value_of, wanted_unit, words_in, years_in
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
 from rag.terms import content_terms
 
@@ -56,6 +56,8 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
         terms = content_terms(question)
         found = [s for s in found if not re.fullmatch(r"\d+", s) or content_terms(
             " ".join(sentence[sentence.find(s) + len(s):].split()[:2])) & terms] or found
+        # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
+        found = [s for s in found if same_measure(question, sentence, s)] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
         found = [s for s in found if not years_in(s) <= frame.years] or found
     if len(found) <= 1:
@@ -66,6 +68,44 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     anchors = {y for y in frame.years if y in sentence} | {n.lower() for n in _names(question) if n.lower() in low}
     anchors = anchors or {w for w in _words(question) if w in low}
     return min(found, key=lambda s: (_distance(sentence, s, anchors), sentence.find(s)))
+
+
+# What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.
+_MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in (
+    ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
+    ("import", r"import(?:s|ed|ing|er|ers)?"),
+    ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
+    ("sales", r"sold|sales?|sell(?:s|ing)?|registrations?|registered|deliver(?:y|ies|ed)"),
+))
+_CLAUSE = re.compile(r"[,;:()]|\s(?:and|while|whereas|but|against|compared with|of which)\s")
+
+
+def measures_in(text: str) -> set[str]:
+    """The measures a text names.
+
+    >>> sorted(measures_in("the country produced 4.2 million vehicles and exported 2.8 million"))
+    ['export', 'production']
+    """
+    return {name for name, words in _MEASURE_WORDS if words.search(text)}
+
+
+def same_measure(question: str, sentence: str, span: str) -> bool:
+    """False when the clause holding `span` names a measure (exports, production, sales, imports) and not the one
+    the question asks about; True when either names none.
+
+    >>> q = "How many vehicles did Korea export in 2023?"
+    >>> s = "The country produced 4,243,597 vehicles in 2023, up 13%, and exported nearly 2.8 million."
+    >>> same_measure(q, s, "4,243,597 vehicles"), same_measure(q, s, "nearly 2.8 million"), same_measure(q, s, "13%")
+    (False, True, True)
+    """
+    asked = measures_in(question)
+    at = sentence.find(span)
+    if not asked or at < 0:
+        return True
+    starts = [0] + [m.end() for m in _CLAUSE.finditer(sentence) if m.end() <= at]
+    ends = [m.start() for m in _CLAUSE.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
+    said = measures_in(sentence[max(starts):min(ends)])
+    return not said or bool(said & asked)
 
 
 def _names(question: str) -> set[str]:
@@ -108,6 +148,23 @@ def source_of(sentence: str) -> str:
     return re.sub(r"['’]s$", "", name)
 
 
+_ASKS_COUNTRY = re.compile(r"\b(countr(?:y|ies)|nations?)\b", re.IGNORECASE)
+
+
+def _as_country(question: str, span: str, sentence: str, citation: Citation,
+                quoted: list[tuple[str, Citation]]) -> tuple[str, str, Citation]:
+    """For a question that asks which country: a province or state ("Rayong") gives way to its country's name
+    ("Thailand") where a quoted sentence writes it, with that sentence's citation; else the span stays as it is."""
+    code = country_code(span)
+    if code is None or code[1]:
+        return span, sentence, citation
+    for other, cited in quoted:
+        for place in spans(other, AnswerType.PLACE):
+            if country_code(place) == (code[0], True) and place.lower() not in question.lower():
+                return place, other, cited
+    return span, sentence, citation
+
+
 def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lead | None:
     """The lead from the first quoted sentence (best first) that holds a span of the asked kind."""
     if frame.answer_type not in _LEAD_TYPES:
@@ -118,6 +175,8 @@ def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lea
             break
     else:
         return None
+    if frame.answer_type is AnswerType.PLACE and _ASKS_COUNTRY.search(question):
+        span, sentence, citation = _as_country(question, span, sentence, citation, quoted)
     context = [source_of(sentence)]
     if frame.answer_type is not AnswerType.DATE:
         context += sorted(frame.years & years_in(sentence))
@@ -162,7 +221,7 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
             continue
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
-        if value is None or re.fullmatch(r"\d+", span):
+        if value is None or re.fullmatch(r"\d+", span) or not same_measure(question, sentence, span):
             continue  # a bare number ("196 countries", "HS code 8708") is a count or a code, no rival figure
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:

@@ -87,6 +87,32 @@ _PLACE_EXTRA = ("Russia", "Turkey", "Korea", "South Korea", "North Korea", "UAE"
                 "Hong Kong", "Britain", "Great Britain", "Czech Republic", "Gulf", "Belt and Road")
 
 
+# Countries ISO names otherwise ("Russian Federation", "Korea, Republic of"), as this corpus writes them.
+_COUNTRY_ALIASES = {"Russia": "RU", "Turkey": "TR", "Korea": "KR", "South Korea": "KR", "North Korea": "KP",
+                    "UAE": "AE", "US": "US", "U.S.": "US", "USA": "US", "UK": "GB", "Britain": "GB",
+                    "Great Britain": "GB", "Vietnam": "VN", "Iran": "IR", "Taiwan": "TW", "Czech Republic": "CZ"}
+
+
+@lru_cache(maxsize=4096)
+def country_code(place: str) -> tuple[str, bool] | None:
+    """(ISO alpha-2 code, whether the place is the country itself) for a country or a province, state or region of
+    one (pycountry's subdivisions), or None (a region such as "Southeast Asia", or a name several countries share).
+
+    >>> country_code("Thailand"), country_code("Rayong"), country_code("Russia"), country_code("Southeast Asia")
+    (('TH', True), ('TH', False), ('RU', True), None)
+    """
+    import pycountry
+
+    if place in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[place], True
+    try:
+        return pycountry.countries.lookup(place).alpha_2, True
+    except LookupError:
+        pass
+    codes = {s.country_code for s in pycountry.subdivisions if s.name == place}
+    return (codes.pop(), False) if len(codes) == 1 else None
+
+
 @lru_cache(maxsize=1)
 def _places() -> re.Pattern:
     import pycountry  # ISO 3166 names: a maintained list beats one we would type
