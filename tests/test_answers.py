@@ -143,16 +143,18 @@ def test_a_question_that_spans_two_paragraphs_cites_both(engine):
 
 
 def test_a_source_is_quoted_beside_a_briefing_that_paraphrases_it(engine):
-    """Sentences of two documents that say one thing are not near-copies: the briefing's "The Caixin commentary argues…"
-    must not push out the commentary's own sentence (cosine 0.86; near-copies are 0.9 and up)."""
+    """Sentences of two documents that say one thing are not near-copies: the briefing's "The Caixin commentary
+    argues…" must not push out the commentary's own sentence (cosine 0.86; near-copies are 0.9 and up)."""
     answer = engine.ask("What fraction of Chinese brands' foreign sales is produced abroad?")
     source = [c.text for c in answer.claims if c.citations[0].doc_id == "caixin-commentary"]
     assert any("less than 10% of their foreign sales" in t for t in source), [c.text for c in answer.claims]
     assert any(c.text.startswith("The Caixin commentary") for c in answer.claims)  # and the briefing's paraphrase
 
 
-@pytest.mark.parametrize("question", ["Which markets does the piece say also feature prominently despite recent headwinds?",
-                                      "What three fronts does the commentary recommend for the industry?"])
+@pytest.mark.parametrize("question", [
+    "Which markets does the piece say also feature prominently despite recent headwinds?",
+    "What three fronts does the commentary recommend for the industry?",
+])
 def test_words_that_name_the_document_do_not_count_against_its_sentences(engine, question):
     """No sentence of the commentary says "the commentary says"; with those words the best sentence fell below the
     similarity floor and the question was refused."""
@@ -173,6 +175,7 @@ def test_a_follow_up_is_not_held_to_the_words_carried_from_the_question_before(e
 
 def test_each_part_of_a_question_may_be_covered_by_its_own_paragraph(engine):
     """No paragraph names BYD's Hungarian plant and Great Wall's Thai one together; each part has its own."""
-    answer = engine.ask("How much capacity will BYD's Hungarian plant have, and when did Great Wall open its Thai plant?")
+    answer = engine.ask("How much capacity will BYD's Hungarian plant have, "
+                        "and when did Great Wall open its Thai plant?")
     assert not answer.abstained and answer.signals["covered"] == 1.0
     assert any("Great Wall" in c.text and "Thailand" in c.text for c in answer.claims), [c.text for c in answer.claims]

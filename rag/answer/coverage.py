@@ -5,9 +5,11 @@ Russia in 2023?") retrieves paragraphs that share most of its words but not all 
 one gives Korea's exports, another Russia's imports from China. `constraints(question)` lists what
 a paragraph must name to answer it: each named thing (a proper noun, an acronym, a place, in any
 form the corpus writes it: "EV" or "electric vehicle", "Japanese" or "Japan", "Brussels" or "EU")
-and each year (but not the region a question asking "which country" names). `uncovered(constraints, text)` lists those a text does not name. The extractive
-answerer asks this of each candidate sentence's paragraph, its heading and its document's title
-(evals/abstention.md).
+and each year (but not the region a question asking "which country" names). `uncovered(constraints,
+text)` lists those a text does not name. A question in several parts ("…in 2023, and how does it
+compare with Japan?") has constraints per part (`question_parts`), and a text that names all of one
+part covers it (`covers`). The extractive answerer asks this of each candidate sentence's paragraph,
+its heading and its document's title (evals/abstention.md).
 
 Not handled: a name that opens the question (its first word is capitalised anyway), names spelled
 differently than by these rules ("Volkswagen" against "Wolfsburg's carmaker"), measures

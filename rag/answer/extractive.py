@@ -120,7 +120,8 @@ class ExtractiveAnswerer:
     chat_model = None  # follow-ups are rewritten by rules (`rag.rewrite`)
 
     def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = MAX_SENTENCES,
-                 thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY, keep_within: float = KEEP_WITHIN,
+                 thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY,
+                 keep_within: float = KEEP_WITHIN,
                  weights: tuple[float, ...] = WEIGHTS, sentences: SentenceVectors | None = None,
                  extra_paragraphs: int = EXTRA_PARAGRAPHS):
         self.embedder = embedder
@@ -173,7 +174,7 @@ class ExtractiveAnswerer:
             p = c.hit.paragraph
             if (p.doc_id, p.para) not in context:
                 context[p.doc_id, p.para] = covers(asked, " ".join((p.text, p.heading,
-                                                                             self.titles.get(p.doc_id, ""))))
+                                                                    self.titles.get(p.doc_id, ""))))
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
 

@@ -3,7 +3,10 @@
 `lead(frame, sentence, citation)`: where the question asks for a figure, a date, a name or a
 place, the span of that kind in the best sentence, verbatim, with a short context ("CAAM, 2023").
 Among several spans it takes the one next to the year the question asks about, of the unit the
-question asks for (a share wants a percent, a cost wants money, "how many" wants a count).
+question asks for (a share wants a percent, a cost wants money, "how many" wants a count), and
+whose clause names the measure asked (exports, imports, production, sales) or none. A question
+asking which country gets a country: a province ("Rayong") gives way to its country's name
+("Thailand") where a quoted sentence writes it.
 
 `disagreements(frame, quoted)`: quoted sentences from different documents that give different
 figures for the same measure and period. Same measure: the same unit, both sentences on the
@@ -11,7 +14,8 @@ question's side of every qualifier it sets, each naming what the question names 
 no rival to a Chery one), and each sentence among the answer's. Same period:
 the figure sits by the same year in both (the year asked, when the question names one). Figures
 within 2% of each other are the same figure rounded. A bare number ("196 countries", "HS code 8708")
-is a count or a code, not a figure to compare.
+is a count or a code, and a figure whose clause names another measure ("produced 4,243,597" for a
+question about exports) counts something else: neither is a figure to compare.
 
 Not handled: disagreements about dates or names, or between two sentences of one document (a
 briefing that reports two agencies' counts says so itself).
@@ -22,7 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import AnswerType, Frame, country_code, spans, unit_of, value_of, wanted_unit, words_in, years_in
+from rag.answer.question import (AnswerType, Frame, country_code, spans, unit_of, value_of, wanted_unit, words_in,
+                                  years_in)
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
 from rag.terms import content_terms
 
@@ -71,7 +76,8 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
 
 
 # What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.
-_MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in (
+_MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple(
+    (name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in (
     ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
     ("import", r"import(?:s|ed|ing|er|ers)?"),
     ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
@@ -222,7 +228,9 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
         if value is None or re.fullmatch(r"\d+", span) or not same_measure(question, sentence, span):
-            continue  # a bare number ("196 countries", "HS code 8708") is a count or a code, no rival figure
+            # a bare number ("196 countries", "HS code 8708") is a count or a code, and "produced 4,243,597" is
+            # another measure than exports: no rival figure
+            continue
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:
             continue

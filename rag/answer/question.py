@@ -165,11 +165,13 @@ def frame(question: str) -> Frame:
 
 # Words that say which document a question asks about ("according to the commentary", "does the report say",
 # "as the Caixin piece claims"): they name where to look, not what, and no sentence of the document repeats them.
-_DOC = r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|column)s?"
+_DOC = (r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|"
+        r"column)s?")
 _DOC_REF = rf"(?:[Tt]he |[Tt]his |[Tt]hat |[Tt]hese )?(?:[A-Z][\w&.'’-]* )?{_DOC}"
 _SAY = r"(?:say|says|said|claim|claims|note|notes|argue|argues|report|reports|state|states|write|writes)"
 _ATTRIBUTION = re.compile(rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
-                          rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b")
+                          rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|"
+                          rf"^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b")
 
 
 def without_attribution(question: str) -> str:
