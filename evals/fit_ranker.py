@@ -97,8 +97,10 @@ def run(index_dir: str) -> None:
     base = engine.answerer
 
     def answerer(margin: float) -> ExtractiveAnswerer:
+        # the product's answerer but for the weights and margin: its stored sentence vectors (the ones it answers
+        # with, contextual or not), its selection and its near-copy rule
         return ExtractiveAnswerer(cached, base.titles, base.max_sentences, base.thresholds, base.redundancy, margin,
-                                  weights)
+                                  weights, sentences=base.sentences, extra_paragraphs=base.extra_paragraphs)
 
     by_margin = {}
     for margin in MARGINS:

@@ -7,6 +7,12 @@ Load it once per process and pass it around; this module keeps no global model.
 Documents are encoded by the torch model (sentence-transformers). Queries are encoded by the
 index's ONNX export of the same model when it has one (`Embedder.for_index`, `rag.onnx_encoder`),
 so answering a question never imports torch; the two give the same vectors (checked at export).
+
+On a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX), documents go through a bfloat16 copy
+of the model: on 600 10-Q passages it ran 1.79x faster than float32, with a mean cosine of 0.99995
+to the float32 vectors (min 0.99991), and SciFact nDCG@10 held (README, "Ingest speed"). Queries, the
+ONNX export and its check stay float32. Elsewhere (no native bfloat16: emulated, it would be slower)
+documents stay float32. `RAG_DOCUMENT_PRECISION=float32` or `bfloat16` overrides the choice.
 """
 
 from __future__ import annotations
@@ -24,6 +30,47 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
 # "torch" makes queries use the torch model even where the index has an ONNX encoder (to compare, or to rule it out).
 QUERY_ENCODER_ENV = "RAG_QUERY_ENCODER"
+# "float32" or "bfloat16": the precision documents are encoded in, instead of the one chosen for this CPU.
+DOCUMENT_PRECISION_ENV = "RAG_DOCUMENT_PRECISION"
+PRECISIONS = ("float32", "bfloat16")
+# Documents are encoded longest first in batches this large: on 10-Q sentences (short texts, where each batch's fixed
+# cost counts) 128 ran 1.45x faster than 32, on 1,000-character passages 1.05x; 256 was no faster than 128.
+DOCUMENT_BATCH_SIZE = 128
+
+
+def native_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (Linux /proc/cpuinfo flags avx512_bf16 or amx_bf16).
+
+    >>> native_bfloat16("flags : fpu avx512f avx512_bf16"), native_bfloat16("flags : fpu avx2"), native_bfloat16("")
+    (True, False, False)
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpuinfo = f.read(1 << 16)
+        except OSError:
+            return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def document_precision(env: dict | None = None, native: bool | None = None) -> str:
+    """The precision documents are encoded in: $RAG_DOCUMENT_PRECISION, else bfloat16 where the CPU has it natively.
+
+    >>> document_precision({}, native=True), document_precision({}, native=False)
+    ('bfloat16', 'float32')
+    >>> document_precision({"RAG_DOCUMENT_PRECISION": "float32"}, native=True)
+    'float32'
+    """
+    from rag.errors import BadArgument
+
+    wanted = (os.environ if env is None else env).get(DOCUMENT_PRECISION_ENV, "").strip().lower()
+    if wanted:
+        if wanted not in PRECISIONS:
+            raise BadArgument(f"{DOCUMENT_PRECISION_ENV} must be one of {', '.join(PRECISIONS)}. Currently, it is "
+                              f"{wanted!r}")
+        return wanted
+    return "bfloat16" if (native_bfloat16() if native is None else native) else "float32"
 
 
 class Embedder:
@@ -33,12 +80,14 @@ class Embedder:
     dimension = DIMENSION
 
     def __init__(self, model_path: str | None = None, batch_size: int = 32, device: str = "cpu",
-                 query_encoder=None):
+                 query_encoder=None, document_batch_size: int = DOCUMENT_BATCH_SIZE):
         self.model_path = model_path
         self.batch_size = batch_size
+        self.document_batch_size = document_batch_size
         self.device = device
         self.query_encoder = query_encoder  # a `rag.onnx_encoder.OnnxEncoder`, or None to encode queries with torch
         self._model = None
+        self._document_model = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -95,27 +144,43 @@ class Embedder:
                 self._model = SentenceTransformer(path, device=self.device)
             return self._model
 
+    @property
+    def document_model(self):
+        """The model documents are encoded with: `model` itself, or a bfloat16 copy of it (`document_precision`)."""
+        model = self.model
+        with self._lock:
+            if self._document_model is None:
+                if self.device == "cpu" and document_precision() == "bfloat16":
+                    import torch
+
+                    self._document_model = copy.deepcopy(model).to(torch.bfloat16)
+                else:
+                    self._document_model = model
+            return self._document_model
+
     def encode_queries(self, queries: list[str]) -> np.ndarray:
         if self.query_encoder is not None:
             if not queries:
                 return np.zeros((0, self.dimension), dtype=np.float32)
             return self.query_encoder.encode(queries, self.batch_size)
-        return self._encode(queries, progress=False)
+        return self._encode(self.model, queries, self.batch_size, progress=False)
 
     def encode_documents(self, texts: list[str], progress: bool | Callable[[int, int], None] = False,
                          desc: str = "Embedding") -> np.ndarray:
         """`progress` is True for a bar on stderr, or a callback `(done, total)` (the UI's bar)."""
-        return self._encode(texts, progress=progress, desc=desc)
-
-    def _encode(self, texts: list[str], progress: bool | Callable[[int, int], None], desc: str = "") -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self.model
+        return self._encode(self.document_model, texts, self.document_batch_size, progress=progress, desc=desc)
+
+    def _encode(self, model, texts: list[str], batch_size: int, progress: bool | Callable[[int, int], None],
+                desc: str = "") -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
         if not progress:
             with self._lock:
-                vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=False)
-            return np.asarray(vectors, dtype=np.float32)
+            return _unit(vectors)
         from tqdm import tqdm
 
         # Longest first, so each batch pads to texts of about its own length: padding, not the model, was most of
@@ -124,12 +189,20 @@ class Embedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with tqdm(total=len(texts), desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True,
                   disable=callable(progress)) as bar:
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start:start + self.batch_size]
+            for start in range(0, len(texts), batch_size):
+                rows = order[start:start + batch_size]
                 with self._lock:
-                    out[rows] = model.encode([texts[i] for i in rows], batch_size=self.batch_size,
-                                             normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                    out[rows] = _unit(model.encode([texts[i] for i in rows], batch_size=batch_size,
+                                                   normalize_embeddings=True, convert_to_numpy=True,
+                                                   show_progress_bar=False))
                 bar.update(len(rows))
                 if callable(progress):
                     progress(min(start + len(rows), len(texts)), len(texts))
         return out
+
+
+def _unit(vectors) -> np.ndarray:
+    """float32 rows of norm 1 (a bfloat16 model's normalised vectors are normalised again in float32)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)

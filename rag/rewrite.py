@@ -43,6 +43,8 @@ DEMONYMS = {"china": "Chinese", "japan": "Japanese", "korea": "Korean", "south k
             "thailand": "Thai", "brazil": "Brazilian", "turkey": "Turkish", "hungary": "Hungarian",
             "the us": "American", "the united states": "American", "america": "American", "russia": "Russian"}
 _ADJECTIVES = {v.lower(): k for k, v in DEMONYMS.items()}
+# The carry-over rule's suffix: the previous question's content words, a guess at what "it" means.
+_CARRIED = re.compile(r"\s*\(about: [^()]*\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,15 @@ def _rewrite_one(question: str, prev: str) -> Rewrite:
         if carried:
             return Rewrite(question, f"{q} (about: {' '.join(carried)})", "carry-over")
     return Rewrite(question, question, "unchanged")
+
+
+def typed_part(standalone: str) -> str:
+    """A standalone question less the words the carry-over rule appended: what the user's own words ask.
+
+    >>> typed_part("And its Brazilian plant? (about: initial capacity Great Wall Motor Thai)")
+    'And its Brazilian plant?'
+    """
+    return _CARRIED.sub("", standalone)
 
 
 def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:

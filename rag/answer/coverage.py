@@ -5,9 +5,11 @@ Russia in 2023?") retrieves paragraphs that share most of its words but not all 
 one gives Korea's exports, another Russia's imports from China. `constraints(question)` lists what
 a paragraph must name to answer it: each named thing (a proper noun, an acronym, a place, in any
 form the corpus writes it: "EV" or "electric vehicle", "Japanese" or "Japan", "Brussels" or "EU")
-and each year (but not the region a question asking "which country" names). `uncovered(constraints, text)` lists those a text does not name. The extractive
-answerer asks this of each candidate sentence's paragraph, its heading and its document's title
-(evals/abstention.md).
+and each year (but not the region a question asking "which country" names). `uncovered(constraints,
+text)` lists those a text does not name. A question in several parts ("…in 2023, and how does it
+compare with Japan?") has constraints per part (`question_parts`), and a text that names all of one
+part covers it (`covers`). The extractive answerer asks this of each candidate sentence's paragraph,
+its heading and its document's title (evals/abstention.md).
 
 Not handled: a name that opens the question (its first word is capitalised anyway), names spelled
 differently than by these rules ("Volkswagen" against "Wolfsburg's carmaker"), measures
@@ -21,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.question import AnswerType, frame, spans, years_in
+from rag.rewrite import typed_part
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 GENERIC_CAPITALISED = frozenset({
@@ -77,6 +80,37 @@ class Constraints:
 
     names: tuple[tuple[str, ...], ...]  # each as words ("South", "Africa"): named as a phrase, or word by word
     years: frozenset[str]
+
+
+# Where a question in several parts splits: "..., and how does...", "...; ...", or a new sentence.
+_PART_BREAK = re.compile(r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|whose|does|did|do|is|are|was|were|has|"
+                         r"have|had|can|could|will|would)\b)|;\s+|(?<=[.?!])\s+(?=[A-Z])")
+
+
+def question_parts(question: str) -> tuple[Constraints, ...]:
+    """The constraints of each part of a question that names something; a paragraph answering one part is covered
+    (`covers`). Words a follow-up's rewrite carried over from the previous question (`rag.rewrite.typed_part`) set
+    none: they guess at what "it" means, and the previous question's place or year need not hold for this one.
+
+    >>> [c.names for c in question_parts("How many vehicles did China export in 2023, and how does its share "
+    ...                                   "compare with Japanese makers?")]
+    [(('China',),), (('Japanese',),)]
+    >>> question_parts("And its Brazilian plant? (about: initial capacity Great Wall Motor Thai)")[0].names
+    (('Brazilian',),)
+    """
+    parts = [constraints(p) for p in _PART_BREAK.split(typed_part(question)) if p.strip()]
+    named = tuple(c for c in parts if c.names or c.years)
+    return named or (Constraints((), frozenset()),)
+
+
+def covers(parts: tuple[Constraints, ...], text: str) -> bool:
+    """True when `text` names everything one part of the question names.
+
+    >>> q = question_parts("How many vehicles did China export in 2023, and how does that compare with Japan?")
+    >>> covers(q, "Japanese makers built 17.5 million vehicles abroad."), covers(q, "Korea exported 2.8 million.")
+    (True, False)
+    """
+    return any(not uncovered(c, text) for c in parts)
 
 
 def constraints(question: str) -> Constraints:

@@ -3,7 +3,10 @@
 `lead(frame, sentence, citation)`: where the question asks for a figure, a date, a name or a
 place, the span of that kind in the best sentence, verbatim, with a short context ("CAAM, 2023").
 Among several spans it takes the one next to the year the question asks about, of the unit the
-question asks for (a share wants a percent, a cost wants money, "how many" wants a count).
+question asks for (a share wants a percent, a cost wants money, "how many" wants a count), and
+whose clause names the measure asked (exports, imports, production, sales) or none. A question
+asking which country gets a country: a province ("Rayong") gives way to its country's name
+("Thailand") where a quoted sentence writes it.
 
 `disagreements(frame, quoted)`: quoted sentences from different documents that give different
 figures for the same measure and period. Same measure: the same unit, both sentences on the
@@ -11,7 +14,8 @@ question's side of every qualifier it sets, each naming what the question names 
 no rival to a Chery one), and each sentence among the answer's. Same period:
 the figure sits by the same year in both (the year asked, when the question names one). Figures
 within 2% of each other are the same figure rounded. A bare number ("196 countries", "HS code 8708")
-is a count or a code, not a figure to compare.
+is a count or a code, and a figure whose clause names another measure ("produced 4,243,597" for a
+question about exports) counts something else: neither is a figure to compare.
 
 Not handled: disagreements about dates or names, or between two sentences of one document (a
 briefing that reports two agencies' counts says so itself).
@@ -22,7 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import AnswerType, Frame, spans, unit_of, value_of, wanted_unit, words_in, years_in
+from rag.answer.question import (AnswerType, Frame, country_code, spans, unit_of, value_of, wanted_unit, words_in,
+                                  years_in)
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
 from rag.terms import content_terms
 
@@ -56,6 +61,8 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
         terms = content_terms(question)
         found = [s for s in found if not re.fullmatch(r"\d+", s) or content_terms(
             " ".join(sentence[sentence.find(s) + len(s):].split()[:2])) & terms] or found
+        # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
+        found = [s for s in found if same_measure(question, sentence, s)] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
         found = [s for s in found if not years_in(s) <= frame.years] or found
     if len(found) <= 1:
@@ -66,6 +73,45 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     anchors = {y for y in frame.years if y in sentence} | {n.lower() for n in _names(question) if n.lower() in low}
     anchors = anchors or {w for w in _words(question) if w in low}
     return min(found, key=lambda s: (_distance(sentence, s, anchors), sentence.find(s)))
+
+
+# What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.
+_MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple(
+    (name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in (
+    ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
+    ("import", r"import(?:s|ed|ing|er|ers)?"),
+    ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
+    ("sales", r"sold|sales?|sell(?:s|ing)?|registrations?|registered|deliver(?:y|ies|ed)"),
+))
+_CLAUSE = re.compile(r"[,;:()]|\s(?:and|while|whereas|but|against|compared with|of which)\s")
+
+
+def measures_in(text: str) -> set[str]:
+    """The measures a text names.
+
+    >>> sorted(measures_in("the country produced 4.2 million vehicles and exported 2.8 million"))
+    ['export', 'production']
+    """
+    return {name for name, words in _MEASURE_WORDS if words.search(text)}
+
+
+def same_measure(question: str, sentence: str, span: str) -> bool:
+    """False when the clause holding `span` names a measure (exports, production, sales, imports) and not the one
+    the question asks about; True when either names none.
+
+    >>> q = "How many vehicles did Korea export in 2023?"
+    >>> s = "The country produced 4,243,597 vehicles in 2023, up 13%, and exported nearly 2.8 million."
+    >>> same_measure(q, s, "4,243,597 vehicles"), same_measure(q, s, "nearly 2.8 million"), same_measure(q, s, "13%")
+    (False, True, True)
+    """
+    asked = measures_in(question)
+    at = sentence.find(span)
+    if not asked or at < 0:
+        return True
+    starts = [0] + [m.end() for m in _CLAUSE.finditer(sentence) if m.end() <= at]
+    ends = [m.start() for m in _CLAUSE.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
+    said = measures_in(sentence[max(starts):min(ends)])
+    return not said or bool(said & asked)
 
 
 def _names(question: str) -> set[str]:
@@ -108,6 +154,23 @@ def source_of(sentence: str) -> str:
     return re.sub(r"['’]s$", "", name)
 
 
+_ASKS_COUNTRY = re.compile(r"\b(countr(?:y|ies)|nations?)\b", re.IGNORECASE)
+
+
+def _as_country(question: str, span: str, sentence: str, citation: Citation,
+                quoted: list[tuple[str, Citation]]) -> tuple[str, str, Citation]:
+    """For a question that asks which country: a province or state ("Rayong") gives way to its country's name
+    ("Thailand") where a quoted sentence writes it, with that sentence's citation; else the span stays as it is."""
+    code = country_code(span)
+    if code is None or code[1]:
+        return span, sentence, citation
+    for other, cited in quoted:
+        for place in spans(other, AnswerType.PLACE):
+            if country_code(place) == (code[0], True) and place.lower() not in question.lower():
+                return place, other, cited
+    return span, sentence, citation
+
+
 def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lead | None:
     """The lead from the first quoted sentence (best first) that holds a span of the asked kind."""
     if frame.answer_type not in _LEAD_TYPES:
@@ -118,6 +181,8 @@ def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lea
             break
     else:
         return None
+    if frame.answer_type is AnswerType.PLACE and _ASKS_COUNTRY.search(question):
+        span, sentence, citation = _as_country(question, span, sentence, citation, quoted)
     context = [source_of(sentence)]
     if frame.answer_type is not AnswerType.DATE:
         context += sorted(frame.years & years_in(sentence))
@@ -162,8 +227,10 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
             continue
         span = pick_span(frame, question, sentence)
         value = value_of(span) if span else None
-        if value is None or re.fullmatch(r"\d+", span):
-            continue  # a bare number ("196 countries", "HS code 8708") is a count or a code, no rival figure
+        if value is None or re.fullmatch(r"\d+", span) or not same_measure(question, sentence, span):
+            # a bare number ("196 countries", "HS code 8708") is a count or a code, and "produced 4,243,597" is
+            # another measure than exports: no rival figure
+            continue
         period = _year_by(sentence, span)
         if frame.years and period not in frame.years:
             continue

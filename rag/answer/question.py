@@ -87,6 +87,32 @@ _PLACE_EXTRA = ("Russia", "Turkey", "Korea", "South Korea", "North Korea", "UAE"
                 "Hong Kong", "Britain", "Great Britain", "Czech Republic", "Gulf", "Belt and Road")
 
 
+# Countries ISO names otherwise ("Russian Federation", "Korea, Republic of"), as this corpus writes them.
+_COUNTRY_ALIASES = {"Russia": "RU", "Turkey": "TR", "Korea": "KR", "South Korea": "KR", "North Korea": "KP",
+                    "UAE": "AE", "US": "US", "U.S.": "US", "USA": "US", "UK": "GB", "Britain": "GB",
+                    "Great Britain": "GB", "Vietnam": "VN", "Iran": "IR", "Taiwan": "TW", "Czech Republic": "CZ"}
+
+
+@lru_cache(maxsize=4096)
+def country_code(place: str) -> tuple[str, bool] | None:
+    """(ISO alpha-2 code, whether the place is the country itself) for a country or a province, state or region of
+    one (pycountry's subdivisions), or None (a region such as "Southeast Asia", or a name several countries share).
+
+    >>> country_code("Thailand"), country_code("Rayong"), country_code("Russia"), country_code("Southeast Asia")
+    (('TH', True), ('TH', False), ('RU', True), None)
+    """
+    import pycountry
+
+    if place in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[place], True
+    try:
+        return pycountry.countries.lookup(place).alpha_2, True
+    except LookupError:
+        pass
+    codes = {s.country_code for s in pycountry.subdivisions if s.name == place}
+    return (codes.pop(), False) if len(codes) == 1 else None
+
+
 @lru_cache(maxsize=1)
 def _places() -> re.Pattern:
     import pycountry  # ISO 3166 names: a maintained list beats one we would type
@@ -135,6 +161,33 @@ def frame(question: str) -> Frame:
     qualifiers = tuple((asked, opposite) for asked, opposite in _QUALIFIERS if words & asked and not words & opposite)
     return Frame(question, answer_type, frozenset(_YEAR.findall(question)), qualifiers,
                  frozenset(content_terms(question)), frozenset(m.lower() for m in _MEASURE.findall(question)))
+
+
+# Words that say which document a question asks about ("according to the commentary", "does the report say",
+# "as the Caixin piece claims"): they name where to look, not what, and no sentence of the document repeats them.
+_DOC = (r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|"
+        r"column)s?")
+_DOC_REF = rf"(?:[Tt]he |[Tt]his |[Tt]hat |[Tt]hese )?(?:[A-Z][\w&.'’-]* )?{_DOC}"
+_SAY = r"(?:say|says|said|claim|claims|note|notes|argue|argues|report|reports|state|states|write|writes)"
+_ATTRIBUTION = re.compile(rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
+                          rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|"
+                          rf"^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b")
+
+
+def without_attribution(question: str) -> str:
+    """The question less the words that name the document it asks about, to compare with sentences by meaning.
+
+    >>> without_attribution("Which markets does the commentary say also feature prominently?")
+    'Which markets also feature prominently?'
+    >>> without_attribution("Did China ship six million vehicles in 2023, as the Caixin piece claims?")
+    'Did China ship six million vehicles in 2023?'
+    >>> without_attribution("According to the digest, how many vehicles did China export?")
+    'how many vehicles did China export?'
+    >>> without_attribution("Which report did BYD publish?")
+    'Which report did BYD publish?'
+    """
+    text = " ".join(_ATTRIBUTION.sub(" ", question).split())
+    return re.sub(r"\s+([,?.!;:])", r"\1", text).lstrip(", ") or question
 
 
 def missing_measures(frame: Frame, texts: list[str]) -> list[str]:
