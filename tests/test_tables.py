@@ -28,10 +28,12 @@ def pdf(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", params=["pdfium", "pypdf"])
 def loaded(request, pdf):
+    # The library is chosen only while this file loads: a module-scoped setting would outlive it, into the
+    # session's corpus index when that is built by a later test here.
     mp = pytest.MonkeyPatch()
     mp.setenv("PARACITE_PDF_LIBRARY", request.param)
     try:
-        yield load_file(pdf)
+        return load_file(pdf)
     finally:
         mp.undo()
 
