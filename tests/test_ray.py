@@ -23,7 +23,9 @@ from rag.onnx_encoder import encoder_folder
 from rag.store import Index
 from tests.conftest import CORPUS, ROOT
 
-TOLERANCE = 1e-5
+# Vectors agree to this cosine: documents may be encoded in bfloat16 (rag.embedding.document_precision), whose
+# rounding depends on which texts share a batch, and Ray's blocks batch them differently from a local ingest.
+MIN_COSINE = 0.999
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +68,11 @@ def assert_same_index(a: Index, b: Index) -> None:
     assert a.content.paragraphs == b.content.paragraphs
     assert a.content.chunks == b.content.chunks
     assert a.content.vectors.shape == b.content.vectors.shape
-    assert np.abs(a.content.vectors - b.content.vectors).max() <= TOLERANCE
+    assert np.sum(a.content.vectors * b.content.vectors, axis=1).min() >= MIN_COSINE
     sa, sb = a.sentences, b.sentences
     assert np.array_equal(sa.offsets, sb.offsets)
     assert sa.vectors.shape == sb.vectors.shape and len(sa.vectors) > len(a.content.paragraphs)
-    assert np.abs(np.asarray(sa.vectors) - np.asarray(sb.vectors)).max() <= TOLERANCE
+    assert np.sum(np.asarray(sa.vectors) * np.asarray(sb.vectors), axis=1).min() >= MIN_COSINE
 
 
 def test_an_address_nothing_listens_on_is_refused_at_once(tmp_path):

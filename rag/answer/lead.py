@@ -160,15 +160,33 @@ _ASKS_COUNTRY = re.compile(r"\b(countr(?:y|ies)|nations?)\b", re.IGNORECASE)
 def _as_country(question: str, span: str, sentence: str, citation: Citation,
                 quoted: list[tuple[str, Citation]]) -> tuple[str, str, Citation]:
     """For a question that asks which country: a province or state ("Rayong") gives way to its country's name
-    ("Thailand") where a quoted sentence writes it, with that sentence's citation; else the span stays as it is."""
+    ("Thailand") where a quoted sentence ties the two together ("Rayong, Thailand", "Rayong in Thailand",
+    "Thailand's Rayong"), with that sentence's citation; else the span stays as it is. A sentence that only
+    mentions the country elsewhere ("... according to Nation Thailand") supports no such claim.
+
+    >>> c = Citation("d", 1, "t", "", "")
+    >>> q = "In which country did BYD open its plant?"
+    >>> _as_country(q, "Rayong", "BYD opened in Rayong.", c, [("GAC opened in Rayong, says Nation Thailand.", c)])[0]
+    'Rayong'
+    >>> _as_country(q, "Rayong", "BYD opened in Rayong.", c, [("BYD in Rayong, Thailand: 150,000 vehicles.", c)])[0]
+    'Thailand'
+    """
     code = country_code(span)
     if code is None or code[1]:
         return span, sentence, citation
-    for other, cited in quoted:
+    for other, cited in [(sentence, citation)] + quoted:
         for place in spans(other, AnswerType.PLACE):
-            if country_code(place) == (code[0], True) and place.lower() not in question.lower():
+            if (country_code(place) == (code[0], True) and place.lower() not in question.lower()
+                    and _ties(other, span, place)):
                 return place, other, cited
     return span, sentence, citation
+
+
+def _ties(sentence: str, part: str, country: str) -> bool:
+    """Whether the sentence writes the place as part of the country: "Rayong, Thailand", "Rayong (Thailand)",
+    "Rayong in Thailand", "Thailand's Rayong"."""
+    p, c = re.escape(part), re.escape(country)
+    return bool(re.search(rf"\b{p}(?: province)?(?:\s*,\s*|\s*\(\s*|\s+in\s+){c}\b|\b{c}['’]s\s+{p}\b", sentence))
 
 
 def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lead | None:
