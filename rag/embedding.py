@@ -176,19 +176,18 @@ class Embedder:
                 desc: str = "") -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if not progress:
+        if not progress and len(texts) <= batch_size:
             with self._lock:
                 vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=False)
             return _unit(vectors)
         from tqdm import tqdm
 
-        # Longest first, so each batch pads to texts of about its own length: padding, not the model, was most of
-        # the cost when batches followed document order (one 19,885-text job: 770 s in order, 279 s sorted).
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with self._lock:  # a fast tokenizer shared across threads may not be called concurrently ("Already borrowed")
+            order = _longest_first(model, texts)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with tqdm(total=len(texts), desc=desc, unit="chunk", file=sys.stderr, dynamic_ncols=True,
-                  disable=callable(progress)) as bar:
+                  disable=callable(progress) or not progress) as bar:
             for start in range(0, len(texts), batch_size):
                 rows = order[start:start + batch_size]
                 with self._lock:
@@ -199,6 +198,16 @@ class Embedder:
                 if callable(progress):
                     progress(min(start + len(rows), len(texts)), len(texts))
         return out
+
+
+def _longest_first(model, texts: list[str]) -> np.ndarray:
+    """The texts' order by their length in word pieces (as the model truncates them), longest first, so each batch
+    pads to texts of about its own length. Padding, not the model, was most of the cost when batches followed
+    document order (one 19,885-text job: 770 s in order, 279 s sorted), and sorting by characters still left
+    much of it: figures take more word pieces per character than words do, so on the 10-Q filings batches of
+    128 sorted by characters held 32% padding (passages) and 75% (sentences), sorted by word pieces 2% and 5%."""
+    ids = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length)["input_ids"]
+    return np.argsort([-len(i) for i in ids], kind="stable")
 
 
 def _unit(vectors) -> np.ndarray:
