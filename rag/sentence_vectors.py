@@ -10,6 +10,10 @@ Stored in each generation, by paragraph position (`rag.store`):
                           of each paragraph, consecutively, paragraph after paragraph
     sentence_offsets.npy  int64 (paragraphs + 1): the paragraph at position i owns rows offsets[i]:offsets[i+1]
 
+A table row's vector is that of its compact form (`vector_texts`): the row label and values, without the
+column labels every row of the table repeats; on the 20 10-Q filings this cut the sentence pass's
+word pieces by a third (README, evals/sec10q/README.md).
+
 An append (`rag.store.GenerationWriter(base=...)`) copies both and continues them. A generation
 without the files (written by a bench that stores none) answers by embedding sentences per
 question, as does a paragraph whose stored count no longer matches `split_sentences` (the splitter
@@ -27,6 +31,7 @@ import numpy as np
 from rag.documents import Paragraph
 from rag.errors import IndexDamaged
 from rag.sentences import split_sentences
+from rag.table_text import compact_lines
 
 VECTORS_FILE = "sentences.f32"
 OFFSETS_FILE = "sentence_offsets.npy"
@@ -49,6 +54,17 @@ class SentenceVectors:
         return np.asarray(self.vectors[start:end], dtype=np.float32)
 
 
+def vector_texts(paragraph: Paragraph) -> list[str]:
+    """The text embedded for each sentence of `split_sentences(paragraph.text)`, in order: the sentence itself, or,
+    for a table row, its label and values (`rag.table_text.compact_lines`). The answerer embeds the same texts
+    when a paragraph has no stored vectors, so both paths compare the question with the same thing."""
+    sentences = split_sentences(paragraph.text)
+    if paragraph.table is None:
+        return sentences
+    compact = compact_lines(paragraph.table)
+    return [compact.get(s, s) for s in sentences]
+
+
 def embed_blocks(paragraphs: Sequence[Paragraph], known: Callable[[Paragraph], np.ndarray | None],
                  embed: Callable[[list[str]], np.ndarray], dimension: int,
                  reuse: dict[str, np.ndarray] | None = None) -> tuple[list[np.ndarray], int]:
@@ -56,7 +72,7 @@ def embed_blocks(paragraphs: Sequence[Paragraph], known: Callable[[Paragraph], n
     when its count still matches), from `reuse` (vectors already computed for the same text, e.g. a
     one-sentence paragraph's chunk), the rest by one `embed` call over the distinct new texts. Returns the
     blocks and how many texts were embedded."""
-    split = [split_sentences(p.text) for p in paragraphs]
+    split = [vector_texts(p) for p in paragraphs]
     old = [known(p) for p in paragraphs]
     reuse = dict(reuse or {})
     missing = list(dict.fromkeys(s for sents, v in zip(split, old) if not _fits(v, sents)

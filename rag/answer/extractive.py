@@ -39,7 +39,7 @@ from rag.citations import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embedding import Embedder
 from rag.prompts import REFUSAL
-from rag.sentence_vectors import SentenceVectors
+from rag.sentence_vectors import SentenceVectors, vector_texts
 from rag.sentences import split_sentences
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
@@ -149,13 +149,15 @@ class ExtractiveAnswerer:
     def rank(self, question: str, hits: list[Hit]) -> Ranking:
         candidates: list[Candidate] = []
         stored: list[np.ndarray | None] = []  # per candidate: its vector from ingest, or None to embed it now
+        embedded: list[str] = []  # per candidate: the text its vector is of (`rag.sentence_vectors.vector_texts`)
         for hit in hits:
             sentences = split_sentences(hit.paragraph.text)
             p = hit.paragraph
             block = self.sentences.of(p.doc_id, p.para, len(sentences)) if self.sentences else None
-            for i, s in enumerate(sentences):
+            for i, (s, text) in enumerate(zip(sentences, vector_texts(p))):
                 candidates.append(Candidate(hit, i, s, sentences[i - 1] if i else ""))
                 stored.append(None if block is None else block[i])
+                embedded.append(text)
         q_frame = frame(question)
         if not candidates:
             empty = np.zeros((0, len(FEATURES)))
@@ -163,7 +165,7 @@ class ExtractiveAnswerer:
                            np.zeros(0, dtype=bool))
         # similarity to the question's subject: "according to the commentary" is where to look, which no sentence says
         encoded = self.embedder.encode_queries([without_attribution(question)] +
-                                               [c.text for c, v in zip(candidates, stored) if v is None])
+                                               [t for t, v in zip(embedded, stored) if v is None])
         query, fresh = encoded[0], iter(encoded[1:])
         vectors = np.vstack([v if v is not None else next(fresh) for v in stored])
         sims = vectors @ query
