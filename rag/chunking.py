@@ -4,8 +4,8 @@ Off by default (`max_chars=0`): each paragraph is embedded alone, as read. With 
 (`rag ingest --passages 1000`), a passage is consecutive paragraphs of one section (one heading)
 up to `max_chars` characters, and its text, as embedded, starts with the document's title and the
 section heading, so a table row or a one-line paragraph is found by the company, report and year
-it belongs to. A table (one paragraph) is embedded as compact rows (label and values) under its caption and
-column labels, in slices of whole rows when it is longer than a passage (`_table_slices`), and every slice resolves to the table's paragraph. A passage never crosses a paragraph boundary: every hit names whole paragraphs, and
+it belongs to. A table (one paragraph) longer than a passage is embedded in slices of whole rows, each under
+its caption (`_table_slices`), and every slice resolves to the table's paragraph. A passage never crosses a paragraph boundary: every hit names whole paragraphs, and
 a hit on a passage scores each paragraph in it (`rag.retrieval`). A paragraph longer than
 `max_words` becomes overlapping windows of whole sentences, each keeping the paragraph's number.
 Not handled: a single sentence longer than `max_words` stays whole (the encoder truncates it at
@@ -21,7 +21,6 @@ from pathlib import Path
 from rag.documents import Chunk, Paragraph
 from rag.errors import BadArgument
 from rag.sentences import split_sentences
-from rag.table_text import compact_lines, header_line
 
 # all-MiniLM-L6-v2 truncates at 256 word pieces, about 190 English words.
 DEFAULT_MAX_WORDS = 180
@@ -88,13 +87,13 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
         return [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
                 for p in paragraphs for i, text in enumerate(_pieces(p, max_words, max_chars))]
     chunks: list[Chunk] = []
-    group: list[tuple[Paragraph, str]] = []  # paragraphs and the text each is embedded as (a table: compact rows)
+    group: list[Paragraph] = []
 
     def flush() -> None:
         if group:
-            first, last = group[0][0], group[-1][0]
-            text = context_prefix(title, first.heading) + "\n".join(t for _, t in group)
-            chunks.append(Chunk(f"{first.doc_id}:{first.para}:0", first.doc_id, first.para, last.para, text))
+            text = context_prefix(title, group[0].heading) + "\n".join(p.text for p in group)
+            chunks.append(Chunk(f"{group[0].doc_id}:{group[0].para}:0", group[0].doc_id, group[0].para,
+                                group[-1].para, text))
             group.clear()
 
     for p in paragraphs:
@@ -105,10 +104,9 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
             chunks += [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, prefix + text)
                        for i, text in enumerate(windows)]
             continue
-        text = windows[0]
-        if group and (p.heading != group[0][0].heading or sum(len(t) + 1 for _, t in group) + len(text) > max_chars):
+        if group and (p.heading != group[0].heading or sum(len(q.text) + 1 for q in group) + len(p.text) > max_chars):
             flush()
-        group.append((p, text))
+        group.append(p)
     flush()
     return chunks
 
@@ -118,22 +116,17 @@ def _pieces(p: Paragraph, max_words: int, max_chars: int) -> list[str]:
 
 
 def _table_slices(p: Paragraph, max_words: int, max_chars: int) -> list[str]:
-    """A table paragraph as it is embedded: slices of whole rows, each under the caption and the column labels,
-    the rows in their compact form (label and values, `rag.table_text.compact_lines`), within `max_words` (and
-    `max_chars`, when set). Written with every column label on every row, the 10-Q tables took 23% more
-    passages to embed, for the same page hit@5 (evals/sec10q/README.md).
+    """A table paragraph's text in slices of whole rows, each under the caption, within `max_words` (and
+    `max_chars`, when set); every row line already names its columns, so a slice needs no overlap.
 
     >>> from rag.documents import Paragraph, Table
-    >>> from rag.table_text import table_text
     >>> t = Table((("", "2023"),), (("Cars", "5"), ("Vans", "6"), ("Buses", "7")), (1,), "Exports")
-    >>> _table_slices(Paragraph("d", 1, table_text(t), table=t), 8, 0)
-    ['Exports\\nColumns: 2023\\nCars: 5\\nVans: 6', 'Exports\\nColumns: 2023\\nBuses: 7']
+    >>> _table_slices(Paragraph("d", 1, "Exports\\nCars — 2023: 5\\nVans — 2023: 6\\nBuses — 2023: 7", table=t), 10, 0)
+    ['Exports\\nCars — 2023: 5\\nVans — 2023: 6', 'Exports\\nBuses — 2023: 7']
     """
-    compact = compact_lines(p.table)
     lines = p.text.split("\n")
     caption = lines[0] if p.table.caption and lines else ""
-    rows = [compact.get(line, line) for line in (lines[1:] if caption else lines)]
-    head = [line for line in (caption, header_line(p.table)) if line]
+    rows = lines[1:] if caption else lines
     limit_chars = max_chars or float("inf")
     slices: list[list[str]] = []
     words = chars = 0
@@ -141,10 +134,10 @@ def _table_slices(p: Paragraph, max_words: int, max_chars: int) -> list[str]:
         size, length = len(row.split()), len(row) + 1
         if not slices or (slices[-1] and (words + size > max_words or chars + length > limit_chars)):
             slices.append([])
-            words, chars = sum(len(h.split()) for h in head), sum(len(h) + 1 for h in head)
+            words, chars = len(caption.split()), len(caption)
         slices[-1].append(row)
         words, chars = words + size, chars + length
-    return ["\n".join(head + s) for s in slices] or [p.text]
+    return ["\n".join(([caption] if caption else []) + s) for s in slices] or [p.text]
 
 
 def _windows(text: str, max_words: int) -> list[str]:

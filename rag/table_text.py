@@ -68,7 +68,7 @@ def row_lines(table: Table) -> list[tuple[int, str]]:
 def compact_lines(table: Table) -> dict[str, str]:
     """Each row line (`row_lines`) -> the same row as it is embedded: its label and values, without the column
     labels, which are the same on every row of a table and so tell no row from another, yet made a row line
-    three times as long to encode (`rag.sentence_vectors.vector_texts`, `rag.chunking`).
+    three times as long to encode (`rag.sentence_vectors.vector_texts`).
 
     >>> t = Table((("", "2023", "2022"),), (("Products", "$ 73,929", "$ 77,457"),))
     >>> compact_lines(t)
@@ -89,16 +89,6 @@ def compact_lines(table: Table) -> dict[str, str]:
         if label.lower().startswith("total"):
             group = ""
     return out
-
-
-def header_line(table: Table) -> str:
-    """The column labels once, as a passage of compact rows carries them (empty for a table without a header).
-
-    >>> header_line(Table((("", "Three Months Ended", "Three Months Ended"), ("", "April 1, 2023", "March 26, 2022")), ()))
-    'Columns: Three Months Ended April 1, 2023 | Three Months Ended March 26, 2022'
-    """
-    labels = [label for label in column_labels(table)[1:] if label]
-    return f"Columns: {' | '.join(labels)}" if labels else ""
 
 
 def table_text(table: Table) -> str:

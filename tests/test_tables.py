@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_paragraphs
 from rag.loaders import load_file
 from rag.sentence_vectors import vector_texts
 from rag.sentences import split_sentences
@@ -69,20 +68,13 @@ def test_every_cell_is_readable_with_its_row_and_column_labels(loaded):
     assert split_sentences(para.text) == lines
 
 
-def test_what_is_embedded_names_each_column_once(loaded):
-    """Passages and sentence vectors read compact rows (label and values) under one line of column labels."""
+def test_sentence_vectors_of_rows_are_of_their_label_and_values(loaded):
+    """A row's sentence vector is embedded from its compact form; the passages keep every column label."""
     para = the_table(loaded)
     texts = vector_texts(para)
     assert len(texts) == len(split_sentences(para.text)) and texts[0] == TABLE_CAPTION
     for text, (label, *values) in zip(texts[1:], TABLE_ROWS):
         assert text == f"{TABLE_GROUP} {label}: " + "; ".join(values)
-    rows = []
-    for passage in chunk_paragraphs([para], title="Widgets Q2", max_chars=1000):  # slices of whole rows
-        lines = passage.text.split("\n")[1:]  # after the title and heading line
-        assert lines[0] == TABLE_CAPTION and lines[1] == "Columns: " + " | ".join(COLUMNS)
-        assert (passage.para_start, passage.para_end) == (para.para, para.para)
-        rows += lines[2:]
-    assert rows == texts[1:]
     prose = next(p for p in loaded.paragraphs if p.table is None and len(split_sentences(p.text)) > 1)
     assert vector_texts(prose) == split_sentences(prose.text)
 
