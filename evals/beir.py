@@ -102,7 +102,8 @@ def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> n
     from rag.embedding import document_precision
 
     # Vectors of another precision (rag.embedding.document_precision) are another run's, not reused.
-    model = embedder.name.replace("/", "_") + ("" if document_precision() == "float32" else f"-{document_precision()}")
+    precision = document_precision()
+    model = embedder.name.replace("/", "_") + ("" if precision == "float32" else f"-{precision}")
     path = cache_dir / f"beir-{data.name}-{data.corpus_sha}-{model}.npy"
     if path.exists():
         vectors = np.load(path, allow_pickle=False)

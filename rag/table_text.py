@@ -38,6 +38,26 @@ def column_labels(table: Table) -> list[str]:
     return labels
 
 
+def _labelled_rows(table: Table) -> list[tuple[int, str, list[tuple[str, str]]]]:
+    """Each row that has values, as (its index in `table.rows`, its full label, [(column label, value)]).
+
+    A row with no values whose label ends with ":" opens a group, whose label goes in front of the rows under
+    it; a row whose label starts with "Total" closes it."""
+    labels = column_labels(table)
+    group = ""
+    out: list[tuple[int, str, list[tuple[str, str]]]] = []
+    for i, row in enumerate(table.rows):
+        label = row[0] if row else ""
+        values = [(labels[k] if k < len(labels) else "", v) for k, v in enumerate(row) if k and v]
+        if not values:
+            group = label if label.endswith(":") else group
+            continue
+        out.append((i, f"{group} {label}".strip() if group else label, values))
+        if label.lower().startswith("total"):
+            group = ""
+    return out
+
+
 def row_lines(table: Table) -> list[tuple[int, str]]:
     """Each row that has values, as (its index in `table.rows`, its line of text).
 
@@ -48,20 +68,10 @@ def row_lines(table: Table) -> list[tuple[int, str]]:
     2 Net sales: Total net sales — 2023: 94,836; 2022: 97,278
     3 Gross margin — 2023: 41,976
     """
-    labels = column_labels(table)
-    group = ""
     out: list[tuple[int, str]] = []
-    for i, row in enumerate(table.rows):
-        label = row[0] if row else ""
-        values = [(labels[k] if k < len(labels) else "", v) for k, v in enumerate(row) if k and v]
-        if not values:
-            group = label if label.endswith(":") else group
-            continue
-        full = f"{group} {label}".strip() if group else label
+    for i, full, values in _labelled_rows(table):
         cells = "; ".join(f"{name}: {value}" if name else value for name, value in values)
         out.append((i, f"{full}{LABEL_MARK}{cells}" if full else cells))
-        if label.lower().startswith("total"):
-            group = ""
     return out
 
 
@@ -74,21 +84,9 @@ def compact_lines(table: Table) -> dict[str, str]:
     >>> compact_lines(t)
     {'Products — 2023: $ 73,929; 2022: $ 77,457': 'Products: $ 73,929; $ 77,457'}
     """
-    group = ""
-    out: dict[str, str] = {}
     lines = dict(row_lines(table))
-    for i, row in enumerate(table.rows):
-        label = row[0] if row else ""
-        values = [v for k, v in enumerate(row) if k and v]
-        if not values:
-            group = label if label.endswith(":") else group
-            continue
-        full = f"{group} {label}".strip() if group else label
-        if i in lines:
-            out[lines[i]] = f"{full}: {'; '.join(values)}" if full else "; ".join(values)
-        if label.lower().startswith("total"):
-            group = ""
-    return out
+    return {lines[i]: (f"{full}: " if full else "") + "; ".join(v for _, v in values)
+            for i, full, values in _labelled_rows(table)}
 
 
 def table_text(table: Table) -> str:

@@ -154,7 +154,9 @@ class ExtractiveAnswerer:
             sentences = split_sentences(hit.paragraph.text)
             p = hit.paragraph
             block = self.sentences.of(p.doc_id, p.para, len(sentences)) if self.sentences else None
-            for i, (s, text) in enumerate(zip(sentences, vector_texts(p))):
+            # the texts to embed now, only for a paragraph without stored vectors (a table's are rebuilt from its rows)
+            texts = sentences if block is not None else vector_texts(p)
+            for i, (s, text) in enumerate(zip(sentences, texts)):
                 candidates.append(Candidate(hit, i, s, sentences[i - 1] if i else ""))
                 stored.append(None if block is None else block[i])
                 embedded.append(text)
