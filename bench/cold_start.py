@@ -29,7 +29,7 @@ ROW = re.compile(r"^  (.+?)\s{2,}(-?\d+(?:\.\d+)?)$")
 def one_run(index: str, encoder: str) -> tuple[dict[str, float], float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_QUERY_ENCODER": encoder}
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--index", index, "--timings", QUESTION],
+    done = subprocess.run([sys.executable, "-m", "app.cli", "ask", "--index", index, "--timings", QUESTION],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     wall = (time.perf_counter() - t0) * 1000
     if done.returncode:

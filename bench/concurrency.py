@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.answer.extractive import ExtractiveAnswerer  # noqa: E402
-from rag.embedding import Embedder  # noqa: E402
+from rag.embed.embedder import Embedder  # noqa: E402
 from rag.engine import Engine, titles_of  # noqa: E402
 
 

@@ -16,7 +16,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rag.loaders import load_file
+from rag.load import load_file
 
 
 def main() -> None:

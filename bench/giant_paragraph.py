@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag.embedding import Embedder
+from rag.embed.embedder import Embedder
 from rag.engine import Engine
-from rag.ingest import ingest
+from rag.index.ingest import ingest
 from rag.sentences import split_sentences
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

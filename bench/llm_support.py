@@ -15,10 +15,11 @@ import json
 import time
 from pathlib import Path
 
-from rag.answer.llm import LlmAnswerer, make_chat_model
+from app.chat_models import make_chat_model
+from rag.answer.llm import LlmAnswerer
 from rag.engine import Engine
 from rag.prompts import answer_messages
-from rag.verify import verify_answer
+from rag.cite.verify import verify_answer
 
 GOLD = Path(__file__).resolve().parent.parent / "evals" / "gold"
 

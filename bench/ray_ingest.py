@@ -2,7 +2,7 @@
 
     python bench/ray_ingest.py [--docs /work/data/sec-10-q/v1/docs] [--files 20] [--workers 1 2]
 
-Each run ingests the same files into a fresh index (`rag.ingest.ingest`, as `rag ingest` and
+Each run ingests the same files into a fresh index (`rag.index.ingest.ingest`, as `rag ingest` and
 `rag ingest --ray` do) and times its two distributed phases from the driver: parsing (the
 `parse` hook: files read, shipped, parsed, replies back) and embedding (every `encode_documents`
 call: chunks, then sentences; on Ray this includes each encoder loading the model once). The
@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.embedding import Embedder  # noqa: E402
-from rag.ingest import ingest  # noqa: E402
-from rag.loaders.worker import parse_files  # noqa: E402
-from rag.onnx_encoder import encoder_folder  # noqa: E402
-from rag.store import Index  # noqa: E402
+from rag.embed.embedder import Embedder  # noqa: E402
+from rag.index.ingest import ingest  # noqa: E402
+from rag.load.worker import parse_files  # noqa: E402
+from rag.embed.onnx_encoder import encoder_folder  # noqa: E402
+from rag.index.store import Index  # noqa: E402
 
 SEC_DOCS = Path("/work/data/sec-10-q/v1/docs")
 
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    from rag.distributed import RayCluster
+    from app.distributed import RayCluster
 
     scratch = Path(tempfile.mkdtemp(prefix="ray-ingest-bench-"))
     try:

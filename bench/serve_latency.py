@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.questions import QUESTIONS
 from tests.browser import free_port, stop_server, wait_healthy  # noqa: E402
 
-RAG = [sys.executable, "-m", "rag.cli"]  # this checkout's `rag`, whichever is installed
+RAG = [sys.executable, "-m", "app.cli"]  # this checkout's `rag`, whichever is installed
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 

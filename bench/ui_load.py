@@ -275,9 +275,9 @@ def main() -> int:
         if not r["ok"]:
             print(f"lost session: {r['error']}")
 
-    doctor = subprocess.run([sys.executable, "-m", "rag.cli", "doctor", "--index", str(index)], env=env, cwd=ROOT,
+    doctor = subprocess.run([sys.executable, "-m", "app.cli", "doctor", "--index", str(index)], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
-    listed = subprocess.run([sys.executable, "-m", "rag.cli", "docs", "--json", "--index", str(index)], env=env,
+    listed = subprocess.run([sys.executable, "-m", "app.cli", "docs", "--json", "--index", str(index)], env=env,
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     ids = {json.loads(line)["doc_id"] for line in listed.stdout.splitlines() if line.strip()}
     missing = sorted(d.stem for d in docs if d.stem not in ids)

@@ -5,11 +5,11 @@ Layout: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`)
 
 Steps:
 1. Load; a document is embedded and indexed as `title + " " + text` (truncated by the encoder at
-   256 word pieces), as one paragraph, so `rag.retrieval`'s retrievers apply unchanged.
+   256 word pieces), as one paragraph, so `rag.retrieve.hybrid`'s retrievers apply unchanged.
 2. Corpus vectors are cached under `.rag/cache/beir-<name>-<sha12>.npy` (plain arrays, no pickle),
    keyed by the corpus file's hash and the model, so a second run embeds only the queries.
 3. Take each retriever's top 1000 per query (`HybridRetriever.candidates`, the product's own) and fuse
-   them two ways with `rag.retrieval.fuse`: plain reciprocal rank fusion (k=60), and z-score fusion (each
+   them two ways with `rag.retrieve.hybrid.fuse`: plain reciprocal rank fusion (k=60), and z-score fusion (each
    list z-normalised over its candidates, dense weight 0.5), the product's default. Runs keep the top 100.
 4. Score nDCG@10, recall@100 and MRR@10 with evals.metrics (binary relevance: score > 0), and
    write each run in TREC format (`qid Q0 docid rank score tag`), ties broken by (-score, docid).
@@ -99,9 +99,9 @@ def load_beir(folder: str | Path) -> BeirData:
 
 def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> np.ndarray:
     cache_dir = Path(cache_dir or CACHE_DIR)
-    from rag.embedding import document_precision
+    from rag.embed.embedder import document_precision
 
-    # Vectors of another precision (rag.embedding.document_precision) are another run's, not reused.
+    # Vectors of another precision (rag.embed.embedder.document_precision) are another run's, not reused.
     precision = document_precision()
     model = embedder.name.replace("/", "_") + ("" if precision == "float32" else f"-{precision}")
     path = cache_dir / f"beir-{data.name}-{data.corpus_sha}-{model}.npy"
@@ -121,7 +121,7 @@ def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progr
     from tqdm import tqdm
 
     from rag.documents import Chunk, Paragraph
-    from rag.retrieval import Fusion, HybridRetriever, Mode, fuse
+    from rag.retrieve.hybrid import Fusion, HybridRetriever, Mode, fuse
 
     paragraphs = [Paragraph(doc_id, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
     chunks = [Chunk(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]

@@ -2,7 +2,7 @@
 
     python -m evals.calibrate --index .rag/index            # both; prints the tables of evals/*.md
 
-Support (`rag.support.SUPPORTED_AT`, `PARTIAL_AT`), documented in evals/support.md:
+Support (`rag.cite.support.SUPPORTED_AT`, `PARTIAL_AT`), documented in evals/support.md:
 1. Pairs: each sentence of a gold reference answer (written by a person, in other words than the
    corpus) against its single gold paragraph (should support) and against a random other paragraph
    of the same document (should not; same topic, so the hard case).
@@ -55,7 +55,7 @@ def balanced_accuracy(scores: np.ndarray, labels: np.ndarray, threshold: float) 
 
 def support_pairs(engine, items, seed: int = 13) -> tuple[np.ndarray, np.ndarray]:
     """(similarity, label) for reference-answer sentences against gold (1) and random same-document (0) paragraphs."""
-    from rag.support import check_support
+    from rag.cite.support import check_support
 
     rng = random.Random(seed)
     gold = resolve_evidence(items, engine.index.content.paragraphs)

@@ -15,7 +15,7 @@ import click
 
 from evals.gold import DEFAULT_SET
 from evals.scoring import BASELINE, TOLERANCE
-from rag.store import DEFAULT_INDEX_DIR, INDEX_ENV
+from rag.index.store import DEFAULT_INDEX_DIR, INDEX_ENV
 
 DEFAULT_OUT = Path("evals/out")
 COMPARE_TOP_K = (3, 5, 8)
@@ -85,10 +85,12 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
     from evals.gold import load_gold
     from evals.runner import run_eval
 
-    # RagErrors become messages and exit codes in rag.cli.RagGroup, for this command as for the others.
+    # RagErrors become messages and exit codes in app.cli.RagGroup, for this command as for the others.
     engine = load_engine(index_dir)
     if llm:
-        engine = engine.with_answerer(engine.answerer_for(llm, base_url))
+        from app.chat_models import answerer_for
+
+        engine = engine.with_answerer(answerer_for(engine, llm, base_url))
     if compare:
         table = run_compare(engine, load_gold(set_path), out, top_k)
         click.echo(table)
@@ -123,7 +125,7 @@ def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
     from evals.runner import evaluate
     from evals.scoring import summarize
     from rag.engine import Engine
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     cached = CachedEmbedder(engine.embedder)
     current = engine.index.manifest.get("chunking", {}).get("max_words")
@@ -172,7 +174,7 @@ def beir_command(folder, out):
 
 def load_embedder():
     """The encoder for `beir`; tests replace this to pass their session embedder."""
-    from rag.embedding import Embedder
+    from rag.embed.embedder import Embedder
 
     return Embedder()
 

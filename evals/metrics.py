@@ -8,7 +8,7 @@ retrieval metrics with no gold paragraphs, citation metrics with no sentences or
 citations, key facts when there are none, abstention precision when nothing abstained.
 Aggregates skip NaN (`mean`), so an unanswerable question does not drag hit@5 down.
 
-The one non-pure helper, `judge_claim`, runs `rag.support.check_support` (embedding
+The one non-pure helper, `judge_claim`, runs `rag.cite.support.check_support` (embedding
 similarity plus a number check) to give the pure citation metrics their booleans.
 
 Not handled: graded relevance, partial credit for a key fact, LLM-judged support.
@@ -137,12 +137,12 @@ def evidence_cited(cited: set, gold: set) -> float:
 
 
 def judge_claim(embedder, sentence: str, cited_paragraphs: Sequence[str], supported_only: bool = True) -> ClaimJudgement:
-    """Run `rag.support.check_support` for the sentence against all, each, and all-but-each citation.
+    """Run `rag.cite.support.check_support` for the sentence against all, each, and all-but-each citation.
 
     A verdict counts as support when it is `supported` (or also `partial` with `supported_only=False`).
     """
     from rag.documents import Support
-    from rag.support import check_support
+    from rag.cite.support import check_support
 
     ok = {Support.SUPPORTED} if supported_only else {Support.SUPPORTED, Support.PARTIAL}
 

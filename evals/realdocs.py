@@ -3,7 +3,7 @@
 Steps:
 1. `load_gold`: one `GoldItem` per JSON line (format in evals/sec10q/README.md); `check_gold` verifies
    that every evidence string is printed on every gold page (pypdf's text, `normalize`d).
-2. `ingest_folder`: the folder into an index with `rag.ingest.ingest`, timed, the embedding part apart.
+2. `ingest_folder`: the folder into an index with `rag.index.ingest.ingest`, timed, the embedding part apart.
 3. Retrieve the top `DEPTH` for each question, as `Retrieved` records (doc_id, page, text), so that
    any system (ours, or the LangChain recipe in bench/realdocs.py) is scored by the same functions.
 4. Score per question: document hit@5, page hit@5, paragraph hit@5, MRR@10 by page; average them.
@@ -79,7 +79,7 @@ class IngestTiming:
     seconds: float
     parse_seconds: float | None = None  # reading and splitting (everything that is not embedding)
     embed_seconds: float | None = None
-    sentence_seconds: float | None = None  # the part of embed_seconds spent on sentence vectors (rag.sentence_vectors)
+    sentence_seconds: float | None = None  # the part of embed_seconds spent on sentence vectors (rag.embed.sentence_vectors)
     documents: int = 0
     passages: int = 0  # what was embedded: our chunks (one paragraph or a window of one), LangChain's chunks
     fresh: bool = True  # False: the index was already up to date, nothing was timed
@@ -166,7 +166,7 @@ def page_texts(folder: str | Path, files: Sequence[str] | None = None) -> dict[s
     """pypdf's plain text of every page, by doc_id (the slug of the file name)."""
     from pypdf import PdfReader
 
-    from rag.loaders import slugify
+    from rag.load import slugify
 
     folder = Path(folder)
     paths = [folder / f for f in files] if files else sorted(folder.glob("*.pdf"))
@@ -291,7 +291,7 @@ class TimedEmbedder:
         self.name = inner.name
         self.dimension = inner.dimension
         self.seconds = 0.0
-        self.sentence_seconds = 0.0  # calls made with desc="Sentences" (rag.ingest's sentence-vector pass)
+        self.sentence_seconds = 0.0  # calls made with desc="Sentences" (rag.index.ingest's sentence-vector pass)
 
     def encode_documents(self, texts, *args, **kwargs):
         started = time.perf_counter()
@@ -312,8 +312,8 @@ def ingest_folder(folder: str | Path, index_dir: str | Path, embedder, rebuild: 
     """Bring the index in line with the folder; time it (parse = all but embedding). `fresh` is False when
     nothing had changed, so no ingest was timed. Filings are ingested with passages on
     (`rag ingest --passages 1000`), the setting for reports of tables and short rows."""
-    from rag.chunking import DEFAULT_MAX_CHARS
-    from rag.ingest import ingest
+    from rag.passages import DEFAULT_MAX_CHARS
+    from rag.index.ingest import ingest
 
     passage_chars = DEFAULT_MAX_CHARS if passage_chars is None else passage_chars
 

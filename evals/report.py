@@ -34,7 +34,7 @@ METRIC_DOCS = """\
 Metrics undefined for a question (no gold paragraphs, no sentences, no citations, no key facts) are NaN
 for it and left out of the mean, as ragas does; `n` in results.json says how many questions count.
 
-**Support** (used by citation recall and precision) is decided without an LLM, by `rag.support.check_support`:
+**Support** (used by citation recall and precision) is decided without an LLM, by `rag.cite.support.check_support`:
 the highest cosine (all-MiniLM-L6-v2) between the sentence and the cited paragraph or any of its sentences
 must reach `SUPPORTED_AT`, and every number in the sentence must occur in the cited text (thresholds
 calibrated in evals/support.md). *It can detect* citations to an off-topic paragraph, and figures the cited

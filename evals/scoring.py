@@ -2,7 +2,7 @@
 
 Steps:
 1. `score_answer`: from an `Answer` that carries a retrieval trace (`Engine.ask(..., depth=RANK_DEPTH)`),
-   rank metrics over the trace, judge each cited sentence with `rag.support.check_support`
+   rank metrics over the trace, judge each cited sentence with `rag.cite.support.check_support`
    (`evals.metrics.judge_claim`), and score citations, evidence, key facts and token F1.
 2. `summarize`: the mean of each metric over the questions where it is defined, abstention
    precision/recall, latency p50/p95 per stage, and per-kind means.
@@ -21,7 +21,7 @@ from typing import Any
 
 from evals import metrics as m
 from evals.gold import KINDS, GoldItem
-from rag.citations import render_claims
+from rag.cite.markers import render_claims
 from rag.documents import Answer, label
 from rag.present import disagreement_lines, lead_line
 

@@ -13,7 +13,7 @@ from typing import Any
 
 
 def label(doc_id: str, para: int | tuple[int, ...] | list[int]) -> str:
-    """The one way a citation is named, for people and for markers (`rag.citations.format_marker` brackets it).
+    """The one way a citation is named, for people and for markers (`rag.cite.markers.format_marker` brackets it).
 
     >>> label("caixin-commentary", 4), label("a", [5, 4])
     ('caixin-commentary para. 4', 'a para. 4, 5')

@@ -17,10 +17,10 @@ from pathlib import Path
 from rag.answer import Answerer, AnswerStream
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.documents import Answer, DocRef, Hit
-from rag.embedding import Embedder
-from rag.retrieval import HybridRetriever, Mode
-from rag.rewrite import Rewrite, rewrite_followup
-from rag.store import Index, current_generation
+from rag.embed.embedder import Embedder
+from rag.retrieve.hybrid import HybridRetriever, Mode
+from rag.query import Rewrite, rewrite_followup
+from rag.index.store import Index, current_generation
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,8 @@ class Engine:
     def with_answerer(self, answerer: Answerer) -> "Engine":
         return replace(self, answerer=answerer)
 
-    def answerer_for(self, spec: str, base_url: str | None = None, **kwargs) -> Answerer:
-        """An answerer for a spec of `rag.answer.llm.ANSWERER_SPECS` ("extractive", "local", "ollama:M", "openai:M")."""
-        from rag.answer.llm import make_answerer
-
-        return self.answerer if spec == "extractive" else make_answerer(spec, self.embedder, self.titles, base_url, **kwargs)
-
     def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None) -> Rewrite:
-        """A follow-up as a standalone question: by the answerer's LLM when it has one, else by `rag.rewrite`'s rules."""
+        """A follow-up as a standalone question: by the answerer's LLM when it has one, else by `rag.query`'s rules."""
         return rewrite_followup(question, history, (answerer or self.answerer).chat_model)
 
     def ask(self, question: str, history: list[dict] | None = None, top_k: int = 5, mode: Mode | str | None = None,

@@ -86,7 +86,7 @@ class CorpusRestoreFailed(RagError):
 
 
 class BackendsConfigError(RagError):
-    """The operator's LLM backends file (`rag.backends`) is unreadable or has a bad entry."""
+    """The operator's LLM backends file (`app.backends`) is unreadable or has a bad entry."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str, fix: str):
         self.path = str(path)
@@ -106,13 +106,13 @@ class ConversationConflict(RagError):
         self.revision = revision
         super().__init__(f"conversation {conversation_id} is at revision {revision} on disk, but this save was "
                          f"based on revision {base_revision} (another tab added to it). Reload it with "
-                         f"rag.transcript.read_conversation, add the new turns after its own, and save again")
+                         f"app.transcript.read_conversation, add the new turns after its own, and save again")
 
 
 class OverBudget(IngestError):
     """One file needs more than a parse budget allows (time, memory, pages, characters, bytes).
 
-    `limit` names the budget (an attribute of `rag.loaders.limits.Limits`) and `env` the variable
+    `limit` names the budget (an attribute of `rag.load.limits.Limits`) and `env` the variable
     that raises it; the message says both. The rest of the corpus still goes in.
     """
 
@@ -123,7 +123,7 @@ class OverBudget(IngestError):
 
 
 class ApiTokensConfigError(RagError):
-    """The operator's API tokens file (`rag.serve`) is unreadable or has a bad entry."""
+    """The operator's API tokens file (`app.serve`) is unreadable or has a bad entry."""
 
     def __init__(self, path: str | Path, problem: str, fix: str):
         self.path = str(path)

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.citations import render_claims
+from rag.cite.markers import render_claims
 from rag.documents import (Answer, Citation, Disagreement, DisagreementValue, DocRef, Fallback, FallbackReason, Hit,
                            Lead, Paragraph, SentenceClaim, Support, label)
 from rag.errors import BadArgument

@@ -6,7 +6,7 @@ cite it by, wrapped in `<paragraph>` delimiters and declared to be data: text in
 prompt wraps each earlier turn the same way, in `<turn role="...">` delimiters, since an earlier
 answer quotes documents too. Inside data, every spelling of our delimiter tags (any case, any
 spacing: `</PARAGRAPH>`, `< / turn >`) is defused, so data cannot close its own block. Nothing here
-enforces the rules; `rag.verify` checks what comes back. Not handled: token budgets (the caller
+enforces the rules; `rag.cite.verify` checks what comes back. Not handled: token budgets (the caller
 passes few paragraphs).
 
 >>> REFUSAL
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.citations import format_marker
+from rag.cite.markers import format_marker
 from rag.documents import Hit
 
 # Every answerer abstains with this one sentence (the extractive one too), so tests, evals and the UI match one string.

@@ -5,9 +5,9 @@ abbreviations ("U.S.", "e.g.", "Inc."), inside decimal numbers ("6.4 million"), 
 an initial ("J. Smith"). It does not handle quotations that end mid-sentence or text
 without terminal punctuation (that comes back as one sentence).
 
-A line break always ends a sentence: a table paragraph (`rag.table_text`) is one line per row,
+A line break always ends a sentence: a table paragraph (`rag.load.table_text`) is one line per row,
 with no terminal punctuation, and each row is a sentence ("iPhone — 2023: $ 51,334"). Prose
-paragraphs hold no line breaks (`rag.paragraphs.clean_text` joins their lines).
+paragraphs hold no line breaks (`rag.load.paragraphs.clean_text` joins their lines).
 
 Linear time: the abbreviation test looks only at the word before each candidate break, not at
 the whole text since the last break (which made `"e.g. A " * n` quadratic).

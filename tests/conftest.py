@@ -16,7 +16,7 @@ CORPUS = ROOT / "corpus"
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embedding import Embedder
+    from rag.embed.embedder import Embedder
 
     e = Embedder()
     e.model  # load once for the whole session (about 9 s)
@@ -26,7 +26,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory, embedder) -> Path:
     """An index of the shipped corpus/, built once. Read-only for tests: copy it before changing it."""
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     index_dir = tmp_path_factory.mktemp("corpus-index") / "index"
     report = ingest([CORPUS], index_dir, embedder)
@@ -44,7 +44,7 @@ def engine(corpus_index, embedder):
 @pytest.fixture(scope="session")
 def local_model():
     """The real offline LLM (SmolLM2-135M through transformers), loaded once per session (about 30 s)."""
-    from rag.answer.llm import make_chat_model
+    from app.chat_models import make_chat_model
 
     model = make_chat_model("local", max_tokens=48)
     model.load()

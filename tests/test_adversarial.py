@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.citations import parse_markers, strip_markers
+from rag.cite.markers import parse_markers, strip_markers
 from rag.errors import IngestError, RagError
-from rag.loaders import load_file
-from rag.loaders.html_page import load_html
-from rag.loaders.text import load_md, load_txt
-from rag.paragraphs import (Block, extract_source_paras, number_paragraphs, split_plain_text,
+from rag.load import load_file
+from rag.load.html_page import load_html
+from rag.load.text import load_md, load_txt
+from rag.load.paragraphs import (Block, extract_source_paras, number_paragraphs, split_plain_text,
                             strip_markdown_inline)
 from rag.sentences import split_sentences
 from rag.terms import content_terms, numbers_in
@@ -216,7 +216,7 @@ def test_terms_are_linear_on(pattern, n):
 
 
 def test_pdf_line_joining_is_linear_for_a_paragraph_across_many_lines():
-    from rag.loaders.pdf import _blocks
+    from rag.load.pdf import _blocks
 
     assert_linear(lambda pages: _blocks(pages, set()), lambda n: [["associa-", "tion text goes on"] * n], 2000)
     assert_linear(lambda pages: _blocks(pages, set()), lambda n: [["a line without an end"]] * n, 500)
@@ -275,7 +275,7 @@ def test_split_sentences_matches_the_quadratic_version(text):
 @HYPOTHESIS
 @given(st.text(alphabet="<!->a \n", max_size=40))
 def test_markdown_comment_stripping_matches_the_regex(text):
-    from rag.loaders.text import strip_html_comments
+    from rag.load.text import strip_html_comments
 
     assert strip_html_comments(text) == re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
 
@@ -317,7 +317,7 @@ def test_numbering_is_contiguous_bounded_and_deterministic(blocks, max_chars):
 @HYPOTHESIS
 @given(prose | st.text(alphabet="ab .[]", max_size=300), st.integers(min_value=1, max_value=60))
 def test_split_long_text_keeps_every_character_in_bounded_parts(text, max_chars):
-    from rag.paragraphs import clean_text, split_long_text
+    from rag.load.paragraphs import clean_text, split_long_text
 
     text = clean_text(text)
     parts = split_long_text(text, max_chars)

@@ -1,4 +1,7 @@
-"""The import graph, read from the code's own imports: no cycles, and rag/ never reaches up into ui/ or evals/.
+"""The layout and the import graph, read from the code itself.
+
+- No import cycles; rag/ (the pipeline) never reaches up into app/ (the offices), ui/ or evals/.
+- rag/ reads as the pipeline's stages, with few top-level modules, and no module of rag/ or app/ is oversized.
 
 Every `import` counts, including those inside functions (a lazy import is still a dependency).
 """
@@ -9,7 +12,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("rag", "evals", "ui")
+PACKAGES = ("rag", "app", "evals", "ui")
+MAX_LINES = 500  # a module longer than this does more than one job
+MAX_TOP_LEVEL = 12  # rag/*.py: the records, errors and text helpers, prompts, present, engine; the rest in stages
 
 
 def _modules() -> dict[str, Path]:
@@ -81,10 +86,23 @@ def test_no_import_cycles():
     assert find_cycle(import_graph()) == []
 
 
-def test_rag_never_imports_ui_evals_or_streamlit():
+def test_rag_never_imports_app_ui_evals_or_streamlit():
     modules = _modules()
     for name, deps in import_graph().items():
         if name.startswith("rag"):
-            assert not {d for d in deps if d.startswith(("ui", "evals"))}, (name, deps)
+            assert not {d for d in deps if d.split(".")[0] in ("app", "ui", "evals")}, (name, deps)
             source = modules[name].read_text(encoding="utf-8")
             assert "import streamlit" not in source and "from streamlit" not in source, name
+
+
+def test_rag_is_laid_out_by_stage():
+    stages = {p.name for p in (ROOT / "rag").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert {"load", "embed", "index", "retrieve", "answer", "cite"} <= stages
+    top = sorted(p.name for p in (ROOT / "rag").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL, top
+
+
+def test_no_module_of_rag_or_app_is_oversized():
+    long = {name: n for name, path in _modules().items() if name.split(".")[0] in ("rag", "app")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert long == {}

@@ -1,6 +1,6 @@
 """Roles, the roles file, `require`, the audit log, and the library's entry points refusing a reader.
 
-The entry points are the real ones (`rag.corpus.add_uploads`, `delete_document`) on a copy of the
+The entry points are the real ones (`app.corpus.add_uploads`, `delete_document`) on a copy of the
 session's corpus index: a reader is refused before any file or index changes, and the refusal is a
 line in the audit log, whatever front end (or crafted call) made the request.
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import audit
-from rag.auth import (LOCAL, Forbidden, Principal, Role, RolesConfigError, load_roles, parse_roles,
+from app import audit
+from app.auth import (LOCAL, Forbidden, Principal, Role, RolesConfigError, load_roles, parse_roles,
                       principal_from_claims, require)
-from rag.backends import allowed_backends, parse_backends
-from rag.store import current_generation
+from app.backends import allowed_backends, parse_backends
+from rag.index.store import current_generation
 
 ROOT = Path(__file__).resolve().parent.parent
 READER = Principal("https://idp#r1", "rita@example.com", Role.READER)
@@ -137,7 +137,7 @@ def library(tmp_path, corpus_index):
 
 
 def test_a_reader_is_refused_upload_and_delete_and_the_refusals_are_logged(library, embedder):
-    from rag.corpus import add_uploads, delete_document
+    from app.corpus import add_uploads, delete_document
 
     index, corpus, log = library / "index", library / "corpus", library / "audit.jsonl"
     generation = current_generation(index)
@@ -153,7 +153,7 @@ def test_a_reader_is_refused_upload_and_delete_and_the_refusals_are_logged(libra
 
 
 def test_an_editors_upload_replace_and_delete_are_logged_with_who(library, embedder, monkeypatch):
-    from rag.corpus import add_uploads, delete_document
+    from app.corpus import add_uploads, delete_document
 
     index, corpus = library / "index", library / "corpus"
     monkeypatch.setenv("RAG_AUDIT_LOG", str(library / "team-audit.jsonl"))  # the default path follows the env

@@ -1,4 +1,4 @@
-"""rag.backends and the key rule: the operator's backends file is checked line by line, and no key
+"""app.backends and the key rule: the operator's backends file is checked line by line, and no key
 reaches an address nobody configured for it (checked over real HTTP, against a server on 127.0.0.1
 that records what arrives)."""
 
@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag.answer.llm import make_answerer, make_chat_model, resolve_backend
-from rag.backends import (
+from app.chat_models import make_answerer, make_chat_model, resolve_backend
+from app.backends import (
     Backend,
     key_env_for,
     load_backends,

@@ -1,6 +1,6 @@
 """The parse budget: limits from the environment, worker processes that stop a slow or greedy file
 alone, parallel results identical to a serial parse, and a folder of hostile files through the
-real `rag.ingest.ingest`."""
+real `rag.index.ingest.ingest`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from rag.errors import BadArgument, IngestError, OverBudget
-from rag.ingest import ingest
-from rag.loaders import LoadedFile, load_file
-from rag.loaders.limits import Limits
-from rag.loaders.worker import parse_files, worker_modules
-from rag.store import Index
+from rag.index.ingest import ingest
+from rag.load import LoadedFile, load_file
+from rag.load.limits import Limits
+from rag.load.worker import parse_files, worker_modules
+from rag.index.store import Index
 from tests.conftest import CORPUS
 from tests.pathological.hostile_files import good_pdf, shared_stream_pdf
 from tests.pdfs import report_pdf
@@ -75,9 +75,9 @@ def test_a_file_over_the_memory_budget_fails_alone_and_the_worker_is_replaced(tm
 def test_workers_hold_the_loaders_and_not_the_model(embedder):
     assert "torch" in sys.modules  # the caller has the model loaded...
     modules = worker_modules()
-    assert "rag.loaders.pdf" in modules
+    assert "rag.load.pdf" in modules
     heavy = [m for m in modules if m.split(".")[0] in {"torch", "sentence_transformers", "transformers", "faiss",
-                                                        "numpy", "rag.embedding"}]
+                                                        "numpy", "rag.embed.embedder"}]
     assert heavy == []  # ...and the worker does not
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from rag.cli import cli
+from app.cli import cli
 
 # (question, a fact the answer must state, a phrase of the commentary paragraph that must be cited)
 COMMENTARY_QUESTIONS = [
@@ -96,7 +96,7 @@ def test_docs_and_show_let_a_user_check_a_citation(corpus_index, engine):
 
 def test_asking_without_an_index_says_how_to_build_one(tmp_path):
     result = CliRunner().invoke(cli, ["ask", "Anything?", "--index", str(tmp_path / "nowhere")])
-    assert result.exit_code == 3  # rag.cli.EXIT_CODES: no index
+    assert result.exit_code == 3  # app.cli.EXIT_CODES: no index
     assert "no index at" in result.output and "rag ingest corpus/" in result.output
 
 

@@ -1,4 +1,4 @@
-"""Saved conversations (rag.transcript, and the chat page): private files, expiry and caps, and two tabs
+"""Saved conversations (app.transcript, and the chat page): private files, expiry and caps, and two tabs
 on one conversation that never overwrite each other's turns."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import BadArgument, ConversationConflict
-from rag.transcript import (
+from app.transcript import (
     ConversationLimits,
     commit_conversation,
     conversation_path,
@@ -204,7 +204,7 @@ def test_two_tabs_on_one_conversation_keep_both_tabs_turns(ui_env):
 # --- conversations belong to their user --------------------------------------------------------------------------
 
 def test_each_user_has_a_private_folder_and_an_id_held_by_another_is_flagged(tmp_path):
-    from rag.transcript import held_elsewhere, user_folder
+    from app.transcript import held_elsewhere, user_folder
 
     ana, ben = user_folder(tmp_path / "c", "https://idp#ana"), user_folder(tmp_path / "c", "https://idp#ben")
     assert ana != ben and ana.parent == ben.parent == tmp_path / "c" / "users"
@@ -222,7 +222,7 @@ def test_each_user_has_a_private_folder_and_an_id_held_by_another_is_flagged(tmp
 
 
 def test_conversations_are_listed_newest_first_renamed_and_deleted(tmp_path):
-    from rag.transcript import delete_conversation, list_conversations, rename_conversation
+    from app.transcript import delete_conversation, list_conversations, rename_conversation
 
     first, second, empty = new_conversation_id(), new_conversation_id(), new_conversation_id()
     save_conversation(tmp_path, first, ["How many vehicles did China export in 2023?", "And in 2024?"])

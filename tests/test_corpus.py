@@ -1,4 +1,4 @@
-"""rag.corpus: upload checks, saving into the corpus folder, ingest with rollback, deletion."""
+"""app.corpus: upload checks, saving into the corpus folder, ingest with rollback, deletion."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from rag.auth import LOCAL
-from rag.corpus import (MAX_UPLOAD_BYTES, UploadRejected, add_uploads, check_upload, delete_document, is_inside,
+from app.auth import LOCAL
+from app.corpus import (MAX_UPLOAD_BYTES, UploadRejected, add_uploads, check_upload, delete_document, is_inside,
                         sanitize_filename)
-from rag.store import Index, current_generation
+from rag.index.store import Index, current_generation
 
 NOTE = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
 
@@ -189,14 +189,14 @@ def test_a_move_failing_on_file_k_puts_back_every_earlier_file(tmp_path, index_c
 
 
 def test_an_ingest_that_raises_puts_back_every_file(tmp_path, index_copy, embedder, monkeypatch):
-    import rag.corpus
+    import app.corpus
 
     corpus = _corpus_with_old_files(tmp_path)
 
     def broken_ingest(*args, **kwargs):
         raise RuntimeError("the embedder died")
 
-    monkeypatch.setattr(rag.corpus, "ingest", broken_ingest)
+    monkeypatch.setattr(app.corpus, "ingest", broken_ingest)
     with pytest.raises(RuntimeError, match="embedder died"):
         add_uploads([("a.md", NOTE), ("new.md", NOTE), ("c.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     _nothing_left_behind(tmp_path, corpus)

@@ -16,7 +16,7 @@ from evals.cache import CachedEmbedder
 from evals.gold import DEFAULT_SET, GoldError, load_gold, resolve_evidence
 from evals.runner import evaluate
 from evals.scoring import BASELINE, TOLERANCE, check_against_baseline, summarize
-from rag.cli import cli
+from app.cli import cli
 from rag.documents import Paragraph
 
 SMALL_SET = [

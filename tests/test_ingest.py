@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexMismatch, IndexNotFound
-from rag.ingest import ingest, remove_documents
-from rag.store import Index, current_generation
+from rag.index.ingest import ingest, remove_documents
+from rag.index.store import Index, current_generation
 from tests.conftest import CORPUS, ROOT
 
 PARA = ("Chinese carmakers build {n} plants abroad to serve local buyers, according to this test document. "
@@ -136,7 +136,7 @@ def test_a_failed_swap_leaves_the_previous_index(tmp_path, embedder, monkeypatch
 
 def _start_ingest(corpus: Path, index_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus), "--index", str(index_dir)],
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(corpus), "--index", str(index_dir)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -187,7 +187,7 @@ def test_ingest_runs_under_a_write_lock_its_caller_already_holds(tmp_path, embed
     import threading
 
     from rag.errors import IndexBusy
-    from rag.store import write_lock
+    from rag.index.store import write_lock
 
     corpus, index_dir = seeded(tmp_path, embedder, 1)
     write_doc(corpus, "beta.md", 1)

@@ -22,10 +22,10 @@ import faiss
 import pytest
 from click.testing import CliRunner
 
-from rag.cli import cli
+from app.cli import cli
 from rag.errors import IndexBusy, IndexDamaged, IndexNotFound, RagError
-from rag.ingest import ingest, remove_documents
-from rag.store import Index, current_generation, live_generation, read_manifest, write_lock
+from rag.index.ingest import ingest, remove_documents
+from rag.index.store import Index, current_generation, live_generation, read_manifest, write_lock
 from tests.conftest import ROOT
 
 NOTE = "The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
@@ -169,8 +169,8 @@ def test_ingest_refuses_a_damaged_index_and_changes_nothing(index_copy, embedder
 
 def test_a_lost_current_never_costs_the_old_generation(index_copy, embedder, tmp_path):
     """The finding: CURRENT lost, an upload published an index of one file, and the next write deleted the rest."""
-    from rag.auth import LOCAL
-    from rag.corpus import add_uploads
+    from app.auth import LOCAL
+    from app.corpus import add_uploads
 
     old = current_generation(index_copy)
     documents = sorted(d.doc_id for d in open_index(index_copy, embedder).documents)
@@ -265,9 +265,9 @@ def test_doctor_passes_a_healthy_index(index_copy):
 def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_copy):
     import shutil
 
-    from rag.onnx_encoder import encoder_folder
-    from rag.sentence_vectors import OFFSETS_FILE, VECTORS_FILE
-    from rag.store import current_generation
+    from rag.embed.onnx_encoder import encoder_folder
+    from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE
+    from rag.index.store import current_generation
 
     live = index_copy / current_generation(index_copy)
     (live / VECTORS_FILE).unlink()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
-from rag.citations import parse_markers
+from rag.cite.markers import parse_markers
 
 
 def test_the_retriever_drops_into_a_langchain_chain(engine):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.llm import make_answerer
+from app.chat_models import answerer_for, make_answerer
 from tests.openai_server import serve
 
 
@@ -19,7 +19,7 @@ def server(local_model):
 def test_openai_backend_answers_over_http_and_is_verified(engine, server, monkeypatch):
     url, seen = server
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
-    monkeypatch.setenv("OPENAI_BASE_URL", url)  # the operator's address for that key (rag.backends.key_env_for)
+    monkeypatch.setenv("OPENAI_BASE_URL", url)  # the operator's address for that key (app.backends.key_env_for)
     answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=48)
     question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
     hits = engine.retriever.search(question, top_k=3)
@@ -50,7 +50,7 @@ def test_openai_backend_streams_tokens_over_http(engine, server):
 def test_the_key_never_goes_to_an_address_a_ui_visitor_typed(engine, server, monkeypatch):
     url, seen = server
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
-    answerer = engine.answerer_for("openai:smollm2", url, send_key=False, max_tokens=4)
+    answerer = answerer_for(engine, "openai:smollm2", url, send_key=False, max_tokens=4)
     question = "What tariff did Turkey impose on Chinese cars?"
     answerer.answer(question, engine.retriever.search(question, top_k=2))
     assert seen[-1]["authorization"] == "Bearer not-needed"

@@ -6,7 +6,7 @@ import pytest
 from pypdf import PdfReader
 
 from rag.errors import BadArgument, IngestError
-from rag.loaders import load_file
+from rag.load import load_file
 from tests.pdfs import BREAK_SENTENCE_END, BREAK_SENTENCE_START, encrypted_pdf, filing_pdf, report_pdf, scanned_pdf
 
 
@@ -136,7 +136,7 @@ def test_windows_1252_text_is_decoded_with_a_warning(tmp_path):
 
 
 def test_pdf_library_is_pdfium_where_installed_else_pypdf(monkeypatch):
-    from rag.loaders import pdf
+    from rag.load import pdf
 
     monkeypatch.delenv("PARACITE_PDF_LIBRARY", raising=False)
     assert pdf.pdf_library() == "pdfium"
@@ -149,8 +149,8 @@ def test_hostile_pdfs_through_pdfium_load_or_fail_with_a_named_error_within_budg
     stream): PDFium reads them in a worker under the same time and memory budget, or the file fails alone."""
     from pathlib import Path
 
-    from rag.loaders.limits import Limits
-    from rag.loaders.worker import parse_files
+    from rag.load.limits import Limits
+    from rag.load.worker import parse_files
 
     monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pdfium")  # the workers inherit it
     paths = sorted((Path(__file__).parent / "pathological").glob("*.pdf"))

@@ -1,7 +1,7 @@
-from rag.chunking import chunk_paragraphs
-from rag.citations import format_marker, parse_markers, strip_markers
+from rag.passages import chunk_paragraphs
+from rag.cite.markers import format_marker, parse_markers, strip_markers
 from rag.documents import Paragraph
-from rag.paragraphs import Block, extract_source_paras, number_paragraphs, split_plain_text
+from rag.load.paragraphs import Block, extract_source_paras, number_paragraphs, split_plain_text
 from rag.sentences import split_sentences
 
 

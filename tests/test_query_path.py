@@ -16,16 +16,16 @@ import sys
 import numpy as np
 import pytest
 
-from rag import onnx_encoder
+from rag.embed import onnx_encoder
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.embedding import Embedder
+from rag.embed.embedder import Embedder
 from rag.engine import Engine, titles_of
 from rag.errors import BadArgument, IndexDamaged
-from rag.ingest import ingest
+from rag.index.ingest import ingest
 from rag.present import to_json
-from rag.sentence_vectors import OFFSETS_FILE, VECTORS_FILE, vector_texts
+from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE, vector_texts
 from rag.sentences import split_sentences
-from rag.store import Index, current_generation
+from rag.index.store import Index, current_generation
 
 from tests.conftest import CORPUS, ROOT
 
@@ -72,7 +72,7 @@ def test_stored_sentence_vectors_are_the_models_vectors_of_each_sentence(engine,
     for p in paragraphs[::11]:
         sentences = split_sentences(p.text)
         expected = embedder.model.encode(vector_texts(p), normalize_embeddings=True, convert_to_numpy=True)
-        # Documents may be encoded in bfloat16 (rag.embedding.document_precision): the same vectors to 3 decimals.
+        # Documents may be encoded in bfloat16 (rag.embed.embedder.document_precision): the same vectors to 3 decimals.
         cosines = np.sum(stored.of(p.doc_id, p.para, len(sentences)) * expected, axis=1)
         assert cosines.min() > 0.999, (p.doc_id, p.para, cosines.min())
     assert stored.of(paragraphs[0].doc_id, paragraphs[0].para, count=10**6) is None, "a changed split is not trusted"
@@ -86,7 +86,7 @@ def test_answers_from_stored_sentence_vectors_equal_answers_embedding_them_per_q
         a, b = to_json(stored), to_json(live)
         for key in ("timings_ms",):
             a.pop(key), b.pop(key)
-        # Stored vectors may be bfloat16 (rag.embedding.document_precision), those embedded per question float32:
+        # Stored vectors may be bfloat16 (rag.embed.embedder.document_precision), those embedded per question float32:
         # scores agree to 3 decimals, and the answer (sentences, order, citations, lead) is the same.
         assert [c["score"] for c in a["claims"]] == pytest.approx([c["score"] for c in b["claims"]], abs=5e-3)
         for claims in (a["claims"], b["claims"]):
@@ -136,7 +136,7 @@ def test_damaged_sentence_vectors_are_a_damaged_index(corpus_index, tmp_path, em
 
 def test_a_cold_rag_ask_never_imports_torch_and_prints_its_timings(corpus_index):
     """The whole point of the ONNX encoder: a fresh `rag ask` process loads neither torch nor sentence-transformers."""
-    code = ("import sys; from click.testing import CliRunner; from rag.cli import cli; "
+    code = ("import sys; from click.testing import CliRunner; from app.cli import cli; "
             f"r = CliRunner().invoke(cli, ['ask', '--index', {str(corpus_index)!r}, '--timings', "
             f"{QUESTIONS[0]!r}]); print(r.output); "
             "print('LOADED', sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")

@@ -16,14 +16,14 @@ import pytest
 import ray
 from click.testing import CliRunner
 
-from rag.cli import cli
-from rag.distributed import Encoder, RayCluster, parse_batch
-from rag.ingest import ingest
-from rag.onnx_encoder import encoder_folder
-from rag.store import Index
+from app.cli import cli
+from app.distributed import Encoder, RayCluster, parse_batch
+from rag.index.ingest import ingest
+from rag.embed.onnx_encoder import encoder_folder
+from rag.index.store import Index
 from tests.conftest import CORPUS, ROOT
 
-# Vectors agree to this cosine: documents may be encoded in bfloat16 (rag.embedding.document_precision), whose
+# Vectors agree to this cosine: documents may be encoded in bfloat16 (rag.embed.embedder.document_precision), whose
 # rounding depends on which texts share a batch, and Ray's blocks batch them differently from a local ingest.
 MIN_COSINE = 0.999
 
@@ -79,7 +79,7 @@ def test_an_address_nothing_listens_on_is_refused_at_once(tmp_path):
     with socket.socket() as s:  # a port that was free a moment ago
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(CORPUS), "--index", str(tmp_path / "index"),
+    done = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(CORPUS), "--index", str(tmp_path / "index"),
                            "--ray", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 1
     assert f"no Ray cluster at 127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr

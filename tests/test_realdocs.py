@@ -14,7 +14,7 @@ from fpdf import FPDF
 from evals import cli as eval_cli
 from evals.realdocs import (GOLD, GoldItem, PageRef, RealdocsError, Retrieved, check_gold, doc_hit, load_gold,
                             normalize, page_hit, page_mrr, page_texts, paragraph_hit, summarize)
-from rag.loaders import slugify
+from rag.load import slugify
 
 ROOT = Path(__file__).resolve().parent.parent
 

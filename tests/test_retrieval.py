@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.chunking import chunk_paragraphs
+from rag.passages import chunk_paragraphs
 from rag.documents import Paragraph
 from rag.errors import BadArgument
-from rag.retrieval import HybridRetriever, Mode, reciprocal_rank_fusion, zscore_fusion
+from rag.retrieve.hybrid import HybridRetriever, Mode, reciprocal_rank_fusion, zscore_fusion
 
 PARAGRAPHS = [
     Paragraph("trade", 1, "The EU set definitive countervailing duties of 17.0% on BYD and 35.3% on SAIC from October 2024.",
@@ -70,7 +70,7 @@ def test_fusions_on_hand_computed_cases():
 
 
 def test_passages_group_short_paragraphs_of_one_section_with_their_title_and_heading():
-    from rag.chunking import chunk_paragraphs
+    from rag.passages import chunk_paragraphs
 
     rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
             Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
@@ -86,7 +86,7 @@ def test_passages_group_short_paragraphs_of_one_section_with_their_title_and_hea
 
 
 def test_a_hit_on_a_passage_resolves_to_its_paragraphs(embedder):
-    from rag.chunking import chunk_paragraphs
+    from rag.passages import chunk_paragraphs
 
     rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
             Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
@@ -101,7 +101,7 @@ def test_a_hit_on_a_passage_resolves_to_its_paragraphs(embedder):
 
 
 def test_the_document_a_question_names_ranks_first(embedder):
-    """Two filings print the same row; the question's company and quarter pick the filing (`rag.document_match`)."""
+    """Two filings print the same row; the question's company and quarter pick the filing (`rag.retrieve.document_match`)."""
     from rag.documents import Document
 
     docs = [Document(f"2023-{q}-{t.lower()}", f"{name} Form 10-Q", "quarterly report", f"/f/2023 {q.upper()} {t}.pdf", "",

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.rewrite import rewrite_followup, rule_rewrite
+from rag.query import rewrite_followup, rule_rewrite
 
 GOLD = Path(__file__).resolve().parent.parent / "evals" / "gold" / "followups.jsonl"
 JAPAN = "How many vehicles did Japanese makers build overseas in 2023?"
@@ -83,7 +83,7 @@ def test_gold_followups_retrieve_their_paragraph_after_rewriting(engine):
 
 
 def test_cli_ask_with_history(corpus_index, tmp_path):
-    from rag.cli import cli
+    from app.cli import cli
 
     history = tmp_path / "turns.json"
     history.write_text(json.dumps([{"role": "user", "content": JAPAN}, {"role": "assistant", "content": "17.2 million."}]))
@@ -96,7 +96,7 @@ def test_cli_ask_with_history(corpus_index, tmp_path):
 
 
 def test_cli_rejects_malformed_history(corpus_index, tmp_path):
-    from rag.cli import cli
+    from app.cli import cli
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"role": "user"}')

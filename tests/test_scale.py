@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import Stemmer
 
-from rag import ann
-from rag.bm25 import Postings, PostingsWriter, Vocabulary, words, write_impacts
+from rag.index import ann
+from rag.index.bm25 import Postings, PostingsWriter, Vocabulary, words, write_impacts
 from rag.errors import IndexDamaged
-from rag.ingest import ingest
-from rag.retrieval import Bm25Retriever, HybridRetriever
-from rag.store import Index, current_generation, write_generation, write_lock
+from rag.index.ingest import ingest
+from rag.retrieve.hybrid import Bm25Retriever, HybridRetriever
+from rag.index.store import Index, current_generation, write_generation, write_lock
 from tests.conftest import ROOT
 
 NOTE = "The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"

@@ -27,12 +27,12 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from rag.cli import cli
+from app.cli import cli
 from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
-from rag import audit
-from rag.auth import LOCAL, Principal, Role
-from rag.serve import MAX_BODY_BYTES, MAX_TOP_K, corpus_paths, create_app, identify, load_tokens
-from rag.store import write_lock
+from app import audit
+from app.auth import LOCAL, Principal, Role
+from app.serve import MAX_BODY_BYTES, MAX_TOP_K, corpus_paths, create_app, identify, load_tokens
+from rag.index.store import write_lock
 from tests.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,8 +188,8 @@ def test_rag_ask_with_an_unreachable_server_fails_with_exit_code_5_and_loads_not
 
 
 def test_rag_ask_with_server_imports_no_model_index_or_engine(server):
-    heavy = ["torch", "sentence_transformers", "faiss", "numpy", "rag.engine", "rag.store", "fastapi"]
-    script = ("import json, sys\nfrom rag.cli import cli\n"
+    heavy = ["torch", "sentence_transformers", "faiss", "numpy", "rag.engine", "rag.index.store", "fastapi"]
+    script = ("import json, sys\nfrom app.cli import cli\n"
               "try:\n    cli(['ask', '--json', sys.argv[1]])\nexcept SystemExit as e:\n    code = e.code\n"
               f"print(json.dumps({{'code': code, 'loaded': [m for m in {heavy!r} if m in sys.modules]}}))\n")
     env = {**os.environ, "RAG_SERVER": server, "PYTHONPATH": str(ROOT)}
@@ -234,7 +234,7 @@ def test_ask_streams_server_sent_events_ending_with_the_answer(server, cli_answe
 
 def test_a_configured_llm_backend_streams_its_tokens_as_events(corpus_index, embedder, local_model):
     """An operator's backend named in the request: an OpenAI-compatible server over the real local model."""
-    from rag.backends import Backend
+    from app.backends import Backend
     from tests.openai_server import serve as serve_openai
 
     llm, seen = serve_openai(local_model)
@@ -425,7 +425,7 @@ def test_an_editors_ingest_is_answered_from_at_once(guarded):
 
 
 def test_an_ingest_by_another_process_is_answered_from_without_a_restart(guarded, embedder):
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     url, reader = guarded["url"], TOKENS["reader"]
     note = guarded["corpus"] / "zorblat-note.md"
@@ -507,7 +507,7 @@ def test_rag_serve_refuses_another_address_without_a_tokens_file(tmp_path, monke
 
 
 def test_the_cli_repeats_the_stores_index_defaults():
-    import rag.cli
-    import rag.store
+    import app.cli
+    import rag.index.store
 
-    assert (rag.cli.DEFAULT_INDEX_DIR, rag.cli.INDEX_ENV) == (rag.store.DEFAULT_INDEX_DIR, rag.store.INDEX_ENV)
+    assert (app.cli.DEFAULT_INDEX_DIR, app.cli.INDEX_ENV) == (rag.index.store.DEFAULT_INDEX_DIR, rag.index.store.INDEX_ENV)

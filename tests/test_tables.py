@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.loaders import load_file
-from rag.sentence_vectors import vector_texts
+from rag.load import load_file
+from rag.embed.sentence_vectors import vector_texts
 from rag.sentences import split_sentences
-from rag.table_text import column_labels, row_lines
+from rag.load.table_text import column_labels, row_lines
 from tests.pdfs import (PROSE_AFTER, PROSE_BEFORE, TABLE_CAPTION, TABLE_DATES, TABLE_GROUP, TABLE_PERIODS,
                         TABLE_ROWS, table_pdf)
 
@@ -132,7 +132,7 @@ def test_a_table_is_drawn_as_an_html_table_with_the_quoted_row_marked(loaded):
 
 @pytest.fixture(scope="module")
 def table_index(tmp_path_factory, pdf, embedder) -> Path:
-    from rag.ingest import ingest
+    from rag.index.ingest import ingest
 
     corpus = tmp_path_factory.mktemp("table-corpus")
     shutil.copy(pdf, corpus / pdf.name)
@@ -143,7 +143,7 @@ def table_index(tmp_path_factory, pdf, embedder) -> Path:
 
 
 def test_the_table_is_stored_with_its_structure_and_an_older_index_still_reads(table_index, pdf, embedder, tmp_path):
-    from rag.store import Index, current_generation
+    from rag.index.store import Index, current_generation
 
     loaded = the_table(load_file(pdf))
     index = Index.open(table_index, embedder.name, embedder.dimension)

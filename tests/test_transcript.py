@@ -1,4 +1,4 @@
-"""rag.present and rag.transcript: answers survive JSON both ways, changed documents are noticed, the export escapes."""
+"""rag.present and app.transcript: answers survive JSON both ways, changed documents are noticed, the export escapes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from rag.documents import Answer, Citation, DocRef, Hit, Lead, Paragraph, SentenceClaim, Support
 from rag.present import conversation_markdown, from_json, to_json, to_text, view
-from rag.transcript import (CHANGED, MISSING, OK, answer_status, citation_status, load_conversation, neighbours,
+from app.transcript import (CHANGED, MISSING, OK, answer_status, citation_status, load_conversation, neighbours,
                             new_conversation_id, save_conversation)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rag.transcript import new_conversation_id
+from app.transcript import new_conversation_id
 
 APP = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
 TIMEOUT = 120
@@ -165,7 +165,7 @@ def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
     assert not (app_env.parent / "quokka-memo.txt").exists() and not (app_env / "quokka-memo.txt").exists()
     assert any(e.startswith("empty.txt: ") for e in shown(at.error)), shown(at.error)  # per-file error
     # Types off the allowlist never reach the page: the uploader itself refuses them
-    # (and rag.corpus refuses them again; see tests/test_corpus.py).
+    # (and app.corpus refuses them again; see tests/test_corpus.py).
     assert sorted(at.file_uploader[0].allowed_type) == [".htm", ".html", ".markdown", ".md", ".pdf", ".txt"]
 
     at.switch_page("chat.py").run()
@@ -225,11 +225,11 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    import rag.answer.llm
+    import app.chat_models
 
     reply = ("China's vehicle exports hit a record 4.91 million in 2023, according to CAAM "
              "[briefing-china-vehicle-exports para. 7]. Exports will triple next year [made-up-report para. 3].")
-    monkeypatch.setattr(rag.answer.llm, "make_chat_model",
+    monkeypatch.setattr(app.chat_models, "make_chat_model",
                         lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])))
     (tmp_path / "backends.toml").write_text('[backends.local]\nkind = "local"\n')  # the operator offers it
     monkeypatch.setenv("RAG_BACKENDS", str(tmp_path / "backends.toml"))
@@ -338,7 +338,7 @@ def test_each_role_gets_its_own_library_and_evals_page(roles):
 
 
 def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles):
-    from rag.transcript import list_conversations, save_conversation, user_folder
+    from app.transcript import list_conversations, save_conversation, user_folder
 
     conversations = roles / "conversations"
     eds = new_conversation_id()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.auth import LOCAL, Principal
+from app.auth import LOCAL, Principal
 from ui import render, state
 
 

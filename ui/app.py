@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag.auth import RolesConfigError
+from app.auth import RolesConfigError
 from ui import account, state
 
 HERE = Path(__file__).parent

@@ -2,11 +2,11 @@
 
 The conversation lives in `st.session_state.messages` as typed turns (a question string, then
 its `Answer`), so answers and their citations survive reruns; it is saved under the conversation
-id in the URL (`rag.transcript`), so it survives a page reload too. Answering is `Engine.stream`
+id in the URL (`app.transcript`), so it survives a page reload too. Answering is `Engine.stream`
 in the library; what to show is `rag.present.view`; this page only draws.
 
 Conversations belong to the signed-in user: they are saved in that user's folder
-(`rag.transcript.user_folder`) and listed in the sidebar, where the open one can be renamed or
+(`app.transcript.user_folder`) and listed in the sidebar, where the open one can be renamed or
 deleted. A URL carrying the id of a conversation another user holds is refused (and logged): the
 page starts a new conversation instead and says why.
 
@@ -22,12 +22,12 @@ import time
 
 import streamlit as st
 
-from rag import audit
-from rag.auth import Principal
+from app import audit
+from app.auth import Principal
 from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
-from rag.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path,
+from app.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path,
                             delete_conversation, held_elsewhere, history, list_conversations, neighbours,
                             new_conversation_id, read_conversation, rename_conversation)
 from ui import render, state

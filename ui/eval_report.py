@@ -3,7 +3,7 @@
 The run is `evals.runner.run_eval`, the same function as `rag eval`; this page only draws its
 results. Tables are dataframes, so answer text from documents is never rendered as Markdown.
 Running evals is an admin's: the button is offered to admins only, and a run checks the role again
-(`rag.audit.require`, which logs a refusal) and is logged.
+(`app.audit.require`, which logs a refusal) and is logged.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime
 
 import streamlit as st
 
-from rag import audit
-from rag.auth import Role
+from app import audit
+from app.auth import Role
 from ui import render, state
 
 

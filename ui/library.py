@@ -1,7 +1,7 @@
 """The library: the documents in the index, uploads with a progress bar, and deletion.
 
-Saving, ingesting and deleting are `rag.corpus` functions, which check the user's role themselves
-and write the audit log; this page draws their results, shows who added each document (`rag.audit`),
+Saving, ingesting and deleting are `app.corpus` functions, which check the user's role themselves
+and write the audit log; this page draws their results, shows who added each document (`app.audit`),
 and offers the upload and delete forms only to editors and admins.
 """
 
@@ -13,9 +13,9 @@ import ipaddress
 
 import streamlit as st
 
-from rag import audit
-from rag.auth import LOCAL, Principal, Role
-from rag.corpus import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, add_uploads, delete_document
+from app import audit
+from app.auth import LOCAL, Principal, Role
+from app.corpus import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, add_uploads, delete_document
 from rag.errors import RagError
 from ui import render, state
 

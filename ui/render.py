@@ -17,7 +17,7 @@ from typing import Any
 
 from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph, Table
 from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
-from rag.table_text import row_lines
+from rag.load.table_text import row_lines
 
 CSS = """
 <style>
@@ -150,7 +150,7 @@ def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
                after: Paragraph | None = None, table: Table | None = None) -> str:
     """The citation panel: title, paragraph number and page, the paragraph with its quote marked,
     its neighbours dimmed, and the original-article references. `status` is from
-    `rag.transcript.citation_status`; when the document changed, only the text stored at answer
+    `app.transcript.citation_status`; when the document changed, only the text stored at answer
     time is shown, marked as such. A cited table (`table`, the paragraph's structure) is drawn as a
     table under the quoted row, which is marked in it."""
     head = esc(chip_label(cite.label))

@@ -4,15 +4,15 @@ The embedder and the engine live in `st.cache_resource`, so they load once per s
 and are shared by all sessions (both are thread-safe for reading). The engine is reloaded when
 a newer ingest has swapped in (`Engine.is_stale`).
 
-The answerer picker offers "extractive" and the operator's configured LLM backends (`rag.backends`),
+The answerer picker offers "extractive" and the operator's configured LLM backends (`app.backends`),
 by name only: a visitor never types an address or a model name, so the server contacts only the
 servers the operator listed, and a value put into session state by other means is replaced by
 "extractive".
 
 Who is asking (`principal`): with an `[auth]` section in `.streamlit/secrets.toml`, the signed-in
 user (`st.user`, from the identity cookie Streamlit signs) with the role the operator's roles file
-gives them (`rag.auth`); None when nobody is signed in or the account has no role, and the router
-then shows only the sign-in page. Without `[auth]`, the one local user, an admin (`rag.auth.LOCAL`).
+gives them (`app.auth`); None when nobody is signed in or the account has no role, and the router
+then shows only the sign-in page. Without `[auth]`, the one local user, an admin (`app.auth.LOCAL`).
 Not handled: per-visitor limits on LLM use.
 """
 
@@ -26,18 +26,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from rag import audit
+from app import audit
 from rag.answer import Answerer
-from rag.answer.llm import make_answerer
-from rag.auth import LOCAL, Principal, load_roles, principal_from_claims
-from rag.backends import Backend, allowed_backends, load_backends
-from rag.corpus import default_corpus_dir
-from rag.embedding import Embedder
+from app.chat_models import make_answerer
+from app.auth import LOCAL, Principal, load_roles, principal_from_claims
+from app.backends import Backend, allowed_backends, load_backends
+from app.corpus import default_corpus_dir
+from rag.embed.embedder import Embedder
 from rag.engine import Engine
 from rag.errors import BackendsConfigError, IndexNotFound, RagError
-from rag.retrieval import Mode
-from rag.store import default_index_dir
-from rag.transcript import user_folder
+from rag.retrieve.hybrid import Mode
+from rag.index.store import default_index_dir
+from app.transcript import user_folder
 
 log = logging.getLogger(__name__)
 EXTRACTIVE = "extractive"  # always offered; the other answerers are the operator's configured backends
@@ -93,7 +93,7 @@ def principal() -> Principal | None:
     """Who is asking: LOCAL without sign-in; the signed-in user with their role; None to show the sign-in page.
 
     The roles file is read on every run, so an edit applies at the user's next click. Raises
-    `rag.auth.RolesConfigError` when it is broken (the router says so and lets nobody in).
+    `app.auth.RolesConfigError` when it is broken (the router says so and lets nobody in).
     """
     if not auth_enabled():
         return LOCAL

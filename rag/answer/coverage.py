@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.question import AnswerType, frame, spans, years_in
-from rag.rewrite import typed_part
+from rag.query import typed_part
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 GENERIC_CAPITALISED = frozenset({
@@ -89,7 +89,7 @@ _PART_BREAK = re.compile(r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|wh
 
 def question_parts(question: str) -> tuple[Constraints, ...]:
     """The constraints of each part of a question that names something; a paragraph answering one part is covered
-    (`covers`). Words a follow-up's rewrite carried over from the previous question (`rag.rewrite.typed_part`) set
+    (`covers`). Words a follow-up's rewrite carried over from the previous question (`rag.query.typed_part`) set
     none: they guess at what "it" means, and the previous question's place or year need not hold for this one.
 
     >>> [c.names for c in question_parts("How many vehicles did China export in 2023, and how does its share "

@@ -2,7 +2,7 @@
 
 Steps:
 1. Split the retrieved paragraphs into sentences; take their vectors as embedded at ingest
-   (`rag.sentence_vectors`), so only the question is embedded now (sentences of an index written
+   (`rag.embed.sentence_vectors`), so only the question is embedded now (sentences of an index written
    without them are embedded here).
 2. Score each sentence with `rag.answer.ranker`: similarity to the question and to its paragraph,
    lexical match in the sentence and in its context, the years and qualifiers the question sets,
@@ -35,11 +35,11 @@ from rag.answer.coverage import covers, question_parts
 from rag.answer.lead import disagreements, lead
 from rag.answer.question import Frame, frame, missing_measures, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
-from rag.citations import make_citation, render_claims
+from rag.cite.markers import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
-from rag.embedding import Embedder
+from rag.embed.embedder import Embedder
 from rag.prompts import REFUSAL
-from rag.sentence_vectors import SentenceVectors, vector_texts
+from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.sentences import split_sentences
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
@@ -117,7 +117,7 @@ class Ranking:
 
 class ExtractiveAnswerer:
     name = "extractive"
-    chat_model = None  # follow-ups are rewritten by rules (`rag.rewrite`)
+    chat_model = None  # follow-ups are rewritten by rules (`rag.query`)
 
     def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = MAX_SENTENCES,
                  thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY,
@@ -149,7 +149,7 @@ class ExtractiveAnswerer:
     def rank(self, question: str, hits: list[Hit]) -> Ranking:
         candidates: list[Candidate] = []
         stored: list[np.ndarray | None] = []  # per candidate: its vector from ingest, or None to embed it now
-        embedded: list[str] = []  # per candidate: the text its vector is of (`rag.sentence_vectors.vector_texts`)
+        embedded: list[str] = []  # per candidate: the text its vector is of (`rag.embed.sentence_vectors.vector_texts`)
         for hit in hits:
             sentences = split_sentences(hit.paragraph.text)
             p = hit.paragraph
