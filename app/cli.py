@@ -21,7 +21,7 @@ import click
 from rag.errors import (BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError, ServerError,
                         ServerUnreachable)
 
-# rag.index.store's, repeated here so that importing the CLI loads no faiss or numpy (`rag ask --server` needs neither;
+# rag.index.layout's, repeated here so that importing the CLI loads no faiss or numpy (`rag ask --server` needs neither;
 # tests/test_serve.py checks that they agree).
 DEFAULT_INDEX_DIR = ".rag/index"
 INDEX_ENV = "RAG_INDEX"
@@ -343,7 +343,7 @@ def doctor(index_dir, repair):
 
 def _open_index(index_dir: Path):
     from rag.embed.embedder import DIMENSION, MODEL_NAME
-    from rag.index.store import Index
+    from rag.index.reader import Index
 
     return Index.open(index_dir, MODEL_NAME, DIMENSION)
 

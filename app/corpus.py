@@ -34,7 +34,9 @@ from rag.embed.embedder import Embedder
 from rag.errors import CorpusRestoreFailed, RagError
 from rag.index.ingest import IngestReport, Progress, ingest, remove_documents
 from rag.load import SUPPORTED_EXTENSIONS, slugify
-from rag.index.store import Index, check_manifest, fsync_path, read_manifest, write_lock
+from rag.index.layout import check_manifest, fsync_path, read_manifest
+from rag.index.lock import write_lock
+from rag.index.reader import Index
 
 DEFAULT_CORPUS_DIR = "corpus"
 CORPUS_ENV = "RAG_CORPUS"
@@ -153,7 +155,7 @@ def add_uploads(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_di
             try:
                 for target, source in staged.items():
                     staging.move_in(source, target)
-                # ingest takes the write lock again: it is re-entrant in this thread (rag.index.store.write_lock).
+                # ingest takes the write lock again: it is re-entrant in this thread (rag.index.lock.write_lock).
                 result.report = ingest(sorted(staged), index_dir, embedder, progress=progress)
             except BaseException:
                 staging.roll_back()

@@ -75,7 +75,7 @@ from rag.errors import (ApiTokensConfigError, BackendsConfigError, BackendUnavai
 from rag.index.ingest import IngestReport, ingest
 from app.operator_files import operator_file
 from rag.present import to_json
-from rag.index.store import read_manifest
+from rag.index.layout import read_manifest
 
 log = logging.getLogger("app.serve")
 

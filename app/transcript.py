@@ -50,7 +50,7 @@ from typing import Any, Union
 from rag.documents import Answer, Paragraph
 from rag.errors import BadArgument, ConversationConflict, UnknownParagraph
 from rag.present import from_json, to_json
-from rag.index.store import Index
+from rag.index.reader import Index
 
 RECORD_VERSION = 2
 OK, CHANGED, MISSING = "ok", "changed", "missing"

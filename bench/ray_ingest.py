@@ -35,7 +35,7 @@ from rag.embed.embedder import Embedder  # noqa: E402
 from rag.index.ingest import ingest  # noqa: E402
 from rag.load.worker import parse_files  # noqa: E402
 from rag.embed.onnx_encoder import encoder_folder  # noqa: E402
-from rag.index.store import Index  # noqa: E402
+from rag.index.reader import Index  # noqa: E402
 
 SEC_DOCS = Path("/work/data/sec-10-q/v1/docs")
 

@@ -19,7 +19,7 @@ How the library is made, so that the figures can be judged:
 - Queries: real questions, embedded by the real model: the 218 gold questions (evals/gold/*.jsonl) and
   the 300 SciFact test claims. None is used to build or train anything (the IVF-PQ index is trained
   on passage vectors only), so all are held back.
-- Write path: `rag.index.store.GenerationWriter`, the writer `rag ingest` uses, so meta.sqlite, vectors.f32,
+- Write path: `rag.index.writer.GenerationWriter`, the writer `rag ingest` uses, so meta.sqlite, vectors.f32,
   vectors.faiss (exact up to `rag.index.ann.exact_limit()`, IVF-PQ above), bm25/ and the manifest are the
   real format; `rag doctor --index OUT/index-N` reads them. Vectors are written in blocks of 10,000
   paragraphs, never held all at once.
@@ -131,7 +131,8 @@ def child_build(size: int, out: Path, seed: int) -> dict:
     from rag.passages import settings as chunking_settings
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
-    from rag.index.store import GenerationWriter, write_lock
+    from rag.index.lock import write_lock
+    from rag.index.writer import GenerationWriter
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")
@@ -207,7 +208,7 @@ def child_measure(size: int, out: Path, recall_questions: int) -> dict:
     from rag.index import ann
     from rag.embed.embedder import DIMENSION, MODEL_NAME, Embedder
     from rag.retrieve.hybrid import HybridRetriever
-    from rag.index.store import Index
+    from rag.index.reader import Index
 
     texts = json.loads((out / "questions.json").read_text())
     vectors = np.load(out / "question-vectors.npy")
@@ -261,7 +262,9 @@ def child_append(size: int, out: Path, seed: int) -> dict:
     from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
-    from rag.index.store import GenerationWriter, Index, write_lock
+    from rag.index.lock import write_lock
+    from rag.index.reader import Index
+    from rag.index.writer import GenerationWriter
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")

@@ -15,7 +15,7 @@ import click
 
 from evals.gold import DEFAULT_SET
 from evals.scoring import BASELINE, TOLERANCE
-from rag.index.store import DEFAULT_INDEX_DIR, INDEX_ENV
+from rag.index.layout import DEFAULT_INDEX_DIR, INDEX_ENV
 
 DEFAULT_OUT = Path("evals/out")
 COMPARE_TOP_K = (3, 5, 8)

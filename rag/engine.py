@@ -20,7 +20,8 @@ from rag.documents import Answer, DocRef, Hit
 from rag.embed.embedder import Embedder
 from rag.retrieve.hybrid import HybridRetriever, Mode
 from rag.query import Rewrite, rewrite_followup
-from rag.index.store import Index, current_generation
+from rag.index.layout import current_generation
+from rag.index.reader import Index
 
 
 @dataclass(frozen=True)

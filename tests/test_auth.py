@@ -17,7 +17,7 @@ from app import audit
 from app.auth import (LOCAL, Forbidden, Principal, Role, RolesConfigError, load_roles, parse_roles,
                       principal_from_claims, require)
 from app.backends import allowed_backends, parse_backends
-from rag.index.store import current_generation
+from rag.index.layout import current_generation
 
 ROOT = Path(__file__).resolve().parent.parent
 READER = Principal("https://idp#r1", "rita@example.com", Role.READER)

@@ -16,7 +16,7 @@ from rag.index.ingest import ingest
 from rag.load import LoadedFile, load_file
 from rag.load.limits import Limits
 from rag.load.worker import parse_files, worker_modules
-from rag.index.store import Index
+from rag.index.reader import Index
 from tests.conftest import CORPUS
 from tests.pathological.hostile_files import good_pdf, shared_stream_pdf
 from tests.pdfs import report_pdf

@@ -9,7 +9,8 @@ import pytest
 from app.auth import LOCAL
 from app.corpus import (MAX_UPLOAD_BYTES, UploadRejected, add_uploads, check_upload, delete_document, is_inside,
                         sanitize_filename)
-from rag.index.store import Index, current_generation
+from rag.index.layout import current_generation
+from rag.index.reader import Index
 
 NOTE = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
 

@@ -15,7 +15,8 @@ import pytest
 
 from rag.errors import IndexMismatch, IndexNotFound
 from rag.index.ingest import ingest, remove_documents
-from rag.index.store import Index, current_generation
+from rag.index.layout import current_generation
+from rag.index.reader import Index
 from tests.conftest import CORPUS, ROOT
 
 PARA = ("Chinese carmakers build {n} plants abroad to serve local buyers, according to this test document. "
@@ -187,7 +188,7 @@ def test_ingest_runs_under_a_write_lock_its_caller_already_holds(tmp_path, embed
     import threading
 
     from rag.errors import IndexBusy
-    from rag.index.store import write_lock
+    from rag.index.lock import write_lock
 
     corpus, index_dir = seeded(tmp_path, embedder, 1)
     write_doc(corpus, "beta.md", 1)

@@ -25,7 +25,9 @@ from click.testing import CliRunner
 from app.cli import cli
 from rag.errors import IndexBusy, IndexDamaged, IndexNotFound, RagError
 from rag.index.ingest import ingest, remove_documents
-from rag.index.store import Index, current_generation, live_generation, read_manifest, write_lock
+from rag.index.layout import current_generation, live_generation, read_manifest
+from rag.index.lock import write_lock
+from rag.index.reader import Index
 from tests.conftest import ROOT
 
 NOTE = "The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
@@ -267,7 +269,7 @@ def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_c
 
     from rag.embed.onnx_encoder import encoder_folder
     from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE
-    from rag.index.store import current_generation
+    from rag.index.layout import current_generation
 
     live = index_copy / current_generation(index_copy)
     (live / VECTORS_FILE).unlink()

@@ -25,7 +25,8 @@ from rag.index.ingest import ingest
 from rag.present import to_json
 from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE, vector_texts
 from rag.sentences import split_sentences
-from rag.index.store import Index, current_generation
+from rag.index.layout import current_generation
+from rag.index.reader import Index
 
 from tests.conftest import CORPUS, ROOT
 

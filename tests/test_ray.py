@@ -20,7 +20,7 @@ from app.cli import cli
 from app.distributed import Encoder, RayCluster, parse_batch
 from rag.index.ingest import ingest
 from rag.embed.onnx_encoder import encoder_folder
-from rag.index.store import Index
+from rag.index.reader import Index
 from tests.conftest import CORPUS, ROOT
 
 # Vectors agree to this cosine: documents may be encoded in bfloat16 (rag.embed.embedder.document_precision), whose

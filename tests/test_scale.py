@@ -22,7 +22,10 @@ from rag.index.bm25 import Postings, PostingsWriter, Vocabulary, words, write_im
 from rag.errors import IndexDamaged
 from rag.index.ingest import ingest
 from rag.retrieve.hybrid import Bm25Retriever, HybridRetriever
-from rag.index.store import Index, current_generation, write_generation, write_lock
+from rag.index.layout import current_generation
+from rag.index.lock import write_lock
+from rag.index.reader import Index
+from rag.index.writer import write_generation
 from tests.conftest import ROOT
 
 NOTE = "The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"

@@ -32,7 +32,7 @@ from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthent
 from app import audit
 from app.auth import LOCAL, Principal, Role
 from app.serve import MAX_BODY_BYTES, MAX_TOP_K, corpus_paths, create_app, identify, load_tokens
-from rag.index.store import write_lock
+from rag.index.lock import write_lock
 from tests.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,7 +188,7 @@ def test_rag_ask_with_an_unreachable_server_fails_with_exit_code_5_and_loads_not
 
 
 def test_rag_ask_with_server_imports_no_model_index_or_engine(server):
-    heavy = ["torch", "sentence_transformers", "faiss", "numpy", "rag.engine", "rag.index.store", "fastapi"]
+    heavy = ["torch", "sentence_transformers", "faiss", "numpy", "rag.engine", "rag.index.reader", "fastapi"]
     script = ("import json, sys\nfrom app.cli import cli\n"
               "try:\n    cli(['ask', '--json', sys.argv[1]])\nexcept SystemExit as e:\n    code = e.code\n"
               f"print(json.dumps({{'code': code, 'loaded': [m for m in {heavy!r} if m in sys.modules]}}))\n")
@@ -508,6 +508,6 @@ def test_rag_serve_refuses_another_address_without_a_tokens_file(tmp_path, monke
 
 def test_the_cli_repeats_the_stores_index_defaults():
     import app.cli
-    import rag.index.store
+    import rag.index.layout
 
-    assert (app.cli.DEFAULT_INDEX_DIR, app.cli.INDEX_ENV) == (rag.index.store.DEFAULT_INDEX_DIR, rag.index.store.INDEX_ENV)
+    assert (app.cli.DEFAULT_INDEX_DIR, app.cli.INDEX_ENV) == (rag.index.layout.DEFAULT_INDEX_DIR, rag.index.layout.INDEX_ENV)

@@ -143,7 +143,8 @@ def table_index(tmp_path_factory, pdf, embedder) -> Path:
 
 
 def test_the_table_is_stored_with_its_structure_and_an_older_index_still_reads(table_index, pdf, embedder, tmp_path):
-    from rag.index.store import Index, current_generation
+    from rag.index.layout import current_generation
+    from rag.index.reader import Index
 
     loaded = the_table(load_file(pdf))
     index = Index.open(table_index, embedder.name, embedder.dimension)

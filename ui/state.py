@@ -36,7 +36,7 @@ from rag.embed.embedder import Embedder
 from rag.engine import Engine
 from rag.errors import BackendsConfigError, IndexNotFound, RagError
 from rag.retrieve.hybrid import Mode
-from rag.index.store import default_index_dir
+from rag.index.layout import default_index_dir
 from app.transcript import user_folder
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ The extractive answerer scores every sentence of the retrieved paragraphs by its
 question. Embedding those sentences per question cost about 0.2 s of CPU, under the embedder lock
 that all sessions share; read from disk, they cost a slice of a memory-mapped array.
 
-Stored in each generation, by paragraph position (`rag.index.store`):
+Stored in each generation, by paragraph position (`rag.index.layout`):
 
     sentences.f32         float32 (sentences, dimension), raw: the sentences of `split_sentences(p.text)`
                           of each paragraph, consecutively, paragraph after paragraph
@@ -14,7 +14,7 @@ A table row's vector is that of its compact form (`vector_texts`): the row label
 column labels every row of the table repeats; on the 20 10-Q filings this cut the sentence pass's
 word pieces by a third (README, evals/sec10q/README.md).
 
-An append (`rag.index.store.GenerationWriter(base=...)`) copies both and continues them. A generation
+An append (`rag.index.writer.GenerationWriter(base=...)`) copies both and continues them. A generation
 without the files (written by a bench that stores none) answers by embedding sentences per
 question, as does a paragraph whose stored count no longer matches `split_sentences` (the splitter
 changed since ingest).

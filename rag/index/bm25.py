@@ -21,7 +21,7 @@ Files of one postings folder (all `.npy`, no pickle):
                  A folder without it (written before it existed) is scored the old way, to the same ranking.
 
 The vocabulary (`Vocabulary`: stems and words -> term ids) is the caller's: dicts in memory, or the `terms`
-and `words` tables of the index's meta.sqlite (`rag.index.store`), so that a query looks up its few words
+and `words` tables of the index's meta.sqlite (`rag.index.layout`), so that a query looks up its few words
 instead of loading every term.
 
 Not handled: deleting paragraphs in place (a removal rewrites the postings), phrase or proximity queries.

@@ -35,32 +35,11 @@ from rag.embed import onnx_encoder
 from rag.embed.embedder import DIMENSION, MODEL_NAME
 from rag.embed.sentence_vectors import load as load_sentence_vectors
 from rag.errors import IndexDamaged, IndexMismatch
-from rag.index.store import (
-    FORMAT,
-    FORMAT_VERSION,
-    check_chunk_paragraphs,
-    check_counts,
-    check_manifest,
-    check_manifest_fields,
-    check_sizes,
-    complete_generations,
-    incomplete_generations,
-    live_generation,
-    load_generation,
-    lock_holder_pid,
-    lock_is_held,
-    named_by_current,
-    read_content,
-    read_exact_vectors,
-    read_generation_manifest,
-    read_layout,
-    read_only_store,
-    read_postings,
-    read_vectors,
-    replaced_by,
-    set_current,
-    write_lock,
-)
+from rag.index.checks import check_chunk_paragraphs, check_counts, check_manifest_fields, check_sizes
+from rag.index.layout import FORMAT, FORMAT_VERSION, check_manifest, complete_generations, incomplete_generations, live_generation, named_by_current, read_generation_manifest, replaced_by
+from rag.index.lock import lock_holder_pid, lock_is_held, write_lock
+from rag.index.reader import load_generation, read_content, read_exact_vectors, read_layout, read_only_store, read_postings, read_vectors
+from rag.index.writer import set_current
 
 
 class Status(str, Enum):

@@ -34,17 +34,10 @@ from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.load.limits import Limits
 from rag.load.worker import Job, parse_files
 from rag.embed.sentence_vectors import embed_blocks
-from rag.index.store import (
-    FORMAT,
-    FORMAT_VERSION,
-    GenerationWriter,
-    Index,
-    IndexContent,
-    check_manifest,
-    read_manifest,
-    write_generation,
-    write_lock,
-)
+from rag.index.layout import FORMAT, FORMAT_VERSION, IndexContent, check_manifest, read_manifest
+from rag.index.lock import write_lock
+from rag.index.reader import Index
+from rag.index.writer import GenerationWriter, write_generation
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -270,7 +263,7 @@ def _open_previous(index_dir: str | Path, embedder: Embedder, report: IngestRepo
 
 
 def _appends(old: Index | None, report: IngestReport, same_chunking: bool) -> bool:
-    """Whether this ingest only adds documents to a large index, which then grows by appending (`rag.index.store`).
+    """Whether this ingest only adds documents to a large index, which then grows by appending (`rag.index.writer`).
 
     A small index (exact dense search) is rewritten whole, as ever, so its paragraphs stay in (doc_id, para)
     order; an update or a removal rewrites a large one too (from its stored rows and vectors).

@@ -4,7 +4,7 @@
 paragraph scores as its best chunk. BM25 and dense are its parts (`candidates`), fused by `fuse`.
 It reads a `Corpus` by paragraph position: an index on disk (`from_index`: BM25 postings and vectors
 memory-mapped, paragraphs read from SQLite only for the hits) or lists in memory. Ties break by
-(doc_id, para) (by position after an append to a large index, `rag.index.store`), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it
+(doc_id, para) (by position after an append to a large index, `rag.index.writer`), so runs are deterministic. `HybridRetriever.as_langchain()` wraps it
 as a LangChain `BaseRetriever` (rag.retrieve.langchain).
 
 Paragraphs of a source list (under a "Sources" or "References" heading) stay in the index but are
@@ -77,7 +77,7 @@ def _check_top_k(top_k: int) -> None:
 
 
 class Corpus(Protocol):
-    """What retrieval reads, by paragraph position and chunk row: an open `rag.index.store.Index` (on disk,
+    """What retrieval reads, by paragraph position and chunk row: an open `rag.index.reader.Index` (on disk,
     memory-mapped) or `InMemory` lists. Positions run in (doc_id, para) order unless `tie_order` says otherwise."""
 
     paragraph_count: int
