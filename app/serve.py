@@ -466,7 +466,7 @@ def report_json(report: IngestReport, corpus_dir: Path) -> dict[str, Any]:
 
     return {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
             "removed": report.removed, "failed": [{"path": shown(e.path), "reason": e.reason} for e in report.failed],
-            "warnings": report.warnings, "chunks_embedded": report.chunks_embedded,
+            "warnings": report.warnings, "passages_embedded": report.passages_embedded,
             "seconds": round(report.seconds, 3), "generation": report.generation, "summary": report.summary()}
 
 

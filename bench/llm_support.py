@@ -19,6 +19,7 @@ from app.chat_models import make_chat_model
 from rag.answer.llm import LlmAnswerer
 from rag.engine import Engine
 from rag.prompts import answer_messages
+from rag.query import Query
 from rag.cite.verify import verify_answer
 
 GOLD = Path(__file__).resolve().parent.parent / "evals" / "gold"
@@ -53,7 +54,7 @@ def main() -> None:
             totals[k] += getattr(v.counts, k)
         totals["invented"] += len(v.invented)
         totals["refused"] += v.refused
-        final = answerer.finish(g["question"], hits, str(msg.content))
+        final = answerer.finish(Query.plain(g["question"]), hits, str(msg.content))
         print(f"\n[{g['id']}] {g['question']}  ({n} tokens, {dt:.1f}s, {v.counts.summary()}, answered by {final.answerer})")
         for c in v.claims:
             cites = ", ".join(f"{x.doc_id} para. {x.para}" for x in c.citations) or "no valid citation"

@@ -88,7 +88,7 @@ def one_run(label: str, paths: list[Path], index_dir: Path, encoder_template: Pa
         print(f"{label}: {len(report.failed)} files failed: {report.failed[0]}", file=sys.stderr)
     index = Index.open(index_dir, embedder.name, embedder.dimension)
     pages = sum(d.pages or 0 for d in index.documents)
-    embedded = report.chunks_embedded + report.sentences_embedded
+    embedded = report.passages_embedded + report.sentences_embedded
     return {"label": label, "files": len(index.documents), "pages": pages, "embeddings": embedded,
             "parse_s": clock.parse, "embed_s": clock.embed, "total_s": total}
 

@@ -47,11 +47,11 @@ def langchain_index(folder: Path, embeddings):
     with pdf_limits():
         for pdf in pdfs:
             pages.extend(PyPDFLoader(str(pdf)).load())
-    chunks = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP).split_documents(pages)
+    passages = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP).split_documents(pages)
     parsed = time.perf_counter()
-    store = FAISS.from_documents(chunks, embeddings)
+    store = FAISS.from_documents(passages, embeddings)
     done = time.perf_counter()
-    return store, IngestTiming(done - started, parsed - started, done - parsed, documents=len(pdfs), passages=len(chunks))
+    return store, IngestTiming(done - started, parsed - started, done - parsed, documents=len(pdfs), passages=len(passages))
 
 
 def langchain_search(store):

@@ -8,7 +8,7 @@ How the library is made, so that the figures can be judged:
   texts in /work/shared/seed, and of the 5,183 SciFact abstracts (/work/shared/datasets/scifact),
   split by `rag.sentences.split_sentences`. A paragraph is 2 to 5 sentences drawn at random from the
   pool (with replacement); a document is 1,000 paragraphs (a 100-page report), chunked by
-  `rag.passages.chunk_paragraphs` as ingest chunks it.
+  `rag.passages.make_passages` as ingest chunks it.
 - Vectors: the real model (`rag.embed.embedder.Embedder`, all-MiniLM-L6-v2) embeds a sample of `--sample`
   (4,000) of those paragraphs. Every chunk's vector is then made from that sample:
   v = normalise(r_a + w * r_b + e), with r_a and r_b two sample vectors drawn at random, w uniform in
@@ -127,7 +127,7 @@ def disk_bytes(path: Path) -> int:
 # --- children: each step runs in a fresh process ----------------------------------------------------------
 
 def child_build(size: int, out: Path, seed: int) -> dict:
-    from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs
+    from rag.passages import DEFAULT_MAX_WORDS, make_passages
     from rag.passages import settings as chunking_settings
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
@@ -145,7 +145,7 @@ def child_build(size: int, out: Path, seed: int) -> dict:
     started = time.perf_counter()
     with write_lock(index_dir), GenerationWriter(index_dir, manifest) as writer:
         for first in range(0, documents, BATCH_DOCUMENTS):
-            docs, paragraphs, chunks = [], [], []
+            docs, paragraphs, passages = [], [], []
             for d in range(first, min(first + BATCH_DOCUMENTS, documents)):
                 n = min(PARAGRAPHS_PER_DOCUMENT, size - d * PARAGRAPHS_PER_DOCUMENT)
                 doc_id = f"report-{d:05d}"
@@ -154,10 +154,10 @@ def child_build(size: int, out: Path, seed: int) -> dict:
                 paras = [Paragraph(doc_id, i + 1, t, page=i // 10 + 1)
                          for i, t in enumerate(paragraph_texts(rng, pool, n))]
                 paragraphs += paras
-                chunks += chunk_paragraphs(paras, DEFAULT_MAX_WORDS, title=f"Report {d}")
+                passages += make_passages(paras, DEFAULT_MAX_WORDS, title=f"Report {d}")
             writer.add_documents(docs, {doc.doc_id: time.time() for doc in docs})
             writer.add_paragraphs(paragraphs)
-            writer.add_chunks(chunks, synthetic_vectors(rng, real, len(chunks)))
+            writer.add_passages(passages, synthetic_vectors(rng, real, len(passages)))
             if (first // BATCH_DOCUMENTS) % 20 == 0:
                 print(f"  build {size:,}: {writer.paragraphs:,} paragraphs, {time.perf_counter() - started:.0f}s",
                       file=sys.stderr, flush=True)
@@ -259,7 +259,7 @@ def child_measure(size: int, out: Path, recall_questions: int) -> dict:
 
 
 def child_append(size: int, out: Path, seed: int) -> dict:
-    from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs
+    from rag.passages import DEFAULT_MAX_WORDS, make_passages
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
     from rag.index.lock import write_lock
@@ -273,19 +273,19 @@ def child_append(size: int, out: Path, seed: int) -> dict:
     base = Index.open(index_dir, MODEL_NAME, DIMENSION)
     doc_id = "report-appended"
     paras = [Paragraph(doc_id, i + 1, t) for i, t in enumerate(paragraph_texts(rng, pool, PARAGRAPHS_PER_DOCUMENT))]
-    chunks = chunk_paragraphs(paras, DEFAULT_MAX_WORDS, title="Appended report")
+    passages = make_passages(paras, DEFAULT_MAX_WORDS, title="Appended report")
     started = time.perf_counter()
     manifest = {k: base.manifest[k] for k in ("model", "dimension", "normalized", "chunking")}
     with write_lock(index_dir), GenerationWriter(index_dir, manifest, base=base) as writer:
         writer.add_documents([Document(doc_id, "Appended report", "report", "/synthetic/appended.pdf", "0" * 64, "pdf")],
                              {doc_id: time.time()})
         writer.add_paragraphs(paras)
-        writer.add_chunks(chunks, synthetic_vectors(rng, real, len(chunks)))
+        writer.add_passages(passages, synthetic_vectors(rng, real, len(passages)))
         generation = writer.commit()
     seconds = time.perf_counter() - started
     after = Index.open(index_dir, MODEL_NAME, DIMENSION)
-    kept = bool(np.array_equal(np.asarray(after.vectors[:base.chunk_count:997]),
-                               np.asarray(base.vectors[:base.chunk_count:997])))
+    kept = bool(np.array_equal(np.asarray(after.vectors[:base.passage_count:997]),
+                               np.asarray(base.vectors[:base.passage_count:997])))
     return {"append_s": seconds, "append_dense": after.manifest["dense"]["kind"],
             "append_retrained": after.manifest["dense"] != base.manifest["dense"], "old_vectors_kept": kept,
             "generation": generation}

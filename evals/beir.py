@@ -120,14 +120,14 @@ def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> n
 def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progress: bool = True) -> list[BeirRun]:
     from tqdm import tqdm
 
-    from rag.documents import Chunk, Paragraph
+    from rag.documents import Passage, Paragraph
     from rag.retrieve.hybrid import Fusion, HybridRetriever, Mode, fuse
 
     paragraphs = [Paragraph(doc_id, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
-    chunks = [Chunk(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
+    passages = [Passage(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
     t0 = time.perf_counter()
     vectors = corpus_vectors(data, embedder, cache_dir)
-    retriever = HybridRetriever(paragraphs, chunks, vectors, embedder)
+    retriever = HybridRetriever(paragraphs, passages, vectors, embedder)
     setup = time.perf_counter() - t0
     qids = list(data.queries)
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ from evals.cache import CachedEmbedder, warm_cache
 from evals.fit_ranker import half
 from evals.gold import DEFAULT_SET, load_gold, resolve_evidence
 from evals.metrics import abstention_scores
-from rag.answer.extractive import Thresholds
+from rag.answer.extractive import Signals, Thresholds
 from rag.sentences import split_sentences
 
 CALIBRATION_SET = Path(__file__).resolve().parent / "calibration.jsonl"
@@ -110,8 +110,8 @@ def signals(engine, items, top_k: int = 5) -> list[dict]:
 
 
 def _refuses(rule: Thresholds, s: dict) -> bool:
-    return rule.abstains(s["similarity"], s["missing_entities"], s["missing_year"], s["missing_measure"],
-                         s["covered"], s["covered_score"])
+    return rule.abstains(Signals(s["similarity"], s["missing_entities"], bool(s["missing_year"]),
+                                 bool(s["missing_measure"]), covered=bool(s["covered"]), covered_score=s["covered_score"]))
 
 
 def replay(sig, rule: Thresholds) -> tuple[float, float, float]:

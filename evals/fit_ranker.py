@@ -30,6 +30,7 @@ from evals.runner import evaluate
 from evals.scoring import summarize
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.ranker import FEATURES
+from rag.query import Query
 
 MARGINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 SHOWN = ("hit@5", "evidence_cited", "key_fact_accuracy", "lead_exact", "lead_contains", "abstention_recall",
@@ -50,8 +51,8 @@ def training_rows(engine, items: list[GoldItem], top_k: int = 5) -> tuple[np.nda
     for item in items:
         if not item.answerable or not item.key_facts:
             continue
-        query = engine.rewrite(item.question, list(item.history)).standalone if item.history else item.question
-        ranking = engine.answerer.rank(query, engine.retriever.search(query, top_k=top_k))
+        query = engine.rewrite(item.question, list(item.history)) if item.history else Query.plain(item.question)
+        ranking = engine.answerer.rank(query, engine.retriever.search(query.standalone, top_k=top_k))
         for c, row in zip(ranking.candidates, ranking.features):
             xs.append(row)
             ys.append(float(any(m.fact_present(c.text, f) for f in item.key_facts)))

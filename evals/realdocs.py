@@ -327,7 +327,7 @@ def ingest_folder(folder: str | Path, index_dir: str | Path, embedder, rebuild: 
     fresh = report.changed or rebuild
     return IngestTiming(report.seconds, report.seconds - timed.seconds if fresh else None,
                         timed.seconds if fresh else None, timed.sentence_seconds if fresh else None,
-                        len(report.added) + len(report.updated) + len(report.unchanged), report.chunks_embedded, fresh)
+                        len(report.added) + len(report.updated) + len(report.unchanged), report.passages_embedded, fresh)
 
 
 def paracite_search(engine, depth: int = DEPTH) -> Callable[[str], list[Retrieved]]:

@@ -1,15 +1,20 @@
 """The records passed between stages: frozen dataclasses, changed only through `dataclasses.replace`.
 
-load -> Document + [Paragraph] (a table is one Paragraph with a Table) -> [Chunk] -> index -> [Hit] -> Answer (of SentenceClaim, each with Citation).
+load -> Document + [Paragraph] (a table is one Paragraph with a Table) -> [Passage] -> index -> [Hit] -> Answer (of SentenceClaim, each with Citation).
 How an Answer is shown or saved (JSON, text, Markdown, the UI's view) is `rag.present`'s job.
 This module holds data only: no I/O, no model.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+# The headings of a source list (`Paragraph.is_reference`).
+_REFERENCE_HEADINGS = re.compile(r"^(sources?|references?|bibliography|works cited|further reading|notes and sources)\b",
+                                 re.IGNORECASE)
 
 
 def label(doc_id: str, para: int | tuple[int, ...] | list[int]) -> str:
@@ -40,7 +45,7 @@ class Table:
 
     Column 0 holds the row labels. `header` rows and body `rows` have one cell per column; a header
     label that spans several columns is repeated in each ("Three Months Ended" over two dates).
-    The paragraph's text is `rag.tables.table_text` of it: one line per row, each value with its
+    The paragraph's text is `rag.load.table_text.table_text` of it: one line per row, each value with its
     row and column labels, which is what is embedded, matched and quoted.
     """
 
@@ -74,6 +79,16 @@ class Paragraph:
     table: Table | None = None  # the structure, when this paragraph is a table
 
     @property
+    def is_reference(self) -> bool:
+        """A paragraph of a document's source list (under a "Sources" or "References" heading): retrieval ranks
+        it below the text it supports.
+
+        >>> Paragraph("d", 30, "IEA, Global EV Outlook 2024.", heading="Sources").is_reference
+        True
+        """
+        return bool(_REFERENCE_HEADINGS.match(self.heading.strip()))
+
+    @property
     def label(self) -> str:
         return label(self.doc_id, self.para)
 
@@ -86,12 +101,17 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    chunk_id: str  # f"{doc_id}:{para_start}:{window}"
+class Passage:
+    """The retrieval unit: whole consecutive paragraphs of one section (`rag.passages`), embedded together.
+
+    A passage never cuts across a paragraph, so a hit on it resolves to paragraphs a citation can name.
+    """
+
+    passage_id: str  # f"{doc_id}:{para_start}:{window}"
     doc_id: str
     para_start: int
-    para_end: int  # equal to para_start: a chunk never cuts across a citation
-    text: str
+    para_end: int  # the last paragraph it holds (para_start when it holds one)
+    text: str  # as embedded: with the document title and heading in front
 
 
 @dataclass(frozen=True)

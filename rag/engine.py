@@ -10,7 +10,7 @@ through `with_embedder` and `with_answerer`, which return new engines and change
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.documents import Answer, DocRef, Hit
 from rag.embed.embedder import Embedder
 from rag.retrieve.hybrid import HybridRetriever, Mode
-from rag.query import Rewrite, rewrite_followup
+from rag.query import Query, rewrite_followup
 from rag.index.layout import current_generation
 from rag.index.reader import Index
 
@@ -66,7 +66,7 @@ class Engine:
     def with_answerer(self, answerer: Answerer) -> "Engine":
         return replace(self, answerer=answerer)
 
-    def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None) -> Rewrite:
+    def rewrite(self, question: str, history: list[dict] | None, answerer: Answerer | None = None) -> Query:
         """A follow-up as a standalone question: by the answerer's LLM when it has one, else by `rag.query`'s rules."""
         return rewrite_followup(question, history, (answerer or self.answerer).chat_model)
 
@@ -86,40 +86,38 @@ class Engine:
         """`ask`, with the answer's text as it is produced; iterate it, then `.result()` for the timed answer."""
         answerer = answerer or self.answerer
         query, hits, retrieve_ms = self._retrieve(question, history, answerer, top_k, mode, 0)
-        outer = AnswerStream()
 
-        def tokens() -> Iterator[str]:
+        def tokens() -> Generator[str, None, Answer]:
             t0 = time.perf_counter()
             inner = answerer.stream(query, hits)
             yield from inner
-            outer.answer = self._stamp(inner.result(), question, query, hits, top_k, 0, retrieve_ms,
-                                       time.perf_counter() - t0)
+            return self._stamp(inner.result(), question, query, hits, top_k, 0, retrieve_ms, time.perf_counter() - t0)
 
-        outer._tokens = tokens()
-        return outer
+        return AnswerStream(tokens())
 
     def _retrieve(self, question: str, history, answerer: Answerer, top_k: int, mode, depth: int
-                  ) -> tuple[str, list[Hit], dict[str, float]]:
-        """The standalone question, its hits, and milliseconds spent rewriting, embedding the question and searching."""
+                  ) -> tuple[Query, list[Hit], dict[str, float]]:
+        """The rewritten question, its hits, and milliseconds spent rewriting, embedding the question and searching."""
         t0 = time.perf_counter()
-        query = self.rewrite(question, history, answerer).standalone if history else question
+        query = self.rewrite(question, history, answerer) if history else Query.plain(question)
         t1 = time.perf_counter()
         wanted = self.retriever.mode if mode is None else Mode.parse(mode)
-        vector = self.embedder.encode_queries([query])[0] if wanted is not Mode.BM25 and query.strip() else None
+        text = query.standalone
+        vector = self.embedder.encode_queries([text])[0] if wanted is not Mode.BM25 and text.strip() else None
         t2 = time.perf_counter()
-        hits = self.retriever.search(query, top_k=max(top_k, depth), mode=mode, query_vector=vector)
+        hits = self.retriever.search(text, top_k=max(top_k, depth), mode=mode, query_vector=vector)
         t3 = time.perf_counter()
         return query, hits, {"rewrite": (t1 - t0) * 1000, "embed_question": (t2 - t1) * 1000,
                              "search": (t3 - t2) * 1000}
 
-    def _stamp(self, result: Answer, question: str, query: str, hits: list[Hit], top_k: int, depth: int,
+    def _stamp(self, result: Answer, question: str, query: Query, hits: list[Hit], top_k: int, depth: int,
                retrieve_ms: dict[str, float], answer_s: float) -> Answer:
         retrieve = sum(retrieve_ms.values())
         timings = {**retrieve_ms, "retrieve": retrieve, "answer": answer_s * 1000, **result.timings_ms}
         timings["total"] = retrieve + timings["answer"]
         docs = {h.paragraph.doc_id for h in hits[:top_k]}
         documents = {d.doc_id: DocRef(d.doc_id, d.title, d.sha256) for d in self.index.documents if d.doc_id in docs}
-        return replace(result, question=question, standalone_question=query, timings_ms=timings, documents=documents,
+        return replace(result, question=question, standalone_question=query.standalone, timings_ms=timings, documents=documents,
                        trace=tuple(hits) if depth else ())
 
 

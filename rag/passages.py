@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.documents import Chunk, Paragraph
+from rag.documents import Passage, Paragraph
 from rag.errors import BadArgument
 from rag.sentences import split_sentences
 
@@ -66,17 +66,17 @@ def context_prefix(title: str, heading: str) -> str:
     return " — ".join(parts) + "\n" if parts else ""
 
 
-def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORDS, title: str = "",
-                     max_chars: int = 0) -> list[Chunk]:
+def make_passages(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORDS, title: str = "",
+                     max_chars: int = 0) -> list[Passage]:
     r"""Passages of the paragraphs of one document, in order.
 
     >>> from rag.documents import Paragraph
     >>> p = Paragraph("d", 3, "One two three. Four five six. Seven eight.")
-    >>> [c.text for c in chunk_paragraphs([p], max_words=6)]
+    >>> [c.text for c in make_passages([p], max_words=6)]
     ['One two three. Four five six.', 'Four five six. Seven eight.']
     >>> rows = [Paragraph("d", 1, "Nominee: J. Bailey; For: 1,013,605,781", heading="Votes"),
     ...         Paragraph("d", 2, "Nominee: T. Cook; For: 1,020,000,000", heading="Votes")]
-    >>> [(c.para_start, c.para_end, c.text) for c in chunk_paragraphs(rows, title="Apple proxy 2023", max_chars=1000)]
+    >>> [(c.para_start, c.para_end, c.text) for c in make_passages(rows, title="Apple proxy 2023", max_chars=1000)]
     [(1, 2, 'Apple proxy 2023 — Votes\nNominee: J. Bailey; For: 1,013,605,781\nNominee: T. Cook; For: 1,020,000,000')]
     """
     if max_words < 1:
@@ -84,15 +84,15 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
     if max_chars < 0:
         raise BadArgument(f"max_chars must be 0 (each paragraph alone) or more. Currently, max_chars is {max_chars}")
     if not max_chars:  # each paragraph embedded alone, as read: the default, best on the shipped corpus
-        return [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
+        return [Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
                 for p in paragraphs for i, text in enumerate(_pieces(p, max_words, max_chars))]
-    chunks: list[Chunk] = []
+    passages: list[Passage] = []
     group: list[Paragraph] = []
 
     def flush() -> None:
         if group:
             text = context_prefix(title, group[0].heading) + "\n".join(p.text for p in group)
-            chunks.append(Chunk(f"{group[0].doc_id}:{group[0].para}:0", group[0].doc_id, group[0].para,
+            passages.append(Passage(f"{group[0].doc_id}:{group[0].para}:0", group[0].doc_id, group[0].para,
                                 group[-1].para, text))
             group.clear()
 
@@ -101,14 +101,14 @@ def chunk_paragraphs(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_W
         if len(windows) > 1:
             flush()
             prefix = context_prefix(title, p.heading)
-            chunks += [Chunk(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, prefix + text)
+            passages += [Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, prefix + text)
                        for i, text in enumerate(windows)]
             continue
         if group and (p.heading != group[0].heading or sum(len(q.text) + 1 for q in group) + len(p.text) > max_chars):
             flush()
         group.append(p)
     flush()
-    return chunks
+    return passages
 
 
 def _pieces(p: Paragraph, max_words: int, max_chars: int) -> list[str]:

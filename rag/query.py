@@ -1,4 +1,9 @@
-"""Turn a follow-up question into a standalone one, from the recent chat history.
+"""Turn a follow-up question into a standalone one, from the recent chat history: a `Query` record.
+
+A `Query` carries the question as typed, the question after rewriting, the words the carry-over rule
+guessed from the previous question (apart, so that no later stage has to parse them back out of a
+string), and the method. `Query.standalone` is what retrieval sees; `Query.asked` is the rewritten
+question without the guessed words, what the answerer holds the documents to.
 
 Two methods:
 - `llm`: the configured chat model rewrites it (prompt `rag.prompts.REWRITE_SYSTEM`); a reply that
@@ -9,7 +14,7 @@ Two methods:
      item of the same kind in the previous question (a year for a year, a country for a country or
      its adjective, else the first name). With no such slot, it is appended to the previous question.
   2. carry-over: a follow-up with a pronoun ("When did it open?") or a short one naming nothing
-     ("Which plant was first?") gets the previous question's content words appended.
+     ("Which plant was first?") carries the previous question's content words (`Query.carried`).
   3. otherwise the question is already standalone and is kept as typed.
 
 Not handled by the rules: references to the assistant's answer ("the second one"), negation
@@ -43,30 +48,47 @@ DEMONYMS = {"china": "Chinese", "japan": "Japanese", "korea": "Korean", "south k
             "thailand": "Thai", "brazil": "Brazilian", "turkey": "Turkish", "hungary": "Hungarian",
             "the us": "American", "the united states": "American", "america": "American", "russia": "Russian"}
 _ADJECTIVES = {v.lower(): k for k, v in DEMONYMS.items()}
-# The carry-over rule's suffix: the previous question's content words, a guess at what "it" means.
-_CARRIED = re.compile(r"\s*\(about: [^()]*\)\s*$")
 
 
 @dataclass(frozen=True)
-class Rewrite:
-    question: str  # as typed
-    standalone: str  # what retrieval and the answerer see
-    method: str  # unchanged, slot, carry-over, llm
+class Query:
+    """A question on its way to retrieval and the answerer.
+
+    >>> Query("When did it open?", "When did it open?", ("Hyundai", "plant"), "carry-over").standalone
+    'When did it open? (about: Hyundai plant)'
+    >>> Query.plain("Who?").asked
+    'Who?'
+    """
+
+    typed: str  # as the user typed it
+    asked: str  # after rewriting, without the carried words: what the user's own words ask
+    carried: tuple[str, ...] = ()  # the previous question's content words, a guess at what "it" means
+    method: str = "unchanged"  # unchanged, slot, carry-over, llm
+
+    @classmethod
+    def plain(cls, question: str) -> "Query":
+        """A question with no history: nothing rewritten."""
+        return cls(question, question)
+
+    @property
+    def standalone(self) -> str:
+        """What retrieval and the answerer's ranking see: the question with the carried words after it."""
+        return f"{self.asked} (about: {' '.join(self.carried)})" if self.carried else self.asked
 
 
-def rewrite_followup(question: str, history: Sequence[dict] | None, chat_model=None) -> Rewrite:
+def rewrite_followup(question: str, history: Sequence[dict] | None, chat_model=None) -> Query:
     """The standalone form of `question` given earlier turns `[{"role": "user"|"assistant", "content": str}]`."""
     history = [t for t in (history or []) if t.get("content")]
     if not any(t.get("role") == "user" for t in history):
-        return Rewrite(question, question, "unchanged")
+        return Query.plain(question)
     if chat_model is not None:
         rewritten = _llm_rewrite(question, history[-HISTORY_TURNS:], chat_model)
         if rewritten:
-            return Rewrite(question, rewritten, "llm" if rewritten != question else "unchanged")
+            return Query(question, rewritten, method="llm" if rewritten != question else "unchanged")
     return rule_rewrite(question, [t["content"] for t in history if t.get("role") == "user"])
 
 
-def rule_rewrite(question: str, previous_questions: Sequence[str]) -> Rewrite:
+def rule_rewrite(question: str, previous_questions: Sequence[str]) -> Query:
     """The non-LLM method on the user's earlier questions (oldest first).
 
     >>> rule_rewrite("And what about Korea?", ["How many vehicles did Japanese makers build overseas in 2023?"]).standalone
@@ -75,7 +97,7 @@ def rule_rewrite(question: str, previous_questions: Sequence[str]) -> Rewrite:
     'When did it open? (about: Hyundai first US plant)'
     """
     if not previous_questions:
-        return Rewrite(question, question, "unchanged")
+        return Query.plain(question)
     # Resolve the chain oldest first (each follow-up against the one before), over recent turns only.
     recent = list(previous_questions[-HISTORY_TURNS:])
     prev = recent[0]
@@ -84,28 +106,20 @@ def rule_rewrite(question: str, previous_questions: Sequence[str]) -> Rewrite:
     return _rewrite_one(question, prev)
 
 
-def _rewrite_one(question: str, prev: str) -> Rewrite:
+def _rewrite_one(question: str, prev: str) -> Query:
     """`question` against one standalone previous question."""
     q = " ".join(question.split())
     lead = _LEAD.match(q)
     item = q[lead.end():].rstrip(" ?.!") if lead else ""
     if lead and item and len(item.split()) <= 5 and not _PRONOUN.search(item):
         prep = re.search(r"\b(for|in|with)\s*$", lead.group(0), re.IGNORECASE)
-        return Rewrite(question, _fill_slot(prev, item, prep.group(1).lower() if prep else "and"), "slot")
+        return Query(question, _fill_slot(prev, item, prep.group(1).lower() if prep else "and"), method="slot")
     if _PRONOUN.search(q) or (len(q.split()) <= 6 and not _names(q) and not _YEAR.search(q)):
         carried = _carried_words(prev, q)
         if carried:
-            return Rewrite(question, f"{q} (about: {' '.join(carried)})", "carry-over")
-    return Rewrite(question, question, "unchanged")
+            return Query(question, q, tuple(carried), "carry-over")
+    return Query.plain(question)
 
-
-def typed_part(standalone: str) -> str:
-    """A standalone question less the words the carry-over rule appended: what the user's own words ask.
-
-    >>> typed_part("And its Brazilian plant? (about: initial capacity Great Wall Motor Thai)")
-    'And its Brazilian plant?'
-    """
-    return _CARRIED.sub("", standalone)
 
 
 def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:

@@ -20,6 +20,7 @@ from app.backends import (
     parse_backends,
 )
 from rag.errors import BackendsConfigError, BadArgument
+from rag.query import Query
 
 OPENAI_SECRET = "sk-operator-openai-0123456789"
 OLLAMA_SECRET = "ollama-operator-key-0123456789"
@@ -202,7 +203,7 @@ def test_a_backend_error_body_goes_to_the_log_not_to_the_answer(recorder, keys, 
     url, _ = recorder
     answerer = make_answerer("ollama:llama3.2", engine.embedder, engine.titles, base_url=url, timeout=5)
     question = "What tariff did Turkey impose on Chinese cars?"
-    answer = answerer.answer(question, engine.retriever.search(question, top_k=2))
+    answer = answerer.answer(Query.plain(question), engine.retriever.search(question, top_k=2))
     assert answer.answerer == "extractive (fallback from ollama:llama3.2)"
     shown = " ".join(answer.notes) + answer.fallback.detail
     assert "HTTP 500" in shown and BODY_SECRET not in shown

@@ -48,20 +48,20 @@ def test_reingest_is_incremental(tmp_path, embedder):
     write_doc(corpus, "alpha.md", 3)
     write_doc(corpus, "beta.txt", 2)
     first = ingest([corpus], index_dir, embedder)
-    assert sorted(first.added) == ["alpha", "beta"] and first.chunks_embedded == 5
+    assert sorted(first.added) == ["alpha", "beta"] and first.passages_embedded == 5
 
     again = ingest([corpus], index_dir, embedder)
-    assert not again.changed and again.chunks_embedded == 0 and sorted(again.unchanged) == ["alpha", "beta"]
+    assert not again.changed and again.passages_embedded == 0 and sorted(again.unchanged) == ["alpha", "beta"]
     assert again.generation is None and "Nothing changed" in again.summary()
 
     write_doc(corpus, "alpha.md", 4, tag="v2-")
     (corpus / "beta.txt").unlink()
     third = ingest([corpus], index_dir, embedder)
-    assert third.updated == ["alpha"] and third.removed == ["beta"] and third.chunks_embedded == 4
+    assert third.updated == ["alpha"] and third.removed == ["beta"] and third.passages_embedded == 4
     index = open_index(index_dir, embedder)
     assert [d.doc_id for d in index.documents] == ["alpha"]
     assert [p.text for p in index.paragraphs("alpha")][0] == PARA.format(n="v2-0")
-    assert index.faiss.ntotal == len(index.content.chunks) == 4
+    assert index.faiss.ntotal == len(index.content.passages) == 4
 
 
 def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):
@@ -69,9 +69,9 @@ def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):
     before = open_index(index_dir, embedder).content.vectors.copy()
     write_doc(corpus, "gamma.md", 1)
     report = ingest([corpus], index_dir, embedder)
-    assert report.added == ["gamma"] and report.unchanged == ["alpha"] and report.chunks_embedded == 1
+    assert report.added == ["gamma"] and report.unchanged == ["alpha"] and report.passages_embedded == 1
     after = open_index(index_dir, embedder)
-    rows = [i for i, c in enumerate(after.content.chunks) if c.doc_id == "alpha"]
+    rows = [i for i, c in enumerate(after.content.passages) if c.doc_id == "alpha"]
     assert (after.content.vectors[rows] == before).all()
 
 
@@ -206,3 +206,50 @@ def test_ingest_runs_under_a_write_lock_its_caller_already_holds(tmp_path, embed
         thread.join()
         assert ingest([corpus], index_dir, embedder).added == ["beta"]
     assert len(busy) == 1
+
+
+def _sources(index_dir, embedder) -> dict[str, str]:
+    return {d.doc_id: d.source_path for d in open_index(index_dir, embedder).documents}
+
+
+def test_a_renamed_corpus_folder_is_the_same_corpus(tmp_path, embedder):
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
+    write_doc(corpus, "beta.md", 1)
+    ingest([corpus], index_dir, embedder)
+    renamed = corpus.rename(tmp_path / "library")
+    report = ingest([renamed], index_dir, embedder)
+    assert report.added == [] and report.removed == [] and report.passages_embedded == 0
+    assert sorted(report.unchanged) == sorted(report.moved) == ["alpha", "beta"]
+    assert "0 added" in report.summary() and "2 unchanged (2 moved)" in report.summary()
+    assert _sources(index_dir, embedder) == {"alpha": str(renamed / "alpha.md"), "beta": str(renamed / "beta.md")}
+    assert not ingest([renamed], index_dir, embedder).changed  # and it stays put
+
+
+def test_a_copied_checkout_reuses_its_index_while_the_original_is_still_there(tmp_path, embedder):
+    """The copy's index names the original's files, which still exist: the copy's files are the same documents."""
+    original = tmp_path / "checkout"
+    original.mkdir()
+    (original / "corpus").mkdir()
+    write_doc(original / "corpus", "alpha.md", 2)
+    ingest([original / "corpus"], original / "index", embedder)
+    copy = Path(shutil.copytree(original, tmp_path / "copy"))
+    report = ingest([copy / "corpus"], copy / "index", embedder)
+    assert report.added == [] and report.moved == ["alpha"] and report.passages_embedded == 0
+    assert _sources(copy / "index", embedder) == {"alpha": str(copy / "corpus" / "alpha.md")}
+    assert _sources(original / "index", embedder) == {"alpha": str(original / "corpus" / "alpha.md")}
+
+
+def test_a_renamed_file_with_the_same_bytes_is_a_rename(tmp_path, embedder):
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
+    (corpus / "alpha.md").rename(corpus / "alpha-final.md")
+    report = ingest([corpus], index_dir, embedder)
+    assert report.added == [] and report.removed == [] and report.moved == ["alpha"]
+    assert _sources(index_dir, embedder) == {"alpha": str(corpus / "alpha-final.md")}
+
+
+def test_a_copy_beside_its_original_is_a_new_document(tmp_path, embedder):
+    """Same bytes under a second name, the first still in place: both are documents (no rename to steal)."""
+    corpus, index_dir = seeded(tmp_path, embedder, 2)
+    shutil.copy(corpus / "alpha.md", corpus / "alpha-copy.md")
+    report = ingest([corpus], index_dir, embedder)
+    assert report.added == ["alpha-copy"] and report.moved == [] and report.unchanged == ["alpha"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.chat_models import answerer_for, make_answerer
+from rag.query import Query
 from tests.openai_server import serve
 
 
@@ -23,7 +24,7 @@ def test_openai_backend_answers_over_http_and_is_verified(engine, server, monkey
     answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=48)
     question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
     hits = engine.retriever.search(question, top_k=3)
-    answer = answerer.answer(question, hits)
+    answer = answerer.answer(Query.plain(question), hits)
     request = seen[-1]
     assert request["body"]["model"] == "smollm2" and not request["body"].get("stream")
     assert request["authorization"] == "Bearer sk-test-secret-123"  # sent to the server, and only there
@@ -40,7 +41,7 @@ def test_openai_backend_streams_tokens_over_http(engine, server):
     url, seen = server
     answerer = make_answerer("openai:smollm2", engine.embedder, engine.titles, base_url=url, max_tokens=32)
     question = "What tariff did Turkey impose on Chinese cars?"
-    stream = answerer.stream(question, engine.retriever.search(question, top_k=3))
+    stream = answerer.stream(Query.plain(question), engine.retriever.search(question, top_k=3))
     tokens = list(stream)
     assert seen[-1]["body"]["stream"] is True
     assert len(tokens) > 1 and "".join(tokens).strip()
@@ -52,5 +53,5 @@ def test_the_key_never_goes_to_an_address_a_ui_visitor_typed(engine, server, mon
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
     answerer = answerer_for(engine, "openai:smollm2", url, send_key=False, max_tokens=4)
     question = "What tariff did Turkey impose on Chinese cars?"
-    answerer.answer(question, engine.retriever.search(question, top_k=2))
+    answerer.answer(Query.plain(question), engine.retriever.search(question, top_k=2))
     assert seen[-1]["authorization"] == "Bearer not-needed"

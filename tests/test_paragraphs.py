@@ -1,4 +1,4 @@
-from rag.passages import chunk_paragraphs
+from rag.passages import make_passages
 from rag.cite.markers import format_marker, parse_markers, strip_markers
 from rag.documents import Paragraph
 from rag.load.paragraphs import Block, extract_source_paras, number_paragraphs, split_plain_text
@@ -59,12 +59,12 @@ def test_sentences_respect_abbreviations_and_decimals():
 
 def test_long_paragraph_is_cut_into_sentence_windows_with_its_number():
     text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(10))
-    chunks = chunk_paragraphs([Paragraph("d", 4, text)], max_words=20)
-    assert len(chunks) > 1
-    assert {(c.para_start, c.para_end) for c in chunks} == {(4, 4)}
-    assert all(len(c.text.split()) <= 21 for c in chunks)
+    passages = make_passages([Paragraph("d", 4, text)], max_words=20)
+    assert len(passages) > 1
+    assert {(c.para_start, c.para_end) for c in passages} == {(4, 4)}
+    assert all(len(c.text.split()) <= 21 for c in passages)
     # every sentence survives in some window
-    assert all(any(s in c.text for c in chunks) for s in split_sentences(text))
+    assert all(any(s in c.text for c in passages) for s in split_sentences(text))
 
 
 def test_marker_grammar_round_trips():

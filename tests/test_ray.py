@@ -66,7 +66,7 @@ def failures(report) -> list[tuple[str, str, str]]:
 def assert_same_index(a: Index, b: Index) -> None:
     assert a.content.documents == b.content.documents
     assert a.content.paragraphs == b.content.paragraphs
-    assert a.content.chunks == b.content.chunks
+    assert a.content.passages == b.content.passages
     assert a.content.vectors.shape == b.content.vectors.shape
     assert np.sum(a.content.vectors * b.content.vectors, axis=1).min() >= MIN_COSINE
     sa, sb = a.sentences, b.sentences
@@ -90,7 +90,7 @@ def test_the_local_ingest_has_the_failures_to_compare(local):
     report, index = local
     assert [(kind, Path(path).name) for kind, path, _ in failures(report)] == [
         ("IngestError", "broken.pdf"), ("IngestError", "empty.txt")]
-    assert len(index.documents) == 6 and len(index.content.chunks) > 100 and not report.changed
+    assert len(index.documents) == 6 and len(index.content.passages) > 100 and not report.changed
 
 
 def test_cli_ingest_on_ray_builds_the_local_index(cluster, bad_files, local, corpus_index, tmp_path, embedder):
@@ -137,5 +137,5 @@ def test_killed_workers_have_their_files_redone_once(cluster, bad_files, local, 
     assert parse_marker.exists() and encode_marker.exists()  # both crashes happened
     assert sorted(parsed) == list(range(len(parsed))) and len(parsed) == 8  # every file once: 6 good, 2 bad
     assert sorted(got.added) == sorted(d.doc_id for d in expected.documents) and failures(got) == failures(report)
-    assert got.chunks_embedded == len(expected.content.chunks) and not got.warnings
+    assert got.passages_embedded == len(expected.content.passages) and not got.warnings
     assert_same_index(expected, Index.open(tmp_path / "index", embedder.name, embedder.dimension))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.passages import chunk_paragraphs
+from rag.passages import make_passages
 from rag.documents import Paragraph
 from rag.errors import BadArgument
 from rag.retrieve.hybrid import HybridRetriever, Mode, reciprocal_rank_fusion, zscore_fusion
@@ -22,9 +22,9 @@ PARAGRAPHS = [
 
 @pytest.fixture(scope="module")
 def retriever(embedder):
-    chunks = chunk_paragraphs(PARAGRAPHS)
-    vectors = embedder.encode_documents([c.text for c in chunks])
-    return HybridRetriever(PARAGRAPHS, chunks, vectors, embedder)
+    passages = make_passages(PARAGRAPHS)
+    vectors = embedder.encode_documents([c.text for c in passages])
+    return HybridRetriever(PARAGRAPHS, passages, vectors, embedder)
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
@@ -39,7 +39,7 @@ def test_every_mode_finds_the_paragraph_and_ranks_from_one(retriever, mode):
 def test_every_mode_on_empty_input(embedder, mode):
     empty = HybridRetriever([], [], embedder.encode_documents([]), embedder)
     assert empty.search("anything", mode=mode) == []
-    assert HybridRetriever(PARAGRAPHS[:1], chunk_paragraphs(PARAGRAPHS[:1]),
+    assert HybridRetriever(PARAGRAPHS[:1], make_passages(PARAGRAPHS[:1]),
                            embedder.encode_documents([PARAGRAPHS[0].text]), embedder).search("   ", mode=mode) == []
 
 
@@ -70,29 +70,29 @@ def test_fusions_on_hand_computed_cases():
 
 
 def test_passages_group_short_paragraphs_of_one_section_with_their_title_and_heading():
-    from rag.passages import chunk_paragraphs
+    from rag.passages import make_passages
 
     rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
             Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
             Paragraph("proxy", 3, "The auditor was ratified.", heading="Ratification of auditor")]
-    passages = chunk_paragraphs(rows, title="Apple Inc. 2023 proxy statement", max_chars=1000)
+    passages = make_passages(rows, title="Apple Inc. 2023 proxy statement", max_chars=1000)
     assert [(p.para_start, p.para_end) for p in passages] == [(1, 2), (3, 3)]  # a heading change closes a passage
     assert passages[0].text.startswith("Apple Inc. 2023 proxy statement — Election of directors\n")
     assert "Tim Cook" in passages[0].text and "auditor" not in passages[0].text
     long = [Paragraph("d", n, "word " * 150, heading="h") for n in (1, 2)]
-    assert [(p.para_start, p.para_end) for p in chunk_paragraphs(long, max_chars=1000)] == [(1, 1), (2, 2)]  # apart
-    assert [(p.para_start, p.para_end) for p in chunk_paragraphs(rows)] == [(1, 1), (2, 2), (3, 3)]  # off: as read
-    assert chunk_paragraphs(rows)[0].text == rows[0].text
+    assert [(p.para_start, p.para_end) for p in make_passages(long, max_chars=1000)] == [(1, 1), (2, 2)]  # apart
+    assert [(p.para_start, p.para_end) for p in make_passages(rows)] == [(1, 1), (2, 2), (3, 3)]  # off: as read
+    assert make_passages(rows)[0].text == rows[0].text
 
 
 def test_a_hit_on_a_passage_resolves_to_its_paragraphs(embedder):
-    from rag.passages import chunk_paragraphs
+    from rag.passages import make_passages
 
     rows = [Paragraph("proxy", 1, "Nominee: Jennifer Bailey; For: 1,013,605,781", heading="Election of directors"),
             Paragraph("proxy", 2, "Nominee: Tim Cook; For: 1,020,113,912", heading="Election of directors"),
             Paragraph("other", 1, "Thailand cut import duties on electric cars in 2022.")]
-    passages = (chunk_paragraphs(rows[:2], title="Apple Inc. 2023 proxy statement", max_chars=1000)
-                + chunk_paragraphs(rows[2:], max_chars=1000))
+    passages = (make_passages(rows[:2], title="Apple Inc. 2023 proxy statement", max_chars=1000)
+                + make_passages(rows[2:], max_chars=1000))
     retriever = HybridRetriever(rows, passages, embedder.encode_documents([p.text for p in passages]), embedder)
     hits = retriever.search("How many votes did Apple's director nominees get in the 2023 proxy?", top_k=3, mode="dense")
     # The rows name neither Apple nor the proxy: the passage's title finds them, and each row is its own hit.
@@ -113,8 +113,8 @@ def test_the_document_a_question_names_ranks_first(embedder):
               "Inventories consist of raw materials and finished goods.", "The Company repurchased 10 million shares."]
     paras = [Paragraph(d.doc_id, i, text, heading="Results") for d, n in zip(docs, (2000, 3000, 4000))
              for i, text in enumerate([f"Total net sales; {n:,}; 1,000."] + others, start=1)]
-    chunks = chunk_paragraphs(paras)
-    retriever = HybridRetriever(paras, chunks, embedder.encode_documents([c.text for c in chunks]), embedder,
+    passages = make_passages(paras)
+    retriever = HybridRetriever(paras, passages, embedder.encode_documents([c.text for c in passages]), embedder,
                                 documents=docs)
     assert retriever.search("What were Globex's total net sales in Q2 2023?", top_k=1)[0].paragraph.doc_id == "2023-q2-glbx"
     assert retriever.search("Acme total net sales, first quarter of 2023?", top_k=1)[0].paragraph.doc_id == "2023-q1-acme"
@@ -124,7 +124,7 @@ def test_the_document_a_question_names_ranks_first(embedder):
     plain = retriever.search("total net sales", top_k=3)
     assert "document" not in plain[0].scores_by_retriever
     question = "What were Globex's total net sales in Q2 2023?"
-    without = HybridRetriever(paras, chunks, retriever.dense.vectors, embedder)  # no documents: no prior
-    unweighted = HybridRetriever(paras, chunks, retriever.dense.vectors, embedder, documents=docs, document_weight=0)
+    without = HybridRetriever(paras, passages, retriever.dense.vectors, embedder)  # no documents: no prior
+    unweighted = HybridRetriever(paras, passages, retriever.dense.vectors, embedder, documents=docs, document_weight=0)
     assert [h.paragraph.label for h in unweighted.search(question, top_k=3)] == \
         [h.paragraph.label for h in without.search(question, top_k=3)]

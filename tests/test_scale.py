@@ -68,8 +68,8 @@ def test_small_indexes_stay_exact_and_large_ones_become_ivfpq(exact_index, ivf_d
     assert exact_index.manifest["dense"] == {"kind": "exact"} and isinstance(exact_index.faiss, faiss.IndexFlatIP)
     ivf = open_index(ivf_dir, embedder)
     dense = ivf.manifest["dense"]
-    assert dense["kind"] == "ivfpq" and dense["trained_on"] == ivf.chunk_count == exact_index.chunk_count
-    assert isinstance(ivf.faiss, faiss.IndexIVFPQ) and ivf.faiss.ntotal == ivf.chunk_count
+    assert dense["kind"] == "ivfpq" and dense["trained_on"] == ivf.passage_count == exact_index.passage_count
+    assert isinstance(ivf.faiss, faiss.IndexIVFPQ) and ivf.faiss.ntotal == ivf.passage_count
     assert faiss.extract_index_ivf(ivf.faiss).nprobe == dense["nprobe"]
     assert np.array_equal(np.asarray(ivf.vectors), np.asarray(exact_index.vectors))  # exact vectors kept beside it
 
@@ -221,7 +221,7 @@ def test_an_ingest_that_adds_documents_to_a_large_index_appends(ivf_dir, embedde
     (corpus / "zephyrine.md").write_text(NOTE)
 
     report = ingest([corpus], index_dir, embedder)
-    assert report.added == ["zephyrine"] and report.chunks_embedded == 1  # only the new document is embedded
+    assert report.added == ["zephyrine"] and report.passages_embedded == 1  # only the new document is embedded
     after = open_index(index_dir, embedder)
     assert after.manifest["dense"] == before.manifest["dense"]  # not retrained: the new vector was added
     assert after.faiss.ntotal == before.faiss.ntotal + 1

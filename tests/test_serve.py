@@ -411,7 +411,7 @@ def test_an_editors_ingest_is_answered_from_at_once(guarded):
     before = call_json(f"{url}/documents", token=editor)[1]
     status, report = call_json(f"{url}/ingest", "POST", {"paths": ["zorblat-note.md"]}, token=editor)
     assert status == 200, report
-    assert report["added"] == ["zorblat-note"] and report["failed"] == [] and report["chunks_embedded"] >= 1
+    assert report["added"] == ["zorblat-note"] and report["failed"] == [] and report["passages_embedded"] >= 1
     after = call_json(f"{url}/documents", token=editor)[1]
     assert after["generation"] == report["generation"] != before["generation"]
     assert {d["doc_id"] for d in after["documents"]} == {d["doc_id"] for d in before["documents"]} | {"zorblat-note"}

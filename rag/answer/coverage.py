@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 
 from rag.answer.question import AnswerType, frame, spans, years_in
-from rag.query import typed_part
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 GENERIC_CAPITALISED = frozenset({
@@ -87,18 +86,19 @@ _PART_BREAK = re.compile(r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|wh
                          r"have|had|can|could|will|would)\b)|;\s+|(?<=[.?!])\s+(?=[A-Z])")
 
 
-def question_parts(question: str) -> tuple[Constraints, ...]:
+def question_parts(asked: str) -> tuple[Constraints, ...]:
     """The constraints of each part of a question that names something; a paragraph answering one part is covered
-    (`covers`). Words a follow-up's rewrite carried over from the previous question (`rag.query.typed_part`) set
-    none: they guess at what "it" means, and the previous question's place or year need not hold for this one.
+    (`covers`). The caller passes `Query.asked`: words a follow-up's rewrite carried over from the previous question
+    (`Query.carried`) set none, since they guess at what "it" means, and the previous question's place or year need
+    not hold for this one.
 
     >>> [c.names for c in question_parts("How many vehicles did China export in 2023, and how does its share "
     ...                                   "compare with Japanese makers?")]
     [(('China',),), (('Japanese',),)]
-    >>> question_parts("And its Brazilian plant? (about: initial capacity Great Wall Motor Thai)")[0].names
+    >>> question_parts("And its Brazilian plant?")[0].names
     (('Brazilian',),)
     """
-    parts = [constraints(p) for p in _PART_BREAK.split(typed_part(question)) if p.strip()]
+    parts = [constraints(p) for p in _PART_BREAK.split(asked) if p.strip()]
     named = tuple(c for c in parts if c.names or c.years)
     return named or (Constraints((), frozenset()),)
 

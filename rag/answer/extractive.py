@@ -26,7 +26,7 @@ shown as the sentences that state them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -39,6 +39,7 @@ from rag.cite.markers import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embed.embedder import Embedder
 from rag.prompts import REFUSAL
+from rag.query import Query
 from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.sentences import split_sentences
 
@@ -53,6 +54,25 @@ EXTRA_PARAGRAPHS = 3
 # own "less than 10% of their foreign sales" against the briefing's "The Caixin commentary argues..."); from 0.88
 # up evidence cited is 0.872 against 0.847, key facts 0.85 against 0.84 (evals/ranker.md).
 REDUNDANCY = 0.9
+
+
+@dataclass(frozen=True)
+class Signals:
+    """How strong the evidence for an answer is: what the abstention rule (`Thresholds.abstains`) reads.
+
+    Stored in `Answer.signals` as a dict of floats (`as_dict`), in this order, for the evals to replay.
+    """
+
+    similarity: float  # the best sentence's cosine to the question
+    missing_entities: int = 0  # names, acronyms and years of the question that no retrieved paragraph mentions
+    missing_year: bool = False  # the question asks about a year no retrieved paragraph names
+    missing_measure: bool = False  # ... or a measure none of them mentions
+    best_score: float = float("inf")  # the best ranker logit
+    covered: bool = True  # some sentence's paragraph names all the question names
+    covered_score: float = float("inf")  # the best logit among covered sentences (of all, when none is)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -74,8 +94,7 @@ class Thresholds:
     confident_similarity: float = 0.68
     min_covered_score: float | None = -2.25  # None: no coverage rule (the rule before evals/abstention.md's sweep)
 
-    def abstains(self, similarity: float, missing_entities: float, missing_year: float = 0.0,
-                 missing_measure: float = 0.0, covered: float = 1.0, covered_score: float = float("inf")) -> bool:
+    def abstains(self, s: Signals) -> bool:
         """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
 
         A question about a year that no retrieved paragraph names ("exports in 2019"), or about a measure
@@ -84,18 +103,18 @@ class Thresholds:
         paragraph names all it names ("South Korea's exports to Russia": one paragraph gives Korea's exports,
         another Russia's imports), or where the best such sentence scores below `min_covered_score`.
 
-        >>> Thresholds().abstains(0.50, 0), Thresholds().abstains(0.58, 0)
+        >>> Thresholds().abstains(Signals(0.50)), Thresholds().abstains(Signals(0.58))
         (True, False)
-        >>> Thresholds().abstains(0.80, 1, missing_year=1), Thresholds().abstains(0.80, 0, covered=0)
+        >>> Thresholds().abstains(Signals(0.80, 1, missing_year=True)), Thresholds().abstains(Signals(0.80, covered=False))
         (True, True)
-        >>> Thresholds().abstains(0.80, 0, covered_score=-3.0)
+        >>> Thresholds().abstains(Signals(0.80, covered_score=-3.0))
         True
         """
-        if missing_year or missing_measure or similarity < self.min_similarity:
+        if s.missing_year or s.missing_measure or s.similarity < self.min_similarity:
             return True
-        if self.min_covered_score is not None and (not covered or covered_score < self.min_covered_score):
+        if self.min_covered_score is not None and (not s.covered or s.covered_score < self.min_covered_score):
             return True
-        return missing_entities > 0 and similarity < self.entity_similarity
+        return s.missing_entities > 0 and s.similarity < self.entity_similarity
 
 
 LOW_CONFIDENCE = ("No sentence in the documents matches this question closely; these are the closest statements. "
@@ -141,12 +160,13 @@ class ExtractiveAnswerer:
         return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
                                   self.keep_within, self.weights, self.sentences, self.extra_paragraphs)
 
-    def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
+    def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
-        answer = self.answer(question, hits)
+        answer = self.answer(query, hits)
         return finished_stream(answer, render_claims(answer.claims))
 
-    def rank(self, question: str, hits: list[Hit]) -> Ranking:
+    def rank(self, query: Query, hits: list[Hit]) -> Ranking:
+        question = query.standalone
         candidates: list[Candidate] = []
         stored: list[np.ndarray | None] = []  # per candidate: its vector from ingest, or None to embed it now
         embedded: list[str] = []  # per candidate: the text its vector is of (`rag.embed.sentence_vectors.vector_texts`)
@@ -168,11 +188,11 @@ class ExtractiveAnswerer:
         # similarity to the question's subject: "according to the commentary" is where to look, which no sentence says
         encoded = self.embedder.encode_queries([without_attribution(question)] +
                                                [t for t, v in zip(embedded, stored) if v is None])
-        query, fresh = encoded[0], iter(encoded[1:])
+        q_vector, fresh = encoded[0], iter(encoded[1:])
         vectors = np.vstack([v if v is not None else next(fresh) for v in stored])
-        sims = vectors @ query
+        sims = vectors @ q_vector
         x = features(q_frame, candidates, sims, self.titles)
-        asked = question_parts(question)
+        asked = question_parts(query.asked)
         context = {}  # per paragraph: does it, with its heading and title, name all the question names?
         for c in candidates:
             p = c.hit.paragraph
@@ -182,22 +202,22 @@ class ExtractiveAnswerer:
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer:
-        ranking = self.rank(question, hits)
+    def answer(self, query: Query, hits: list[Hit]) -> Answer:
+        question = query.standalone
+        ranking = self.rank(query, hits)
         if not ranking.candidates:
             return self._abstain(question, hits)
         asked = ranking.frame.years
-        signals = {"similarity": float(ranking.similarity.max()),
-                   "missing_entities": float(len(missing_entities(question, [h.paragraph.text for h in hits]))),
-                   "missing_year": float(bool(asked) and not any(asked & years_in(h.paragraph.text) for h in hits)),
-                   "missing_measure": float(bool(missing_measures(ranking.frame, [h.paragraph.text for h in hits]))),
-                   "best_score": float(ranking.scores.max()),
-                   "covered": float(ranking.covered.any()),
-                   # the best logit among covered sentences (the best of all when none is: `covered` then says so)
-                   "covered_score": float(ranking.scores[ranking.covered].max() if ranking.covered.any()
-                                          else ranking.scores.max())}
-        if self.thresholds.abstains(signals["similarity"], signals["missing_entities"], signals["missing_year"],
-                                    signals["missing_measure"], signals["covered"], signals["covered_score"]):
+        texts = [h.paragraph.text for h in hits]
+        signals = Signals(similarity=float(ranking.similarity.max()),
+                          missing_entities=len(missing_entities(question, texts)),
+                          missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
+                          missing_measure=bool(missing_measures(ranking.frame, texts)),
+                          best_score=float(ranking.scores.max()),
+                          covered=bool(ranking.covered.any()),
+                          covered_score=float(ranking.scores[ranking.covered].max() if ranking.covered.any()
+                                              else ranking.scores.max()))
+        if self.thresholds.abstains(signals):
             return self._abstain(question, hits, signals)
         chosen = self._select(ranking)
         cite = {i: make_citation(ranking.candidates[i].hit.paragraph,
@@ -205,9 +225,9 @@ class ExtractiveAnswerer:
                                  ranking.candidates[i].text) for i in chosen}
         claims = tuple(SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED,
                                      float(ranking.similarity[i])) for i in chosen)
-        notes = (LOW_CONFIDENCE,) if signals["similarity"] < self.thresholds.confident_similarity else ()
+        notes = (LOW_CONFIDENCE,) if signals.similarity < self.thresholds.confident_similarity else ()
         return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
-                      signals=signals, notes=notes,
+                      signals=signals.as_dict(), notes=notes,
                       lead=lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen]),
                       disagreements=disagreements(
                           ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen],
@@ -237,9 +257,9 @@ class ExtractiveAnswerer:
                 picked.append(int(i))
         return picked
 
-    def _abstain(self, question: str, hits: list[Hit], signals: dict[str, float] | None = None) -> Answer:
+    def _abstain(self, question: str, hits: list[Hit], signals: Signals | None = None) -> Answer:
         return Answer(question=question, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
-                      answerer=self.name, signals=signals or {})
+                      answerer=self.name, signals=signals.as_dict() if signals else {})
 
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.

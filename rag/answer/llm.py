@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import replace
 
 from rag.answer import AnswerStream
@@ -32,6 +32,7 @@ from rag.documents import Answer, Fallback, FallbackReason, Hit, SentenceClaim
 from rag.embed.embedder import Embedder
 from rag.errors import BackendUnavailable
 from rag.prompts import REFUSAL, answer_messages
+from rag.query import Query
 from rag.cite.verify import Verification, verify_answer
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,17 @@ class LlmAnswerer:
         self.address = address or "in-process"
         self.fallback = fallback or ExtractiveAnswerer(embedder, titles)
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer:
+    def answer(self, query: Query, hits: list[Hit]) -> Answer:
         if not hits:
-            return self._refusal(question, hits, {})
+            return self._refusal(query, hits, {})
         t0 = time.perf_counter()
         try:
-            message = self.chat_model.invoke(answer_messages(question, hits))
+            message = self.chat_model.invoke(answer_messages(query.standalone, hits))
         except Exception as e:
-            return self._unreachable(question, hits, e)
+            return self._unreachable(query, hits, e)
         generate_ms = (time.perf_counter() - t0) * 1000
         usage = getattr(message, "usage_metadata", None) or {}
-        return self.finish(question, hits, str(message.content), generate_ms, usage.get("output_tokens"))
+        return self.finish(query, hits, str(message.content), generate_ms, usage.get("output_tokens"))
 
     def warm(self) -> float:
         """Load an in-process model now (a server's model loads on its side); seconds taken."""
@@ -80,38 +81,33 @@ class LlmAnswerer:
         return LlmAnswerer(self.chat_model, embedder, self.titles, self.name, self.address,
                            self.fallback.with_embedder(embedder), self.secret_envs)
 
-    def stream(self, question: str, hits: list[Hit]) -> AnswerStream:
-        stream = AnswerStream()
-
-        def tokens() -> Iterator[str]:
+    def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
+        def tokens() -> Generator[str, None, Answer]:
             if not hits:
-                stream.answer = self._refusal(question, hits, {})
                 yield REFUSAL
-                return
+                return self._refusal(query, hits, {})
             t0 = time.perf_counter()
             pieces: list[str] = []
             try:
-                for chunk in self.chat_model.stream(answer_messages(question, hits)):
+                for chunk in self.chat_model.stream(answer_messages(query.standalone, hits)):
                     piece = str(chunk.content)
                     if piece:
                         pieces.append(piece)
                         yield piece
             except Exception as e:
                 if not pieces:
-                    stream.answer = self._unreachable(question, hits, e)
-                    yield render_claims(stream.answer.claims)
-                    return
+                    answer = self._unreachable(query, hits, e)
+                    yield render_claims(answer.claims)
+                    return answer
                 # Cut off mid-answer: verify what arrived, and say that it is partial.
-                answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
+                answer = self.finish(query, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
                 cut = f"the answer was cut off by an error from {self.address} ({type(e).__name__}); what arrived was verified"
-                stream.answer = replace(answer, notes=(*answer.notes, _scrub(cut, self.secret_envs)))
-                return
-            stream.answer = self.finish(question, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
+                return replace(answer, notes=(*answer.notes, _scrub(cut, self.secret_envs)))
+            return self.finish(query, hits, "".join(pieces), (time.perf_counter() - t0) * 1000, None)
 
-        stream._tokens = tokens()
-        return stream
+        return AnswerStream(tokens())
 
-    def finish(self, question: str, hits: Sequence[Hit], text: str, generate_ms: float = 0.0,
+    def finish(self, query: Query, hits: Sequence[Hit], text: str, generate_ms: float = 0.0,
                output_tokens: int | None = None) -> Answer:
         """Verify generated `text` and turn it into an Answer (or a fallback); public so evals can replay text."""
         t0 = time.perf_counter()
@@ -124,21 +120,21 @@ class LlmAnswerer:
             signals["output_tokens"] = float(output_tokens)
         notes = _notes(v)
         if v.refused and not v.any_supported:
-            return replace(self._refusal(question, hits, signals), timings_ms=timings, notes=notes)
+            return replace(self._refusal(query, hits, signals), timings_ms=timings, notes=notes)
         if not v.any_supported:
             short = " ".join(text.split())[:300]
             reason = ("no sentence of the LLM answer was supported by the paragraphs it cited "
                       f"({v.counts.summary()}); showing the extractive answer instead. LLM answer was: {short}")
-            return self._fallback(question, hits, notes + (reason,), timings, signals,
+            return self._fallback(query, hits, notes + (reason,), timings, signals,
                                   Fallback(FallbackReason.UNSUPPORTED, self.name, v.counts.summary()))
-        return Answer(question=question, claims=v.claims, abstained=False, retrieved=tuple(hits),
+        return Answer(question=query.standalone, claims=v.claims, abstained=False, retrieved=tuple(hits),
                       answerer=self.name, notes=(v.counts.summary(), *notes), timings_ms=timings, signals=signals)
 
-    def _refusal(self, question: str, hits: Sequence[Hit], signals: dict) -> Answer:
-        return Answer(question=question, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
+    def _refusal(self, query: Query, hits: Sequence[Hit], signals: dict) -> Answer:
+        return Answer(question=query.standalone, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
                       answerer=self.name, signals=signals)
 
-    def _unreachable(self, question: str, hits: list[Hit], error: Exception) -> Answer:
+    def _unreachable(self, query: Query, hits: list[Hit], error: Exception) -> Answer:
         remote = self.address != "in-process"
         if not (_is_connection_error(error) or remote):
             raise error  # a bug or a broken local model, not an unreachable server
@@ -151,11 +147,11 @@ class LlmAnswerer:
         log.warning("LLM backend %s at %s failed: %s", self.name, self.address,
                     _scrub(f"{type(error).__name__}: {error}", self.secret_envs)[:2000])
         err = BackendUnavailable(self.name, self.address, reason)
-        return self._fallback(question, hits, (str(err), "fell back to the extractive answer"), {}, {},
+        return self._fallback(query, hits, (str(err), "fell back to the extractive answer"), {}, {},
                               Fallback(FallbackReason.UNREACHABLE, self.name, str(err)))
 
-    def _fallback(self, question, hits, notes, timings, signals, fallback: Fallback) -> Answer:
-        base = self.fallback.answer(question, hits)
+    def _fallback(self, query: Query, hits, notes, timings, signals, fallback: Fallback) -> Answer:
+        base = self.fallback.answer(query, hits)
         return replace(base, answerer=f"{base.answerer} (fallback from {self.name})", fallback=fallback,
                        notes=base.notes + tuple(notes), timings_ms={**base.timings_ms, **timings},
                        signals={**base.signals, **{f"llm_{k}": v for k, v in signals.items()}})

@@ -35,32 +35,32 @@ def check_counts(index_dir: str | Path, generation: str, manifest: dict, counts:
 
 
 def check_sizes(index_dir: str | Path, generation: str, manifest: dict, faiss_index, vectors: np.ndarray,
-                postings: Postings, chunk_span: np.ndarray) -> None:
+                postings: Postings, passage_span: np.ndarray) -> None:
     """The vectors, postings and layout arrays have one entry per chunk or paragraph the manifest counts."""
-    chunks, paragraphs = manifest["chunks"], manifest["paragraphs"]
-    if faiss_index.ntotal != chunks:
+    passages, paragraphs = manifest["chunks"], manifest["paragraphs"]
+    if faiss_index.ntotal != passages:
         raise IndexDamaged(index_dir, f"{generation}/vectors.faiss holds {faiss_index.ntotal} vectors "
-                                      f"for {chunks} chunks in meta.sqlite")
+                                      f"for {passages} passages in meta.sqlite")
     if postings.paragraphs != paragraphs:
         raise IndexDamaged(index_dir, f"{generation}/bm25 holds lengths of {postings.paragraphs} paragraphs "
                                       f"for {paragraphs} in meta.sqlite")
-    if chunk_span.shape != (chunks, 2):
-        raise IndexDamaged(index_dir, f"{generation}/chunk_paras.npy has shape {chunk_span.shape}, "
-                                      f"not ({chunks}, 2)")
-    if chunks and (int(chunk_span.min()) < 0 or int(chunk_span.max()) >= paragraphs):
+    if passage_span.shape != (passages, 2):
+        raise IndexDamaged(index_dir, f"{generation}/chunk_paras.npy has shape {passage_span.shape}, "
+                                      f"not ({passages}, 2)")
+    if passages and (int(passage_span.min()) < 0 or int(passage_span.max()) >= paragraphs):
         raise IndexDamaged(index_dir, f"{generation}/chunk_paras.npy points outside the {paragraphs} paragraphs")
 
 
-def check_chunk_paragraphs(index_dir: str | Path, generation: str, content: IndexContent,
-                           chunk_span: np.ndarray) -> None:
+def check_passage_paragraphs(index_dir: str | Path, generation: str, content: IndexContent,
+                           passage_span: np.ndarray) -> None:
     """Every chunk's paragraphs exist, at the positions chunk_paras.npy gives: a hit must resolve to paragraphs
     a person can read."""
     paras = {(p.doc_id, p.para): i for i, p in enumerate(content.paragraphs)}
-    for c, (first, last) in zip(content.chunks, np.asarray(chunk_span).tolist()):
+    for c, (first, last) in zip(content.passages, np.asarray(passage_span).tolist()):
         missing = [n for n in range(c.para_start, c.para_end + 1) if (c.doc_id, n) not in paras]
         if missing or c.para_end < c.para_start:
-            raise IndexDamaged(index_dir, f"{generation}: chunk {c.chunk_id} cites {c.doc_id} paragraph(s) "
+            raise IndexDamaged(index_dir, f"{generation}: passage {c.passage_id} cites {c.doc_id} paragraph(s) "
                                           f"{missing or [c.para_start, c.para_end]}, which meta.sqlite does not hold")
         if (paras[(c.doc_id, c.para_start)], paras[(c.doc_id, c.para_end)]) != (first, last):
-            raise IndexDamaged(index_dir, f"{generation}/chunk_paras.npy places chunk {c.chunk_id} at positions "
+            raise IndexDamaged(index_dir, f"{generation}/chunk_paras.npy places passage {c.passage_id} at positions "
                                           f"{first}-{last}, not where meta.sqlite holds its paragraphs")

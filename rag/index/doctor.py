@@ -35,7 +35,7 @@ from rag.embed import onnx_encoder
 from rag.embed.embedder import DIMENSION, MODEL_NAME
 from rag.embed.sentence_vectors import load as load_sentence_vectors
 from rag.errors import IndexDamaged, IndexMismatch
-from rag.index.checks import check_chunk_paragraphs, check_counts, check_manifest_fields, check_sizes
+from rag.index.checks import check_passage_paragraphs, check_counts, check_manifest_fields, check_sizes
 from rag.index.layout import FORMAT, FORMAT_VERSION, check_manifest, complete_generations, incomplete_generations, live_generation, named_by_current, read_generation_manifest, replaced_by
 from rag.index.lock import lock_holder_pid, lock_is_held, write_lock
 from rag.index.reader import load_generation, read_content, read_exact_vectors, read_layout, read_only_store, read_postings, read_vectors
@@ -173,7 +173,7 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
     try:
         if span is None:
             span, _ = read_layout(path, generation)
-        check_chunk_paragraphs(path, generation, content, span)
+        check_passage_paragraphs(path, generation, content, span)
         checks.append(Check("paragraphs", Status.OK, "every chunk resolves to paragraphs in the store"))
     except IndexDamaged as e:
         checks.append(Check("paragraphs", Status.FAIL, e.problem, repair))

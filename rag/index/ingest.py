@@ -1,7 +1,8 @@
-"""Incremental ingestion: files -> paragraphs -> chunks -> vectors -> a new index generation.
+"""Incremental ingestion: files -> paragraphs -> passages -> vectors -> a new index generation.
 
-A file whose bytes (sha256) and chunking are unchanged keeps its paragraphs and vectors; a
-changed file is re-parsed and re-embedded; a file that disappeared from a folder being
+A file whose bytes (sha256) and chunking are unchanged keeps its paragraphs and vectors; so does one
+that moved with the same bytes (a copied checkout, a renamed folder or file), which only gets its new
+path; a changed file is re-parsed and re-embedded; a file that disappeared from a folder being
 ingested is dropped. A file that fails keeps its previous version in the index (nothing is
 lost) and is reported. When nothing changed, no generation is written.
 
@@ -25,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.passages import DEFAULT_MAX_WORDS, chunk_paragraphs, context_title
+from rag.passages import DEFAULT_MAX_WORDS, make_passages, context_title
 from rag.passages import settings as chunking_settings
-from rag.documents import Chunk, Document, Paragraph
+from rag.documents import Passage, Document, Paragraph
 from rag.embed.embedder import Embedder
 from rag.errors import IngestError, IndexNotFound
 from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
@@ -48,9 +49,10 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)  # unchanged documents found at another path (also in `unchanged`)
     failed: list[IngestError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    chunks_embedded: int = 0
+    passages_embedded: int = 0
     sentences_embedded: int = 0
     seconds: float = 0.0
     generation: str | None = None
@@ -60,14 +62,15 @@ class IngestReport:
         return bool(self.added or self.updated or self.removed)
 
     def summary(self) -> str:
-        if self.generation and not self.changed and not self.failed:
+        if self.generation and not self.changed and not self.failed and not self.moved:
             return (f"Added sentence vectors to {len(self.unchanged)} unchanged documents: {self.sentences_embedded} "
                     f"sentences embedded in {self.seconds:.1f}s.")
-        if not self.changed and not self.failed:
+        if not self.changed and not self.failed and not self.moved:
             return f"Nothing changed: {len(self.unchanged)} documents up to date ({self.seconds:.1f}s)."
-        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
+        moved = f" ({len(self.moved)} moved)" if self.moved else ""
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged{moved}",
                  f"{len(self.removed)} removed", f"{len(self.failed)} failed"]
-        return (f"{', '.join(parts)}; {self.chunks_embedded} chunks and {self.sentences_embedded} sentences embedded "
+        return (f"{', '.join(parts)}; {self.passages_embedded} passages and {self.sentences_embedded} sentences embedded "
                 f"in {self.seconds:.1f}s.")
 
 
@@ -103,6 +106,10 @@ def ingest(
 ) -> IngestReport:
     """Bring the index at `index_dir` in line with the files under `paths`.
 
+    Steps: open the live generation; find the files; `_plan` what needs parsing (unchanged and moved files
+    are settled there); parse the rest; `_settle` the results in file order (ids, failures kept at their last
+    good version); `_removed` what left a folder we scanned; write a generation (`_write`) unless nothing changed.
+
     `limits` is the per-file parse budget (default: `Limits.from_env()`). `passage_chars` > 0 embeds short
     paragraphs of one section together, up to that many characters, with the title and heading in front
     (`rag.passages`); 0 embeds each paragraph alone. `parse` parses the changed files (as `parse_files`: the jobs,
@@ -113,99 +120,161 @@ def ingest(
     report = IngestReport()
     with write_lock(index_dir):
         old = None if rebuild else _open_previous(index_dir, embedder, report)
-        old_by_path = {d.source_path: d for d in old.documents} if old else {}
         files, errors = discover(paths)
         report.failed.extend(errors)
         # Only folders and files that exist can vouch that a document is gone: a mistyped or unmounted
         # path must not empty the index.
         roots = [Path(p).absolute() for p in paths if Path(p).exists()]
-
-        keep_docs: dict[str, Document] = {}  # doc_id -> document kept as it was
-        fresh: list[LoadedFile] = []
-        used_ids = {d.doc_id: d.source_path for d in old.documents} if old else {}
-        seen_paths: set[str] = set()
         same_chunking = bool(old) and old.manifest.get("chunking") == chunking_settings(max_words, passage_chars)
-        parsed = 0
-
-        def parse_done(*_) -> None:
-            nonlocal parsed
-            parsed += 1
-            if progress:
-                progress("parse", parsed, len(files))
-
-        # First, in file order: what needs parsing. Unchanged and unreadable files are settled here.
-        plan: list[tuple[Path, Document | None, int | IngestError | None]] = []  # job index, error, or unchanged
-        jobs: list[Job] = []
-        for path in files:
-            source = str(path)
-            seen_paths.add(source)
-            previous = old_by_path.get(source)
-            try:
-                loader_for(path)  # an unsupported type fails before the file is read
-                check_size(path, limits)  # and a huge one before it is hashed
-                if previous and same_chunking and file_sha256(path) == previous.sha256:
-                    plan.append((path, previous, None))
-                    parse_done()
-                    continue
-            except IngestError as e:
-                plan.append((path, previous, e))
-                parse_done()
-                continue
-            plan.append((path, previous, len(jobs)))
-            # A provisional id: the final one depends on which earlier files succeed (see below).
-            jobs.append((path, previous.doc_id if previous else slugify(path.name)))
-        results = parse(jobs, limits, on_done=parse_done)
-
-        # Then, in file order again: ids are given as a serial ingest gave them.
-        for path, previous, step in plan:
-            result = results[step] if isinstance(step, int) else step
-            if result is None:
-                keep_docs[previous.doc_id] = previous
-                report.unchanged.append(previous.doc_id)
-                continue
-            if not isinstance(result, IngestError) and not previous:
-                try:
-                    result = _with_doc_id(result, _unique_id(path, used_ids))
-                except IngestError as e:
-                    result = e
-            if isinstance(result, IngestError):
-                report.failed.append(result)
-                if previous:  # keep the last good version rather than lose it
-                    keep_docs[previous.doc_id] = previous
-                continue
-            loaded = result
-            used_ids[loaded.document.doc_id] = str(path)
-            fresh.append(loaded)
-            report.warnings.extend(loaded.warnings)
-            (report.updated if previous else report.added).append(loaded.document.doc_id)
-
-        if old:
-            for doc in old.documents:
-                if doc.doc_id in keep_docs or doc.source_path in seen_paths:
-                    continue  # unchanged, re-ingested, or failed and kept
-                if _under_any(Path(doc.source_path), roots):
-                    report.removed.append(doc.doc_id)  # its file is gone from a folder we scanned
-                else:
-                    keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
-
-        # An index written before sentence vectors is rewritten once to add them (its chunk vectors are kept).
+        plan = _plan(files, roots, old, same_chunking, limits, progress)
+        results = parse(plan.jobs, limits, on_done=plan.parsed)
+        keep_docs, fresh = _settle(plan, results, old, report)
+        _removed(old, keep_docs, {str(f) for f in files}, roots, report)
+        # An index written before sentence vectors is rewritten once to add them (its passage vectors are kept).
         upgrade = bool(old) and old.sentences is None
-        if not report.changed and not rebuild and not upgrade:
-            _ensure_query_encoder(index_dir, embedder, report)
-            report.seconds = time.perf_counter() - started
-            return report
-        manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
-                    "chunking": chunking_settings(max_words, passage_chars)}
-        if _appends(old, report, same_chunking):
-            report.generation = _append(index_dir, old, fresh, embedder, max_words, manifest, report, progress,
-                                        show_progress, passage_chars)
-        else:
-            content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress,
-                                passage_chars)
-            report.generation = write_generation(index_dir, content, manifest)
+        if report.changed or report.moved or rebuild or upgrade:
+            manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
+                        "chunking": chunking_settings(max_words, passage_chars)}
+            report.generation = _write(index_dir, old, keep_docs, fresh, embedder, manifest, report, same_chunking,
+                                       max_words, passage_chars, progress, show_progress)
         _ensure_query_encoder(index_dir, embedder, report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class _Plan:
+    """What to do with each file, in file order: keep it (a `Document`), parse it (its job's index), or fail it."""
+
+    total: int
+    progress: Progress | None
+    steps: list[tuple[Path, Document | None, Document | int | IngestError]] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    done: int = 0
+
+    def parsed(self, *_) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress("parse", self.done, self.total)
+
+    def settle(self, path: Path, previous: Document | None, outcome: Document | IngestError) -> None:
+        self.steps.append((path, previous, outcome))
+        self.parsed()
+
+    def to_parse(self, path: Path, previous: Document | None) -> None:
+        self.steps.append((path, previous, len(self.jobs)))
+        # A provisional id: the final one depends on which earlier files succeed (`_settle`).
+        self.jobs.append((path, previous.doc_id if previous else slugify(path.name)))
+
+
+def _plan(files: list[Path], roots: list[Path], old: Index | None, same_chunking: bool, limits: Limits,
+          progress: Progress | None) -> _Plan:
+    """Which files need parsing. A file is known by its path, or else, when its bytes are unchanged, as a document
+    that moved: the same path under another root (a copied checkout, a renamed folder), or a renamed file."""
+    plan = _Plan(len(files), progress)
+    by_path = {d.source_path: d for d in old.documents} if old else {}
+    claimed = {str(f) for f in files if str(f) in by_path}
+    for path in files:
+        previous = by_path.get(str(path))
+        try:
+            loader_for(path)  # an unsupported type fails before the file is read
+            check_size(path, limits)  # and a huge one before it is hashed
+            if previous is None:
+                previous = _moved_from(path, roots, old, claimed)
+                if previous is not None:
+                    claimed.add(previous.source_path)
+            if previous and same_chunking and file_sha256(path) == previous.sha256:
+                plan.settle(path, previous, replace(previous, source_path=str(path)))
+                continue
+        except IngestError as e:
+            plan.settle(path, previous, e)
+            continue
+        plan.to_parse(path, previous)
+    return plan
+
+
+def _moved_from(path: Path, roots: list[Path], old: Index | None, claimed: set[str]) -> Document | None:
+    """The document of the index that `path` is, moved: same bytes, and either the same path below its root
+    (the corpus was copied or its folder renamed) or a file that is no longer where the index last saw it."""
+    if old is None:
+        return None
+    same = [d for d in old.documents if d.source_path not in claimed]
+    if not same:
+        return None
+    digest = file_sha256(path)
+    same = [d for d in same if d.sha256 == digest]
+    tail = _below_root(path, roots)
+    for doc in sorted(same, key=lambda d: d.doc_id):
+        if Path(doc.source_path).parts[-len(tail.parts):] == tail.parts:
+            return doc
+    return next((d for d in sorted(same, key=lambda d: d.doc_id) if not Path(d.source_path).exists()), None)
+
+
+def _below_root(path: Path, roots: list[Path]) -> Path:
+    """`path` relative to the folder it was found under ("corpus/a/b.md" under "corpus" -> "a/b.md")."""
+    for root in roots:
+        if root != path and root in path.parents:
+            return path.relative_to(root)
+    return Path(path.name)
+
+
+def _settle(plan: _Plan, results: list, old: Index | None, report: IngestReport
+            ) -> tuple[dict[str, Document], list[LoadedFile]]:
+    """The documents kept as they were (by doc id) and the freshly parsed files, with ids given in file order as a
+    serial ingest gives them; a file that failed keeps its previous version."""
+    keep_docs: dict[str, Document] = {}
+    fresh: list[LoadedFile] = []
+    used_ids = {d.doc_id: d.source_path for d in old.documents} if old else {}
+    for path, previous, step in plan.steps:
+        result = results[step] if isinstance(step, int) else step
+        if isinstance(result, Document):
+            keep_docs[result.doc_id] = result
+            report.unchanged.append(result.doc_id)
+            if result.source_path != previous.source_path:
+                report.moved.append(result.doc_id)
+                used_ids[result.doc_id] = result.source_path
+            continue
+        if not isinstance(result, IngestError) and not previous:
+            try:
+                result = _with_doc_id(result, _unique_id(path, used_ids))
+            except IngestError as e:
+                result = e
+        if isinstance(result, IngestError):
+            report.failed.append(result)
+            if previous:  # keep the last good version rather than lose it
+                keep_docs[previous.doc_id] = previous
+            continue
+        used_ids[result.document.doc_id] = str(path)
+        fresh.append(result)
+        report.warnings.extend(result.warnings)
+        (report.updated if previous else report.added).append(result.document.doc_id)
+    return keep_docs, fresh
+
+
+def _removed(old: Index | None, keep_docs: dict[str, Document], seen: set[str], roots: list[Path],
+             report: IngestReport) -> None:
+    """Old documents not kept: dropped when their file is gone from a folder we scanned, else kept as they were."""
+    if not old:
+        return
+    parsed = {*report.added, *report.updated}
+    for doc in old.documents:
+        if doc.doc_id in keep_docs or doc.doc_id in parsed or doc.source_path in seen:
+            continue  # unchanged, moved, re-ingested, or failed and kept
+        if _under_any(Path(doc.source_path), roots):
+            report.removed.append(doc.doc_id)  # its file is gone from a folder we scanned
+        else:
+            keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
+
+
+def _write(index_dir: str | Path, old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile],
+           embedder: Embedder, manifest: dict, report: IngestReport, same_chunking: bool, max_words: int,
+           passage_chars: int, progress: Progress | None, show_progress: bool) -> str:
+    """The new generation: appended to a large index that only grows, else written whole."""
+    if _appends(old, report, same_chunking):
+        return _append(index_dir, old, fresh, embedder, max_words, manifest, report, progress, show_progress,
+                       passage_chars)
+    content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress, passage_chars)
+    return write_generation(index_dir, content, manifest)
 
 
 def _ensure_query_encoder(index_dir: str | Path, embedder: Embedder, report: IngestReport) -> None:
@@ -278,32 +347,32 @@ def _append(index_dir: str | Path, old: Index, fresh: list[LoadedFile], embedder
     """A new generation of `old` plus the fresh documents: only their chunks are embedded, their vectors added
     to the trained dense index, their postings to the BM25 postings."""
     now = time.time()
-    chunks = _new_chunks(fresh, max_words, passage_chars)
-    vectors = _embed(chunks, embedder, progress, show_progress)
-    report.chunks_embedded = len(chunks)
+    passages = _new_passages(fresh, max_words, passage_chars)
+    vectors = _embed(passages, embedder, progress, show_progress)
+    report.passages_embedded = len(passages)
     with GenerationWriter(index_dir, manifest, base=old) as writer:
         writer.add_documents([f.document for f in fresh], {f.document.doc_id: now for f in fresh})
         paragraphs = [p for loaded in fresh for p in loaded.paragraphs]
-        blocks = iter(_sentence_blocks(paragraphs, None, chunks, vectors, embedder, report, progress, show_progress))
+        blocks = iter(_sentence_blocks(paragraphs, None, passages, vectors, embedder, report, progress, show_progress))
         for loaded in fresh:
             writer.add_paragraphs(loaded.paragraphs, [next(blocks) for _ in loaded.paragraphs])
-        writer.add_chunks(chunks, vectors)
+        writer.add_passages(passages, vectors)
         return writer.commit()
 
 
-def _new_chunks(fresh: list[LoadedFile], max_words: int, passage_chars: int) -> list[Chunk]:
-    chunks: list[Chunk] = []
+def _new_passages(fresh: list[LoadedFile], max_words: int, passage_chars: int) -> list[Passage]:
+    passages: list[Passage] = []
     for loaded in fresh:
         title = context_title(loaded.document.title, loaded.document.source_path)
-        chunks.extend(chunk_paragraphs(loaded.paragraphs, max_words, title=title, max_chars=passage_chars))
-    return chunks
+        passages.extend(make_passages(loaded.paragraphs, max_words, title=title, max_chars=passage_chars))
+    return passages
 
 
-def _embed(chunks: list[Chunk], embedder: Embedder, progress: Progress | None, show_progress: bool) -> np.ndarray:
-    if not chunks:
+def _embed(passages: list[Passage], embedder: Embedder, progress: Progress | None, show_progress: bool) -> np.ndarray:
+    if not passages:
         return np.zeros((0, embedder.dimension), np.float32)
     callback = (lambda done, total: progress("embed", done, total)) if progress else show_progress
-    return embedder.encode_documents([c.text for c in chunks], progress=callback)
+    return embedder.encode_documents([c.text for c in passages], progress=callback)
 
 
 def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile], embedder: Embedder,
@@ -311,7 +380,7 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
               passage_chars: int = 0) -> IndexContent:
     documents: list[Document] = []
     paragraphs: list[Paragraph] = []
-    chunks: list[Chunk] = []
+    passages: list[Passage] = []
     vector_parts: list[np.ndarray] = []
     ingested_at: dict[str, float] = {}
     if old:
@@ -321,41 +390,41 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
         for p in content.paragraphs:
             paras_of.setdefault(p.doc_id, []).append(p)
         rows_of: dict[str, list[int]] = {}
-        for row, c in enumerate(content.chunks):
+        for row, c in enumerate(content.passages):
             rows_of.setdefault(c.doc_id, []).append(row)
         for doc in content.documents:
             if doc.doc_id not in keep_docs:
                 continue
-            documents.append(doc)
+            documents.append(keep_docs[doc.doc_id])  # its source path may have moved
             paragraphs.extend(sorted(paras_of.get(doc.doc_id, []), key=lambda p: p.para))
             doc_rows = rows_of.get(doc.doc_id, [])
-            chunks.extend(content.chunks[r] for r in doc_rows)
+            passages.extend(content.passages[r] for r in doc_rows)
             vector_parts.append(np.asarray(content.vectors[doc_rows], dtype=np.float32).reshape(-1, old.vectors.shape[1]))
             ingested_at[doc.doc_id] = old.ingested_at(doc.doc_id) or time.time()
     for loaded in fresh:
         documents.append(loaded.document)
         paragraphs.extend(loaded.paragraphs)
         ingested_at[loaded.document.doc_id] = time.time()
-    new_chunks = _new_chunks(fresh, max_words, passage_chars)
-    if new_chunks:
-        vector_parts.append(_embed(new_chunks, embedder, progress, show_progress))
-        chunks.extend(new_chunks)
-    report.chunks_embedded = len(new_chunks)
+    new_passages = _new_passages(fresh, max_words, passage_chars)
+    if new_passages:
+        vector_parts.append(_embed(new_passages, embedder, progress, show_progress))
+        passages.extend(new_passages)
+    report.passages_embedded = len(new_passages)
     vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
-    blocks = _sentence_blocks(paragraphs, old, new_chunks, vector_parts[-1] if new_chunks else None, embedder, report,
+    blocks = _sentence_blocks(paragraphs, old, new_passages, vector_parts[-1] if new_passages else None, embedder, report,
                               progress, show_progress)
-    return IndexContent(documents, paragraphs, chunks, vectors, ingested_at,
+    return IndexContent(documents, paragraphs, passages, vectors, ingested_at,
                         {(p.doc_id, p.para): b for p, b in zip(paragraphs, blocks)})
 
 
-def _sentence_blocks(paragraphs: list[Paragraph], old: Index | None, new_chunks: list[Chunk],
+def _sentence_blocks(paragraphs: list[Paragraph], old: Index | None, new_passages: list[Passage],
                      new_vectors: np.ndarray | None, embedder: Embedder, report: IngestReport,
                      progress: Progress | None, show_progress: bool) -> list[np.ndarray]:
     """Each paragraph's sentence vectors (`rag.embed.sentence_vectors`): the old generation's where they still fit,
     a new chunk's vector where a chunk is one whole sentence (a short paragraph, a table row), the rest embedded."""
     known = ((lambda p: old.sentences.of(p.doc_id, p.para)) if old is not None and old.sentences is not None
              else (lambda p: None))
-    reuse = dict(zip((c.text for c in new_chunks), new_vectors)) if new_vectors is not None else {}
+    reuse = dict(zip((c.text for c in new_passages), new_vectors)) if new_vectors is not None else {}
     callback = (lambda done, total: progress("embed sentences", done, total)) if progress else show_progress
     blocks, embedded = embed_blocks(
         paragraphs, known, lambda texts: embedder.encode_documents(texts, progress=callback, desc="Sentences"),

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.documents import Chunk
+from rag.documents import Passage
 from rag.documents import Document
 from rag.documents import Paragraph
 from rag.errors import IndexDamaged
@@ -106,11 +106,11 @@ def default_index_dir() -> Path:
 
 @dataclass(frozen=True)
 class IndexContent:
-    """Everything one generation holds, as records. Chunk i owns row i of `vectors`; paragraph i is position i."""
+    """Everything one generation holds, as records. Passage i owns row i of `vectors`; paragraph i is position i."""
 
     documents: list[Document]
     paragraphs: list[Paragraph]
-    chunks: list[Chunk]
+    passages: list[Passage]
     vectors: np.ndarray  # float32, shape (len(chunks), dimension); memory-mapped when read from an index
     ingested_at: dict[str, float]
     # (doc_id, para) -> its sentence vectors, for a generation being written; readers use `Index.sentences`.

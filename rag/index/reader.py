@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.documents import Chunk
+from rag.documents import Passage
 from rag.documents import Document
 from rag.documents import Paragraph
 from rag.documents import Table
@@ -34,18 +34,18 @@ from rag.errors import IndexNotFound
 from rag.errors import UnknownParagraph
 from rag.index import ann
 from rag.index.bm25 import Postings
-from rag.index.checks import check_chunk_paragraphs, check_counts, check_manifest_fields, check_sizes
+from rag.index.checks import check_passage_paragraphs, check_counts, check_manifest_fields, check_sizes
 from rag.index.layout import EAGER_PARAGRAPHS, IndexContent, PARAGRAPH_COLUMNS, PARAGRAPH_COLUMNS_BEFORE_TABLES, check_manifest, live_generation, read_generation_manifest
 
 class Index:
     """A loaded, read-only generation of the index folder.
 
     What retrieval reads, by paragraph position and chunk row: `faiss` and `vectors` (dense), `postings`
-    and `word_ids` (BM25), `chunk_positions`, `references`, `paragraphs_at` and `chunk_rows`. Thread-safe.
+    and `word_ids` (BM25), `passage_positions`, `references`, `paragraphs_at` and `passage_rows`. Thread-safe.
     """
 
     def __init__(self, path: Path, generation: str, manifest: dict, faiss_index, vectors: np.ndarray,
-                 postings: Postings, chunk_span: np.ndarray, references: np.ndarray, store: "_Store",
+                 postings: Postings, passage_span: np.ndarray, references: np.ndarray, store: "_Store",
                  documents: list[Document], ingested_at: dict[str, float]):
         self.path = path
         self.generation = generation
@@ -53,7 +53,7 @@ class Index:
         self.faiss = faiss_index
         self.vectors = vectors
         self.postings = postings
-        self.chunk_span = chunk_span
+        self.passage_span = passage_span
         self.references = references
         self._store = store
         self._documents = documents
@@ -86,7 +86,7 @@ class Index:
         return int(self.manifest["paragraphs"])
 
     @property
-    def chunk_count(self) -> int:
+    def passage_count(self) -> int:
         return int(self.manifest["chunks"])
 
     @property
@@ -169,17 +169,17 @@ class Index:
             raise IndexDamaged(self.path, f"{self.generation}/meta.sqlite has no paragraph at position {missing[0]}")
         return [found[p] for p in positions]
 
-    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def passage_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The paragraph positions the chunk rows hold, row after row, and how many each holds (one, or a run
         of short paragraphs of one section)."""
-        span = np.asarray(self.chunk_span[np.asarray(rows, dtype=np.int64)], dtype=np.int64).reshape(-1, 2)
+        span = np.asarray(self.passage_span[np.asarray(rows, dtype=np.int64)], dtype=np.int64).reshape(-1, 2)
         counts = span[:, 1] - span[:, 0] + 1
         if (counts == 1).all():
             return span[:, 0], counts
         starts = np.repeat(span[:, 0] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
         return starts + np.arange(int(counts.sum())), counts
 
-    def chunk_rows(self, paragraph: Paragraph) -> list[int]:
+    def passage_rows(self, paragraph: Paragraph) -> list[int]:
         """The chunk rows that hold a paragraph."""
         return [r[0] for r in self._store.query(
             "SELECT row FROM chunks WHERE doc_id = ? AND para_start <= ? AND para_end >= ? ORDER BY row",
@@ -217,19 +217,19 @@ def open_generation(index_dir: str | Path, generation: str, model: str, dimensio
     faiss_index = read_vectors(path, generation, manifest)
     vectors = read_exact_vectors(path, generation, manifest)
     postings = read_postings(path, generation)
-    chunk_span, references = read_layout(path, generation)
+    passage_span, references = read_layout(path, generation)
     store = _Store(path, generation)
     eager = eager or (eager is None and manifest["paragraphs"] <= EAGER_PARAGRAPHS)
     try:
         check_counts(path, generation, manifest, store.counts(exact=eager))
-        check_sizes(path, generation, manifest, faiss_index, vectors, postings, chunk_span)
+        check_sizes(path, generation, manifest, faiss_index, vectors, postings, passage_span)
         documents, ingested_at = store.documents()
-        index = Index(path, generation, manifest, faiss_index, vectors, postings, chunk_span, references, store,
+        index = Index(path, generation, manifest, faiss_index, vectors, postings, passage_span, references, store,
                       documents, ingested_at)
         index.sentences = load_sentence_vectors(path / generation, manifest["paragraphs"], dimension, path,
                                                 index.position)
         if eager:
-            check_chunk_paragraphs(path, generation, index.content, chunk_span)
+            check_passage_paragraphs(path, generation, index.content, passage_span)
     except BaseException:
         store.close()
         raise
@@ -387,8 +387,8 @@ def read_content(index_dir: str | Path, generation: str, store: _Store, document
     try:
         paragraphs = [_paragraph(r) for r in store.query(f"SELECT {store.paragraph_columns} FROM paragraphs "
                                                           "ORDER BY position")]
-        chunks = [Chunk(*r) for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
+        passages = [Passage(*r) for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
                                                  "ORDER BY row")]
     except (ValueError, TypeError) as e:  # a row whose JSON columns were edited by hand
         raise IndexDamaged(index_dir, f"{generation}/meta.sqlite holds a malformed row ({e})") from e
-    return IndexContent(list(documents), paragraphs, chunks, vectors, dict(ingested_at))
+    return IndexContent(list(documents), paragraphs, passages, vectors, dict(ingested_at))

@@ -30,7 +30,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.documents import Chunk
+from rag.documents import Passage
 from rag.documents import Document
 from rag.documents import Paragraph
 from rag.embed.sentence_vectors import OFFSETS_FILE as SENTENCE_OFFSETS_FILE
@@ -40,7 +40,6 @@ from rag.index.bm25 import PostingsWriter
 from rag.index.bm25 import Vocabulary
 from rag.index.layout import FILES, FORMAT, FORMAT_VERSION, INDEXES, IndexContent, PARAGRAPH_COLUMNS, SCHEMA, current_generation, fsync_path, generation_dirs, manifest_or_none, named_by_current, replaced_by
 from rag.index.reader import Index
-from rag.load.paragraphs import is_reference
 
 class GenerationWriter:
     """Writes one new generation piece by piece, then makes it live (`commit`). Call under `write_lock`.
@@ -55,7 +54,7 @@ class GenerationWriter:
         with GenerationWriter(index_dir, {"model": ..., "dimension": 384, "chunking": ...}) as w:
             w.add_documents(documents, ingested_at)
             w.add_paragraphs(paragraphs)
-            w.add_chunks(chunks, vectors)
+            w.add_passages(passages, vectors)
             generation = w.commit()
     """
 
@@ -96,8 +95,8 @@ class GenerationWriter:
             self._postings = PostingsWriter(self.dir / "bm25", vocabulary, base.postings if base else None)
             self.documents = len(base.documents) if base else 0
             self.paragraphs = base.paragraph_count if base else 0
-            self.chunks = base.chunk_count if base else 0
-            self._first_new_chunk = self.chunks
+            self.passages = base.passage_count if base else 0
+            self._first_new_passage = self.passages
             self._references: list[int] = list(np.asarray(base.references).tolist()) if base else []
         except BaseException:
             self.abort()
@@ -133,27 +132,27 @@ class GenerationWriter:
               json.dumps(p.table.to_json()) if p.table else None)
              for i, p in enumerate(paragraphs)])
         self._postings.add([p.text for p in paragraphs])
-        self._references.extend(first + i for i, p in enumerate(paragraphs) if is_reference(p))
+        self._references.extend(first + i for i, p in enumerate(paragraphs) if p.is_reference)
         self.paragraphs += len(paragraphs)
 
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def add_passages(self, passages: Sequence[Passage], vectors: np.ndarray) -> None:
         """The next chunks and their vectors (L2-normalised, of the manifest's dimension), row for row."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(chunks), self.manifest["dimension"]):
-            raise ValueError(f"{len(chunks)} chunks but vectors of shape {vectors.shape}; they must align")
-        first = self.chunks
+        if vectors.shape != (len(passages), self.manifest["dimension"]):
+            raise ValueError(f"{len(passages)} passages but vectors of shape {vectors.shape}; they must align")
+        first = self.passages
         self._con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                              [(first + i, c.chunk_id, c.doc_id, c.para_start, c.para_end, c.text)
-                               for i, c in enumerate(chunks)])
+                              [(first + i, c.passage_id, c.doc_id, c.para_start, c.para_end, c.text)
+                               for i, c in enumerate(passages)])
         self._vectors.write(vectors.tobytes())
-        self.chunks += len(chunks)
+        self.passages += len(passages)
 
     def commit(self) -> str:
         """Finish every file, fsync them, and swap CURRENT to the new generation; returns its name."""
         try:
             if self.base is None:
                 self._con.executescript(INDEXES)
-            span = self._chunk_span()
+            span = self._passage_span()
             vocabulary = self._postings.vocabulary
             postings = self._postings.finish()
             first_new = len(vocabulary) - len(vocabulary.new_stems)
@@ -172,7 +171,7 @@ class GenerationWriter:
             np.save(self.dir / "references.npy", np.asarray(self._references, np.int32), allow_pickle=False)
             dense = self._write_dense()
             manifest = {**self.manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
-                        "documents": self.documents, "paragraphs": self.paragraphs, "chunks": self.chunks,
+                        "documents": self.documents, "paragraphs": self.paragraphs, "chunks": self.passages,
                         "dense": dense, "bm25": {"k1": postings.k1, "b": postings.b, "terms": postings.terms},
                         "created": time.time(), "replaces": self._replaces}
             (self.dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -200,36 +199,36 @@ class GenerationWriter:
         if named_by_current(self.path) != self.generation:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _chunk_span(self) -> np.ndarray:
+    def _passage_span(self) -> np.ndarray:
         """chunk_paras.npy: base's rows, then the new chunks' first and last paragraph positions (by a join)."""
-        span = np.zeros((self.chunks - self._first_new_chunk, 2), np.int32)
+        span = np.zeros((self.passages - self._first_new_passage, 2), np.int32)
         cursor = self._con.execute(
             "SELECT c.row, f.position, l.position FROM chunks c "
             "LEFT JOIN paragraphs f ON f.doc_id = c.doc_id AND f.para = c.para_start "
             "LEFT JOIN paragraphs l ON l.doc_id = c.doc_id AND l.para = c.para_end "
-            "WHERE c.row >= ? ORDER BY c.row", (self._first_new_chunk,))
+            "WHERE c.row >= ? ORDER BY c.row", (self._first_new_passage,))
         while rows := cursor.fetchmany(_BLOCK):  # in blocks: 10M tuples at once would take gigabytes
             broken = [r for r in rows if r[1] is None or r[2] is None]
             if broken:
                 raise ValueError(f"chunk row {broken[0][0]} cites a paragraph that was not added")
             block = np.asarray(rows, np.int64)
-            span[block[:, 0] - self._first_new_chunk] = block[:, 1:]
+            span[block[:, 0] - self._first_new_passage] = block[:, 1:]
         if self.base is not None:
-            span = np.concatenate([np.asarray(self.base.chunk_span, np.int32), span])
+            span = np.concatenate([np.asarray(self.base.passage_span, np.int32), span])
         return span
 
     def _write_dense(self) -> dict:
         """vectors.faiss: base's trained index with the new rows added, or a new one (`rag.index.ann.plan`)."""
         d = self.manifest["dimension"]
-        vectors = (np.memmap(self.dir / "vectors.f32", dtype=np.float32, mode="r", shape=(self.chunks, d))
-                   if self.chunks else np.zeros((0, d), np.float32))
+        vectors = (np.memmap(self.dir / "vectors.f32", dtype=np.float32, mode="r", shape=(self.passages, d))
+                   if self.passages else np.zeros((0, d), np.float32))
         base = self.base
-        if base is not None and not ann.needs_retraining(base.manifest["dense"], self.chunks):
+        if base is not None and not ann.needs_retraining(base.manifest["dense"], self.passages):
             spec = base.manifest["dense"]
             index = ann.read(base.path / base.generation / "vectors.faiss", spec, mmap=False)
-            ann.add(index, vectors[base.chunk_count:])
+            ann.add(index, vectors[base.passage_count:])
         else:
-            spec = ann.plan(self.chunks, d)
+            spec = ann.plan(self.passages, d)
             index = ann.build(vectors, spec)
         faiss.write_index(index, str(self.dir / "vectors.faiss"))
         return spec
@@ -247,8 +246,8 @@ def write_generation(index_dir: str | Path, content: IndexContent, manifest: dic
             part = paragraphs[start:start + _BLOCK]
             writer.add_paragraphs(part, None if content.sentences is None
                                   else [content.sentences[(p.doc_id, p.para)] for p in part])
-        for start in range(0, len(content.chunks), _BLOCK):
-            writer.add_chunks(content.chunks[start:start + _BLOCK], content.vectors[start:start + _BLOCK])
+        for start in range(0, len(content.passages), _BLOCK):
+            writer.add_passages(content.passages[start:start + _BLOCK], content.vectors[start:start + _BLOCK])
         return writer.commit()
 
 

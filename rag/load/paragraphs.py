@@ -63,18 +63,6 @@ class Block:
     table: Table | None = None  # kind "table": the structure; its text is made from it
 
 
-_REFERENCE_HEADINGS = re.compile(r"^(sources?|references?|bibliography|works cited|further reading|notes and sources)\b",
-                                 re.IGNORECASE)
-
-
-def is_reference(paragraph: Paragraph) -> bool:
-    """A paragraph of a document's source list (under a "Sources" or "References" heading).
-
-    >>> is_reference(Paragraph("d", 30, "IEA, Global EV Outlook 2024.", heading="Sources"))
-    True
-    """
-    return bool(_REFERENCE_HEADINGS.match(paragraph.heading.strip()))
-
 
 def clean_text(text: str) -> str:
     """Normalise Unicode and whitespace, drop control characters; keep typographic quotes.

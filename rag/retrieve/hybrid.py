@@ -26,10 +26,9 @@ import numpy as np
 from rag.index import ann
 from rag.index.bm25 import Postings, Vocabulary, words
 from rag.retrieve.document_match import DocumentMatcher
-from rag.documents import Chunk, Document, Hit, Paragraph
+from rag.documents import Passage, Document, Hit, Paragraph
 from rag.embed.embedder import Embedder
 from rag.errors import BadArgument
-from rag.load.paragraphs import is_reference
 
 _ASKS_ABOUT_SOURCES = re.compile(r"\b(sources?|references?|cite[sd]?|citations?|bibliography|reported by|according to whom)\b",
                                  re.IGNORECASE)
@@ -87,8 +86,8 @@ class Corpus(Protocol):
     references: np.ndarray
 
     def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]: ...
-    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-    def chunk_rows(self, paragraph: Paragraph) -> list[int]: ...
+    def passage_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def passage_rows(self, paragraph: Paragraph) -> list[int]: ...
     def word_ids(self, words: list[str]) -> list[int | None]: ...
 
 
@@ -98,25 +97,25 @@ class InMemory:
     Positions are the list's order; ties break by (doc_id, para) through `tie_order`.
     """
 
-    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, dimension: int,
+    def __init__(self, paragraphs: list[Paragraph], passages: list[Passage], vectors: np.ndarray, dimension: int,
                  faiss_index=None):
-        if len(chunks) != len(vectors):
-            raise BadArgument(f"{len(chunks)} chunks but {len(vectors)} vectors; they must align")
+        if len(passages) != len(vectors):
+            raise BadArgument(f"{len(passages)} passages but {len(vectors)} vectors; they must align")
         self.paragraphs = paragraphs
         self.paragraph_count = len(paragraphs)
-        self.vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), dimension)
+        self.vectors = np.asarray(vectors, dtype=np.float32).reshape(len(passages), dimension)
         if faiss_index is None:
             faiss_index = ann.build(self.vectors, {"kind": "exact"})
         self.faiss = faiss_index
         self._vocabulary = Vocabulary()
         self.postings = Postings.build([p.text for p in paragraphs], self._vocabulary)
-        self.references = np.asarray([i for i, p in enumerate(paragraphs) if is_reference(p)], np.int64)
+        self.references = np.asarray([i for i, p in enumerate(paragraphs) if p.is_reference], np.int64)
         position = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
         # Passage row -> the positions of its paragraphs (one, or a run of short ones).
-        self._chunk_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
-                              if (c.doc_id, n) in position] for c in chunks]
+        self._passage_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
+                              if (c.doc_id, n) in position] for c in passages]
         self._paragraph_rows: dict[int, list[int]] = {}
-        for row, paras in enumerate(self._chunk_paras):
+        for row, paras in enumerate(self._passage_paras):
             for p in paras:
                 self._paragraph_rows.setdefault(p, []).append(row)
         self._position = position
@@ -127,12 +126,12 @@ class InMemory:
     def paragraphs_at(self, positions: Sequence[int]) -> list[Paragraph]:
         return [self.paragraphs[int(i)] for i in positions]
 
-    def chunk_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        paras = [self._chunk_paras[int(r)] for r in rows]
+    def passage_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        paras = [self._passage_paras[int(r)] for r in rows]
         counts = np.fromiter((len(p) for p in paras), np.int64, len(paras))
         return np.fromiter((i for p in paras for i in p), np.int64, int(counts.sum())), counts
 
-    def chunk_rows(self, paragraph: Paragraph) -> list[int]:
+    def passage_rows(self, paragraph: Paragraph) -> list[int]:
         return self._paragraph_rows.get(self._position[(paragraph.doc_id, paragraph.para)], [])
 
     def word_ids(self, words: list[str]) -> list[int | None]:
@@ -179,7 +178,7 @@ class DenseRetriever:
         sims, rows = sims[keep], rows[keep]
         # Rows come best first, so a paragraph's best passage is its first: keep each paragraph's first
         # appearance, in order of appearance (the order the scores' mean and spread are summed in).
-        positions, counts = self.corpus.chunk_positions(rows)
+        positions, counts = self.corpus.passage_positions(rows)
         if not len(positions):
             return {}
         sims = np.repeat(sims, counts)
@@ -189,7 +188,7 @@ class DenseRetriever:
 
     def paragraph_score(self, query_vector: np.ndarray, paragraph: Paragraph) -> float:
         """Best chunk cosine of one paragraph (for paragraphs outside the dense candidates)."""
-        rows = self.corpus.chunk_rows(paragraph)
+        rows = self.corpus.passage_rows(paragraph)
         if not rows:
             return 0.0
         return float((np.asarray(self.vectors[np.asarray(rows)], dtype=np.float32) @ query_vector).max())
@@ -257,7 +256,7 @@ def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion,
 class HybridRetriever:
     """BM25 and dense rankings fused (z-score fusion by default, or RRF); `mode` picks one or both."""
 
-    def __init__(self, paragraphs: list[Paragraph], chunks: list[Chunk], vectors: np.ndarray, embedder: Embedder,
+    def __init__(self, paragraphs: list[Paragraph], passages: list[Passage], vectors: np.ndarray, embedder: Embedder,
                  mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE,
                  corpus: Corpus | None = None, documents: Sequence[Document] | None = None,
                  document_weight: float = DOCUMENT_WEIGHT):
@@ -265,7 +264,7 @@ class HybridRetriever:
         `documents` (the index's own, for `from_index`) give the document prior; none, no prior."""
         self.mode = Mode.parse(mode)
         self.fusion = Fusion.parse(fusion)
-        self.corpus = corpus if corpus is not None else InMemory(paragraphs, chunks, vectors, embedder.dimension,
+        self.corpus = corpus if corpus is not None else InMemory(paragraphs, passages, vectors, embedder.dimension,
                                                                    faiss_index)
         self.bm25 = Bm25Retriever(self.corpus)
         self.dense = DenseRetriever(self.corpus)
