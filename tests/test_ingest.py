@@ -253,3 +253,17 @@ def test_a_copy_beside_its_original_is_a_new_document(tmp_path, embedder):
     shutil.copy(corpus / "alpha.md", corpus / "alpha-copy.md")
     report = ingest([corpus], index_dir, embedder)
     assert report.added == ["alpha-copy"] and report.moved == [] and report.unchanged == ["alpha"]
+
+
+def test_the_index_is_readable_by_its_owner_only(tmp_path, embedder):
+    """Like saved conversations: the index holds the text of every document."""
+    index_dir = tmp_path / ".rag" / "index"
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 1)
+    ingest([corpus], index_dir, embedder)
+    written = [tmp_path / ".rag", *(tmp_path / ".rag").rglob("*")]
+    assert len(written) > 10 and (index_dir / "encoder" / "model.onnx") in written
+    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in written
+             if p.stat().st_mode & 0o777 != (0o700 if p.is_dir() else 0o600)}
+    assert loose == {}

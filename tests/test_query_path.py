@@ -65,6 +65,33 @@ def test_an_index_without_an_encoder_answers_through_torch(corpus_index, tmp_pat
     assert not report.changed and onnx_encoder.load(copy, embedder.name, embedder.dimension) is not None
 
 
+@pytest.mark.parametrize("tamper", ["model", "tokenizer", "no-hashes"])
+def test_an_altered_encoder_is_not_used_and_doctor_says_so(corpus_index, tmp_path, embedder, tamper, caplog):
+    """A replaced model.onnx would turn retrieval into garbage silently: it must fail its recorded sha256."""
+    from rag.index.doctor import diagnose
+
+    copy = tmp_path / "index"
+    shutil.copytree(corpus_index, copy)
+    folder = onnx_encoder.encoder_folder(copy)
+    if tamper == "model":
+        data = bytearray((folder / onnx_encoder.MODEL_FILE).read_bytes())
+        data[-1000] ^= 0xFF  # one flipped byte in the weights: the graph still loads and runs
+        (folder / onnx_encoder.MODEL_FILE).write_bytes(bytes(data))
+    elif tamper == "tokenizer":
+        (folder / onnx_encoder.TOKENIZER_FILE).write_text((folder / onnx_encoder.TOKENIZER_FILE).read_text() + " ")
+    else:  # an export from before the hashes were recorded
+        info = json.loads((folder / onnx_encoder.INFO_FILE).read_text())
+        (folder / onnx_encoder.INFO_FILE).write_text(json.dumps({k: v for k, v in info.items() if k != "sha256"}))
+    with caplog.at_level("WARNING"):
+        assert onnx_encoder.load(copy, embedder.name, embedder.dimension) is None
+    assert "sha256" in caplog.text
+    assert Embedder.for_index(copy).query_backend == "torch"
+    (check,) = [c for c in diagnose(copy).checks if c.name == "encoder"]
+    assert check.status.value == "warn" and "sha256" in check.detail and "rag ingest" in check.fix
+    ingest([CORPUS], copy, embedder)  # exports it again
+    assert onnx_encoder.load(copy, embedder.name, embedder.dimension) is not None
+
+
 def test_stored_sentence_vectors_are_the_models_vectors_of_each_sentence(engine, embedder):
     stored = engine.index.sentences
     assert stored is not None

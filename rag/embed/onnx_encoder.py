@@ -8,14 +8,21 @@ queries keep using torch. The encoder folder holds:
 
     model.onnx      the transformer with mean pooling and L2 normalisation inside the graph
     tokenizer.json  the model's tokenizer (truncation to the model's max_seq_length, batch padding)
-    encoder.json    model name, dimension, max_seq_length, the torch weights' size, and the check's error
+    encoder.json    model name, dimension, max_seq_length, the torch weights' size, the check's error, and the
+                    sha256 of model.onnx and tokenizer.json
+The encoder is used only if both files match the sha256 recorded at export (`EncoderMismatch` otherwise):
+a replaced or truncated model.onnx would otherwise turn every question's vector, and so retrieval, into
+garbage without a word. The bytes that are hashed are the bytes that are loaded. An export without
+recorded hashes (made before they were) is not used either; the next `rag ingest` exports it again.
 
 Not handled: a GPU provider (queries are single short texts; the CPU is enough).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -34,6 +41,24 @@ PROBES = ("How many vehicles did China export in 2023?", "EU",
           "The definitive duties are 17.0% for BYD, 18.8% for Geely and 35.3% for SAIC. " * 20)  # > max_seq_length
 
 
+log = logging.getLogger(__name__)
+
+
+class EncoderMismatch(ValueError):
+    """An exported encoder's file does not match the sha256 recorded at export."""
+
+
+def _verified(folder: Path, info: dict, name: str) -> bytes:
+    """The file's bytes, when their sha256 is the one encoder.json records for it."""
+    data = (folder / name).read_bytes()
+    recorded = (info.get("sha256") or {}).get(name)
+    if recorded is None:
+        raise EncoderMismatch(f"{folder / INFO_FILE} records no sha256 for {name} (an export older than the check)")
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise EncoderMismatch(f"{folder / name} does not match the sha256 recorded when it was exported")
+    return data
+
+
 class OnnxEncoder:
     """Encodes texts like `SentenceTransformer.encode(..., normalize_embeddings=True)`. Thread-safe."""
 
@@ -44,7 +69,8 @@ class OnnxEncoder:
         self.folder = Path(folder)
         info = json.loads((self.folder / INFO_FILE).read_text(encoding="utf-8"))
         self.name, self.dimension = info["model"], int(info["dimension"])
-        self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
+        model_bytes = _verified(self.folder, info, MODEL_FILE)
+        self._tokenizer = Tokenizer.from_str(_verified(self.folder, info, TOKENIZER_FILE).decode("utf-8"))
         self._tokenizer.enable_truncation(int(info["max_seq_length"]))
         self._tokenizer.enable_padding()  # to the longest text of each batch, as sentence-transformers does
         options = onnxruntime.SessionOptions()
@@ -53,7 +79,7 @@ class OnnxEncoder:
         # threads per call only spin (2 threads: 53 ms of CPU per question at concurrency 1, bench/concurrency.py).
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(str(self.folder / MODEL_FILE), options,
+        self._session = onnxruntime.InferenceSession(model_bytes, options,
                                                      providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -72,15 +98,27 @@ def encoder_folder(index_dir: str | Path) -> Path:
 
 
 def load(index_dir: str | Path, model: str, dimension: int) -> OnnxEncoder | None:
-    """The index's exported encoder, or None when there is none usable (no export, another model, no onnxruntime)."""
+    """The index's exported encoder, or None when there is none usable (no export, another model, no onnxruntime,
+    a file that does not match its recorded sha256: that one is logged)."""
+    encoder, problem = try_load(index_dir, model, dimension)
+    if problem:
+        log.warning("not using the ONNX query encoder: %s; questions load torch until `rag ingest` exports it again",
+                    problem)
+    return encoder
+
+
+def try_load(index_dir: str | Path, model: str, dimension: int) -> tuple[OnnxEncoder | None, str | None]:
+    """(the encoder, None), (None, None) when there is no usable export, or (None, why) when its files were altered."""
     folder = encoder_folder(index_dir)
     try:
         info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
         if info.get("model") != model or int(info.get("dimension", 0)) != dimension:
-            return None
-        return OnnxEncoder(folder)
+            return None, None
+        return OnnxEncoder(folder), None
+    except EncoderMismatch as e:
+        return None, str(e)
     except (OSError, ValueError, KeyError, ImportError, RuntimeError):
-        return None  # queries then use the torch model: slower to start, same vectors
+        return None, None  # queries then use the torch model: slower to start, same vectors
 
 
 def export(model, index_dir: str | Path, name: str, dimension: int, weights_bytes: int = 0) -> float:
@@ -123,9 +161,10 @@ def export(model, index_dir: str | Path, name: str, dimension: int, weights_byte
                               output_names=["embedding"], opset_version=17, dynamo=False,
                               dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}})
         tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
+        hashes = {f: hashlib.sha256((staging / f).read_bytes()).hexdigest() for f in (MODEL_FILE, TOKENIZER_FILE)}
         (staging / INFO_FILE).write_text(json.dumps(
             {"model": name, "dimension": dimension, "max_seq_length": max_seq_length, "weights_bytes": weights_bytes,
-             "created": time.time()}, indent=2), encoding="utf-8")
+             "created": time.time(), "sha256": hashes}, indent=2), encoding="utf-8")
         expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         error = float(np.abs(OnnxEncoder(staging).encode(list(PROBES)) - expected).max())
         info = json.loads((staging / INFO_FILE).read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ The checks, in order:
     counts       the manifest's counts match the rows; vectors, postings and chunk_paras.npy match them one to one
     paragraphs   every chunk's paragraphs exist where chunk_paras.npy says, so a hit resolves to text a person can check
     sentences    the stored sentence vectors match the paragraphs (warn when absent: questions embed them)
-    encoder      the ONNX query encoder loads (warn when absent: questions load torch)
+    encoder      the ONNX query encoder loads and matches its recorded sha256 (warn when absent or altered)
     generations  no incomplete generation folders, no stray complete ones, no leftover CURRENT temp files
 
 `repair` (under the write lock) does two things only. When CURRENT is missing, unreadable, or
@@ -187,8 +187,10 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
                                                            "sentences (slower)", upgrade))
     except IndexDamaged as e:
         checks.append(Check("sentences", Status.FAIL, e.problem, repair))
-    encoder = onnx_encoder.load(path, model, dimension)
-    checks.append(Check("encoder", Status.OK, "ONNX query encoder loads") if encoder
+    encoder, altered = onnx_encoder.try_load(path, model, dimension)
+    checks.append(Check("encoder", Status.OK, "ONNX query encoder loads, its sha256 as recorded") if encoder
+                  else Check("encoder", Status.WARN, f"ONNX query encoder not used: {altered}; questions load torch",
+                             "rag ingest corpus/ (exports it again)") if altered
                   else Check("encoder", Status.WARN, "no usable ONNX query encoder: questions load torch (seconds)",
                              upgrade))
     return checks

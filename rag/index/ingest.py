@@ -35,7 +35,7 @@ from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.load.limits import Limits
 from rag.load.worker import Job, parse_files
 from rag.embed.sentence_vectors import embed_blocks
-from rag.index.layout import FORMAT, FORMAT_VERSION, IndexContent, check_manifest, read_manifest
+from rag.index.layout import FORMAT, FORMAT_VERSION, IndexContent, check_manifest, make_private, read_manifest
 from rag.index.lock import write_lock
 from rag.index.reader import Index
 from rag.index.writer import GenerationWriter, write_generation
@@ -287,6 +287,7 @@ def _ensure_query_encoder(index_dir: str | Path, embedder: Embedder, report: Ing
         return
     try:
         embedder.export_query_encoder(index_dir)
+        make_private(onnx_encoder.encoder_folder(index_dir))
     except Exception as e:  # noqa: BLE001 - any exporter failure leaves the torch path, which works
         report.warnings.append(f"the ONNX query encoder was not exported ({type(e).__name__}: {e}); "
                                "questions will load torch")

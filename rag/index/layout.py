@@ -55,6 +55,9 @@ FORMAT_VERSION = 2  # 2: vectors.f32, bm25/, chunk_paras.npy, references.npy, po
 
 
 DEFAULT_INDEX_DIR = ".rag/index"
+# Owner-only, as for saved conversations: the index holds every document's text.
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 
 
 INDEX_ENV = "RAG_INDEX"
@@ -262,6 +265,25 @@ def replaced_by(index_dir: str | Path, generation: str) -> list[str]:
         seen.add(name)
         manifest = manifest_or_none(path, name)
     return chain
+
+
+def private_folder(path: Path) -> None:
+    """Create `path` (and any missing parent) readable by its owner only, and make an existing one so: an index
+    holds the text of every document, like the conversations folder."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+    os.chmod(path, PRIVATE_FOLDER)
+
+
+def make_private(path: Path) -> None:
+    """Owner-only permissions on a folder and everything in it (a generation or the encoder, before it goes live)."""
+    os.chmod(path, PRIVATE_FOLDER)
+    for root, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(Path(root) / name, PRIVATE_FOLDER)
+        for name in files:
+            os.chmod(Path(root) / name, PRIVATE_FILE)
 
 
 def fsync_path(path: Path) -> None:

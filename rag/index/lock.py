@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rag.errors import IndexBusy
+from rag.index.layout import PRIVATE_FILE, private_folder
 
 # (index folder, thread) -> depth. flock conflicts between two open files even in one process, so a
 # thread that already holds the lock (corpus.add_uploads, around ingest) must not take it again.
@@ -33,7 +34,7 @@ def write_lock(index_dir: str | Path) -> Iterator[None]:
     again. Another thread or process still gets `IndexBusy`.
     """
     path = Path(index_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    private_folder(path)
     key = (str(path.resolve()), threading.get_ident())
     with _held_guard:
         depth = _held.get(key, 0)
@@ -47,7 +48,7 @@ def write_lock(index_dir: str | Path) -> Iterator[None]:
                 _held[key] -= 1
         return
     # Opened without truncating, so that a refused writer does not wipe the holder's pid.
-    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -38,7 +38,7 @@ from rag.embed.sentence_vectors import VECTORS_FILE as SENTENCE_VECTORS_FILE
 from rag.index import ann
 from rag.index.bm25 import PostingsWriter
 from rag.index.bm25 import Vocabulary
-from rag.index.layout import FILES, FORMAT, FORMAT_VERSION, INDEXES, IndexContent, PARAGRAPH_COLUMNS, SCHEMA, current_generation, fsync_path, generation_dirs, manifest_or_none, named_by_current, replaced_by
+from rag.index.layout import FILES, FORMAT, FORMAT_VERSION, INDEXES, IndexContent, PARAGRAPH_COLUMNS, PRIVATE_FILE, SCHEMA, current_generation, fsync_path, generation_dirs, make_private, manifest_or_none, named_by_current, replaced_by
 from rag.index.reader import Index
 
 class GenerationWriter:
@@ -175,6 +175,7 @@ class GenerationWriter:
                         "dense": dense, "bm25": {"k1": postings.k1, "b": postings.b, "terms": postings.terms},
                         "created": time.time(), "replaces": self._replaces}
             (self.dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            make_private(self.dir)
             for name in (*FILES, SENTENCE_VECTORS_FILE, SENTENCE_OFFSETS_FILE):
                 fsync_path(self.dir / name)
             for file in (self.dir / "bm25").iterdir():
@@ -260,6 +261,7 @@ def set_current(index_dir: str | Path, generation: str) -> None:
     tmp = path / f".CURRENT.{os.getpid()}"
     try:
         tmp.write_text(generation, encoding="utf-8")
+        os.chmod(tmp, PRIVATE_FILE)
         fsync_path(tmp)
         os.replace(tmp, path / "CURRENT")
     finally:
