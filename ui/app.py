@@ -7,12 +7,21 @@ signed in and holds a role (`ui.state.principal`); the pages are not even regist
 """
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import streamlit as st
 
-from app.auth import RolesConfigError
-from ui import account, state
+# `streamlit run` puts this file's folder first on sys.path for the run, where this file, app.py, would
+# shadow the `app` package ("'app' is not a package"): take it off before importing the package.
+if os.path.dirname(os.path.abspath(__file__)) in sys.path:
+    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+if not hasattr(sys.modules.get("app"), "__path__"):
+    sys.modules.pop("app", None)
+
+from app.auth import RolesConfigError  # noqa: E402
+from ui import account, state  # noqa: E402
 
 HERE = Path(__file__).parent
 
