@@ -6,6 +6,8 @@
   every page is served over; a team's own list (`--server.allowedHosts`, as `make run
   RAG_ALLOWED_HOSTS=...` passes it) replaces it.
 - A page that fails shows the visitor no traceback or server path; the server's log has them.
+- Streamlit's upload endpoint refuses a PUT without the XSRF token (the proxy rule in SECURITY.md is
+  not tested: no nginx here).
 - The Library reads only the recent part of a large audit log.
 
 The servers run without an index (the pages under test stop before one is needed), so no model loads.
@@ -151,6 +153,21 @@ def test_a_team_names_its_own_hosts(team_server):
     assert websocket_opens(port, "paracite.team.example") and websocket_opens(port, "localhost")
     assert not websocket_opens(port, "evil.example")
     assert not websocket_opens(port, "127.0.0.1")  # the team's list replaces the shipped one
+
+
+def test_an_upload_without_the_xsrf_token_is_refused(plain_server):
+    """What of the upload endpoint can be tested here (SECURITY.md: the proxy rule for the rest): a PUT
+    from a client that never opened the page, with no XSRF cookie and token, is refused unread."""
+    import urllib.error
+    import urllib.request
+
+    port, _ = plain_server
+    body = b"--b\r\nContent-Disposition: form-data; name=file; filename=a.txt\r\n\r\n" + b"x" * 1024 + b"\r\n--b--\r\n"
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/{'0' * 32}/file", data=body,
+                                     method="PUT", headers={"Content-Type": "multipart/form-data; boundary=b"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
 
 
 def test_a_failing_page_shows_no_traceback(plain_server, chromium):
