@@ -9,6 +9,9 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # The UI has no login: it listens on this machine only. Serve others from behind an authenticating
 # proxy with `make run RAG_BIND_ADDRESS=0.0.0.0` (or that variable in the environment).
 RAG_BIND_ADDRESS ?= 127.0.0.1
+# The host names the UI answers to (DNS rebinding); empty: .streamlit/config.toml's, loopback only.
+# A team deploy names the proxy's: RAG_ALLOWED_HOSTS="localhost paracite.example.com".
+RAG_ALLOWED_HOSTS ?=
 
 .PHONY: run ingest test browser clean
 
@@ -26,7 +29,7 @@ ingest: $(VENV)/.installed
 
 run: ingest
 	$(VENV)/bin/streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false \
-		--server.address $(RAG_BIND_ADDRESS)
+		--server.address $(RAG_BIND_ADDRESS) $(foreach host,$(RAG_ALLOWED_HOSTS),--server.allowedHosts $(host))
 
 # Debian's Chromium for the end-to-end UI test (no browser downloads).
 browser:

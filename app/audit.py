@@ -11,9 +11,12 @@ being written; a torn last line is skipped on reading.
 The log lies at $RAG_AUDIT_LOG, or else `audit.jsonl` beside the index folder (`.rag/audit.jsonl`),
 0600. `require` is `app.auth.require` that also logs a refusal.
 
+The Library's "added by" column (`added_by`) reads only the last `RECENT_BYTES` of the log, seeking
+from its end, so a large log costs a view no more than that; a document whose upload lies before that
+part shows no one there.
+
 Not handled: rotation (the log grows by one short line per change; rotate it with logrotate's
-copytruncate), tamper evidence against someone who can write the file, and reading it fast when
-it is very large (`added_by` reads it whole).
+copytruncate) and tamper evidence against someone who can write the file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from app.auth import require as require_role
 AUDIT_ENV = "RAG_AUDIT_LOG"
 DONE, REFUSED = "done", "refused"
 ADDING = ("upload", "replace")
+# What the Library reads of the log on each view: its last 1 MiB, about 5,000 entries.
+RECENT_BYTES = 1024 * 1024
 
 
 def default_path(index_dir: str | Path) -> Path:
@@ -85,6 +90,27 @@ def read(path: str | Path) -> list[dict]:
         text = Path(path).read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return []
+    return _entries(text)
+
+
+def read_recent(path: str | Path, max_bytes: int = RECENT_BYTES) -> list[dict]:
+    """The entries in the last `max_bytes` of the log, oldest first: what `read` gives, without reading
+    (or holding) more than that of a log that has grown large. The line cut by the seek is skipped."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            begin = max(0, size - max_bytes - 1)  # a byte more, to tell whether the first line is whole
+            f.seek(begin)
+            data = f.read(size - begin)
+    except FileNotFoundError:
+        return []
+    if begin:
+        cut = data.find(b"\n")  # the first line began before the seek (or is the newline just before it)
+        data = data[cut + 1:] if cut >= 0 else b""
+    return _entries(data.decode("utf-8", errors="replace"))
+
+
+def _entries(text: str) -> list[dict]:
     entries = []
     for line in text.splitlines():
         try:
@@ -96,10 +122,12 @@ def read(path: str | Path) -> list[dict]:
     return entries
 
 
-def added_by(path: str | Path) -> dict[str, dict]:
-    """doc_id -> the latest successful upload or replace of it (a delete forgets it)."""
+def added_by(path: str | Path, max_bytes: int = RECENT_BYTES) -> dict[str, dict]:
+    """doc_id -> the latest successful upload or replace of it (a delete forgets it), from the last
+    `max_bytes` of the log: the Library reads this on every view, so a document added before that part
+    of the log shows no one (the whole log still says who)."""
     latest: dict[str, dict] = {}
-    for entry in read(path):
+    for entry in read_recent(path, max_bytes):
         doc, outcome = entry.get("doc"), entry.get("outcome")
         if not isinstance(doc, str) or outcome != DONE:
             continue

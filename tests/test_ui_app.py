@@ -372,3 +372,31 @@ def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles)
     assert not at.exception, at.exception
     assert [c.conversation_id for c in list_conversations(ritas_folder)] == [other]
     assert at.query_params["c"] not in (mine, other)
+
+
+def test_a_question_over_the_apis_cap_is_refused_with_a_message(app_env, monkeypatch, tmp_path):
+    from app.limits import MAX_QUESTION_CHARS
+
+    monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
+    at = ask(new_app(), "How many vehicles did China export in 2023? " + "x" * MAX_QUESTION_CHARS)
+    assert any("the limit is 2,000" in e for e in shown(at.error))
+    assert at.session_state["messages"] == [] and not list((tmp_path / "conversations").rglob("*.json"))
+    ask(at, "How many vehicles did China export in 2023?")  # the chat goes on
+    assert len(at.session_state["messages"]) == 2 and not at.error
+
+
+def test_the_history_sent_for_rewriting_is_capped(app_env, monkeypatch, tmp_path):
+    from app.limits import MAX_QUESTION_CHARS
+    from app.transcript import save_conversation
+
+    # A conversation saved before the cap, with an earlier question of 19,999 characters.
+    monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
+    cid = new_conversation_id()
+    save_conversation(tmp_path / "conversations", cid,
+                      ["How many vehicles did Japanese makers build overseas in 2023? " + "y" * 19_937])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["c"] = cid
+    at = ask(at.run(), "And what about Korea?")
+    answer = at.session_state["messages"][-1]
+    assert "Korea" in answer.standalone_question
+    assert len(answer.standalone_question) <= MAX_QUESTION_CHARS + len(" and Korea?")

@@ -4,21 +4,38 @@ Run: streamlit run ui/app.py   (index: $RAG_INDEX or .rag/index; uploads go to $
 
 With `[auth]` in `.streamlit/secrets.toml`, nothing but the sign-in page runs until the visitor is
 signed in and holds a role (`ui.state.principal`); the pages are not even registered before that.
+A secrets file that exists but cannot be read stops every page with an error (fail closed): it may
+hold `[auth]`, and reading it as "no sign-in" would make every visitor the local admin.
 """
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import streamlit as st
 
-from app.auth import RolesConfigError
-from ui import account, state
+# `streamlit run` puts this file's folder first on sys.path for the run, where this file, app.py, would
+# shadow the `app` package ("'app' is not a package"): take it off before importing the package.
+if os.path.dirname(os.path.abspath(__file__)) in sys.path:
+    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+if not hasattr(sys.modules.get("app"), "__path__"):
+    sys.modules.pop("app", None)
+
+from app.auth import RolesConfigError  # noqa: E402
+from ui import account, state  # noqa: E402
 
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="paracite", page_icon=":material/format_quote:", layout="wide")
 try:
     principal = state.principal()
+except state.SecretsUnreadable as e:
+    # Fails closed, as `rag serve` does on a broken tokens file: the file may hold [auth], so nobody is let in.
+    logging.getLogger(__name__).error("%s; nobody is let in until it is fixed", e)
+    st.error("This server's secrets file cannot be read, so it cannot tell whether sign-in is required, and "
+             "nobody is let in until the operator fixes it; the server's log says why.", icon=":material/error:")
+    st.stop()
 except RolesConfigError as e:
     logging.getLogger(__name__).warning("%s", e)
     account.no_access_page("The roles file of this server has an error, so nobody can be let in until the "

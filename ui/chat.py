@@ -14,6 +14,9 @@ Two tabs on one conversation: each save is committed on top of the revision this
 another tab saved in between (`ConversationConflict`), the page reloads the newer turns, puts its own
 new turns after them, and says so, so neither tab's turns are lost. Every string a visitor or a
 document can influence is escaped before Streamlit renders it (`ui.render`).
+
+A question over the API's cap (`app.limits.MAX_QUESTION_CHARS`) is refused with a message, and the
+earlier turns sent for rewriting a follow-up are capped (`app.limits.cap_history`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import streamlit as st
 
 from app import audit
 from app.auth import Principal
+from app.limits import cap_history, question_too_long
 from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
@@ -72,11 +76,15 @@ def main() -> None:
         draw_turn(turn, i, index)
 
     question = st.chat_input("Ask a question about the documents", disabled=engine is None)
-    if question and question.strip() and engine is not None:
+    # Not max_chars: Streamlit would cut a longer question silently, and answer another question than was asked.
+    too_long = question_too_long(question) if question else None
+    if too_long:
+        st.error(too_long, icon=":material/block:")
+    elif question and question.strip() and engine is not None:
         turns.append(question)
         draw_turn(question, len(turns) - 1, index)
         answerer = state.get_answerer(engine, settings)
-        earlier = history(turns[:-1])
+        earlier = cap_history(history(turns[:-1]))  # a long earlier turn would become the standalone question
         if answerer.chat_model is not None:
             # Tokens as the LLM writes them; then the verified answer, with badges, replaces the draft.
             draft = st.empty()

@@ -13,6 +13,7 @@ Who is asking (`principal`): with an `[auth]` section in `.streamlit/secrets.tom
 user (`st.user`, from the identity cookie Streamlit signs) with the role the operator's roles file
 gives them (`app.auth`); None when nobody is signed in or the account has no role, and the router
 then shows only the sign-in page. Without `[auth]`, the one local user, an admin (`app.auth.LOCAL`).
+A secrets file that exists but cannot be read raises `SecretsUnreadable`, and the router lets nobody in.
 Not handled: per-visitor limits on LLM use.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,13 +75,52 @@ def audit_path() -> Path:
     return audit.default_path(index_dir())
 
 
+class SecretsUnreadable(RagError):
+    """A secrets file exists but cannot be read, so nobody can tell whether sign-in is on: the app lets nobody in."""
+
+
 def auth_enabled() -> bool:
-    """True when `.streamlit/secrets.toml` (or `--secrets.files`) has an `[auth]` section: sign-in is on."""
+    """True when `.streamlit/secrets.toml` (or `--secrets.files`) has an `[auth]` section: sign-in is on.
+
+    False only when no secrets file exists, or one without `[auth]`. A secrets file that exists but cannot
+    be read (bad TOML, not UTF-8, no permission) raises `SecretsUnreadable`: it may hold an `[auth]`
+    section, so treating it as "no sign-in" would make every visitor the local admin (`rag serve` also
+    refuses to start on a broken tokens file).
+    """
     try:
-        return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
-    except Exception:  # an unreadable secrets file: Streamlit itself shows the error; no sign-in can work
-        log.warning("cannot read the secrets file", exc_info=True)
+        loaded = st.secrets.load_if_toml_exists()
+    except Exception as e:  # e.g. a file that is not UTF-8, or one we may not read: Streamlit lets these through
+        raise SecretsUnreadable(_secrets_problem() or f"a secrets file cannot be read ({type(e).__name__}: {e})"
+                                ) from e
+    if not loaded:
+        problem = _secrets_problem()  # Streamlit reports a file it cannot parse as no file at all
+        if problem:
+            raise SecretsUnreadable(problem)
         return False
+    return "auth" in st.secrets
+
+
+def _secrets_problem() -> str | None:
+    """Why the configured secrets files could not be loaded; None when none of them exists."""
+    from streamlit import config
+
+    problem = None
+    for path in map(Path, config.get_option("secrets.files") or []):
+        if not os.path.lexists(path):
+            continue
+        if path.suffix != ".toml":
+            if not path.is_dir() or any(path.iterdir()):  # an empty secrets folder holds no secrets
+                problem = problem or f"{path} is not a .toml file or a folder of secrets that Streamlit can read"
+            continue
+        try:
+            tomllib.loads(path.read_text("utf-8"))
+        except OSError as e:
+            return f"{path} cannot be read ({e.strerror or e})"
+        except UnicodeDecodeError:
+            return f"{path} is not UTF-8 text"
+        except tomllib.TOMLDecodeError as e:
+            return f"{path} is not valid TOML ({e})"
+    return problem
 
 
 def auth_providers() -> list[str | None]:
