@@ -28,7 +28,7 @@ ingest: $(VENV)/.installed
 	$(VENV)/bin/rag ingest corpus/
 
 run: ingest
-	$(VENV)/bin/streamlit run ui/app.py --server.headless true --browser.gatherUsageStats false \
+	$(VENV)/bin/streamlit run ui/main.py --server.headless true --browser.gatherUsageStats false \
 		--server.address $(RAG_BIND_ADDRESS) $(foreach host,$(RAG_ALLOWED_HOSTS),--server.allowedHosts $(host))
 
 # Debian's Chromium for the end-to-end UI test (no browser downloads).

@@ -4,4 +4,4 @@ The UI's page scripts draw when imported (Streamlit runs them top to bottom), so
 collection skips them; their helpers' doctests live in ui/render.py and ui/state.py.
 """
 
-collect_ignore = ["ui/app.py", "ui/chat.py", "ui/library.py", "ui/reader.py", "ui/eval_report.py"]
+collect_ignore = ["ui/main.py", "ui/chat.py", "ui/library.py", "ui/reader.py", "ui/eval_report.py"]

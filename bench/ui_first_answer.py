@@ -27,7 +27,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_CORPUS": tempfile.mkdtemp(), "HF_HUB_OFFLINE": "1"}
     t_start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"),
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"),
                                "--server.headless", "true", "--server.port", str(port), "--server.address",
                                "127.0.0.1", "--browser.gatherUsageStats", "false"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ The upload always goes through a real Chromium page on the Library page.
 
 What it does, bounded throughout (every wait has a timeout, and the whole run stops after --timeout):
 1. copies INDEX_DIR into a temporary folder (the original is never written) and starts
-   `streamlit run ui/app.py` on 127.0.0.1 only, with no LLM backends configured (extractive answers);
+   `streamlit run ui/main.py` on 127.0.0.1 only, with no LLM backends configured (extractive answers);
 2. warms the server: one session asks one question and gets its answer;
 3. starts an upload of --upload-docs generated text files on the Library page (ingested in the server),
    and as soon as it is under way opens --sessions chat sessions at once, each asking one question;
@@ -240,7 +240,7 @@ def main() -> int:
            "RAG_CONVERSATIONS": str(work / "conversations"), "RAG_BACKENDS": str(work / "backends.toml"),
            "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     log = (work / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"),
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"),
                                "--server.headless", "true", "--server.port", str(port), "--server.address",
                                "127.0.0.1", "--browser.gatherUsageStats", "false"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

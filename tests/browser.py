@@ -29,10 +29,10 @@ def free_port() -> int:
 
 
 def start_app(port: int, env: dict[str, str], log, *options: str) -> subprocess.Popen:
-    """`streamlit run ui/app.py` on 127.0.0.1:`port` in its own process group (for `stop_server`);
+    """`streamlit run ui/main.py` on 127.0.0.1:`port` in its own process group (for `stop_server`);
     `options` are more `--section.option value` flags (e.g. `--secrets.files PATH`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none", *options],
         cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env},

@@ -212,7 +212,7 @@ def test_a_backend_error_body_goes_to_the_log_not_to_the_answer(recorder, keys, 
 
 # --- the UI: a visitor picks a configured backend by name, and nothing else -------------------------------------
 
-APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "ui" / "app.py")
+APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "ui" / "main.py")
 QUESTION = "What tariff did Turkey impose on Chinese cars?"
 
 

@@ -142,7 +142,7 @@ def test_many_tabs_saving_at_once_lose_no_turn(tmp_path):
 
 # --- the chat page: two tabs on one conversation ------------------------------------------------------------
 
-APP = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "ui" / "main.py")
 
 
 @pytest.fixture

@@ -182,7 +182,7 @@ def test_the_ui_draws_a_cited_table_in_the_panel_and_the_reader(tmp_path, corpus
     monkeypatch.setenv("RAG_INDEX", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CORPUS", str(tmp_path / "corpus"))
     monkeypatch.setattr(ui.state, "EMBEDDER_FACTORY", lambda: embedder)
-    app = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
+    app = str(Path(__file__).resolve().parent.parent / "ui" / "main.py")
     at = AppTest.from_file(app, default_timeout=120).run()
     at.chat_input[0].set_value("What was the average lithium-ion battery pack price in 2024?").run()
     assert not at.exception, at.exception

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.transcript import new_conversation_id
 
-APP = str(Path(__file__).resolve().parent.parent / "ui" / "app.py")
+APP = str(Path(__file__).resolve().parent.parent / "ui" / "main.py")
 TIMEOUT = 120
 
 EVIL = (b"Quarterly memo\n\n"

@@ -1,6 +1,6 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright (no browser download).
 
-Starts `streamlit run ui/app.py` on a free localhost port against a copy of the corpus index,
+Starts `streamlit run ui/main.py` on a free localhost port against a copy of the corpus index,
 asks a question, clicks a citation chip and checks that the panel shows the quoted sentence; then
 checks the single-user mode's Library (no sign-in, the upload form, the note that it is one user's).
 The screenshot goes to the test's tmp dir and to evals/out/ui-screenshot.png (git-ignored).

@@ -29,7 +29,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.browser import ARGS, CHROMIUM, ROOT, free_port, start_app, stop_server, wait_healthy
 
-APP = str(ROOT / "ui" / "app.py")
+APP = str(ROOT / "ui" / "main.py")
 # An unterminated string: the kind of slip that made the app read "no [auth]" and let everyone in as admin.
 BROKEN_SECRETS = '[auth]\nredirect_uri = "http://localhost:8501/oauth2callback\ncookie_secret = "x"\n'
 UNREADABLE = "secrets file cannot be read"

@@ -1,6 +1,6 @@
 """paracite's Streamlit app: only the router, and the gate in front of it. Each page is one file beside this one.
 
-Run: streamlit run ui/app.py   (index: $RAG_INDEX or .rag/index; uploads go to $RAG_CORPUS or corpus/)
+Run: streamlit run ui/main.py   (index: $RAG_INDEX or .rag/index; uploads go to $RAG_CORPUS or corpus/)
 
 With `[auth]` in `.streamlit/secrets.toml`, nothing but the sign-in page runs until the visitor is
 signed in and holds a role (`ui.state.principal`); the pages are not even registered before that.
@@ -9,21 +9,12 @@ hold `[auth]`, and reading it as "no sign-in" would make every visitor the local
 """
 
 import logging
-import os
-import sys
 from pathlib import Path
 
 import streamlit as st
 
-# `streamlit run` puts this file's folder first on sys.path for the run, where this file, app.py, would
-# shadow the `app` package ("'app' is not a package"): take it off before importing the package.
-if os.path.dirname(os.path.abspath(__file__)) in sys.path:
-    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
-if not hasattr(sys.modules.get("app"), "__path__"):
-    sys.modules.pop("app", None)
-
-from app.auth import RolesConfigError  # noqa: E402
-from ui import account, state  # noqa: E402
+from app.auth import RolesConfigError
+from ui import account, state
 
 HERE = Path(__file__).parent
 
