@@ -179,9 +179,9 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
     if extra:
         hint = " (a key's value never goes in this file: name its env var with key_env)" if "key" in " ".join(extra) else ""
         raise bad(extra[0], f"is not a known field{hint}", f"use only {', '.join(sorted(_FIELDS))}")
-    for field, value in entry.items():
+    for name, value in entry.items():
         if not isinstance(value, str):
-            raise bad(field, f"must be a string, not {type(value).__name__}", f'quote it: {field} = "..."')
+            raise bad(name, f"must be a string, not {type(value).__name__}", f'quote it: {name} = "..."')
     try:
         role = Role.parse(entry.pop("role", "admin"))
     except ValueError as e:

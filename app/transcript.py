@@ -383,7 +383,7 @@ def prune_conversations(folder: Path, limits: ConversationLimits, keep: str | No
     budget = limits.max_mb * 1024 * 1024
     total = sum(size for _, size, _ in live)
     count = len(live)
-    for mtime, size, path in live:
+    for _mtime, size, path in live:
         if count <= limits.max_count and total <= budget:
             break
         if path.name == keep:

@@ -265,7 +265,7 @@ class ExtractiveAnswerer:
 # Capitalised words that name no particular thing in a question about this kind of corpus.
 _GENERIC_CAPITALISED = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
                         "were", "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had",
-                        "according", "in", "on", "by", "for", "the", "a", "an", "and", "of", "to", "i", "and", "or"}
+                        "according", "in", "on", "by", "for", "the", "a", "an", "and", "of", "to", "i", "or"}
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z0-9&'’.-]*[A-Za-z0-9]|[A-Z]|\d{4})\b")
 
 

@@ -96,7 +96,9 @@ def is_refusal(sentence: str) -> bool:
     >>> is_refusal("The 2024 total is not found in the documents, but 2023 exports were 4.9 million.")
     False
     """
-    norm = lambda s: " ".join(re.sub(r"[^a-z ]", " ", s.lower()).split())
+    def norm(s: str) -> str:
+        return " ".join(re.sub(r"[^a-z ]", " ", s.lower()).split())
+
     refusal, said = norm(REFUSAL), norm(sentence)
     return refusal in said and len(said.split()) <= len(refusal.split()) + 3
 
