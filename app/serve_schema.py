@@ -9,11 +9,12 @@ from http import HTTPStatus
 from typing import Any, Literal
 
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_QUESTION_CHARS = 2000
-MAX_TURNS = 50
-MAX_TURN_CHARS = 20_000
+from app.limits import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS, HISTORY_TURN_MAX_CHARS, QUESTION_MAX_CHARS, history_problem
+
+# The question's and the history's caps are app.limits', which the UI applies too.
+MAX_QUESTION_CHARS = QUESTION_MAX_CHARS
 MAX_TOP_K = 50
 MAX_INGEST_PATHS = 1000
 
@@ -21,19 +22,29 @@ MAX_INGEST_PATHS = 1000
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
+    content: str = Field(description=f"At most {QUESTION_MAX_CHARS:,} characters for a user turn (an earlier "
+                                     f"question), {HISTORY_TURN_MAX_CHARS:,} for an assistant turn.")
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(max_length=MAX_QUESTION_CHARS, examples=["How many vehicles did China export in 2023?"])
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS,
-                                description="Earlier turns: the question is rewritten as a standalone one.")
+    history: list[Turn] = Field(default_factory=list,
+                                description="Earlier turns: the question is rewritten as a standalone one. At most "
+                                            f"{HISTORY_MAX_TURNS} turns and {HISTORY_MAX_CHARS:,} characters in all.")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Paragraphs to retrieve.")
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     answerer: str = Field("extractive", max_length=100,
                           description="extractive, or the name of a backend in the operator's backends file.")
     stream: bool = Field(False, description="Server-sent events, as with 'Accept: text/event-stream'.")
+
+    @model_validator(mode="after")
+    def _history_fits(self) -> "AskRequest":
+        """An earlier user turn can become the standalone question: the history has caps, as the question has."""
+        problem = history_problem([turn.model_dump() for turn in self.history])
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class IngestRequest(BaseModel):
@@ -53,7 +64,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-    for status in (400, 401, 403, 404, 409, 413, 422, 503)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 
