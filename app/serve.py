@@ -1,6 +1,7 @@
 """`rag serve`: one warm process that answers over HTTP (FastAPI on uvicorn).
 
-Routes (JSON in and out; the OpenAPI schema is served at /openapi.json and drawn at /docs):
+Routes (JSON in and out; the OpenAPI schema is served at /openapi.json; no /docs page, which would load
+its scripts from a CDN):
 
     POST /ask            {"question", "history", "top_k", "mode", "answerer", "stream"}: exactly what
                          `rag ask --json` prints (`rag.present.to_json`). As server-sent events when the
@@ -30,8 +31,8 @@ The engine (model and index) loads once and every request shares it, as the UI's
 theirs (`rag.engine.Engine` is safe to read from many threads); when an ingest swaps in a newer
 generation, the next request loads it.
 
-Not handled: TLS (put a proxy in front), rate limits, uploads over HTTP (copy files into the
-corpus folder, then POST /ingest), or stopping an answer when its client goes away.
+Not handled: TLS (put a proxy in front), rate limits other than on failed sign-ins, uploads over HTTP
+(copy files into the corpus folder, then POST /ingest), or stopping an answer when its client goes away.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ from app.auth import Principal, Role
 from app.backends import Backend, load_backends
 from rag.passages import DEFAULT_MAX_WORDS
 from app.corpus import default_corpus_dir, is_inside
-from app.serve_callers import TOKENS_ENV, Tokens, caller_with, identify, is_loopback, load_tokens  # noqa: F401
+from app.serve_callers import (MAX_FAILED_SIGN_INS, TOKENS_ENV, SignInThrottle, Tokens, caller_with,  # noqa: F401
+                               identify, is_loopback, load_tokens)
 from app.serve_http import MAX_BODY_BYTES, STATUS_CODES, BodyLimit, add_error_handlers, status_of  # noqa: F401
 from app.serve_schema import (ERROR_RESPONSES, JSON, MAX_TOP_K, AskRequest, IngestRequest,  # noqa: F401
                               error_body, sse, wants_events)
@@ -71,6 +73,8 @@ log = logging.getLogger("app.serve")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+MAX_PATH_CHARS = 1024  # an ingest path, relative to the corpus folder (Linux allows 4,096 for the whole path)
+MAX_NAME_BYTES = 255  # one file or folder name, as most file systems allow
 
 
 # ---- the app ------------------------------------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class LiveEngine:
 
 def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpus_dir: str | Path | None = None,
                tokens: Tokens | None = None, backends: dict[str, Backend] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, max_failed_logins: int = MAX_FAILED_SIGN_INS) -> FastAPI:
     """The ASGI app over the index at `index_dir`, its model and index loaded now.
 
     `tokens` is `load_tokens()`'s result (None: loopback callers only, each the local admin);
@@ -134,9 +138,12 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
         log.warning("%s", e)
     corpus = Path(corpus_dir) if corpus_dir is not None else default_corpus_dir()
 
-    app = FastAPI(title="paracite", version="1", default_response_class=JSON,
+    # No /docs or /redoc: FastAPI draws them with scripts from a CDN (no subresource integrity), and a server that
+    # may have no internet should not hand its callers pages that need it. The schema stays at /openapi.json.
+    app = FastAPI(title="paracite", version="1", default_response_class=JSON, docs_url=None, redoc_url=None,
                   description="Answers from your documents, every claim cited to a paragraph.")
     app.state.tokens = tokens
+    app.state.sign_in_throttle = SignInThrottle(max_failures=max_failed_logins)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     add_error_handlers(app)
     app.state.audit_log = audit.default_path(index_dir)
@@ -218,13 +225,18 @@ def corpus_paths(corpus_dir: str | Path, requested: list[str]) -> list[Path]:
     """The files or folders to ingest, each under the corpus folder; `BadArgument` for any that is not.
 
     A path is read relative to the corpus folder, and refused when it leads outside it, by `..`, by
-    being absolute, or through a symlink. No paths means the whole folder.
+    being absolute, or through a symlink, or when it is too long for a file system. No paths means the whole folder.
     """
     root = Path(corpus_dir).absolute()
     if not requested:
         return [root]
     paths = []
     for raw in requested:
+        # Checked before the path is touched: the file system refuses a long one with an OSError (a 500 otherwise).
+        if len(raw) > MAX_PATH_CHARS or any(len(part.encode("utf-8", "replace")) > MAX_NAME_BYTES
+                                            for part in raw.split("/")):
+            raise BadArgument(f"the path {raw[:40]!r}... is too long: a path may have at most {MAX_PATH_CHARS:,} "
+                              f"characters, and each name in it at most {MAX_NAME_BYTES} bytes")
         # Lexically normalised but not resolved: the index knows its files by the path they were ingested under.
         path = Path(os.path.normpath(root / raw))
         if "\x00" in raw or not is_inside(path, root):

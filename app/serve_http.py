@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth import Forbidden
+from app.serve_callers import TooManyFailedSignIns
 from app.serve_schema import JSON, error_body
 from rag.errors import (ApiTokensConfigError, BackendsConfigError, BackendUnavailable, BadArgument,
                         ConversationConflict, CorpusRestoreFailed, IndexBusy, IndexDamaged, IndexMismatch,
@@ -27,7 +28,7 @@ log = logging.getLogger("app.serve")
 # Status by error class, the first match wins; any other RagError is about the request's input: 400.
 STATUS_CODES: tuple[tuple[type[RagError], int], ...] = (
     (BadArgument, 400), (NotAuthenticated, 401), (NotAllowed, 403), (Forbidden, 403), (UnknownParagraph, 404),
-    (IndexBusy, 409), (ConversationConflict, 409), (BackendUnavailable, 502),
+    (IndexBusy, 409), (ConversationConflict, 409), (TooManyFailedSignIns, 429), (BackendUnavailable, 502),
     (IndexNotFound, 503), (IndexMismatch, 503), (IndexDamaged, 503),
     (BackendsConfigError, 500), (ApiTokensConfigError, 500), (CorpusRestoreFailed, 500),
 )
@@ -47,6 +48,8 @@ def add_error_handlers(app: FastAPI) -> None:
     def rag_error(request: Request, error: RagError) -> JSON:
         status = status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(error, TooManyFailedSignIns):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSON(error_body(type(error).__name__, str(error)), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
