@@ -293,7 +293,8 @@ def team_app(email: str | None, page: str | None = None, cid: str | None = None)
     """The app with an [auth] section, as `email` signed in (None: nobody signed in)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["auth"] = AUTH
-    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email}
+    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email,
+                "email_verified": True}
                if email else {"is_logged_in": False})
     if cid:
         at.query_params["c"] = cid
