@@ -4,7 +4,8 @@ One JSON object per line, appended, never rewritten:
 `{"at": "2026-11-29T07:12:03Z", "user": str, "email": str|null, "role": "editor", "action": "upload",
 "doc": "memo" | null, "outcome": "done" | "refused", "detail": str|null}`.
 Actions: upload (a new document), replace (a new version under the same name), delete, run evals,
-open conversation (another user's, always refused). Lines are written with O_APPEND under an
+open conversation (another user's, always refused), api sign-in (an unknown token sent to `rag serve`:
+always refused, the user being "client ADDRESS"). Lines are written with O_APPEND under an
 exclusive lock and fsynced, so two writers never interleave and a crash loses at most the line
 being written; a torn last line is skipped on reading.
 
@@ -34,6 +35,7 @@ from app.auth import require as require_role
 AUDIT_ENV = "RAG_AUDIT_LOG"
 DONE, REFUSED = "done", "refused"
 ADDING = ("upload", "replace")
+SIGN_IN = "api sign-in"
 # What the Library reads of the log on each view: its last 1 MiB, about 5,000 entries.
 RECENT_BYTES = 1024 * 1024
 
@@ -50,6 +52,18 @@ def record(path: str | Path, principal: Principal, action: str, doc: str | None 
     entry = {"at": (at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"), "user": principal.user,
              "email": principal.email, "role": str(principal.role), "action": action, "doc": doc,
              "outcome": outcome, "detail": detail}
+    return _append(path, entry)
+
+
+def record_failed_sign_in(path: str | Path, client: str | None, detail: str) -> dict:
+    """A refused API sign-in (an unknown bearer token). Nobody is signed in, so the caller is named by its
+    address, with no role; the token itself, or any part of it, is never written."""
+    entry = {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "user": f"client {client or 'unknown'}",
+             "email": None, "role": "none", "action": SIGN_IN, "doc": None, "outcome": REFUSED, "detail": detail}
+    return _append(path, entry)
+
+
+def _append(path: str | Path, entry: dict) -> dict:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")

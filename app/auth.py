@@ -14,6 +14,7 @@ The roles file is TOML, at $RAG_ROLES or else `.paracite/roles.toml` (relative t
 directory); `.paracite/roles.example.toml` is a commented example:
 
     default = "none"                  # the role of a signed-in user no rule names: none, reader, editor, admin
+    issuers = ["https://accounts.google.com"]   # optional: only ID tokens from these issuers count
 
     [admin]
     emails = ["ana@example.com"]
@@ -27,7 +28,10 @@ directory); `.paracite/roles.example.toml` is a commented example:
 
 A user gets the highest role any rule gives them. Emails and domains are compared without case;
 a domain matches the part after the "@" exactly (example.com does not cover mail.example.com).
-An email the provider marks `email_verified = false` matches no email or domain rule.
+An email counts for email and domain rules only when the provider vouches for it
+(`email_verified` true): a claim without it, as some providers send for addresses a user typed
+in and never confirmed, matches none ("nOAuth"). With `issuers`, a token from any other issuer
+matches no rule and gets no default: nobody is let in through another provider.
 
 Not handled: groups fetched from a directory at sign-in time (only claims in the ID token count),
 per-document permissions, and sessions revoked when the roles file changes (the file is read on
@@ -141,13 +145,17 @@ class Rule:
 
 @dataclass(frozen=True)
 class Roles:
-    """The parsed roles file: one rule per role, and the role of everyone else (None: refused)."""
+    """The parsed roles file: one rule per role, the role of everyone else (None: refused), and the issuers
+    whose tokens count (None: any)."""
 
     rules: Mapping[Role, Rule]
     default: Role | None = None
+    issuers: frozenset[str] | None = None
 
     def role_for(self, claims: Mapping[str, object]) -> Role | None:
         """The highest role a rule gives these claims, else the default (None: no access)."""
+        if self.issuers is not None and str(claims.get("iss") or "").strip() not in self.issuers:
+            return None
         for role in sorted(self.rules, reverse=True):
             if self.rules[role].matches(claims):
                 return role
@@ -162,7 +170,8 @@ def principal_from_claims(claims: Mapping[str, object], roles: Roles | None) -> 
     guarantees stable and unique together; an email can change hands.
 
     >>> roles = parse_roles('[editor]\\ndomains = ["example.com"]')
-    >>> principal_from_claims({"iss": "https://idp", "sub": "42", "email": "Ed@Example.com"}, roles)
+    >>> principal_from_claims({"iss": "https://idp", "sub": "42", "email": "Ed@Example.com", "email_verified": True},
+    ...                       roles)
     Principal(user='https://idp#42', email='ed@example.com', role=<Role.EDITOR: 2>)
     """
     if roles is None:
@@ -217,6 +226,7 @@ def parse_roles(text: str, source: str | Path = "<roles>") -> Roles:
             default = Role.parse(default_name)
         except ValueError as e:
             raise RolesConfigError(source, f"'default' is wrong: {e}", f'use "{NO_ROLE}" or one of {names}') from None
+    issuers = _issuers(data.pop("issuers", None), source)
     rules = {}
     for name, entry in data.items():
         try:
@@ -225,7 +235,18 @@ def parse_roles(text: str, source: str | Path = "<roles>") -> Roles:
             raise RolesConfigError(source, f"has an unknown entry [{name}]",
                                    f"name a table after a role ({names}), or set default") from None
         rules[role] = _rule(role, entry, source)
-    return Roles(rules, default)
+    return Roles(rules, default, issuers)
+
+
+def _issuers(value, source) -> frozenset[str] | None:
+    """The `issuers` entry: None when absent, else the exact issuer URLs (`iss`) whose tokens count."""
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, str) and v.strip().startswith(("https://", "http://")) for v in value)):
+        raise RolesConfigError(source, "'issuers' must be a non-empty list of issuer URLs",
+                               'write issuers = ["https://accounts.google.com"], the "iss" of your provider\'s tokens')
+    return frozenset(v.strip() for v in value)
 
 
 def _rule(role: Role, entry, source) -> Rule:
@@ -265,8 +286,9 @@ def _verified_email(claims: Mapping[str, object]) -> str | None:
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email:
         return None
-    if claims.get("email_verified") in (False, "false"):
-        return None
+    verified = claims.get("email_verified")
+    if verified is not True and not (isinstance(verified, str) and verified.strip().lower() == "true"):
+        return None  # absent, false, or anything else: the provider does not vouch for the address
     return email.strip().lower()
 
 

@@ -1,6 +1,7 @@
 """`rag serve`: one warm process that answers over HTTP (FastAPI on uvicorn).
 
-Routes (JSON in and out; the OpenAPI schema is served at /openapi.json and drawn at /docs):
+Routes (JSON in and out; the OpenAPI schema is served at /openapi.json; no /docs page, which would load
+its scripts from a CDN):
 
     POST /ask            {"question", "history", "top_k", "mode", "answerer", "stream"}: exactly what
                          `rag ask --json` prints (`rag.present.to_json`). As server-sent events when the
@@ -12,11 +13,11 @@ Routes (JSON in and out; the OpenAPI schema is served at /openapi.json and drawn
     POST /ingest         {"paths": [...]}, relative to the corpus folder (default: all of it): editors only.
     GET  /health         {"status": "ok"}, with no token, for load balancers and scripts.
 
-Errors are `{"error": {"type": "IndexNotFound", "message": "..."}}`: a library error's type is its
-class name and its status comes from `STATUS_CODES`, the one mapping; a request the schema refuses
-is `InvalidRequest` (422), a body over `MAX_BODY_BYTES` is `PayloadTooLarge` (413), an unknown
-route is `NotFound`, and anything unexpected is `InternalError` (500), its traceback in the
-server's log only.
+Errors are `{"error": {"type": "IndexNotFound", "message": "..."}}` (`app.serve_http`).
+
+The modules of the server: this one (the engine, the routes, `rag serve`); `app.serve_callers` (who is
+calling: tokens, `identify`); `app.serve_schema` (requests and responses); `app.serve_http` (typed
+errors, the body limit).
 
 Who may call (`identify`, the one lookup): with an operator's tokens file ($RAG_API_TOKENS, else
 `.paracite/api-tokens.toml`), a caller sends `Authorization: Bearer TOKEN`; the file stores the
@@ -30,50 +31,41 @@ The engine (model and index) loads once and every request shares it, as the UI's
 theirs (`rag.engine.Engine` is safe to read from many threads); when an ingest swaps in a newer
 generation, the next request loads it.
 
-Not handled: TLS (put a proxy in front), rate limits, uploads over HTTP (copy files into the
-corpus folder, then POST /ingest), or stopping an answer when its client goes away.
+Not handled: TLS (put a proxy in front), rate limits other than on failed sign-ins, uploads over HTTP
+(copy files into the corpus folder, then POST /ingest), or stopping an answer when its client goes away.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import StreamingResponse
 
 from app import audit
 from rag.answer import Answerer, AnswerStream
-from app.auth import LOCAL, Forbidden, Principal, Role, require
+from app.auth import Principal, Role
 from app.backends import Backend, load_backends
 from rag.passages import DEFAULT_MAX_WORDS
 from app.corpus import default_corpus_dir, is_inside
+from app.serve_callers import (MAX_FAILED_SIGN_INS, TOKENS_ENV, SignInThrottle, Tokens, caller_with,  # noqa: F401
+                               identify, is_loopback, load_tokens)
+from app.serve_http import MAX_BODY_BYTES, STATUS_CODES, BodyLimit, add_error_handlers, status_of  # noqa: F401
+from app.serve_schema import (ERROR_RESPONSES, JSON, MAX_TOP_K, AskRequest, IngestRequest,  # noqa: F401
+                              error_body, sse, wants_events)
 from rag.embed.embedder import Embedder
 from rag.engine import Engine
-from rag.errors import (ApiTokensConfigError, BackendsConfigError, BackendUnavailable, BadArgument,
-                        ConversationConflict, CorpusRestoreFailed, IndexBusy, IndexDamaged, IndexMismatch,
-                        IndexNotFound, NotAllowed, NotAuthenticated, RagError, UnknownParagraph)
+from rag.errors import BadArgument, RagError
 from rag.index.ingest import IngestReport, ingest
-from app.operator_files import operator_file
 from rag.present import to_json
 from rag.index.layout import read_manifest
 
@@ -81,213 +73,8 @@ log = logging.getLogger("app.serve")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-TOKENS_ENV = "RAG_API_TOKENS"
-DEFAULT_TOKENS_PATH = Path(".paracite") / "api-tokens.toml"
-# Status by error class, the first match wins; any other RagError is about the request's input: 400.
-STATUS_CODES: tuple[tuple[type[RagError], int], ...] = (
-    (BadArgument, 400), (NotAuthenticated, 401), (NotAllowed, 403), (Forbidden, 403), (UnknownParagraph, 404),
-    (IndexBusy, 409), (ConversationConflict, 409), (BackendUnavailable, 502),
-    (IndexNotFound, 503), (IndexMismatch, 503), (IndexDamaged, 503),
-    (BackendsConfigError, 500), (ApiTokensConfigError, 500), (CorpusRestoreFailed, 500),
-)
-# A question with its history is a few kB; 1 MiB leaves room for long histories and stops a body meant to fill memory.
-MAX_BODY_BYTES = 1024 * 1024
-MAX_QUESTION_CHARS = 2000
-MAX_TURNS = 50
-MAX_TURN_CHARS = 20_000
-MAX_TOP_K = 50
-MAX_INGEST_PATHS = 1000
-
-
-# ---- who is calling ---------------------------------------------------------------------------------------------
-
-# Callers are `app.auth.Principal`s, as the UI's signed-in users are: the same roles, the same `require`.
-Tokens = dict[str, Principal]  # sha256 hex of a token -> its caller
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-TOKENS_EXAMPLE = '[[tokens]]\nuser = "alice"\nrole = "editor"\nsha256 = "<sha256 hex of her token>"'
-
-
-def tokens_path() -> Path | None:
-    """$RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists, else None (no tokens: loopback only)."""
-    return operator_file(TOKENS_ENV, DEFAULT_TOKENS_PATH)
-
-
-def load_tokens(path: str | Path | None = None) -> Tokens | None:
-    """The operator's tokens by their sha256, or None when there is no tokens file.
-
-    The file (TOML) lists one table per token, so a user may hold two while one is rotated:
-
-        [[tokens]]
-        user = "alice"
-        role = "editor"                      # reader, editor or admin
-        sha256 = "9f86d081884c7d65..."       # printf %s "$TOKEN" | sha256sum
-    """
-    path = Path(path) if path is not None else tokens_path()
-    if path is None:
-        return None
-    fix = f"write it as in this example:\n{TOKENS_EXAMPLE}"
-    try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except OSError as e:
-        raise ApiTokensConfigError(path, f"cannot be read ({e.strerror or e})", f"create it, or unset {TOKENS_ENV}") from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ApiTokensConfigError(path, f"is not valid TOML ({e})", fix) from None
-    entries = data.get("tokens")
-    if set(data) - {"tokens"} or not isinstance(entries, list):
-        raise ApiTokensConfigError(path, "expected only [[tokens]] tables", fix)
-    tokens: Tokens = {}
-    for n, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict) or set(entry) != {"user", "role", "sha256"}:
-            raise ApiTokensConfigError(path, f"token {n} needs exactly the keys user, role and sha256", fix)
-        user, role, digest = entry["user"], entry["role"], str(entry["sha256"]).lower()
-        if not isinstance(user, str) or not user.strip():
-            raise ApiTokensConfigError(path, f"token {n} has no user name", fix)
-        try:
-            role = Role.parse(role) if isinstance(role, str) else None
-        except ValueError:
-            role = None
-        if role is None:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) has role {entry['role']!r}",
-                                       f"use one of {', '.join(str(r) for r in Role)}")
-        if not _SHA256.fullmatch(digest):
-            raise ApiTokensConfigError(path, f"token {n} ({user}): sha256 is not 64 hex digits",
-                                       "store the digest, never the token: printf %s \"$TOKEN\" | sha256sum")
-        if digest in tokens:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) repeats the digest of {tokens[digest].user}'s",
-                                       "give each its own token")
-        tokens[digest] = Principal(user.strip(), None, role)
-    return tokens
-
-
-def is_loopback(host: str | None) -> bool:
-    """
-    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
-    (True, True, True, False)
-    """
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
-def identify(token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None
-             ) -> Principal:
-    """Who is calling: the holder of a token from the operator's file, or, with no file, the local admin.
-
-    The one lookup of callers, so that another source of users can replace it alone. Without a
-    tokens file the request must come from this machine and name it (`host_header`): a web page
-    whose own domain was pointed at 127.0.0.1 (DNS rebinding) names that domain, and is refused.
-    """
-    if tokens is None:
-        named = urlsplit(f"//{host_header}").hostname if host_header else "localhost"
-        if is_loopback(client_host) and is_loopback(named):
-            return LOCAL
-        raise NotAllowed("this server has no API tokens file, so it serves only its own machine, by the address "
-                         f"127.0.0.1 or localhost; the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})")
-    if not token:
-        raise NotAuthenticated("this server needs a token: send the header 'Authorization: Bearer TOKEN'")
-    caller = tokens.get(hashlib.sha256(token.encode("utf-8")).hexdigest())
-    if caller is None:
-        raise NotAuthenticated("the bearer token is not one this server knows; ask its operator for one")
-    return caller
-
-
-_bearer = HTTPBearer(auto_error=False, description="A token from the operator's API tokens file. Not needed when the "
-                                                   "server has no tokens file and the caller is on its machine.")
-
-
-def caller_with(role: Role, action: str):
-    """A route dependency: the caller, who must hold `role` or a higher one (`app.auth.require`; refusals are
-    written to the audit log when the route changes documents)."""
-
-    def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-        who = identify(credentials.credentials if credentials else None,
-                       request.client.host if request.client else None, request.app.state.tokens,
-                       request.headers.get("host"))
-        if role >= Role.EDITOR:
-            audit.require(request.app.state.audit_log, who, role, action)
-        else:
-            require(who, role, action)
-        return who
-
-    return caller
-
-
-# ---- requests and responses -------------------------------------------------------------------------------------
-
-class Turn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
-
-
-class AskRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    question: str = Field(max_length=MAX_QUESTION_CHARS, examples=["How many vehicles did China export in 2023?"])
-    history: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS,
-                                description="Earlier turns: the question is rewritten as a standalone one.")
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Paragraphs to retrieve.")
-    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
-    answerer: str = Field("extractive", max_length=100,
-                          description="extractive, or the name of a backend in the operator's backends file.")
-    stream: bool = Field(False, description="Server-sent events, as with 'Accept: text/event-stream'.")
-
-
-class IngestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    paths: list[str] = Field(default_factory=list, max_length=MAX_INGEST_PATHS,
-                             description="Files or folders relative to the corpus folder; none means all of it.")
-
-
-class ErrorDetail(BaseModel):
-    type: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
-    for status in (400, 401, 403, 404, 409, 413, 422, 503)
-}
-
-
-class JSON(Response):
-    """JSON as `rag ask --json` prints it (`json.dumps`, UTF-8 left as is), so the bytes match the CLI's line."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False).encode("utf-8")
-
-
-def error_body(error_type: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": error_type, "message": message}}
-
-
-def status_of(error: RagError) -> int:
-    return next((code for cls, code in STATUS_CODES if isinstance(error, cls)), 400)
-
-
-def sse(event: str, data: Any) -> str:
-    """One server-sent event; JSON data never holds a raw newline, so it is always one `data:` line.
-
-    >>> sse("token", {"text": "a\\nb"})
-    'event: token\\ndata: {"text": "a\\\\nb"}\\n\\n'
-    """
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def wants_events(accept: str | None) -> bool:
-    """
-    >>> wants_events("text/event-stream"), wants_events("application/json, */*"), wants_events(None)
-    (True, False, False)
-    """
-    return "text/event-stream" in (accept or "").lower()
+MAX_PATH_CHARS = 1024  # an ingest path, relative to the corpus folder (Linux allows 4,096 for the whole path)
+MAX_NAME_BYTES = 255  # one file or folder name, as most file systems allow
 
 
 # ---- the app ------------------------------------------------------------------------------------------------------
@@ -336,7 +123,7 @@ class LiveEngine:
 
 def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpus_dir: str | Path | None = None,
                tokens: Tokens | None = None, backends: dict[str, Backend] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, max_failed_logins: int = MAX_FAILED_SIGN_INS) -> FastAPI:
     """The ASGI app over the index at `index_dir`, its model and index loaded now.
 
     `tokens` is `load_tokens()`'s result (None: loopback callers only, each the local admin);
@@ -351,11 +138,14 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
         log.warning("%s", e)
     corpus = Path(corpus_dir) if corpus_dir is not None else default_corpus_dir()
 
-    app = FastAPI(title="paracite", version="1", default_response_class=JSON,
+    # No /docs or /redoc: FastAPI draws them with scripts from a CDN (no subresource integrity), and a server that
+    # may have no internet should not hand its callers pages that need it. The schema stays at /openapi.json.
+    app = FastAPI(title="paracite", version="1", default_response_class=JSON, docs_url=None, redoc_url=None,
                   description="Answers from your documents, every claim cited to a paragraph.")
     app.state.tokens = tokens
+    app.state.sign_in_throttle = SignInThrottle(max_failures=max_failed_logins)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    _add_error_handlers(app)
+    add_error_handlers(app)
     app.state.audit_log = audit.default_path(index_dir)
     reader, editor = Depends(caller_with(Role.READER, "ask")), Depends(caller_with(Role.EDITOR, "ingest"))
 
@@ -435,13 +225,18 @@ def corpus_paths(corpus_dir: str | Path, requested: list[str]) -> list[Path]:
     """The files or folders to ingest, each under the corpus folder; `BadArgument` for any that is not.
 
     A path is read relative to the corpus folder, and refused when it leads outside it, by `..`, by
-    being absolute, or through a symlink. No paths means the whole folder.
+    being absolute, or through a symlink, or when it is too long for a file system. No paths means the whole folder.
     """
     root = Path(corpus_dir).absolute()
     if not requested:
         return [root]
     paths = []
     for raw in requested:
+        # Checked before the path is touched: the file system refuses a long one with an OSError (a 500 otherwise).
+        if len(raw) > MAX_PATH_CHARS or any(len(part.encode("utf-8", "replace")) > MAX_NAME_BYTES
+                                            for part in raw.split("/")):
+            raise BadArgument(f"the path {raw[:40]!r}... is too long: a path may have at most {MAX_PATH_CHARS:,} "
+                              f"characters, and each name in it at most {MAX_NAME_BYTES} bytes")
         # Lexically normalised but not resolved: the index knows its files by the path they were ingested under.
         path = Path(os.path.normpath(root / raw))
         if "\x00" in raw or not is_inside(path, root):
@@ -468,86 +263,6 @@ def report_json(report: IngestReport, corpus_dir: Path) -> dict[str, Any]:
             "removed": report.removed, "failed": [{"path": shown(e.path), "reason": e.reason} for e in report.failed],
             "warnings": report.warnings, "passages_embedded": report.passages_embedded,
             "seconds": round(report.seconds, 3), "generation": report.generation, "summary": report.summary()}
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    """Every error as typed JSON: library errors by `STATUS_CODES`, the schema's refusals, routes, the unexpected."""
-
-    @app.exception_handler(RagError)
-    def rag_error(request: Request, error: RagError) -> JSON:
-        status = status_of(error)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSON(error_body(type(error).__name__, str(error)), status_code=status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    def invalid(request: Request, error: RequestValidationError) -> JSON:
-        problems = [f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()]
-        return JSON(error_body("InvalidRequest", "; ".join(problems)), status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    def http_error(request: Request, error: StarletteHTTPException) -> JSON:
-        phrase = HTTPStatus(error.status_code).phrase  # "Method Not Allowed" -> MethodNotAllowed
-        kind = getattr(error, "error_type", None) or phrase.title().replace(" ", "").replace("-", "")
-        return JSON(error_body(kind, str(error.detail)),
-                    status_code=error.status_code, headers=error.headers)
-
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, error: Exception) -> JSON:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        return JSON(error_body("InternalError", "the request failed; the server's log has the details"),
-                    status_code=500)
-
-
-class _TooLarge(StarletteHTTPException):
-    """Raised while a body is read, so that FastAPI passes it on (to `http_error`) rather than calling it bad JSON."""
-
-    error_type = "PayloadTooLarge"
-
-    def __init__(self, max_bytes: int):
-        super().__init__(413, f"the request body is over {max_bytes} bytes")
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `max_bytes` gets 413, whether it declares its length or not."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
-            return await self._refuse(send)
-        seen = 0
-        started = False
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge(self.max_bytes)
-            return message
-
-        async def tracked_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
-
-    async def _refuse(self, send) -> None:
-        error = _TooLarge(self.max_bytes)
-        body = json.dumps(error_body(error.error_type, error.detail)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
 
 
 def serve(index_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

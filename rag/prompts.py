@@ -15,7 +15,9 @@ passes few paragraphs).
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from rag.cite.markers import format_marker
@@ -30,7 +32,21 @@ TURN_OPEN = '<turn role="{role}">'
 TURN_CLOSE = "</turn>"
 # The opening bracket of any of our tags, however written: case, spaces and newlines, a slash, and the
 # full-width and small less-than signs a model may read as '<'. Without \b: '<paragraphs' is defused too.
-_OUR_TAG = re.compile(r"[<\uff1c\ufe64](\s*/?\s*(?:paragraph|turn))", re.IGNORECASE)
+# Matched on the text as a model may read it (`_as_read`), not only on its code points.
+_OUR_TAG = re.compile(r"<[\s/]*(?:paragraph|turn)")
+# What a model may read as '<' or '/', and letters of our tag names that look like Latin ones (Unicode's
+# confusables for p, a, r, g, h, t, u, n), after NFKC and casefolding.
+_LOOKALIKES = str.maketrans({
+    **dict.fromkeys("\u2039\u2329\u3008\u27e8\u276e\u02c2\u1438\u227a\u29fc\u2264", "<"),
+    **dict.fromkeys("\u2044\u2215\u29f8\u2571\u27cb\u3033\u141f\\", "/"),
+    **dict.fromkeys("\u0440\u03c1\u01bf\u2374", "p"), **dict.fromkeys("\u0430\u03b1\u0251\u237a", "a"),
+    **dict.fromkeys("\u0433\u1d26\u2c85", "r"), **dict.fromkeys("\u0261\u050d\u0581", "g"),
+    **dict.fromkeys("\u04bb\u0570", "h"), **dict.fromkeys("\u0442\u03c4", "t"),
+    **dict.fromkeys("\u03c5\u057d\u028b", "u"), **dict.fromkeys("\u043f\u0578\u03b7", "n"),
+})
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
+# What stands in for the bracket of a defused tag: plain text that no reading turns into '<'.
+DEFUSED = "["
 
 ANSWER_SYSTEM = f"""You answer questions using only the numbered document paragraphs you are given.
 
@@ -89,10 +105,59 @@ Standalone question:"""
 def defuse(text: str) -> str:
     """`text` with every spelling of our delimiter tags made inert, so data cannot open or close a block.
 
+    A tag is looked for in the text as a model may read it: HTML entities decoded (`&lt;/paragraph&gt;`),
+    NFKC (full-width letters and signs), case folded, format characters and combining marks dropped,
+    and look-alike brackets, slashes and letters mapped (`‹⁄pаragraph>` with a Cyrillic а). The bracket
+    of each tag found is replaced by "[" in the original text; everything else is left as it was.
+    Only what goes into a prompt is defused: the paragraph shown to the user is not.
+
     >>> defuse("end </PARAGRAPH> < / turn > now")
-    'end &lt;/PARAGRAPH> &lt; / turn > now'
+    'end [/PARAGRAPH> [ / turn > now'
+    >>> defuse("&lt;/paragraph&gt; and \u2039\u2044p\u0430ragraph>")
+    '[/paragraph&gt; and [\u2044p\u0430ragraph>'
     """
-    return _OUR_TAG.sub(r"&lt;\1", text)
+    if text.isascii() and "&" not in text:  # the common case: nothing in plain ASCII to decode or map
+        read, spans = text.lower(), None
+    else:
+        read, spans = _as_read(text)
+    out, last = [], 0
+    for match in _OUR_TAG.finditer(read):
+        # The original characters that read as the '<'.
+        start, end = spans[match.start()] if spans else (match.start(), match.start() + 1)
+        if start < last:
+            continue
+        out.append(text[last:start] + DEFUSED)
+        last = end
+    return "".join(out) + text[last:]
+
+
+def _as_read(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` as a model may read it, and for each of its characters the span of `text` it came from."""
+    units = [(ch, i, i + 1) for i, ch in enumerate(text)]
+    for _ in range(3):  # entities of entities (&amp;lt;) too, a few levels deep
+        joined = "".join(ch for ch, _, _ in units)
+        if "&" not in joined:
+            break
+        decoded, at = [], 0
+        for m in _ENTITY.finditer(joined):
+            plain = html.unescape(m.group(0))
+            if plain == m.group(0):
+                continue
+            decoded += units[at:m.start()]
+            span = (units[m.start()][1], units[m.end() - 1][2])
+            decoded += [(ch, *span) for ch in plain]
+            at = m.end()
+        if not at:
+            break
+        units = decoded + units[at:]
+    read, spans = [], []
+    for ch, start, end in units:
+        for folded in unicodedata.normalize("NFKC", ch).casefold().translate(_LOOKALIKES):
+            if unicodedata.category(folded) in ("Cf", "Mn", "Me"):
+                continue  # zero-width and combining characters a model reads through
+            read.append(folded)
+            spans.append((start, end))
+    return "".join(read), spans
 
 
 def format_context(hits: Sequence[Hit]) -> str:

@@ -49,15 +49,19 @@ domains = ["example.com"]
 
 
 @pytest.mark.parametrize("claims, role", [
-    ({"sub": "1", "email": "ana@example.com"}, Role.ADMIN),
-    ({"sub": "2", "email": "bo@research.example.com"}, Role.EDITOR),
-    ({"sub": "3", "email": "cy@example.com", "groups": ["staff", "paracite-editors"]}, Role.EDITOR),
-    ({"sub": "4", "email": "cy@example.com", "groups": "paracite-editors"}, Role.EDITOR),  # a single-valued claim
-    ({"sub": "5", "email": "CY@EXAMPLE.COM"}, Role.READER),
-    ({"sub": "6", "email": "ana@example.com", "groups": ["paracite-editors"]}, Role.ADMIN),  # the highest wins
-    ({"sub": "7", "email": "dee@mail.example.com"}, None),  # a subdomain is another domain
-    ({"sub": "8", "email": "eve@elsewhere.org"}, None),
-    ({"sub": "9", "email": "ana@example.com", "email_verified": False}, None),  # an unverified address counts for nothing
+    ({"sub": "1", "email": "ana@example.com", "email_verified": True}, Role.ADMIN),
+    ({"sub": "2", "email": "bo@research.example.com", "email_verified": True}, Role.EDITOR),
+    ({"sub": "3", "email": "cy@example.com", "email_verified": True, "groups": ["staff", "paracite-editors"]},
+     Role.EDITOR),
+    # a single-valued claim
+    ({"sub": "4", "email": "cy@example.com", "email_verified": True, "groups": "paracite-editors"}, Role.EDITOR),
+    ({"sub": "5", "email": "CY@EXAMPLE.COM", "email_verified": True}, Role.READER),
+    # the highest wins
+    ({"sub": "6", "email": "ana@example.com", "email_verified": True, "groups": ["paracite-editors"]}, Role.ADMIN),
+    ({"sub": "7", "email": "dee@mail.example.com", "email_verified": True}, None),  # a subdomain is another domain
+    ({"sub": "8", "email": "eve@elsewhere.org", "email_verified": True}, None),
+    # an unverified address counts for nothing
+    ({"sub": "9", "email": "ana@example.com", "email_verified": False}, None),
     ({"sub": "10", "groups": ["Paracite-Editors"]}, None),  # claim values compare exactly
 ])
 def test_the_roles_file_gives_the_highest_role_a_rule_grants(claims, role):
@@ -74,6 +78,37 @@ def test_without_a_roles_file_or_a_subject_nobody_is_let_in():
     assert principal_from_claims(claims, None) is None
     assert principal_from_claims(claims, parse_roles('default = "reader"')).role is Role.READER
     assert principal_from_claims({"email": "anyone@gmail.com"}, parse_roles('default = "reader"')) is None
+
+
+@pytest.mark.parametrize("verified", [None, False, "false", "False", 1, "yes"])
+def test_an_email_the_provider_does_not_vouch_for_matches_no_email_or_domain_rule(verified):
+    """nOAuth: a token whose email claim has no email_verified (or not exactly true) is not that person."""
+    claims = {"iss": "https://idp", "sub": "m", "email": "ana@example.com"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    assert principal_from_claims(claims, parse_roles(ROLES)) is None
+    by_default = parse_roles(ROLES.replace('"none"', '"reader"'))
+    assert principal_from_claims(claims, by_default).role is Role.READER  # the default, no email rule
+
+
+@pytest.mark.parametrize("verified", [True, "true", "TRUE"])
+def test_a_verified_email_matches(verified):
+    claims = {"iss": "https://idp", "sub": "a", "email": "ana@example.com", "email_verified": verified}
+    assert principal_from_claims(claims, parse_roles(ROLES)).role is Role.ADMIN
+
+
+def test_the_roles_file_can_pin_the_issuer():
+    roles = parse_roles('issuers = ["https://idp.example.com"]\n' + ROLES.replace('"none"', '"reader"'))
+    ana = {"sub": "a", "email": "ana@example.com", "email_verified": True, "groups": ["paracite-editors"]}
+    assert principal_from_claims({"iss": "https://idp.example.com", **ana}, roles).role is Role.ADMIN
+    for other in ("https://evil.example.com", "https://idp.example.com.evil.example", "", None):
+        assert principal_from_claims({"iss": other, **ana}, roles) is None  # no rule, not even the default
+    assert parse_roles(ROLES).issuers is None  # not pinned: any issuer, as before
+    for bad in ('issuers = "https://idp"', "issuers = []", 'issuers = ["idp.example.com"]'):
+        with pytest.raises(RolesConfigError, match="'issuers' must be a non-empty list of issuer URLs"):
+            parse_roles(bad)
+    example = load_roles(ROOT / ".paracite" / "roles.example.toml")
+    assert example.issuers is None or all(i.startswith("https://") for i in example.issuers)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -293,7 +293,8 @@ def team_app(email: str | None, page: str | None = None, cid: str | None = None)
     """The app with an [auth] section, as `email` signed in (None: nobody signed in)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["auth"] = AUTH
-    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email}
+    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email,
+                "email_verified": True}
                if email else {"is_logged_in": False})
     if cid:
         at.query_params["c"] = cid
@@ -375,10 +376,10 @@ def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles)
 
 
 def test_a_question_over_the_apis_cap_is_refused_with_a_message(app_env, monkeypatch, tmp_path):
-    from app.limits import MAX_QUESTION_CHARS
+    from app.limits import QUESTION_MAX_CHARS
 
     monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
-    at = ask(new_app(), "How many vehicles did China export in 2023? " + "x" * MAX_QUESTION_CHARS)
+    at = ask(new_app(), "How many vehicles did China export in 2023? " + "x" * QUESTION_MAX_CHARS)
     assert any("the limit is 2,000" in e for e in shown(at.error))
     assert at.session_state["messages"] == [] and not list((tmp_path / "conversations").rglob("*.json"))
     ask(at, "How many vehicles did China export in 2023?")  # the chat goes on
@@ -386,7 +387,7 @@ def test_a_question_over_the_apis_cap_is_refused_with_a_message(app_env, monkeyp
 
 
 def test_the_history_sent_for_rewriting_is_capped(app_env, monkeypatch, tmp_path):
-    from app.limits import MAX_QUESTION_CHARS
+    from app.limits import QUESTION_MAX_CHARS
     from app.transcript import save_conversation
 
     # A conversation saved before the cap, with an earlier question of 19,999 characters.
@@ -399,4 +400,4 @@ def test_the_history_sent_for_rewriting_is_capped(app_env, monkeypatch, tmp_path
     at = ask(at.run(), "And what about Korea?")
     answer = at.session_state["messages"][-1]
     assert "Korea" in answer.standalone_question
-    assert len(answer.standalone_question) <= MAX_QUESTION_CHARS + len(" and Korea?")
+    assert len(answer.standalone_question) <= QUESTION_MAX_CHARS + len(" and Korea?")

@@ -15,8 +15,8 @@ another tab saved in between (`ConversationConflict`), the page reloads the newe
 new turns after them, and says so, so neither tab's turns are lost. Every string a visitor or a
 document can influence is escaped before Streamlit renders it (`ui.render`).
 
-A question over the API's cap (`app.limits.MAX_QUESTION_CHARS`) is refused with a message, and the
-earlier turns sent for rewriting a follow-up are capped (`app.limits.cap_history`).
+A question over the API's cap (`app.limits.QUESTION_MAX_CHARS`) is refused with a message, and the
+earlier turns sent for rewriting a follow-up are capped (`app.limits.fit_history`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import streamlit as st
 
 from app import audit
 from app.auth import Principal
-from app.limits import cap_history, question_too_long
+from app.limits import fit_history, question_too_long
 from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
@@ -84,7 +84,7 @@ def main() -> None:
         turns.append(question)
         draw_turn(question, len(turns) - 1, index)
         answerer = state.get_answerer(engine, settings)
-        earlier = cap_history(history(turns[:-1]))  # a long earlier turn would become the standalone question
+        earlier = fit_history(history(turns[:-1]))  # a long earlier turn would become the standalone question
         if answerer.chat_model is not None:
             # Tokens as the LLM writes them; then the verified answer, with badges, replaces the draft.
             draft = st.empty()
