@@ -193,7 +193,7 @@ def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lea
     """The lead from the first quoted sentence (best first) that holds a span of the asked kind."""
     if frame.answer_type not in _LEAD_TYPES:
         return None
-    for sentence, _citation in quoted:
+    for sentence, citation in quoted:  # noqa: B007 - the one that breaks the loop is cited below
         span = pick_span(frame, question, sentence)
         if span:
             break
