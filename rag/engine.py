@@ -47,7 +47,8 @@ class Engine:
         load_ms.update({f"query encoder ({embedder.query_backend})": (t1 - t0) * 1000, "index": (t2 - t1) * 1000,
                         "retriever": (t3 - t2) * 1000})
         return cls(embedder, index, retriever,
-                   ExtractiveAnswerer(embedder, titles_of(index), sentences=index.sentences), load_ms)
+                   ExtractiveAnswerer(embedder, titles_of(index), sentences=index.sentences,
+                                      contexts=contexts_of(index)), load_ms)
 
     @property
     def titles(self) -> dict[str, str]:
@@ -123,3 +124,17 @@ class Engine:
 
 def titles_of(index: Index) -> dict[str, str]:
     return {d.doc_id: d.title for d in index.documents}
+
+
+# What a document says of itself on its cover (`rag.load.cover`), beside its title and file name.
+_SELF_DESCRIPTION = ("company", "ticker", "form", "kind", "period", "date")
+
+
+def contexts_of(index: Index) -> dict[str, str]:
+    """Per document, the words that place any of its paragraphs: title, issuer, ticker, form, period, file name.
+
+    A cash-flow table names neither the company nor the fiscal year's name; its document does.
+    """
+    return {d.doc_id: " ".join([d.title, *(str(d.meta[k]) for k in _SELF_DESCRIPTION if d.meta.get(k)),
+                                Path(d.source_path).stem])
+            for d in index.documents}

@@ -166,7 +166,7 @@ def test_a_cold_rag_ask_never_imports_torch_and_prints_its_timings(corpus_index)
     """The whole point of the ONNX encoder: a fresh `rag ask` process loads neither torch nor sentence-transformers."""
     code = ("import sys; from click.testing import CliRunner; from app.cli import cli; "
             f"r = CliRunner().invoke(cli, ['ask', '--index', {str(corpus_index)!r}, '--timings', "
-            f"{QUESTIONS[0]!r}]); print(r.output); "
+            f"{QUESTIONS[0]!r}]); print(r.output, repr(r.exception)); "
             "print('LOADED', sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout

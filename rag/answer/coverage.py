@@ -70,6 +70,18 @@ _CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "
                        "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
                        "saturday", "sunday"})
 _NAME = re.compile(r"[A-Z][\w&'’.]*(?:-[A-Za-z]\w*)*|\d{4}")
+# How reports name a period: "FY2018", "FY18", "Q2", "2Q24", "Q3'23", "H1", "YTD". A period is a year to
+# cover (a column headed "2018" covers "FY2018"), never a name: no paragraph writes "FY2018" beside its figure.
+_PERIOD_WORD = re.compile(r"(?:FY|CY|Q[1-4]|H[12]|[1-4]Q|[12]H)?['’]?(\d{2}|\d{4})|FY|CY|Q[1-4]|H[12]|YTD|TTM|LTM",
+                          re.IGNORECASE)
+# A sentence that tells the answerer how to answer ("Answer in USD millions.", "Give a response by relying on
+# the cash flow statement.", "Round to two decimals.") names nothing the answer must be about.
+_INSTRUCTION = re.compile(r"^\W*(?:please\s+)?(?:answer|give|provide|respond|reply|round|express|report|use|base|rely|"
+                          r"assume|state|show|return|write|format|keep|include|present|note|consider|limit|ignore|"
+                          r"do\s+not|don['’]t)\b", re.IGNORECASE)
+_SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
+# "(in USD millions)", "(in thousands)", "(as a percentage)": the units of the answer, not its subject.
+_UNITS_ASIDE = re.compile(r"\((?:in|as|expressed\s+in|measured\s+in)\b[^()]*\)", re.IGNORECASE)
 _PREFIX = 5  # a name and its demonym share their first letters: Japan/Japanese, Korea/Korean, Hungary/Hungarian
 
 
@@ -98,9 +110,33 @@ def question_parts(asked: str) -> tuple[Constraints, ...]:
     >>> question_parts("And its Brazilian plant?")[0].names
     (('Brazilian',),)
     """
-    parts = [constraints(p) for p in _PART_BREAK.split(asked) if p.strip()]
+    parts = [constraints(p) for p in _PART_BREAK.split(without_instructions(asked)) if p.strip()]
     named = tuple(c for c in parts if c.names or c.years)
     return named or (Constraints((), frozenset()),)
+
+
+def without_instructions(question: str) -> str:
+    """The question less its sentences of instructions; a question that is one instruction ("List the risks.") stays.
+
+    >>> without_instructions("What was the FY2018 capex (in USD millions) of 3M? Answer briefly. Round to 2 decimals.")
+    'What was the FY2018 capex of 3M?'
+    """
+    sentences = [s for s in _SENTENCE_BREAK.split(question) if s.strip()]
+    asked = [s for s in sentences if not _INSTRUCTION.match(s)]
+    return " ".join(_UNITS_ASIDE.sub("", " ".join(asked) if asked else question).split())
+
+
+def period_years(word: str) -> set[str]:
+    """The years a period word names: "FY2018" and "FY18" -> 2018, "Q3'23" -> 2023; none for "Q2".
+
+    >>> sorted(period_years("FY18")), sorted(period_years("2Q2024")), sorted(period_years("Q2"))
+    (['2018'], ['2024'], [])
+    """
+    m = _PERIOD_WORD.fullmatch(word)
+    if not m or not m.group(1) or m.group(0).isdigit() and len(m.group(0)) == 2:
+        return set()
+    digits = m.group(1)
+    return {digits if len(digits) == 4 else f"20{digits}"}
 
 
 def covers(parts: tuple[Constraints, ...], text: str) -> bool:
@@ -125,12 +161,15 @@ def constraints(question: str) -> Constraints:
     """
     names: list[tuple[str, ...]] = []
     current: list[str] = []
+    years = set(years_in(question))
     words = question.split()
     for i, raw in enumerate(words):
         word = raw.strip("?!,;:()\"“”'‘’")
         word = re.sub(r"['’]s$", "", word)
+        period = bool(word) and bool(_PERIOD_WORD.fullmatch(word)) and not word.isdigit()
+        years |= period_years(word) if period else set()
         keep = (bool(word) and bool(_NAME.fullmatch(word)) and i > 0 and word.lower() not in GENERIC_CAPITALISED | _CALENDAR
-                and not word.isdigit())
+                and not word.isdigit() and not period)
         if keep:
             part = word.split("-")[0] if "-" in word and not word.isupper() else word  # "Chinese-made" -> "Chinese"
             if part[:1].isupper() and part.lower() not in _NAME_SUFFIXES and len(part.strip(".")) > 1:
@@ -144,7 +183,7 @@ def constraints(question: str) -> Constraints:
     if frame(question).answer_type is AnswerType.PLACE:
         # "Which country in Southeast Asia…": the answer names a place within the region, not the region
         names = [n for n in names if spans(" ".join(n), AnswerType.PLACE) != [" ".join(n)]]
-    return Constraints(tuple(dict.fromkeys(names)), frozenset(years_in(question)))
+    return Constraints(tuple(dict.fromkeys(names)), frozenset(years))
 
 
 def _named(word: str, text: str, low: str, words: set[str]) -> bool:

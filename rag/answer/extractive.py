@@ -7,7 +7,8 @@ Steps:
 2. Score each sentence with `rag.answer.ranker`: similarity to the question and to its paragraph,
    lexical match in the sentence and in its context, the years and qualifiers the question sets,
    and whether it holds the kind of answer asked for (`rag.answer.question`).
-   A sentence whose paragraph does not name every place, company or year the question names
+   A sentence whose paragraph (with its heading and its document's own description: title, issuer,
+   form, period) does not name every place, company or year the question names
    (`rag.answer.coverage`) loses `UNCOVERED_PENALTY`.
 3. Abstain when the evidence is weak (see `Thresholds`, calibrated in evals/abstention.md): among
    others, when no sentence whose paragraph names all of that scores well enough. The answer
@@ -142,10 +143,13 @@ class ExtractiveAnswerer:
                  thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY,
                  keep_within: float = KEEP_WITHIN,
                  weights: tuple[float, ...] = WEIGHTS, sentences: SentenceVectors | None = None,
-                 extra_paragraphs: int = EXTRA_PARAGRAPHS):
+                 extra_paragraphs: int = EXTRA_PARAGRAPHS, contexts: dict[str, str] | None = None):
         self.embedder = embedder
         self.sentences = sentences
         self.titles = titles
+        # per document: what it says of itself (title, issuer, ticker, form, period, file name), which names the
+        # company and year a paragraph of it leaves out (`rag.engine.contexts_of`); the title alone when not given
+        self.contexts = contexts if contexts is not None else titles
         self.max_sentences = max_sentences
         self.thresholds = thresholds
         self.redundancy = redundancy
@@ -158,7 +162,7 @@ class ExtractiveAnswerer:
 
     def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
         return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
-                                  self.keep_within, self.weights, self.sentences, self.extra_paragraphs)
+                                  self.keep_within, self.weights, self.sentences, self.extra_paragraphs, self.contexts)
 
     def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
@@ -198,7 +202,7 @@ class ExtractiveAnswerer:
             p = c.hit.paragraph
             if (p.doc_id, p.para) not in context:
                 context[p.doc_id, p.para] = covers(asked, " ".join((p.text, p.heading,
-                                                                    self.titles.get(p.doc_id, ""))))
+                                                                    self.contexts.get(p.doc_id, ""))))
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
 
