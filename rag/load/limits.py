@@ -7,7 +7,9 @@ raise a limit for one run without code:
 
 A file over a budget is refused with an `OverBudget` error naming the file, the limit and the
 variable; a paragraph over `max_paragraph_chars` is not refused but cut into numbered parts.
-Not handled: a budget for a whole ingest (only per file), disk space, or embedding time.
+Embedding runs outside the parse worker, so it has no time budget of its own: what bounds it is the
+text (`max_doc_chars`) and the paragraphs (`max_paragraphs`) a file may produce.
+Not handled: a budget for a whole ingest (only per file), disk space, or embedding time as such.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ENV = {
     "max_pages": "PARACITE_MAX_PAGES",
     "max_doc_chars": "PARACITE_MAX_DOC_CHARS",
     "max_paragraph_chars": "PARACITE_MAX_PARAGRAPH_CHARS",
+    "max_paragraphs": "PARACITE_MAX_PARAGRAPHS",
     "workers": "PARACITE_PARSE_WORKERS",
 }
 
@@ -56,6 +59,10 @@ class Limits:
     # Longer paragraphs become consecutive numbered parts; the answerer embeds every sentence of each
     # retrieved paragraph, so this bounds the cost of a question.
     max_paragraph_chars: int = MAX_PARAGRAPH_CHARS
+    # Paragraphs one document may become (after long ones are split): each is embedded, as one passage or a few
+    # (`rag.passages` cuts a paragraph into windows of whole sentences), so with `max_doc_chars` this bounds the
+    # embedding one file can cost. A 2,000-page filing has some 25 paragraphs a page.
+    max_paragraphs: int = 50_000
     # Parse worker processes: None for os.cpu_count(); 0 parses in this process, without the time and
     # memory budget (for debugging, or where subprocesses cannot start).
     workers: int | None = None
