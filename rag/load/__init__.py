@@ -93,7 +93,10 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
         raise IngestError(path, "empty file")
     doc_id = doc_id or slugify(path.name)
     fmt = _FORMATS[path.suffix.lower()]
-    parsed = loader(path, data, max_pages=limits.max_pages) if fmt == "pdf" else loader(path, data)
+    if fmt == "pdf":
+        parsed = loader(path, data, max_pages=limits.max_pages, max_repeated_mb=limits.max_repeated_content_mb)
+    else:
+        parsed = loader(path, data)
     chars = sum(len(b.text) for b in parsed.blocks)
     if chars > limits.max_doc_chars:
         raise OverBudget(path, f"document has {chars:,} characters of text, over the limit of "

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from rag.errors import BadArgument
-from rag.load.pdf import MAX_PAGES
+from rag.load.pdf import MAX_PAGES, MAX_REPEATED_MB, REPEATED_ENV
 from rag.load.paragraphs import MAX_PARAGRAPH_CHARS
 
 # Each field's environment variable.
@@ -31,6 +31,7 @@ ENV = {
     "max_doc_chars": "PARACITE_MAX_DOC_CHARS",
     "max_paragraph_chars": "PARACITE_MAX_PARAGRAPH_CHARS",
     "max_paragraphs": "PARACITE_MAX_PARAGRAPHS",
+    "max_repeated_content_mb": REPEATED_ENV,
     "workers": "PARACITE_PARSE_WORKERS",
 }
 
@@ -54,6 +55,8 @@ class Limits:
     max_file_mb: float = 200.0
     # A PDF with more pages is refused before any page is read.
     max_pages: int = MAX_PAGES
+    # MB of content a PDF's pages draw over again (shared streams), checked before any text is read.
+    max_repeated_content_mb: float = MAX_REPEATED_MB
     # Characters of text in one document after parsing: 10 M is some 4,000 dense pages.
     max_doc_chars: int = 10_000_000
     # Longer paragraphs become consecutive numbered parts; the answerer embeds every sentence of each
@@ -86,7 +89,7 @@ class Limits:
             raw = environ.get(ENV[f.name], "").strip()
             if not raw:
                 continue
-            kind = float if f.name in {"seconds_per_file", "max_file_mb"} else int
+            kind = float if f.name in {"seconds_per_file", "max_file_mb", "max_repeated_content_mb"} else int
             try:
                 values[f.name] = kind(raw)
             except ValueError:

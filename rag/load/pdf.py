@@ -77,6 +77,13 @@ _HEADING_SIZE_RATIO = 1.15
 MAX_PAGES = 2000
 
 
+# Content that a PDF's pages draw over again (a stream shared by k pages counts k - 1 times) may add up to this
+# many MB: PDFium parses a shared stream once per page. Optimisers share the streams of identical pages (blank
+# ones, a letterhead form); 1,999 pages sharing one 600 KB stream is 1.1 GB.
+MAX_REPEATED_MB = 32.0
+REPEATED_ENV = "PARACITE_MAX_REPEATED_CONTENT_MB"
+
+
 # pypdf refuses arrays of more than 100,000 elements; real 10-Q filings hold bigger ones (2 of the 20 in
 # evals/sec10q). The worker's memory and time budgets (rag.load.limits) bound what a larger array can cost.
 ARRAY_LIMIT = 10_000_000
@@ -103,10 +110,14 @@ def pdf_library(environ=None) -> str:
     return "pdfium" if importlib.util.find_spec("pypdfium2") else "pypdf"
 
 
-def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str | None = None) -> Parsed:
+def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str | None = None,
+             max_repeated_mb: float = MAX_REPEATED_MB) -> Parsed:
     """Paragraphs of a PDF, its text read by `library` (default `pdf_library()`); the paragraphs are rebuilt
-    from the lines the same way whichever library read them."""
+    from the lines the same way whichever library read them. A PDF whose pages draw shared content over
+    again past `max_repeated_mb` is refused first (`check_repeated_content`)."""
     library = library or pdf_library()
+    with _pypdf_limits():
+        check_repeated_content(path, data, max_pages, max_repeated_mb)
     if library == "pdfium":
         from rag.load import pdfium_text
 
@@ -122,6 +133,74 @@ def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str |
         meta["running_heads"] = " | ".join(running)
     blocks = _blocks(pages_lines, large_texts)
     return Parsed(blocks, meta, pages=count, warnings=[])
+
+
+def check_repeated_content(path: Path, data: bytes, max_pages: int, max_repeated_mb: float) -> None:
+    """Refuse a PDF whose pages draw the same content streams over and over, before any text is read.
+
+    A content stream (or a form XObject its resources name) drawn by k pages is parsed k times by
+    PDFium, so 1,999 pages sharing one 600 KB stream made a 317 KB file cost minutes of CPU. This
+    reads only the page tree with pypdf (object numbers, no content parsed), decodes each shared
+    stream once for its size, and sums what would be drawn again: (k - 1) x its size. Over
+    `max_repeated_mb` it is an `OverBudget`; a PDF pypdf cannot open is left to the reader, and
+    one over `max_pages` to its page-count check.
+    """
+    try:
+        reader = _open(path, data)
+        if len(reader.pages) > max_pages:
+            return
+        uses: Counter[int] = Counter()
+        objects: dict[int, StreamObject] = {}
+        forms: dict[int, set[int]] = {}  # resources dictionary -> the form XObjects it names, found once
+        for page in reader.pages:
+            drawn: set[int] = set()
+            contents = page.get("/Contents")
+            items = contents.get_object() if isinstance(contents, IndirectObject) else contents
+            for item in (items if isinstance(items, ArrayObject) else [contents]):
+                if isinstance(item, IndirectObject):
+                    drawn.add(item.idnum)
+                    objects.setdefault(item.idnum, item)
+            drawn |= _forms(page.get("/Resources"), forms, objects)
+            uses.update(drawn)
+        shared = {num: n for num, n in uses.items() if n > 1}
+        repeated = sum((n - 1) * len(objects[num].get_object().get_data()) for num, n in shared.items())
+    except IngestError:
+        return  # the reader says what is wrong with the file
+    except LimitReachedError as e:
+        raise IngestError(path, f"PDF exceeds one of pypdf's safety limits ({e}); refused as unsafe to parse") from e
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+        return
+    if repeated > max_repeated_mb * 2**20:
+        pages = max(shared.values())
+        raise OverBudget(path, f"PDF pages draw shared content {repeated / 2**20:,.0f} MB over again (up to "
+                               f"{pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
+                               f"refused before its text is read; raise {REPEATED_ENV} to ingest it",
+                         "max_repeated_content_mb", REPEATED_ENV)
+
+
+def _forms(resources, memo: dict[int, set[int]], objects: dict, depth: int = 0) -> set[int]:
+    """Object numbers of the form XObjects a resources dictionary names, and of those their own resources name."""
+    key = resources.idnum if isinstance(resources, IndirectObject) else None
+    if key is not None and key in memo:
+        return memo[key]
+    if key is not None:
+        memo[key] = set()  # a loop of resources ends here
+    found: set[int] = set()
+    resources = resources.get_object() if isinstance(resources, IndirectObject) else resources
+    xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
+    xobjects = xobjects.get_object() if isinstance(xobjects, IndirectObject) else xobjects
+    if isinstance(xobjects, DictionaryObject) and depth < 8:
+        for ref in xobjects.values():
+            if not isinstance(ref, IndirectObject):
+                continue
+            xobject = ref.get_object()
+            if isinstance(xobject, StreamObject) and xobject.get("/Subtype") == "/Form":
+                found.add(ref.idnum)
+                objects.setdefault(ref.idnum, ref)
+                found |= _forms(xobject.get("/Resources"), memo, objects, depth + 1)
+    if key is not None:
+        memo[key] = found
+    return found
 
 
 @contextmanager
