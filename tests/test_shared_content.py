@@ -41,9 +41,9 @@ def test_1999_pages_sharing_one_stream_are_refused_before_any_page_is_read(tmp_p
     path = tmp_path / "shared.pdf"
     path.write_bytes(shared_stream_pdf(1999, 100_000))
     assert path.stat().st_size < 330_000  # the size of the issue's file
-    with pytest.raises(OverBudget, match=r"PDF pages draw shared content 1,143 MB over again \(up to 1,999 pages "
-                                         r"draw one stream\), over the limit of 32 MB; refused before its text is "
-                                         r"read; raise PARACITE_MAX_REPEATED_CONTENT_MB") as err:
+    with pytest.raises(OverBudget, match=r"PDF pages draw 1,143 MB or more of shared content over again \(up to "
+                                         r"1,999 pages draw one stream\), over the limit of 32 MB; refused before "
+                                         r"its text is read; raise PARACITE_MAX_REPEATED_CONTENT_MB") as err:
         load_file(path)
     assert err.value.limit == "max_repeated_content_mb"
     assert pdfium_pages == [] and extracted == []
@@ -112,3 +112,18 @@ def _pdf_with_shared_form(pages: int, form_ops: int) -> bytes:
         out += (b"%010d 00000 n \n" % offsets[num]) if num in offsets else b"0000000000 65535 f \n"
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
     return bytes(out)
+
+
+def test_a_stream_past_pypdfs_cap_is_left_to_pdfium_unless_pages_share_it(tmp_path, pdfium_pages, monkeypatch):
+    """pypdf's limits are not PDFium's: the check never refuses a file for them, but a bomb two pages draw is."""
+    from tests.pathological.hostile_files import limit_pdf, raw_pdf
+
+    monkeypatch.setenv("PARACITE_PDF_LIBRARY", "pdfium")
+    alone = tmp_path / "limit.pdf"
+    alone.write_bytes(limit_pdf())
+    assert load_file(alone).paragraphs[0].text == "A stream that claims to be huge."
+    shared = tmp_path / "shared-bomb.pdf"
+    shared.write_bytes(raw_pdf([10, 10], {10: text_ops("A bomb follows.") + b" " * 200_000_000}, flate_times=2))
+    with pytest.raises(OverBudget, match="75 MB or more of shared content"):
+        load_file(shared)
+    assert len(pdfium_pages) == 1

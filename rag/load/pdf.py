@@ -163,17 +163,20 @@ def check_repeated_content(path: Path, data: bytes, max_pages: int, max_repeated
             drawn |= _forms(page.get("/Resources"), forms, objects)
             uses.update(drawn)
         shared = {num: n for num, n in uses.items() if n > 1}
-        repeated = sum((n - 1) * len(objects[num].get_object().get_data()) for num, n in shared.items())
-    except IngestError:
-        return  # the reader says what is wrong with the file
-    except LimitReachedError as e:
-        raise IngestError(path, f"PDF exceeds one of pypdf's safety limits ({e}); refused as unsafe to parse") from e
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
-        return
+        repeated = 0
+        for num, n in shared.items():
+            try:
+                repeated += (n - 1) * len(objects[num].get_object().get_data())
+            except LimitReachedError:  # it inflates past pypdf's cap (75 MB), and is drawn again
+                repeated += (n - 1) * 75 * 2**20
+            if repeated > max_repeated_mb * 2**20:
+                break
+    except (IngestError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
+        return  # not for this check to judge (pypdf's limits are not PDFium's): the reader says what is wrong
     if repeated > max_repeated_mb * 2**20:
         pages = max(shared.values())
-        raise OverBudget(path, f"PDF pages draw shared content {repeated / 2**20:,.0f} MB over again (up to "
-                               f"{pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
+        raise OverBudget(path, f"PDF pages draw {repeated / 2**20:,.0f} MB or more of shared content over again "
+                               f"(up to {pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
                                f"refused before its text is read; raise {REPEATED_ENV} to ingest it",
                          "max_repeated_content_mb", REPEATED_ENV)
 
