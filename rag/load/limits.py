@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from rag.errors import BadArgument
-from rag.load.pdf import MAX_PAGES, MAX_REPEATED_MB, REPEATED_ENV
+from rag.load.pdf import MAX_PAGES
+from rag.load.pdf_shared import MAX_REPEATED_MB, REPEATED_ENV
 from rag.load.paragraphs import MAX_PARAGRAPH_CHARS
 
 # Each field's environment variable.

@@ -56,6 +56,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamO
 from rag.documents import Table
 from rag.errors import BadArgument, IngestError, OverBudget
 from rag.load.base import Parsed
+from rag.load.pdf_shared import MAX_REPEATED_MB, check_repeated_content
 from rag.load.tables import UNITS_NOTE, FoundTable, find_tables, same_columns
 from rag.load.paragraphs import Block, clean_text, table_row_text
 from rag.load.table_text import table_text
@@ -75,13 +76,6 @@ _RUNNING_PAGE_NUMBER = re.compile(r"[\s|·•–—-]*(?:page\s*)?\d+(?:\s*(?:of
 _HEADING_SIZE_RATIO = 1.15
 # The default page cap (see `rag.load.limits.Limits.max_pages`).
 MAX_PAGES = 2000
-
-
-# Content that a PDF's pages draw over again (a stream shared by k pages counts k - 1 times) may add up to this
-# many MB: PDFium parses a shared stream once per page. Optimisers share the streams of identical pages (blank
-# ones, a letterhead form); 1,999 pages sharing one 600 KB stream is 1.1 GB.
-MAX_REPEATED_MB = 32.0
-REPEATED_ENV = "PARACITE_MAX_REPEATED_CONTENT_MB"
 
 
 # pypdf refuses arrays of more than 100,000 elements; real 10-Q filings hold bigger ones (2 of the 20 in
@@ -117,7 +111,12 @@ def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str |
     again past `max_repeated_mb` is refused first (`check_repeated_content`)."""
     library = library or pdf_library()
     with _pypdf_limits():
-        check_repeated_content(path, data, max_pages, max_repeated_mb)
+        try:
+            reader = _open(path, data)
+        except IngestError:
+            reader = None  # PDFium may read what pypdf cannot; else the reader says what is wrong
+        if reader is not None:
+            check_repeated_content(path, reader, max_pages, max_repeated_mb)
     if library == "pdfium":
         from rag.load import pdfium_text
 
@@ -133,77 +132,6 @@ def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str |
         meta["running_heads"] = " | ".join(running)
     blocks = _blocks(pages_lines, large_texts)
     return Parsed(blocks, meta, pages=count, warnings=[])
-
-
-def check_repeated_content(path: Path, data: bytes, max_pages: int, max_repeated_mb: float) -> None:
-    """Refuse a PDF whose pages draw the same content streams over and over, before any text is read.
-
-    A content stream (or a form XObject its resources name) drawn by k pages is parsed k times by
-    PDFium, so 1,999 pages sharing one 600 KB stream made a 317 KB file cost minutes of CPU. This
-    reads only the page tree with pypdf (object numbers, no content parsed), decodes each shared
-    stream once for its size, and sums what would be drawn again: (k - 1) x its size. Over
-    `max_repeated_mb` it is an `OverBudget`; a PDF pypdf cannot open is left to the reader, and
-    one over `max_pages` to its page-count check.
-    """
-    try:
-        reader = _open(path, data)
-        if len(reader.pages) > max_pages:
-            return
-        uses: Counter[int] = Counter()
-        objects: dict[int, StreamObject] = {}
-        forms: dict[int, set[int]] = {}  # resources dictionary -> the form XObjects it names, found once
-        for page in reader.pages:
-            drawn: set[int] = set()
-            contents = page.get("/Contents")
-            items = contents.get_object() if isinstance(contents, IndirectObject) else contents
-            for item in (items if isinstance(items, ArrayObject) else [contents]):
-                if isinstance(item, IndirectObject):
-                    drawn.add(item.idnum)
-                    objects.setdefault(item.idnum, item)
-            drawn |= _forms(page.get("/Resources"), forms, objects)
-            uses.update(drawn)
-        shared = {num: n for num, n in uses.items() if n > 1}
-        repeated = 0
-        for num, n in shared.items():
-            try:
-                repeated += (n - 1) * len(objects[num].get_object().get_data())
-            except LimitReachedError:  # it inflates past pypdf's cap (75 MB), and is drawn again
-                repeated += (n - 1) * 75 * 2**20
-            if repeated > max_repeated_mb * 2**20:
-                break
-    except (IngestError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
-        return  # not for this check to judge (pypdf's limits are not PDFium's): the reader says what is wrong
-    if repeated > max_repeated_mb * 2**20:
-        pages = max(shared.values())
-        raise OverBudget(path, f"PDF pages draw {repeated / 2**20:,.0f} MB or more of shared content over again "
-                               f"(up to {pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
-                               f"refused before its text is read; raise {REPEATED_ENV} to ingest it",
-                         "max_repeated_content_mb", REPEATED_ENV)
-
-
-def _forms(resources, memo: dict[int, set[int]], objects: dict, depth: int = 0) -> set[int]:
-    """Object numbers of the form XObjects a resources dictionary names, and of those their own resources name."""
-    key = resources.idnum if isinstance(resources, IndirectObject) else None
-    if key is not None and key in memo:
-        return memo[key]
-    if key is not None:
-        memo[key] = set()  # a loop of resources ends here
-    found: set[int] = set()
-    resources = resources.get_object() if isinstance(resources, IndirectObject) else resources
-    xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
-    xobjects = xobjects.get_object() if isinstance(xobjects, IndirectObject) else xobjects
-    if isinstance(xobjects, DictionaryObject) and depth < 8:
-        for ref in xobjects.values():
-            if not isinstance(ref, IndirectObject):
-                continue
-            xobject = ref.get_object()
-            if isinstance(xobject, StreamObject) and xobject.get("/Subtype") == "/Form":
-                found.add(ref.idnum)
-                objects.setdefault(ref.idnum, ref)
-                found |= _forms(xobject.get("/Resources"), memo, objects, depth + 1)
-    if key is not None:
-        memo[key] = found
-    return found
 
 
 @contextmanager
