@@ -76,3 +76,17 @@ def test_corpus_folder_ingest_over_http_leaves_the_linked_file_out(corpus, tmp_p
     assert {Path(e.path).name for e in report.failed} == {"secret-link.md", "up.md", "outside-folder"}
     assert sorted(report.added) == ["inner", "inner-link", "note"]
     assert "Zorblat" not in _all_text(index, embedder)
+
+
+def test_an_upload_over_a_symlink_replaces_the_link_not_its_target(corpus, tmp_path, embedder):
+    """The UI's path: an upload is moved in by name (a rename over the link) and ingested as the file it now is."""
+    from app.auth import LOCAL
+    from app.corpus import add_uploads
+
+    index = tmp_path / "index"
+    result = add_uploads([("secret-link.md", b"# Mine\n\nAn upload that lands where a link was.\n")], corpus, index,
+                         embedder, principal=LOCAL)
+    assert result.errors == [] and result.report.added == ["secret-link"]
+    assert not (corpus / "secret-link.md").is_symlink()
+    assert (tmp_path / "outside" / "secret.md").read_text() == SECRET
+    assert "Zorblat" not in _all_text(index, embedder)
