@@ -37,8 +37,9 @@ def main() -> None:
     for n in args.n:
         started = time.perf_counter()
         try:
-            out = subprocess.run([sys.executable, "-c", _ONE, str(n)], capture_output=True, text=True,
-                                 timeout=args.timeout, check=True).stdout.split()
+            out = subprocess.run(
+                [sys.executable, "-c", _ONE, str(n)], capture_output=True, text=True, timeout=args.timeout, check=True
+            ).stdout.split()
         except subprocess.TimeoutExpired:
             print(f"{n:>8} {16 * n:>9} {'>' + format(time.perf_counter() - started, '.0f'):>8} (killed)")
             continue

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.index.ingest import ingest
 from rag.embed.onnx_encoder import encoder_folder
+from rag.index.ingest import ingest
 from rag.index.reader import Index
 from tests.conftest import CORPUS, ROOT
 
@@ -51,8 +51,15 @@ def run_on_ray(body: str, tmp_path: Path, timeout: float = RAY_TIMEOUT_S, start_
     code += textwrap.dedent(body) + ("\nray.shutdown()" if start_ray else "")
     code += f"\nopen({str(result)!r}, 'w').write(json.dumps(out))\n"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -113,8 +120,23 @@ def test_an_address_nothing_listens_on_is_refused_at_once(tmp_path):
     with socket.socket() as s:  # a port that was free a moment ago
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(CORPUS), "--index", str(tmp_path / "index"),
-                           "--ray", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "ingest",
+            str(CORPUS),
+            "--index",
+            str(tmp_path / "index"),
+            "--ray",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert done.returncode == 1
     assert f"no Ray cluster at 127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
     assert not (tmp_path / "index").exists()
@@ -123,20 +145,27 @@ def test_an_address_nothing_listens_on_is_refused_at_once(tmp_path):
 def test_the_local_ingest_has_the_failures_to_compare(local):
     report, index = local
     assert [(kind, Path(path).name) for kind, path, _ in failures(report)] == [
-        ("IngestError", "broken.pdf"), ("IngestError", "empty.txt")]
+        ("IngestError", "broken.pdf"),
+        ("IngestError", "empty.txt"),
+    ]
     assert len(index.documents) == 6 and len(index.content.passages) > 100 and not report.changed
 
 
 def test_cli_ingest_on_ray_builds_the_local_index(bad_files, local, corpus_index, tmp_path, embedder):
     report, expected = local
     index_dir = fresh_index(tmp_path / "index", corpus_index)
-    got = run_on_ray("""
+    got = run_on_ray(
+        """
         from click.testing import CliRunner
         from app.cli import cli
         result = CliRunner().invoke(cli, ["ingest", *ARGS["paths"], "--index", ARGS["index"], "--ray", "auto"])
         out = {"exit_code": result.exit_code, "output": result.output, "stdout": result.stdout,
                "stderr": result.stderr}
-    """, tmp_path, paths=[str(CORPUS), str(bad_files)], index=str(index_dir))
+    """,
+        tmp_path,
+        paths=[str(CORPUS), str(bad_files)],
+        index=str(index_dir),
+    )
     assert got["exit_code"] == 1, got["output"]  # as locally: two files failed
     failed = sorted(line for line in got["stderr"].splitlines() if line.startswith("failed "))
     assert failed == sorted(f"failed   {e}" for e in report.failed)
@@ -149,7 +178,8 @@ def test_killed_workers_have_their_files_redone_once(bad_files, local, corpus_in
     report, expected = local
     parse_marker, encode_marker = tmp_path / "parse-killed", tmp_path / "encode-killed"
     index_dir = fresh_index(tmp_path / "index", corpus_index)
-    got = run_on_ray("""
+    got = run_on_ray(
+        """
         import os
         from pathlib import Path
         from app.distributed import Encoder, RayCluster, parse_batch
@@ -183,8 +213,13 @@ def test_killed_workers_have_their_files_redone_once(bad_files, local, corpus_in
             got = ingest(ARGS["paths"], ARGS["index"], on_ray.embedder(), parse=count_parse)
         out = {"parsed": parsed, "added": got.added, "passages_embedded": got.passages_embedded,
                "warnings": got.warnings, "failed": [[type(e).__name__, e.path, e.reason] for e in got.failed]}
-    """, tmp_path, paths=[str(CORPUS), str(bad_files)], index=str(index_dir), parse_marker=str(parse_marker),
-        encode_marker=str(encode_marker))
+    """,
+        tmp_path,
+        paths=[str(CORPUS), str(bad_files)],
+        index=str(index_dir),
+        parse_marker=str(parse_marker),
+        encode_marker=str(encode_marker),
+    )
     assert parse_marker.exists() and encode_marker.exists()  # both crashes happened
     parsed = got["parsed"]
     assert sorted(parsed) == list(range(len(parsed))) and len(parsed) == 8  # every file once: 6 good, 2 bad

@@ -31,8 +31,9 @@ def pdfium_pages(monkeypatch) -> list[int]:
 
 
 @pytest.mark.parametrize("library", ["pdfium", "pypdf"])
-def test_1999_pages_sharing_one_stream_are_refused_before_any_page_is_read(tmp_path, monkeypatch, pdfium_pages,
-                                                                            library):
+def test_1999_pages_sharing_one_stream_are_refused_before_any_page_is_read(
+    tmp_path, monkeypatch, pdfium_pages, library
+):
     monkeypatch.setenv("PARACITE_PDF_LIBRARY", library)
     from pypdf import PageObject
 
@@ -41,9 +42,12 @@ def test_1999_pages_sharing_one_stream_are_refused_before_any_page_is_read(tmp_p
     path = tmp_path / "shared.pdf"
     path.write_bytes(shared_stream_pdf(1999, 100_000))
     assert path.stat().st_size < 330_000  # the size of the file
-    with pytest.raises(OverBudget, match=r"PDF pages draw 1,143 MB or more of shared content over again \(up to "
-                                         r"1,999 pages draw one stream\), over the limit of 32 MB; refused before "
-                                         r"its text is read; raise PARACITE_MAX_REPEATED_CONTENT_MB") as err:
+    with pytest.raises(
+        OverBudget,
+        match=r"PDF pages draw 1,143 MB or more of shared content over again \(up to "
+        r"1,999 pages draw one stream\), over the limit of 32 MB; refused before "
+        r"its text is read; raise PARACITE_MAX_REPEATED_CONTENT_MB",
+    ) as err:
         load_file(path)
     assert err.value.limit == "max_repeated_content_mb"
     assert pdfium_pages == [] and extracted == []
@@ -89,14 +93,17 @@ def _pdf_with_shared_form(pages: int, form_ops: int) -> bytes:
         4: b"<< /Font << /F1 3 0 R >> /XObject << /F0 5 0 R >> >>",
     }
     form = zlib.compress(b"0 0 m\n" * form_ops)
-    objects[5] = (b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Length %d /Filter /FlateDecode >>\n"
-                  b"stream\n" % len(form) + form + b"\nendstream")
+    objects[5] = (
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Length %d /Filter /FlateDecode >>\n"
+        b"stream\n" % len(form) + form + b"\nendstream"
+    )
     kids = []
     for i in range(pages):
         page, content = 10 + 2 * i, 11 + 2 * i
         kids.append(f"{page} 0 R")
-        objects[page] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
-                         f"/Resources 4 0 R >>").encode()
+        objects[page] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R /Resources 4 0 R >>"
+        ).encode()
         ops = text_ops(f"Page text {' '.join(WORDS[(i + k) % len(WORDS)] for k in range(6))} ends.") + b"/F0 Do\n"
         objects[content] = b"<< /Length %d >>\nstream\n" % len(ops) + ops + b"\nendstream"
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.serve import corpus_paths
 from rag.index.ingest import discover, ingest
-from rag.index.store import Index
+from rag.index.reader import Index
 
 NOTE = "# Note\n\nBYD opened a plant in Thailand in 2024, the note says.\n"
 SECRET = "# Secret\n\nThe launch codes of the Zorblat project are 0000 and 1234.\n"
@@ -39,11 +39,17 @@ def corpus(tmp_path) -> Path:
 
 def test_discover_refuses_each_symlink_that_leaves_the_folder_and_names_it(corpus):
     files, errors = discover([corpus])
-    assert files == [(corpus / "inner-link.md").absolute(), (corpus / "note.md").absolute(),
-                     (corpus / "sub" / "inner.md").absolute()]
+    assert files == [
+        (corpus / "inner-link.md").absolute(),
+        (corpus / "note.md").absolute(),
+        (corpus / "sub" / "inner.md").absolute(),
+    ]
     refused = {Path(e.path): e.reason for e in errors}
-    assert set(refused) == {(corpus / "secret-link.md").absolute(), (corpus / "sub" / "up.md").absolute(),
-                            (corpus / "outside-folder").absolute()}
+    assert set(refused) == {
+        (corpus / "secret-link.md").absolute(),
+        (corpus / "sub" / "up.md").absolute(),
+        (corpus / "outside-folder").absolute(),
+    }
     assert all("symlink" in reason and "outside the folder" in reason for reason in refused.values())
     assert all("secret.md" not in reason for reason in refused.values())  # the target is not disclosed
 
@@ -84,8 +90,13 @@ def test_an_upload_over_a_symlink_replaces_the_link_not_its_target(corpus, tmp_p
     from app.corpus import add_uploads
 
     index = tmp_path / "index"
-    result = add_uploads([("secret-link.md", b"# Mine\n\nAn upload that lands where a link was.\n")], corpus, index,
-                         embedder, principal=LOCAL)
+    result = add_uploads(
+        [("secret-link.md", b"# Mine\n\nAn upload that lands where a link was.\n")],
+        corpus,
+        index,
+        embedder,
+        principal=LOCAL,
+    )
     assert result.errors == [] and result.report.added == ["secret-link"]
     assert not (corpus / "secret-link.md").is_symlink()
     assert (tmp_path / "outside" / "secret.md").read_text() == SECRET

@@ -45,7 +45,7 @@ def check_repeated_content(path: Path, reader: PdfReader, max_pages: int, max_re
             drawn: set[int] = set()
             contents = page.get("/Contents")
             items = contents.get_object() if isinstance(contents, IndirectObject) else contents
-            for item in (items if isinstance(items, ArrayObject) else [contents]):
+            for item in items if isinstance(items, ArrayObject) else [contents]:
                 if isinstance(item, IndirectObject):
                     drawn.add(item.idnum)
                     objects.setdefault(item.idnum, item)
@@ -64,10 +64,14 @@ def check_repeated_content(path: Path, reader: PdfReader, max_pages: int, max_re
         return  # not for this check to judge (pypdf's limits are not PDFium's): the reader says what is wrong
     if repeated > max_repeated_mb * 2**20:
         pages = max(shared.values())
-        raise OverBudget(path, f"PDF pages draw {repeated / 2**20:,.0f} MB or more of shared content over again "
-                               f"(up to {pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
-                               f"refused before its text is read; raise {REPEATED_ENV} to ingest it",
-                         "max_repeated_content_mb", REPEATED_ENV)
+        raise OverBudget(
+            path,
+            f"PDF pages draw {repeated / 2**20:,.0f} MB or more of shared content over again "
+            f"(up to {pages:,} pages draw one stream), over the limit of {max_repeated_mb:g} MB; "
+            f"refused before its text is read; raise {REPEATED_ENV} to ingest it",
+            "max_repeated_content_mb",
+            REPEATED_ENV,
+        )
 
 
 def _forms(resources, memo: dict[tuple[str, int], set[int]], objects: dict, depth: int = 0) -> set[int]:
