@@ -76,15 +76,39 @@ class IngestReport:
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[IngestError]]:
-    """Files to ingest: each file given, and every non-hidden file under each folder given."""
+    """Files to ingest: each file given, and every non-hidden file under each folder given.
+
+    A symlink found in a folder (to a file or a folder) that resolves outside that folder is refused with
+    an `IngestError` naming it, so a link placed in the corpus cannot pull another file in;
+    one that stays inside is kept (a folder link is not walked: its files are reached by their own path).
+    A file given by name is the caller's choice, and is read wherever it points.
+    """
     files: list[Path] = []
     errors: list[IngestError] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            top = path.resolve()
             for root, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+                names = sorted(n for n in names if not n.startswith("."))
+                for name in [*dirs, *names]:
+                    entry = Path(root) / name
+                    if not entry.is_symlink():
+                        continue
+                    try:
+                        target = entry.resolve()
+                    except (OSError, RuntimeError):  # a symlink loop
+                        target = None
+                    if target is None or not target.is_relative_to(top):
+                        # The target is not named: over HTTP the reason goes back to the caller.
+                        errors.append(IngestError(entry.absolute(), "symlink that leads outside the folder being "
+                                                                    "ingested; refused (copy the file in instead)"))
+                        if name in dirs:
+                            dirs.remove(name)
+                        else:
+                            names.remove(name)
+                files.extend(Path(root) / n for n in names)
         elif path.exists() or path.is_symlink():
             files.append(path)
         else:

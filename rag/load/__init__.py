@@ -2,7 +2,7 @@
 
 Every failure is an `IngestError` naming the file and the reason, so a caller can report it and
 go on with the rest of the corpus; a file over a `Limits` budget gets `OverBudget`, which says
-which environment variable raises it. `load_file` applies the byte, page and character budgets;
+which environment variable raises it. `load_file` applies the byte, page, character and paragraph budgets;
 time and memory need a worker process (`rag.load.worker.parse_files`).
 This package does not chunk, embed or store.
 """
@@ -93,7 +93,10 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
         raise IngestError(path, "empty file")
     doc_id = doc_id or slugify(path.name)
     fmt = _FORMATS[path.suffix.lower()]
-    parsed = loader(path, data, max_pages=limits.max_pages) if fmt == "pdf" else loader(path, data)
+    if fmt == "pdf":
+        parsed = loader(path, data, max_pages=limits.max_pages, max_repeated_mb=limits.max_repeated_content_mb)
+    else:
+        parsed = loader(path, data)
     chars = sum(len(b.text) for b in parsed.blocks)
     if chars > limits.max_doc_chars:
         raise OverBudget(path, f"document has {chars:,} characters of text, over the limit of "
@@ -105,6 +108,10 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
     warnings.extend(f"{path}: {note}" for note in notes)
     if not paragraphs:
         raise IngestError(path, "no text paragraphs found")
+    if len(paragraphs) > limits.max_paragraphs:
+        raise OverBudget(path, f"document has {len(paragraphs):,} paragraphs, over the limit of "
+                               f"{limits.max_paragraphs:,}; raise {ENV['max_paragraphs']} to ingest it",
+                         "max_paragraphs", ENV["max_paragraphs"])
     meta = {k: _cut(v) if isinstance(v, str) else v for k, v in parsed.meta.items()}
     cover = cover_metadata([b.text for b in parsed.blocks[:COVER_ITEMS]])
     title = meta.pop("title", "")

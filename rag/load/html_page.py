@@ -5,10 +5,12 @@ Each `<p>`, list item, heading, table row, `<blockquote>` and `<pre>` becomes on
 Not handled: text placed by JavaScript, CSS-hidden text, frames.
 
 Our walk over the tree is linear: one pass finds the outermost furniture and the outermost
-blocks, where asking each element for all its ancestors was quadratic on deep nesting, and each
-table's header row is read once. The standard library's `html.parser` (before Python 3.11.13,
-3.12.11, 3.13.4) rescans the rest of the page from every unterminated `<...` at the end of the
-page; `_neutralise_tail` turns those into text first, which is what the parser made of them.
+blocks, where asking each element for all its ancestors was quadratic on deep nesting, each
+table's header row is read once, and a row's cells are its outermost ones, so that a cell nested
+in a cell (`<td>a<td>b`, unclosed) is read once, as text of the outer one. The standard
+library's `html.parser` (before Python 3.11.13, 3.12.11, 3.13.4) rescans the rest of the page
+from every unterminated `<...` at the end of the page; `_neutralise_tail` turns those into text
+first, which is what the parser made of them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rag.load.paragraphs import Block, table_row_text
 _DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe", "button"]
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = _HEADINGS | {"p", "li", "blockquote", "pre", "tr", "dt", "dd", "figcaption", "caption"}
+_CELLS = {"td", "th"}
 
 
 def load_html(path: Path, data: bytes) -> Parsed:
@@ -92,8 +95,12 @@ def _outermost(root: Tag, names: set[str], track: str | None = None):
 
 
 def _row(tr: Tag, table: Tag | None, headers: dict[int, list[str]]) -> list[Block]:
-    cells = [c.get_text(" ", strip=True) for c in tr.find_all(["td", "th"])]
-    if all(c.name == "th" for c in tr.find_all(["td", "th"])):
+    # The row's own cells: a cell inside a cell (a nested table, or `<td>a<td>b` that html.parser nests
+    # unclosed) is text of its outer cell, read once with it. Every cell found below the row, each read
+    # whole, read the text of n nested cells n times: quadratic time and text.
+    found = list(_outermost(tr, _CELLS))
+    cells = [c.get_text(" ", strip=True) for c in found]
+    if all(c.name == "th" for c in found):
         return []  # header row: its labels are folded into each body row
     if table is None:
         header_row, header = None, []
@@ -101,7 +108,8 @@ def _row(tr: Tag, table: Tag | None, headers: dict[int, list[str]]) -> list[Bloc
         header_row, header = headers[id(table)]
     else:
         header_row = table.find("tr")
-        header = [c.get_text(" ", strip=True) for c in header_row.find_all("th")] if header_row else []
+        labels = [c for c in _outermost(header_row, _CELLS) if c.name == "th"] if header_row else []
+        header = [c.get_text(" ", strip=True) for c in labels]
         headers[id(table)] = header_row, header
     if header and header_row is not tr and len(header) == len(cells):
         return [Block(table_row_text(header, cells))]

@@ -7,7 +7,9 @@ raise a limit for one run without code:
 
 A file over a budget is refused with an `OverBudget` error naming the file, the limit and the
 variable; a paragraph over `max_paragraph_chars` is not refused but cut into numbered parts.
-Not handled: a budget for a whole ingest (only per file), disk space, or embedding time.
+Embedding runs outside the parse worker, so it has no time budget of its own: what bounds it is the
+text (`max_doc_chars`) and the paragraphs (`max_paragraphs`) a file may produce.
+Not handled: a budget for a whole ingest (only per file), disk space, or embedding time as such.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, fields
 
 from rag.errors import BadArgument
 from rag.load.pdf import MAX_PAGES
+from rag.load.pdf_shared import MAX_REPEATED_MB, REPEATED_ENV
 from rag.load.paragraphs import MAX_PARAGRAPH_CHARS
 
 # Each field's environment variable.
@@ -28,6 +31,8 @@ ENV = {
     "max_pages": "PARACITE_MAX_PAGES",
     "max_doc_chars": "PARACITE_MAX_DOC_CHARS",
     "max_paragraph_chars": "PARACITE_MAX_PARAGRAPH_CHARS",
+    "max_paragraphs": "PARACITE_MAX_PARAGRAPHS",
+    "max_repeated_content_mb": REPEATED_ENV,
     "workers": "PARACITE_PARSE_WORKERS",
 }
 
@@ -51,11 +56,17 @@ class Limits:
     max_file_mb: float = 200.0
     # A PDF with more pages is refused before any page is read.
     max_pages: int = MAX_PAGES
+    # MB of content a PDF's pages draw over again (shared streams), checked before any text is read.
+    max_repeated_content_mb: float = MAX_REPEATED_MB
     # Characters of text in one document after parsing: 10 M is some 4,000 dense pages.
     max_doc_chars: int = 10_000_000
     # Longer paragraphs become consecutive numbered parts; the answerer embeds every sentence of each
     # retrieved paragraph, so this bounds the cost of a question.
     max_paragraph_chars: int = MAX_PARAGRAPH_CHARS
+    # Paragraphs one document may become (after long ones are split): each is embedded, as one passage or a few
+    # (`rag.passages` cuts a paragraph into windows of whole sentences), so with `max_doc_chars` this bounds the
+    # embedding one file can cost. A 2,000-page filing has some 25 paragraphs a page.
+    max_paragraphs: int = 50_000
     # Parse worker processes: None for os.cpu_count(); 0 parses in this process, without the time and
     # memory budget (for debugging, or where subprocesses cannot start).
     workers: int | None = None
@@ -79,7 +90,7 @@ class Limits:
             raw = environ.get(ENV[f.name], "").strip()
             if not raw:
                 continue
-            kind = float if f.name in {"seconds_per_file", "max_file_mb"} else int
+            kind = float if f.name in {"seconds_per_file", "max_file_mb", "max_repeated_content_mb"} else int
             try:
                 values[f.name] = kind(raw)
             except ValueError:

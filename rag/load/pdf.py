@@ -56,6 +56,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamO
 from rag.documents import Table
 from rag.errors import BadArgument, IngestError, OverBudget
 from rag.load.base import Parsed
+from rag.load.pdf_shared import MAX_REPEATED_MB, check_repeated_content
 from rag.load.tables import UNITS_NOTE, FoundTable, find_tables, same_columns
 from rag.load.paragraphs import Block, clean_text, table_row_text
 from rag.load.table_text import table_text
@@ -103,10 +104,19 @@ def pdf_library(environ=None) -> str:
     return "pdfium" if importlib.util.find_spec("pypdfium2") else "pypdf"
 
 
-def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str | None = None) -> Parsed:
+def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str | None = None,
+             max_repeated_mb: float = MAX_REPEATED_MB) -> Parsed:
     """Paragraphs of a PDF, its text read by `library` (default `pdf_library()`); the paragraphs are rebuilt
-    from the lines the same way whichever library read them."""
+    from the lines the same way whichever library read them. A PDF whose pages draw shared content over
+    again past `max_repeated_mb` is refused first (`check_repeated_content`)."""
     library = library or pdf_library()
+    with _pypdf_limits():
+        try:
+            reader = _open(path, data)
+        except IngestError:
+            reader = None  # PDFium may read what pypdf cannot; else the reader says what is wrong
+        if reader is not None:
+            check_repeated_content(path, reader, max_pages, max_repeated_mb)
     if library == "pdfium":
         from rag.load import pdfium_text
 
