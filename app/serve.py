@@ -24,8 +24,8 @@ Who may call (`identify`, the one lookup): with an operator's tokens file ($RAG_
 sha256 of each token with a user name and a role, reader < editor < admin. With no tokens file
 only loopback callers that address the server as 127.0.0.1 or localhost are served, each as the
 local admin, and `rag serve` refuses to bind any other address. Ingest takes only paths under the
-corpus folder, never one outside it; a symlink the operator placed inside a folder being ingested
-is followed, as `rag ingest` follows it.
+corpus folder, never one outside it; a symlink inside a folder being ingested that leads outside
+that folder is refused (`rag.index.ingest.discover`).
 
 The engine (model and index) loads once and every request shares it, as the UI's sessions share
 theirs (`rag.engine.Engine` is safe to read from many threads); when an ingest swaps in a newer
