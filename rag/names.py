@@ -90,51 +90,6 @@ class Names:
         return frozenset({name, *(place.forms if place else ()), *self._aliases.get(name.lower(), ())})
 
 
-SKIPPABLE = frozenset({"of", "and", "the", "for", "on", "in", "de", "du", "&", "a", "an", "to"})
-
-
-def spells(words: list[str], letters: str) -> bool:
-    """Do the words' initials spell `letters` (lower case), hyphenated parts apart, skipping small words?
-
-    >>> spells("China Association of Automobile Manufacturers".split(), "caam"), spells(["every"], "ev")
-    (True, False)
-    """
-    parts = [p for w in words for p in w.split("-") if p]
-
-    def match(i: int, j: int) -> bool:
-        if j == len(letters):
-            return i == len(parts)
-        if i == len(parts):
-            return False
-        p = parts[i].lower()
-        if p[:1] == letters[j] and match(i + 1, j + 1):
-            return True
-        return p in SKIPPABLE and match(i + 1, j)
-
-    return len(parts) <= 2 * len(letters) + 2 and match(0, 0)
-
-
-def spelled_out(acronym: str, text: str) -> bool:
-    """Does `text` write out `acronym` as consecutive words whose initials spell it?
-
-    >>> spelled_out("WTO", "China took the case to the World Trade Organization."), spelled_out("EU", "Europe")
-    (True, False)
-    """
-    letters = acronym.lower()
-    words = re.findall(r"[\w&'’]+", text)  # hyphenated parts apart: "battery-electric vehicles" spells EV
-    longest = 2 * len(letters) + 2
-    for start, word in enumerate(words):
-        if word[:1].lower() != letters[0] or word.lower() in SKIPPABLE:
-            continue
-        for n in range(1, longest + 1):
-            run = words[start:start + n]
-            if len(run) < n:
-                break
-            if run[-1].lower() not in SKIPPABLE and spells(run, letters):
-                return True
-    return False
-
-
 def merged_aliases(metas: Iterable[Mapping]) -> dict[str, list[str]]:
     """The acronyms of every document's metadata (`meta["aliases"]`), merged."""
     out: dict[str, list[str]] = {}

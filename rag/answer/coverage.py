@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.names import Names, spelled_out
+from rag.names import Names
 from rag.answer.question import AnswerType, frame, spans, years_in
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
@@ -171,8 +171,6 @@ def _named(word: str, text: str, low: str, words: set[str], names: Names) -> boo
         word = word[:-1]  # "NEVs" is the plural of "NEV"
     if any(_form_named(form, text, low) for form in names.forms(word)):
         return True
-    if re.fullmatch(r"[A-Z]{2,5}", word) and spelled_out(word, text):
-        return True  # "WTO" by "World Trade Organization", "EV" by "electric vehicles", where no document defined it
     key = word.lower()
     if len(key) >= _PREFIX and not word.isupper():
         stem = key[:_PREFIX]

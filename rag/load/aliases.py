@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rag.names import SKIPPABLE, spells
-
 _ACRONYM = r"[A-Z][A-Za-z&]{0,2}[A-Z&][A-Z&0-9]{0,6}s?"
 _QUOTES = "\"'“”‘’"
 # "Long Form (ACR)" or "Long Form (“ACR”)"; the long form is read back from just before the bracket.
@@ -29,6 +27,7 @@ _DEFINED = re.compile(rf"\(\s*[{_QUOTES}]?({_ACRONYM})[{_QUOTES}]?\s*\)")
 _DEFINES = re.compile(rf"\b({_ACRONYM})\s*\(([^()]{{4,120}})\)")
 _USED = re.compile(rf"(?<![\w&-])({_ACRONYM})(?![\w&-])")
 _CAPITALISED_RUN = re.compile(r"(?:[A-Z][\w'’.-]*|&|of|and|the|for|on|in|de|du)(?:\s+(?:[A-Z][\w'’.-]*|&|of|and|the|for|on|in|de|du))+")
+_SKIPPABLE = {"of", "and", "the", "for", "on", "in", "de", "du", "&", "a", "an", "to"}
 MAX_ALIASES = 200  # per document: a budget, so a pathological text cannot bloat its metadata
 
 
@@ -37,12 +36,33 @@ def _letters(acronym: str) -> str:
     return "".join(ch for ch in core.lower() if ch.isalpha())
 
 
+def _spells(words: list[str], letters: str) -> bool:
+    """Do the words' initials spell `letters`, skipping small words that spell nothing?
+
+    >>> _spells("China Association of Automobile Manufacturers".split(), "caam"), _spells(["every"], "ev")
+    (True, False)
+    """
+    parts = [p for w in words for p in re.split(r"-", w) if p]
+
+    def match(i: int, j: int) -> bool:
+        if j == len(letters):
+            return i == len(parts)
+        if i == len(parts):
+            return False
+        p = parts[i].lower()
+        if p[:1] == letters[j] and match(i + 1, j + 1):
+            return True
+        return p in _SKIPPABLE and match(i + 1, j)
+
+    return len(parts) <= 2 * len(letters) + 2 and match(0, 0)
+
+
 def _long_form_before(text: str, end: int, letters: str) -> str | None:
     """The shortest run of words ending at `end` whose initials spell `letters`."""
     words = text[:end].split()
     for n in range(1, min(len(words), 2 * len(letters) + 2) + 1):
         tail = [w.strip(",;:") for w in words[-n:]]
-        if tail and tail[0].lower() not in SKIPPABLE and spells(tail, letters):
+        if tail and tail[0].lower() not in _SKIPPABLE and _spells(tail, letters):
             return " ".join(tail)
     return None
 
@@ -70,18 +90,18 @@ def learn_aliases(texts: Iterable[str]) -> dict[str, list[str]]:
                 add(m.group(1), long_form)
         for m in _DEFINES.finditer(text):
             inside = m.group(2).strip()
-            if spells(inside.split(), _letters(m.group(1))):
+            if _spells(inside.split(), _letters(m.group(1))):
                 add(m.group(1), inside)
     used = {_letters(a): a for text in texts for a in _USED.findall(text) if len(_letters(a)) >= 2}
     for text in texts:
         for m in _CAPITALISED_RUN.finditer(text):
             words = re.sub(r"['’]s\b", "", m.group(0)).split()  # "European Union's" -> "European Union"
-            while words and words[-1].lower() in SKIPPABLE:
+            while words and words[-1].lower() in _SKIPPABLE:
                 words.pop()
-            while words and words[0].lower() in SKIPPABLE:
+            while words and words[0].lower() in _SKIPPABLE:
                 words.pop(0)
-            initials = "".join(w[0].lower() for w in words if w.lower() not in SKIPPABLE)
+            initials = "".join(w[0].lower() for w in words if w.lower() not in _SKIPPABLE)
             acronym = used.get(initials)
-            if acronym and len(words) >= 2 and spells(words, initials):
+            if acronym and len(words) >= 2 and _spells(words, initials):
                 add(acronym, " ".join(words))
     return {k: v for k, v in found.items() if v}
