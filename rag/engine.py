@@ -16,7 +16,6 @@ from pathlib import Path
 
 from rag.answer import Answerer, AnswerStream
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.names import Names, merged_aliases
 from rag.documents import Answer, DocRef, Hit
 from rag.embed.embedder import Embedder
 from rag.retrieve.hybrid import HybridRetriever, Mode
@@ -49,8 +48,7 @@ class Engine:
                         "retriever": (t3 - t2) * 1000})
         return cls(embedder, index, retriever,
                    ExtractiveAnswerer(embedder, titles_of(index), sentences=index.sentences,
-                                      contexts=contexts_of(index),
-                                      names=Names(merged_aliases(d.meta for d in index.documents))), load_ms)
+                                      contexts=contexts_of(index)), load_ms)
 
     @property
     def titles(self) -> dict[str, str]:

@@ -27,7 +27,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.names import country
 from rag.prompts import rewrite_messages
 from rag.terms import content_terms
 
@@ -43,6 +42,12 @@ _NAME = re.compile(r"\b[A-Z][\w&.-]*(?:['’]s)?(?:\s+[A-Z][\w&.-]*(?:['’]s)?)
 _QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were",
                    "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had", "according",
                    "and", "in", "on", "by", "for", "the", "a", "an", "of", "to", "i"}
+# Countries the corpus talks about, with the adjective a question would use for them.
+DEMONYMS = {"china": "Chinese", "japan": "Japanese", "korea": "Korean", "south korea": "South Korean",
+            "germany": "German", "europe": "European", "india": "Indian", "mexico": "Mexican",
+            "thailand": "Thai", "brazil": "Brazilian", "turkey": "Turkish", "hungary": "Hungarian",
+            "the us": "American", "the united states": "American", "america": "American", "russia": "Russian"}
+_ADJECTIVES = {v.lower(): k for k, v in DEMONYMS.items()}
 
 
 @dataclass(frozen=True)
@@ -122,17 +127,16 @@ def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:
     if _YEAR.fullmatch(item) and _YEAR.search(body):
         return _YEAR.sub(item, body, count=1) + "?"
     names = _names(body)
-    place = country(item)
-    if place:
+    country = item.lower()
+    if country in DEMONYMS or country.removeprefix("the ") in DEMONYMS:
         for name in names:
             bare = re.sub(r"['’]s$", "", name)
-            other = country(bare)
-            if other and bare.lower() != other.demonym.lower():  # a country's name: replaced by the new one
+            if bare.lower() in DEMONYMS or bare.lower() in ("us", "united states"):
                 if re.search(rf"\bthe {re.escape(bare)}", body):
                     bare = f"the {bare}"
                 return body.replace(bare, item, 1) + "?"
-            if other:  # its adjective: replaced by the new one's
-                return body.replace(bare, place.demonym or item, 1) + "?"
+            if bare.lower() in _ADJECTIVES:
+                return body.replace(bare, DEMONYMS.get(country, item), 1) + "?"
     if item[:1].isupper() and names:
         bare = re.sub(r"['’]s$", "", names[0])
         return body.replace(bare, item, 1) + "?"

@@ -34,7 +34,6 @@ import numpy as np
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.coverage import covers, question_parts
 from rag.answer.lead import disagreements, lead
-from rag.names import Names
 from rag.answer.question import Frame, frame, missing_measures, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.cite.markers import make_citation, render_claims
@@ -144,15 +143,13 @@ class ExtractiveAnswerer:
                  thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY,
                  keep_within: float = KEEP_WITHIN,
                  weights: tuple[float, ...] = WEIGHTS, sentences: SentenceVectors | None = None,
-                 extra_paragraphs: int = EXTRA_PARAGRAPHS, contexts: dict[str, str] | None = None,
-                 names: Names | None = None):
+                 extra_paragraphs: int = EXTRA_PARAGRAPHS, contexts: dict[str, str] | None = None):
         self.embedder = embedder
         self.sentences = sentences
         self.titles = titles
         # per document: what it says of itself (title, issuer, ticker, form, period, file name), which names the
         # company and year a paragraph of it leaves out (`rag.engine.contexts_of`); the title alone when not given
         self.contexts = contexts if contexts is not None else titles
-        self.names = names or Names()  # the forms of a name: countries, and the acronyms the corpus defines
         self.max_sentences = max_sentences
         self.thresholds = thresholds
         self.redundancy = redundancy
@@ -165,8 +162,7 @@ class ExtractiveAnswerer:
 
     def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
         return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
-                                  self.keep_within, self.weights, self.sentences, self.extra_paragraphs, self.contexts,
-                                  self.names)
+                                  self.keep_within, self.weights, self.sentences, self.extra_paragraphs, self.contexts)
 
     def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
@@ -206,7 +202,7 @@ class ExtractiveAnswerer:
             p = c.hit.paragraph
             if (p.doc_id, p.para) not in context:
                 context[p.doc_id, p.para] = covers(asked, " ".join((p.text, p.heading,
-                                                                    self.contexts.get(p.doc_id, ""))), self.names)
+                                                                    self.contexts.get(p.doc_id, ""))))
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
 

@@ -32,7 +32,6 @@ from rag.documents import Passage, Document, Paragraph
 from rag.embed.embedder import Embedder
 from rag.errors import IngestError, IndexNotFound
 from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
-from rag.load.aliases import learn_aliases
 from rag.load.limits import Limits
 from rag.load.worker import Job, parse_files
 from rag.embed.sentence_vectors import embed_blocks
@@ -270,7 +269,6 @@ def _settle(plan: _Plan, results: list, old: Index | None, report: IngestReport
                 keep_docs[previous.doc_id] = previous
             continue
         used_ids[result.document.doc_id] = str(path)
-        result = _with_aliases(result)
         fresh.append(result)
         report.warnings.extend(result.warnings)
         (report.updated if previous else report.added).append(result.document.doc_id)
@@ -458,14 +456,6 @@ def _sentence_blocks(paragraphs: list[Paragraph], old: Index | None, new_passage
         embedder.dimension, reuse)
     report.sentences_embedded += embedded
     return blocks
-
-
-def _with_aliases(loaded: LoadedFile) -> LoadedFile:
-    """The document with the acronyms its own text defines (`rag.load.aliases`) in its metadata, for the answerer."""
-    aliases = learn_aliases(p.text for p in loaded.paragraphs)
-    if not aliases:
-        return loaded
-    return replace(loaded, document=replace(loaded.document, meta={**loaded.document.meta, "aliases": aliases}))
 
 
 def _with_doc_id(loaded: LoadedFile, doc_id: str) -> LoadedFile:
