@@ -26,7 +26,7 @@ import contextlib
 import fcntl
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.auth import Forbidden, Principal, Role
@@ -46,20 +46,42 @@ def default_path(index_dir: str | Path) -> Path:
     return Path(named) if named else Path(index_dir).absolute().parent / "audit.jsonl"
 
 
-def record(path: str | Path, principal: Principal, action: str, doc: str | None = None, outcome: str = DONE,
-           detail: str | None = None, at: datetime | None = None) -> dict:
+def record(
+    path: str | Path,
+    principal: Principal,
+    action: str,
+    doc: str | None = None,
+    outcome: str = DONE,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> dict:
     """Append one entry and return it."""
-    entry = {"at": (at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"), "user": principal.user,
-             "email": principal.email, "role": str(principal.role), "action": action, "doc": doc,
-             "outcome": outcome, "detail": detail}
+    entry = {
+        "at": (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "user": principal.user,
+        "email": principal.email,
+        "role": str(principal.role),
+        "action": action,
+        "doc": doc,
+        "outcome": outcome,
+        "detail": detail,
+    }
     return _append(path, entry)
 
 
 def record_failed_sign_in(path: str | Path, client: str | None, detail: str) -> dict:
     """A refused API sign-in (an unknown bearer token). Nobody is signed in, so the caller is named by its
     address, with no role; the token itself, or any part of it, is never written."""
-    entry = {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "user": f"client {client or 'unknown'}",
-             "email": None, "role": "none", "action": SIGN_IN, "doc": None, "outcome": REFUSED, "detail": detail}
+    entry = {
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "user": f"client {client or 'unknown'}",
+        "email": None,
+        "role": "none",
+        "action": SIGN_IN,
+        "doc": None,
+        "outcome": REFUSED,
+        "detail": detail,
+    }
     return _append(path, entry)
 
 
@@ -120,7 +142,7 @@ def read_recent(path: str | Path, max_bytes: int = RECENT_BYTES) -> list[dict]:
         return []
     if begin:
         cut = data.find(b"\n")  # the first line began before the seek (or is the newline just before it)
-        data = data[cut + 1:] if cut >= 0 else b""
+        data = data[cut + 1 :] if cut >= 0 else b""
     return _entries(data.decode("utf-8", errors="replace"))
 
 

@@ -46,8 +46,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import RagError
 from app.operator_files import operator_file
+from rag.errors import RagError
 
 DEFAULT_PATH = Path(".paracite") / "roles.toml"
 ROLES_ENV = "RAG_ROLES"
@@ -66,7 +66,7 @@ class Role(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, name: str) -> "Role":
+    def parse(cls, name: str) -> Role:
         """A role from its name, in any case.
 
         >>> Role.parse("Editor")
@@ -102,8 +102,10 @@ class Forbidden(RagError):
         self.principal = principal
         self.needed = needed
         self.action = action
-        super().__init__(f"{principal.label} is a {principal.role} and may not {action}: that needs the {needed} "
-                         f"role. Ask the operator to give it in the roles file (SECURITY.md, 'The roles file')")
+        super().__init__(
+            f"{principal.label} is a {principal.role} and may not {action}: that needs the {needed} "
+            f"role. Ask the operator to give it in the roles file (SECURITY.md, 'The roles file')"
+        )
 
 
 class RolesConfigError(RagError):
@@ -200,8 +202,11 @@ def load_roles(path: str | Path | None = None) -> Roles | None:
     try:
         text = path.read_text("utf-8")
     except OSError as e:
-        raise RolesConfigError(path, f"cannot be read ({e.strerror or e})",
-                               f"create it (see .paracite/roles.example.toml) or unset {ROLES_ENV}") from None
+        raise RolesConfigError(
+            path,
+            f"cannot be read ({e.strerror or e})",
+            f"create it (see .paracite/roles.example.toml) or unset {ROLES_ENV}",
+        ) from None
     except UnicodeDecodeError:
         raise RolesConfigError(path, "is not UTF-8 text", "save it as UTF-8") from None
     return parse_roles(text, path)
@@ -212,13 +217,17 @@ def parse_roles(text: str, source: str | Path = "<roles>") -> Roles:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise RolesConfigError(source, f"is not valid TOML ({e})", "fix the syntax (see .paracite/roles.example.toml)"
-                               ) from None
+        raise RolesConfigError(
+            source, f"is not valid TOML ({e})", "fix the syntax (see .paracite/roles.example.toml)"
+        ) from None
     names = ", ".join(str(r) for r in Role)
     default_name = data.pop("default", NO_ROLE)
     if not isinstance(default_name, str):
-        raise RolesConfigError(source, f"'default' must be a string, not {type(default_name).__name__}",
-                               f'write default = "{NO_ROLE}" or one of {names}')
+        raise RolesConfigError(
+            source,
+            f"'default' must be a string, not {type(default_name).__name__}",
+            f'write default = "{NO_ROLE}" or one of {names}',
+        )
     if default_name.strip().lower() == NO_ROLE:
         default = None
     else:
@@ -232,8 +241,9 @@ def parse_roles(text: str, source: str | Path = "<roles>") -> Roles:
         try:
             role = Role.parse(name)
         except ValueError:
-            raise RolesConfigError(source, f"has an unknown entry [{name}]",
-                                   f"name a table after a role ({names}), or set default") from None
+            raise RolesConfigError(
+                source, f"has an unknown entry [{name}]", f"name a table after a role ({names}), or set default"
+            ) from None
         rules[role] = _rule(role, entry, source)
     return Roles(rules, default, issuers)
 
@@ -242,10 +252,16 @@ def _issuers(value, source) -> frozenset[str] | None:
     """The `issuers` entry: None when absent, else the exact issuer URLs (`iss`) whose tokens count."""
     if value is None:
         return None
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(v, str) and v.strip().startswith(("https://", "http://")) for v in value)):
-        raise RolesConfigError(source, "'issuers' must be a non-empty list of issuer URLs",
-                               'write issuers = ["https://accounts.google.com"], the "iss" of your provider\'s tokens')
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip().startswith(("https://", "http://")) for v in value)
+    ):
+        raise RolesConfigError(
+            source,
+            "'issuers' must be a non-empty list of issuer URLs",
+            'write issuers = ["https://accounts.google.com"], the "iss" of your provider\'s tokens',
+        )
     return frozenset(v.strip() for v in value)
 
 
@@ -254,7 +270,7 @@ def _rule(role: Role, entry, source) -> Rule:
         return RolesConfigError(source, f"[{role}] {problem}", fix)
 
     if not isinstance(entry, dict):
-        raise bad("is not a table", f'write it as [{role}] with emails = [...], domains = [...] or claims = {{...}}')
+        raise bad("is not a table", f"write it as [{role}] with emails = [...], domains = [...] or claims = {{...}}")
     extra = sorted(set(entry) - _RULE_FIELDS)
     if extra:
         raise bad(f"has an unknown field {extra[0]!r}", f"use only {', '.join(sorted(_RULE_FIELDS))}")

@@ -44,8 +44,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from app.auth import Principal, Role
-from rag.errors import BackendsConfigError, BadArgument
 from app.operator_files import operator_file
+from rag.errors import BackendsConfigError, BadArgument
 
 DEFAULT_PATH = Path(".paracite") / "backends.toml"
 KINDS = ("ollama", "openai", "local")
@@ -95,8 +95,10 @@ def normalize_address(address: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadArgument(f"not an http(s) address: {address!r}; write it like http://localhost:11434")
     if parts.username or parts.password:
-        raise BadArgument(f"the address {_without_userinfo(parts)} carries credentials; remove them from the "
-                          f"address and name the env var that holds the key with key_env")
+        raise BadArgument(
+            f"the address {_without_userinfo(parts)} carries credentials; remove them from the "
+            f"address and name the env var that holds the key with key_env"
+        )
     if parts.query or parts.fragment:
         raise BadArgument(f"the address {address!r} has a query or fragment; give only scheme, host, port and path")
     try:
@@ -131,8 +133,12 @@ def load_backends(path: str | Path | None = None) -> dict[str, Backend]:
     try:
         text = path.read_text("utf-8")
     except OSError as e:
-        raise BackendsConfigError(path, None, f"cannot be read ({e.strerror or e})",
-                                  "create it (see SECURITY.md for an example) or unset RAG_BACKENDS") from None
+        raise BackendsConfigError(
+            path,
+            None,
+            f"cannot be read ({e.strerror or e})",
+            "create it (see SECURITY.md for an example) or unset RAG_BACKENDS",
+        ) from None
     except UnicodeDecodeError:
         raise BackendsConfigError(path, None, "is not UTF-8 text", "save it as UTF-8") from None
     return parse_backends(text, path)
@@ -144,16 +150,22 @@ def parse_backends(text: str, source: str | Path = "<backends>") -> dict[str, Ba
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         line = getattr(e, "lineno", None) or _line_from_message(str(e))
-        raise BackendsConfigError(source, line, f"is not valid TOML ({e})",
-                                  "fix the syntax; a backend looks like:\n" + EXAMPLE) from None
+        raise BackendsConfigError(
+            source, line, f"is not valid TOML ({e})", "fix the syntax; a backend looks like:\n" + EXAMPLE
+        ) from None
     unknown = sorted(set(data) - {"backends"})
     if unknown:
-        raise BackendsConfigError(source, _find_line(text, unknown[0]), f"has an unknown top-level entry {unknown[0]!r}",
-                                  "put every backend under [backends.NAME]")
+        raise BackendsConfigError(
+            source,
+            _find_line(text, unknown[0]),
+            f"has an unknown top-level entry {unknown[0]!r}",
+            "put every backend under [backends.NAME]",
+        )
     tables = data.get("backends", {})
     if not isinstance(tables, dict):
-        raise BackendsConfigError(source, _find_line(text, "backends"), "'backends' must be a table",
-                                  "write each backend as [backends.NAME]")
+        raise BackendsConfigError(
+            source, _find_line(text, "backends"), "'backends' must be a table", "write each backend as [backends.NAME]"
+        )
     backends = {}
     for name, entry in tables.items():
         line = _find_line(text, f"backends.{name}") or _find_line(text, f'backends."{name}"') or _find_line(text, name)
@@ -168,8 +180,11 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
         return BackendsConfigError(source, where, f"{label} {problem}", fix)
 
     if not _NAME.fullmatch(name) or name.lower() == "extractive":
-        raise bad(None, "has a name that cannot be used",
-                  "use letters, digits, '.', '_' or '-' (at most 40, no ':'), and not 'extractive'")
+        raise bad(
+            None,
+            "has a name that cannot be used",
+            "use letters, digits, '.', '_' or '-' (at most 40, no ':'), and not 'extractive'",
+        )
     if not isinstance(entry, dict):
         raise bad(None, "is not a table", f"write it as [backends.{name}] with kind, model and address")
     if name.lower() == "local" and entry.get("kind") != "local":
@@ -177,7 +192,11 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
         raise bad("kind", "is named 'local' but is not of kind 'local'", "give it another name")
     extra = sorted(set(entry) - _FIELDS)
     if extra:
-        hint = " (a key's value never goes in this file: name its env var with key_env)" if "key" in " ".join(extra) else ""
+        hint = (
+            " (a key's value never goes in this file: name its env var with key_env)"
+            if "key" in " ".join(extra)
+            else ""
+        )
         raise bad(extra[0], f"is not a known field{hint}", f"use only {', '.join(sorted(_FIELDS))}")
     for name, value in entry.items():
         if not isinstance(value, str):
@@ -188,8 +207,11 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
         raise bad("role", f"is wrong: {e}", 'write role = "reader", "editor" or "admin" (the default)') from None
     kind = entry.get("kind", "")
     if kind not in KINDS:
-        raise bad("kind" if "kind" in entry else None, f"has kind {kind!r}" if kind else "has no kind",
-                  f"set kind to one of {', '.join(KINDS)}")
+        raise bad(
+            "kind" if "kind" in entry else None,
+            f"has kind {kind!r}" if kind else "has no kind",
+            f"set kind to one of {', '.join(KINDS)}",
+        )
     if kind == "local":
         for field in ("model", "address", "key_env"):
             if field in entry:
@@ -199,16 +221,22 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
     if not model:
         raise bad("model" if "model" in entry else None, "has no model", 'add model = "...", e.g. model = "llama3.2"')
     if not entry.get("address", "").strip():
-        raise bad("address" if "address" in entry else None, "has no address",
-                  f'add address = "...", e.g. {OLLAMA_DEFAULT_URL if kind == "ollama" else OPENAI_DEFAULT_URL}')
+        raise bad(
+            "address" if "address" in entry else None,
+            "has no address",
+            f'add address = "...", e.g. {OLLAMA_DEFAULT_URL if kind == "ollama" else OPENAI_DEFAULT_URL}',
+        )
     try:
         address = normalize_address(entry["address"])
     except BadArgument as e:
         raise bad("address", f"is wrong: {e}", "give an http(s) address without credentials") from None
     key_env = entry.get("key_env")
     if key_env is not None and not _ENV_NAME.fullmatch(key_env):
-        raise bad("key_env", f"must name an environment variable, not {key_env!r}",
-                  'write the variable\'s name, e.g. key_env = "OPENAI_API_KEY", and export the key in it')
+        raise bad(
+            "key_env",
+            f"must name an environment variable, not {key_env!r}",
+            'write the variable\'s name, e.g. key_env = "OPENAI_API_KEY", and export the key in it',
+        )
     return Backend(name, kind, model, address, key_env, role)
 
 
@@ -274,8 +302,9 @@ def key_env_for(kind: str, address: str, configured: dict[str, Backend] | None =
     return None
 
 
-def backend_for_spec(kind: str, model: str = "", base_url: str | None = None,
-                     configured: dict[str, Backend] | None = None) -> Backend:
+def backend_for_spec(
+    kind: str, model: str = "", base_url: str | None = None, configured: dict[str, Backend] | None = None
+) -> Backend:
     """A backend for an ad-hoc spec (the operator's CLI, already parsed by `app.chat_models.parse_spec`),
     with a key only where `key_env_for` allows; it is named by its spec.
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import click
 
-from rag.errors import (BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError, ServerError,
-                        ServerUnreachable)
+from rag.errors import BadArgument, IndexBusy, IndexMismatch, IndexNotFound, RagError, ServerError, ServerUnreachable
 
 # rag.index.layout's, repeated here so that importing the CLI loads no faiss or numpy (`rag ask --server` needs neither;
 # tests/test_serve.py checks that they agree).
@@ -27,12 +26,23 @@ DEFAULT_INDEX_DIR = ".rag/index"
 INDEX_ENV = "RAG_INDEX"
 PLUGIN_GROUP = "paracite.commands"
 # Exit codes by error class (the first match wins); any other RagError exits 1.
-EXIT_CODES: tuple[tuple[type[RagError], int], ...] = ((BadArgument, 2), (IndexNotFound, 3), (IndexMismatch, 3),
-                                                      (IndexBusy, 4), (ServerUnreachable, 5))
+EXIT_CODES: tuple[tuple[type[RagError], int], ...] = (
+    (BadArgument, 2),
+    (IndexNotFound, 3),
+    (IndexMismatch, 3),
+    (IndexBusy, 4),
+    (ServerUnreachable, 5),
+)
 
 index_option = click.option(
-    "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
-    default=DEFAULT_INDEX_DIR, show_default=True, show_envvar=True, help="Index folder.",
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=INDEX_ENV,
+    default=DEFAULT_INDEX_DIR,
+    show_default=True,
+    show_envvar=True,
+    help="Index folder.",
 )
 
 
@@ -80,14 +90,25 @@ def cli():
 @index_option
 @click.option("--rebuild", is_flag=True, help="Ignore the existing index and embed everything again.")
 @click.option("--max-words", type=click.IntRange(min=10), default=None, help="Longest chunk, in words.")
-@click.option("--passages", "passage_chars", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Embed short paragraphs of one section together, up to this many characters, with the document's "
-                   "title and heading in front: for reports full of tables and short rows (1000 suits 10-Q filings). "
-                   "0 embeds each paragraph alone.")
-@click.option("--ray", "ray_address", default=None, metavar="ADDRESS|auto",
-              help="Parse and embed the changed files on a Ray cluster (pip install -e '.[ray]'): the address "
-                   "`ray start --head` printed, or auto for the cluster running on this machine. The index is "
-                   "assembled and swapped here, as without it.")
+@click.option(
+    "--passages",
+    "passage_chars",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Embed short paragraphs of one section together, up to this many characters, with the document's "
+    "title and heading in front: for reports full of tables and short rows (1000 suits 10-Q filings). "
+    "0 embeds each paragraph alone.",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS|auto",
+    help="Parse and embed the changed files on a Ray cluster (pip install -e '.[ray]'): the address "
+    "`ray start --head` printed, or auto for the cluster running on this machine. The index is "
+    "assembled and swapped here, as without it.",
+)
 def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
     """Ingest files and folders (default: corpus/) into the index.
 
@@ -96,16 +117,17 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
         rag ingest corpus/ --index .rag/index
         rag ingest filings/ --ray auto
     """
-    from rag.passages import DEFAULT_MAX_WORDS
     from rag.embed.embedder import Embedder
     from rag.index.ingest import ingest as run_ingest
+    from rag.passages import DEFAULT_MAX_WORDS
 
     paths = list(paths) or [Path("corpus")]
     from app import audit
     from app.auth import LOCAL
 
-    options = dict(max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars, rebuild=rebuild,
-                   show_progress=True)
+    options = dict(
+        max_words=max_words or DEFAULT_MAX_WORDS, passage_chars=passage_chars, rebuild=rebuild, show_progress=True
+    )
     if ray_address:
         from app.distributed import RayCluster
 
@@ -135,20 +157,40 @@ def ingest(paths, index_dir, rebuild, max_words, passage_chars, ray_address):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question, one per line.")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs to retrieve.")
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
-@click.option("--llm", "llm_spec", default="extractive", show_default=True, envvar="RAG_LLM", show_envvar=True,
-              help="Answerer: extractive, local (SmolLM2, offline), ollama:MODEL, openai:MODEL, or the name of a "
-                   "backend in $RAG_BACKENDS / .paracite/backends.toml (see SECURITY.md).")
-@click.option("--base-url", default=None,
-              help="Server address for ollama:/openai: (e.g. http://localhost:8000/v1). A key is sent only to an "
-                   "address configured for it: $OPENAI_BASE_URL (or api.openai.com) for OPENAI_API_KEY, $OLLAMA_HOST "
-                   "for OLLAMA_API_KEY, or a backend of the backends file that names the key's env var.")
-@click.option("--history", "history_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.")
+@click.option(
+    "--llm",
+    "llm_spec",
+    default="extractive",
+    show_default=True,
+    envvar="RAG_LLM",
+    show_envvar=True,
+    help="Answerer: extractive, local (SmolLM2, offline), ollama:MODEL, openai:MODEL, or the name of a "
+    "backend in $RAG_BACKENDS / .paracite/backends.toml (see SECURITY.md).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    help="Server address for ollama:/openai: (e.g. http://localhost:8000/v1). A key is sent only to an "
+    "address configured for it: $OPENAI_BASE_URL (or api.openai.com) for OPENAI_API_KEY, $OLLAMA_HOST "
+    "for OLLAMA_API_KEY, or a backend of the backends file that names the key's env var.",
+)
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="JSON list of earlier turns [{role, content}]: the question is rewritten as a standalone one.",
+)
 @click.option("--timings", is_flag=True, help="Print where the time went (start-up, loading, each question) to stderr.")
-@click.option("--server", default=None, envvar="RAG_SERVER", show_envvar=True,
-              help="Ask a running `rag serve` at this address (e.g. http://127.0.0.1:8765) instead of loading the "
-                   "model and index here; its token, if it needs one, comes from $RAG_API_TOKEN. --index is then "
-                   "the server's, and --llm names one of its configured backends.")
+@click.option(
+    "--server",
+    default=None,
+    envvar="RAG_SERVER",
+    show_envvar=True,
+    help="Ask a running `rag serve` at this address (e.g. http://127.0.0.1:8765) instead of loading the "
+    "model and index here; its token, if it needs one, comes from $RAG_API_TOKEN. --index is then "
+    "the server's, and --llm names one of its configured backends.",
+)
 def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_file, timings, server):
     """Answer questions from the index, citing paragraphs.
 
@@ -166,7 +208,7 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
 
     history = _read_history(history_file) if history_file else None
     if not all(q.strip() for q in questions):
-        raise BadArgument("empty question; ask something, e.g. rag ask \"How many vehicles did China export?\"")
+        raise BadArgument('empty question; ask something, e.g. rag ask "How many vehicles did China export?"')
     if server:  # before anything heavy is imported: the server holds the model and the index
         report = _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, history)
         report.insert(0, ("start-up: interpreter and imports", started * 1000))
@@ -183,19 +225,24 @@ def ask(questions, index_dir, as_json, top_k, mode, llm_spec, base_url, history_
     seconds = answerer.warm()
     if seconds > 0.05:
         click.echo(f"loaded {answerer.name} in {seconds:.1f}s", err=True)
-    report = [("start-up: interpreter and imports", started * 1000),
-              ("import rag.engine and its libraries", (t_imports - t_enter) * 1000),
-              *((f"load {k}", v) for k, v in engine.load_ms.items()),
-              (f"warm the query encoder ({engine.embedder.query_backend})", encoder_s * 1000),
-              (f"warm the {answerer.name} answerer", seconds * 1000)]
+    report = [
+        ("start-up: interpreter and imports", started * 1000),
+        ("import rag.engine and its libraries", (t_imports - t_enter) * 1000),
+        *((f"load {k}", v) for k, v in engine.load_ms.items()),
+        (f"warm the query encoder ({engine.embedder.query_backend})", encoder_s * 1000),
+        (f"warm the {answerer.name} answerer", seconds * 1000),
+    ]
     for n, question in enumerate(questions, start=1):
         answer = engine.ask(question, top_k=top_k, mode=mode, answerer=answerer, history=history)
         if fallback_warning(answer):
             click.echo(f"warning: {fallback_warning(answer)}", err=True)
         t0 = time.perf_counter()
         click.echo(json.dumps(to_json(answer), ensure_ascii=False) if as_json else to_text(answer))
-        report += [(f"question {n}: {k}", answer.timings_ms[k])
-                   for k in ("rewrite", "embed_question", "search", "answer") if k in answer.timings_ms]
+        report += [
+            (f"question {n}: {k}", answer.timings_ms[k])
+            for k in ("rewrite", "embed_question", "search", "answer")
+            if k in answer.timings_ms
+        ]
         report.append((f"question {n}: print", (time.perf_counter() - t0) * 1000))
     if timings:
         _print_timings(report, started, t_enter)
@@ -225,13 +272,22 @@ def _ask_server(server, questions, as_json, top_k, mode, llm_spec, base_url, his
     from rag.present import fallback_warning, from_json, to_text
 
     if base_url:
-        raise BadArgument("--base-url is for an answerer in this process; with --server, --llm names one of the "
-                          "server's configured backends")
+        raise BadArgument(
+            "--base-url is for an answerer in this process; with --server, --llm names one of the "
+            "server's configured backends"
+        )
     report = []
     for n, question in enumerate(questions, start=1):
         t0 = time.perf_counter()
-        data = client.ask(server, question, history=history, top_k=top_k, mode=mode, answerer=llm_spec,
-                          token=os.environ.get(client.TOKEN_ENV))
+        data = client.ask(
+            server,
+            question,
+            history=history,
+            top_k=top_k,
+            mode=mode,
+            answerer=llm_spec,
+            token=os.environ.get(client.TOKEN_ENV),
+        )
         report.append((f"question {n}: the server's round trip", (time.perf_counter() - t0) * 1000))
         report += [(f"question {n}: (on the server) {k}", v) for k, v in data.get("timings_ms", {}).items()]
         answer = from_json(data)
@@ -247,8 +303,9 @@ def _read_history(path: Path) -> list[dict]:
     except (OSError, ValueError) as e:
         raise _Fail(f"--history {path}: not readable JSON ({e})") from e
     if not isinstance(turns, list) or not all(
-            isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
-            for t in turns):
+        isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+        for t in turns
+    ):
         raise _Fail(f'--history {path}: expected a JSON list of {{"role": "user"|"assistant", "content": "..."}}')
     return turns
 
@@ -262,8 +319,11 @@ def docs(index_dir, as_json):
     for d in index.documents:
         n = len(index.paragraphs(d.doc_id))
         if as_json:
-            click.echo(json.dumps({**asdict(d), "paragraphs": n, "ingested_at": index.ingested_at(d.doc_id)},
-                                  ensure_ascii=False))
+            click.echo(
+                json.dumps(
+                    {**asdict(d), "paragraphs": n, "ingested_at": index.ingested_at(d.doc_id)}, ensure_ascii=False
+                )
+            )
         else:
             pages = f", {d.pages} pages" if d.pages else ""
             click.echo(f"{d.doc_id}\t{d.kind}\t{n} paragraphs{pages}\t{d.title}")
@@ -295,14 +355,28 @@ def show(doc_id, para, index_dir):
 
 @cli.command()
 @index_option
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Any other than this machine's needs an API tokens file.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Any other than this machine's needs an API tokens file.",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
-@click.option("--corpus", "corpus_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The folder POST /ingest reads from (default: $RAG_CORPUS, else corpus/).")
-@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="API tokens file (default: $RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists; "
-                   "without one, only this machine is served).")
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The folder POST /ingest reads from (default: $RAG_CORPUS, else corpus/).",
+)
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="API tokens file (default: $RAG_API_TOKENS, else .paracite/api-tokens.toml when it exists; "
+    "without one, only this machine is served).",
+)
 def serve(index_dir, host, port, corpus_dir, tokens_file):
     """Serve questions, documents and ingest over HTTP from one warm process (OpenAPI schema at /docs).
 
@@ -319,8 +393,12 @@ def serve(index_dir, host, port, corpus_dir, tokens_file):
 
 @cli.command()
 @index_option
-@click.option("--repair", is_flag=True, help="Point a broken CURRENT at the newest complete generation that passes "
-                                               "every check, and remove incomplete ones. Never deletes a complete one.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Point a broken CURRENT at the newest complete generation that passes "
+    "every check, and remove incomplete ones. Never deletes a complete one.",
+)
 def doctor(index_dir, repair):
     """Check an index folder: one line per check, exit code 0 when healthy, 1 otherwise.
 
@@ -330,7 +408,8 @@ def doctor(index_dir, repair):
 
         rag doctor --repair
     """
-    from rag.index.doctor import diagnose, repair as run_repair
+    from rag.index.doctor import diagnose
+    from rag.index.doctor import repair as run_repair
 
     try:
         report = run_repair(index_dir) if repair else diagnose(index_dir)

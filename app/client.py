@@ -24,15 +24,31 @@ TOKEN_ENV = "RAG_API_TOKEN"
 DEFAULT_TIMEOUT_S = 300.0
 
 
-def ask(server: str, question: str, *, history: list[dict] | None = None, top_k: int = 5, mode: str = "hybrid",
-        answerer: str = "extractive", token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+def ask(
+    server: str,
+    question: str,
+    *,
+    history: list[dict] | None = None,
+    top_k: int = 5,
+    mode: str = "hybrid",
+    answerer: str = "extractive",
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> dict[str, Any]:
     """The answer's JSON (`rag.present.to_json`'s shape) from the server at `server`."""
     body = {"question": question, "history": history or [], "top_k": top_k, "mode": mode, "answerer": answerer}
     return request(server, "POST", "/ask", body, token=token, timeout=timeout)
 
 
-def request(server: str, method: str, path: str, body: Any = None, *, token: str | None = None,
-            timeout: float = DEFAULT_TIMEOUT_S) -> Any:
+def request(
+    server: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> Any:
     """One JSON request to the server; its JSON reply, or the error it names."""
     base = server.rstrip("/")
     if not base.startswith(("http://", "https://")):
@@ -57,7 +73,9 @@ def request(server: str, method: str, path: str, body: Any = None, *, token: str
     try:
         return json.loads(raw.decode("utf-8"))
     except ValueError as e:
-        raise ServerUnreachable(server, f"what answers there is not a paracite server: its reply is not JSON ({e})") from None
+        raise ServerUnreachable(
+            server, f"what answers there is not a paracite server: its reply is not JSON ({e})"
+        ) from None
 
 
 def _typed(server: str, error: urllib.error.HTTPError) -> ServerError:

@@ -33,10 +33,10 @@ from app.auth import Principal, Role
 from rag.embed.embedder import Embedder
 from rag.errors import CorpusRestoreFailed, RagError
 from rag.index.ingest import IngestReport, Progress, ingest, remove_documents
-from rag.load import SUPPORTED_EXTENSIONS, slugify
 from rag.index.layout import check_manifest, fsync_path, read_manifest
 from rag.index.lock import write_lock
 from rag.index.reader import Index
+from rag.load import SUPPORTED_EXTENSIONS, slugify
 
 DEFAULT_CORPUS_DIR = "corpus"
 CORPUS_ENV = "RAG_CORPUS"
@@ -79,7 +79,9 @@ def sanitize_filename(name: str) -> str:
     ext = "." + ext.lower() if ext else ""
     if ext not in ALLOWED_EXTENSIONS:
         shown = ext or "(none)"
-        raise UploadRejected(name, f"file type '{shown}' is not allowed; upload one of: {', '.join(ALLOWED_EXTENSIONS)}")
+        raise UploadRejected(
+            name, f"file type '{shown}' is not allowed; upload one of: {', '.join(ALLOWED_EXTENSIONS)}"
+        )
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem)
     stem = re.sub(r"-{2,}", "-", stem).strip(".-_ ")
     # A name with no ASCII left ("报告.md") gets a stable name of its own, so two such uploads never collide.
@@ -113,9 +115,17 @@ class UploadResult:
         return lines
 
 
-def add_uploads(files: list[tuple[str, bytes]], corpus_dir: str | Path, index_dir: str | Path, embedder: Embedder,
-                progress: Progress | None = None, max_bytes: int = MAX_UPLOAD_BYTES, *, principal: Principal,
-                audit_log: str | Path | None = None) -> UploadResult:
+def add_uploads(
+    files: list[tuple[str, bytes]],
+    corpus_dir: str | Path,
+    index_dir: str | Path,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    *,
+    principal: Principal,
+    audit_log: str | Path | None = None,
+) -> UploadResult:
     """Stage `(name, bytes)` uploads, move them into `corpus_dir` under the index lock, and ingest them.
 
     `principal` must be an editor or an admin, else `app.auth.Forbidden` is raised before anything
@@ -185,7 +195,7 @@ class _Staging:
         self.moved: list[tuple[Path, Path | None]] = []  # (target, its old bytes in staging or None if new)
         self.keep = False  # True when staging still holds old bytes that could not be put back
 
-    def __enter__(self) -> "_Staging":
+    def __enter__(self) -> _Staging:
         try:
             self.dir = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.corpus.parent))
         except OSError:  # a read-only parent folder: stage in the temp folder; moves in become copies
@@ -248,8 +258,15 @@ def _place(source: Path, target: Path) -> None:
         source.unlink(missing_ok=True)
 
 
-def delete_document(index_dir: str | Path, embedder: Embedder, doc_id: str, corpus_dir: str | Path, *,
-                    principal: Principal, audit_log: str | Path | None = None) -> tuple[IngestReport, Path | None]:
+def delete_document(
+    index_dir: str | Path,
+    embedder: Embedder,
+    doc_id: str,
+    corpus_dir: str | Path,
+    *,
+    principal: Principal,
+    audit_log: str | Path | None = None,
+) -> tuple[IngestReport, Path | None]:
     """Remove `doc_id` from the index, then delete its file if (and only if) it lies inside `corpus_dir`.
 
     Returns the report and the deleted file, or None when the file was elsewhere (left alone).

@@ -94,8 +94,9 @@ def parse_batch(items: list[tuple[str, str, bytes]], limits: Limits) -> list[str
             copy.write_bytes(data)
             jobs.append((copy, doc_id))
         results = parse_files(jobs, one_worker)
-        return [_reply(result, str(copy), original) for (copy, _), (original, _, _), result in
-                zip(jobs, items, results)]
+        return [
+            _reply(result, str(copy), original) for (copy, _), (original, _, _), result in zip(jobs, items, results)
+        ]
 
 
 def _reply(result: Result, copy: str, original: str) -> str:
@@ -105,8 +106,13 @@ def _reply(result: Result, copy: str, original: str) -> str:
             error.update(limit=result.limit, env=result.env)
         return json.dumps({"error": error})
     document = replace(result.document, source_path=original)
-    return json.dumps({"document": asdict(document), "warnings": [w.replace(copy, original) for w in result.warnings],
-                       "paragraphs": [asdict(p) for p in result.paragraphs]})
+    return json.dumps(
+        {
+            "document": asdict(document),
+            "warnings": [w.replace(copy, original) for w in result.warnings],
+            "paragraphs": [asdict(p) for p in result.paragraphs],
+        }
+    )
 
 
 class Encoder:
@@ -131,11 +137,19 @@ class RayCluster:
     `encoder` are the function and class Ray runs; a test passes wrappers that crash a worker.
     """
 
-    def __init__(self, ray, workers: int | None = None, retries: int = RETRIES,
-                 parse_task: Callable = parse_batch, encoder: type = Encoder):
+    def __init__(
+        self,
+        ray,
+        workers: int | None = None,
+        retries: int = RETRIES,
+        parse_task: Callable = parse_batch,
+        encoder: type = Encoder,
+    ):
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:
-            raise RayUnavailable("the Ray cluster has no CPUs to run tasks on; start its nodes with --num-cpus 1 or more")
+            raise RayUnavailable(
+                "the Ray cluster has no CPUs to run tasks on; start its nodes with --num-cpus 1 or more"
+            )
         if workers is not None and workers < 1:
             raise BadArgument(f"workers must be greater than 0. Currently, workers is {workers}")
         self.ray, self.retries = ray, retries
@@ -160,8 +174,10 @@ class RayCluster:
             try:
                 ray.init(address=address, logging_level="warning")
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise RayUnavailable(f"no Ray cluster at {address} ({e}); start one with `ray start --head` and pass "
-                                     "the address it prints, or 'auto' on one of its nodes") from e
+                raise RayUnavailable(
+                    f"no Ray cluster at {address} ({e}); start one with `ray start --head` and pass "
+                    "the address it prints, or 'auto' on one of its nodes"
+                ) from e
             started = True
         cluster = cls(ray, **options)
         try:
@@ -175,8 +191,9 @@ class RayCluster:
         """An `Embedder` whose documents are embedded on the cluster (queries, and the ONNX export, stay here)."""
         return _RayEmbedder(self)
 
-    def parse_files(self, jobs: list[Job], limits: Limits | None = None,
-                    on_done: Callable[[int], None] | None = None) -> list[Result]:
+    def parse_files(
+        self, jobs: list[Job], limits: Limits | None = None, on_done: Callable[[int], None] | None = None
+    ) -> list[Result]:
         """`rag.load.worker.parse_files` on the cluster: one result per `(path, doc_id)`, in the jobs' order."""
         limits = limits or Limits()
         results: list[Result | None] = [None] * len(jobs)
@@ -210,15 +227,22 @@ class RayCluster:
             try:
                 replies = self.ray.get(task)
             except self.ray.exceptions.RayError as e:
-                reason = (f"the Ray task parsing it failed, up to {self.retries} retries included ({type(e).__name__}); "
-                          "ingest it again, or without --ray")
+                reason = (
+                    f"the Ray task parsing it failed, up to {self.retries} retries included ({type(e).__name__}); "
+                    "ingest it again, or without --ray"
+                )
                 replies = [json.dumps({"error": {"reason": reason}}) for _ in indices]
             for i, reply in zip(indices, replies):
                 finish(i, _decode(reply.encode(), jobs[i][0])[0])  # the parse worker's own reply decoder
         return results  # type: ignore[return-value]
 
-    def encode(self, texts: list[str], progress: bool | Callable[[int, int], None] = False,
-               desc: str = "Embedding", dimension: int = Embedder.dimension) -> np.ndarray:
+    def encode(
+        self,
+        texts: list[str],
+        progress: bool | Callable[[int, int], None] = False,
+        desc: str = "Embedding",
+        dimension: int = Embedder.dimension,
+    ) -> np.ndarray:
         """Normalised vectors of `texts`, in their order, embedded by the cluster's encoders."""
         out = np.zeros((len(texts), dimension), dtype=np.float32)
         if not texts:
@@ -229,12 +253,18 @@ class RayCluster:
         # Longest first, as `Embedder` does locally: a block pads to texts of about its own length.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         size = block_size(len(texts), self.workers)
-        blocks = [order[s:s + size] for s in range(0, len(texts), size)]
+        blocks = [order[s : s + size] for s in range(0, len(texts), size)]
         pool = ActorPool(self._encoders_for(len(blocks)))
         submit = lambda actor, b: actor.encode.remote(b, [texts[i] for i in blocks[b]])  # noqa: E731
         done = 0
-        with tqdm(total=len(texts), desc=f"{desc} on Ray", unit="chunk", file=sys.stderr, dynamic_ncols=True,
-                  disable=progress is not True) as bar:
+        with tqdm(
+            total=len(texts),
+            desc=f"{desc} on Ray",
+            unit="chunk",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            disable=progress is not True,
+        ) as bar:
             try:
                 for b, vectors in pool.map_unordered(submit, list(range(len(blocks)))):
                     out[blocks[b]] = vectors
@@ -244,8 +274,10 @@ class RayCluster:
                         progress(done, len(texts))
             except self.ray.exceptions.RayError as e:
                 first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                raise RayUnavailable(f"embedding on the Ray cluster failed past {self.retries} retries "
-                                     f"({type(e).__name__}: {first_line}); the index is unchanged") from e
+                raise RayUnavailable(
+                    f"embedding on the Ray cluster failed past {self.retries} retries "
+                    f"({type(e).__name__}: {first_line}); the index is unchanged"
+                ) from e
         return out
 
     def _encoders_for(self, blocks: int) -> list:
@@ -272,8 +304,10 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as e:
-        raise RayUnavailable(f"no Ray cluster at {address} ({e.strerror or e}); start one with `ray start --head` and "
-                             "pass the address it prints, or 'auto' on one of its nodes") from e
+        raise RayUnavailable(
+            f"no Ray cluster at {address} ({e.strerror or e}); start one with `ray start --head` and "
+            "pass the address it prints, or 'auto' on one of its nodes"
+        ) from e
 
 
 class _RayEmbedder(Embedder):
@@ -283,7 +317,7 @@ class _RayEmbedder(Embedder):
         super().__init__()
         self.cluster = cluster
 
-    def encode_documents(self, texts: list[str], progress: bool | Callable[[int, int], None] = False,
-                         desc: str = "Embedding") -> np.ndarray:
+    def encode_documents(
+        self, texts: list[str], progress: bool | Callable[[int, int], None] = False, desc: str = "Embedding"
+    ) -> np.ndarray:
         return self.cluster.encode(texts, progress, desc, self.dimension)
-

@@ -28,20 +28,27 @@ def turn_max_chars(role: str) -> int:
 def history_problem(history: Sequence[Mapping[str, object]]) -> str | None:
     """What is over a limit in `history` (`[{"role", "content"}]`), in words naming the limit; None when it fits."""
     if len(history) > HISTORY_MAX_TURNS:
-        return (f"history has {len(history):,} turns; at most {HISTORY_MAX_TURNS:,} are accepted "
-                f"(HISTORY_MAX_TURNS): send the most recent ones")
+        return (
+            f"history has {len(history):,} turns; at most {HISTORY_MAX_TURNS:,} are accepted "
+            f"(HISTORY_MAX_TURNS): send the most recent ones"
+        )
     total = 0
     for n, turn in enumerate(history, start=1):
         role, size = str(turn.get("role", "user")), len(str(turn.get("content", "")))
         cap = turn_max_chars(role)
         if size > cap:
-            what, name = (("an earlier question", "QUESTION_MAX_CHARS") if role == "user"
-                          else ("an earlier answer", "HISTORY_TURN_MAX_CHARS"))
+            what, name = (
+                ("an earlier question", "QUESTION_MAX_CHARS")
+                if role == "user"
+                else ("an earlier answer", "HISTORY_TURN_MAX_CHARS")
+            )
             return f"history turn {n} ({role}) has {size:,} characters: {what} may have at most {cap:,} ({name})"
         total += size
     if total > HISTORY_MAX_CHARS:
-        return (f"history has {total:,} characters in all; at most {HISTORY_MAX_CHARS:,} are accepted "
-                f"(HISTORY_MAX_CHARS): send fewer or shorter turns")
+        return (
+            f"history has {total:,} characters in all; at most {HISTORY_MAX_CHARS:,} are accepted "
+            f"(HISTORY_MAX_CHARS): send fewer or shorter turns"
+        )
     return None
 
 
@@ -55,7 +62,7 @@ def fit_history(history: Sequence[Mapping[str, object]]) -> list[dict]:
     total = 0
     for turn in reversed(history[-HISTORY_MAX_TURNS:]):
         role = str(turn.get("role", "user"))
-        content = str(turn.get("content", ""))[:turn_max_chars(role)]
+        content = str(turn.get("content", ""))[: turn_max_chars(role)]
         if total + len(content) > HISTORY_MAX_CHARS:
             break
         total += len(content)
@@ -67,5 +74,7 @@ def question_too_long(question: str) -> str | None:
     """The message for a question over the cap, or None when it is within it (the chat's wording of the API's 422)."""
     if len(question) <= QUESTION_MAX_CHARS:
         return None
-    return (f"This question is {len(question):,} characters long; the limit is {QUESTION_MAX_CHARS:,}. "
-            "Ask it in fewer words, or split it into several questions.")
+    return (
+        f"This question is {len(question):,} characters long; the limit is {QUESTION_MAX_CHARS:,}. "
+        "Ask it in fewer words, or split it into several questions."
+    )

@@ -25,7 +25,7 @@ sha256 of each token with a user name and a role, reader < editor < admin. With 
 only loopback callers that address the server as 127.0.0.1 or localhost are served, each as the
 local admin, and `rag serve` refuses to bind any other address. Ingest takes only paths under the
 corpus folder, never one outside it; a symlink inside a folder being ingested that leads outside
-that folder is refused (`rag.index.ingest.discover`).
+that folder is refused (`rag.index.files.discover`).
 
 The engine (model and index) loads once and every request shares it, as the UI's sessions share
 theirs (`rag.engine.Engine` is safe to read from many threads); when an ingest swaps in a newer
@@ -52,22 +52,36 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from app import audit
-from rag.answer import Answerer, AnswerStream
 from app.auth import Principal, Role
 from app.backends import Backend, load_backends
-from rag.passages import DEFAULT_MAX_WORDS
 from app.corpus import default_corpus_dir, is_inside
-from app.serve_callers import (MAX_FAILED_SIGN_INS, TOKENS_ENV, SignInThrottle, Tokens, caller_with,  # noqa: F401
-                               identify, is_loopback, load_tokens)
+from app.serve_callers import (
+    MAX_FAILED_SIGN_INS,
+    TOKENS_ENV,
+    SignInThrottle,
+    Tokens,
+    caller_with,  # noqa: F401
+    is_loopback,
+    load_tokens,
+)
 from app.serve_http import MAX_BODY_BYTES, STATUS_CODES, BodyLimit, add_error_handlers, status_of  # noqa: F401
-from app.serve_schema import (ERROR_RESPONSES, JSON, MAX_TOP_K, AskRequest, IngestRequest,  # noqa: F401
-                              error_body, sse, wants_events)
+from app.serve_schema import (
+    ERROR_RESPONSES,
+    JSON,
+    AskRequest,
+    IngestRequest,  # noqa: F401
+    error_body,
+    sse,
+    wants_events,
+)
+from rag.answer import Answerer, AnswerStream
 from rag.embed.embedder import Embedder
 from rag.engine import Engine
 from rag.errors import BadArgument, RagError
 from rag.index.ingest import IngestReport, ingest
-from rag.present import to_json
 from rag.index.layout import read_manifest
+from rag.passages import DEFAULT_MAX_WORDS
+from rag.present import to_json
 
 log = logging.getLogger("app.serve")
 
@@ -78,6 +92,7 @@ MAX_NAME_BYTES = 255  # one file or folder name, as most file systems allow
 
 
 # ---- the app ------------------------------------------------------------------------------------------------------
+
 
 class LiveEngine:
     """The engine of the index's live generation, shared by every request, loaded again after an ingest."""
@@ -98,17 +113,22 @@ class LiveEngine:
                 t0 = time.perf_counter()
                 # As the UI does: questions through this generation's ONNX encoder, ingest through the one torch model.
                 self._engine = Engine.load(self.index_dir, Embedder.for_index(self.index_dir, self.embedder))
-                log.info("loaded generation %s of %s in %.1fs", self._engine.index.generation, self.index_dir,
-                         time.perf_counter() - t0)
+                log.info(
+                    "loaded generation %s of %s in %.1fs",
+                    self._engine.index.generation,
+                    self.index_dir,
+                    time.perf_counter() - t0,
+                )
             return self._engine
 
     def answerer(self, engine: Engine, name: str) -> Answerer:
-        """"extractive", or a configured backend by name (never an address or a model from the request)."""
+        """ "extractive", or a configured backend by name (never an address or a model from the request)."""
         if name == "extractive":
             return engine.answerer
         if name not in self.backends:
-            raise BadArgument(f"answerer {name!r} is not offered here; choose one of: "
-                              f"{', '.join(['extractive', *self.backends])}")
+            raise BadArgument(
+                f"answerer {name!r} is not offered here; choose one of: {', '.join(['extractive', *self.backends])}"
+            )
         key = (name, engine.index.generation)
         with self._answerers_lock:  # one per backend and generation, as the UI keeps them; the local model loads once
             if key not in self._answerers:
@@ -121,16 +141,23 @@ class LiveEngine:
             return self._answerers[key]
 
 
-def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpus_dir: str | Path | None = None,
-               tokens: Tokens | None = None, backends: dict[str, Backend] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, max_failed_logins: int = MAX_FAILED_SIGN_INS) -> FastAPI:
+def create_app(
+    index_dir: str | Path,
+    *,
+    embedder: Embedder | None = None,
+    corpus_dir: str | Path | None = None,
+    tokens: Tokens | None = None,
+    backends: dict[str, Backend] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_failed_logins: int = MAX_FAILED_SIGN_INS,
+) -> FastAPI:
     """The ASGI app over the index at `index_dir`, its model and index loaded now.
 
     `tokens` is `load_tokens()`'s result (None: loopback callers only, each the local admin);
     `backends` the LLM backends a request may name (default: the operator's file).
     """
     embedder = embedder or Embedder()
-    embedder.model  # the torch model, for ingest (and for questions to an index without an ONNX encoder)
+    embedder.load()  # the torch model, for ingest (and for questions to an index without an ONNX encoder)
     live = LiveEngine(Path(index_dir), embedder, load_backends() if backends is None else backends)
     try:
         live.get()
@@ -140,8 +167,14 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
 
     # No /docs or /redoc: FastAPI draws them with scripts from a CDN (no subresource integrity), and a server that
     # may have no internet should not hand its callers pages that need it. The schema stays at /openapi.json.
-    app = FastAPI(title="paracite", version="1", default_response_class=JSON, docs_url=None, redoc_url=None,
-                  description="Answers from your documents, every claim cited to a paragraph.")
+    app = FastAPI(
+        title="paracite",
+        version="1",
+        default_response_class=JSON,
+        docs_url=None,
+        redoc_url=None,
+        description="Answers from your documents, every claim cited to a paragraph.",
+    )
     app.state.tokens = tokens
     app.state.sign_in_throttle = SignInThrottle(max_failures=max_failed_logins)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -153,10 +186,17 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/ask", responses={**ERROR_RESPONSES, 200: {
-        "description": "The answer, as `rag ask --json` prints it (format paracite-answer v2); or, when asked, "
-                       "server-sent events: `token` events ({\"text\"}), then one `answer` event with that JSON.",
-        "content": {"application/json": {}, "text/event-stream": {}}}})
+    @app.post(
+        "/ask",
+        responses={
+            **ERROR_RESPONSES,
+            200: {
+                "description": "The answer, as `rag ask --json` prints it (format paracite-answer v2); or, when asked, "
+                'server-sent events: `token` events ({"text"}), then one `answer` event with that JSON.',
+                "content": {"application/json": {}, "text/event-stream": {}},
+            },
+        },
+    )
     def ask(body: AskRequest, request: Request, caller: Principal = reader):
         if not body.question.strip():
             raise BadArgument('empty question; ask something, e.g. "How many vehicles did China export?"')
@@ -165,24 +205,40 @@ def create_app(index_dir: str | Path, *, embedder: Embedder | None = None, corpu
         history = [turn.model_dump() for turn in body.history] or None
         if body.stream or wants_events(request.headers.get("accept")):
             stream = engine.stream(body.question, history, body.top_k, body.mode, answerer)
-            return StreamingResponse(_events(stream), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return StreamingResponse(
+                _events(stream),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         return JSON(to_json(engine.ask(body.question, history, body.top_k, body.mode, answerer)))
 
     @app.get("/documents", responses=ERROR_RESPONSES)
     def documents(caller: Principal = reader) -> dict[str, Any]:
         index = live.get().index
         counts = Counter(p.doc_id for p in index.content.paragraphs)
-        return {"generation": index.generation,
-                "documents": [{**_document_json(d), "paragraphs": counts[d.doc_id],
-                               "ingested_at": index.ingested_at(d.doc_id)} for d in index.documents]}
+        return {
+            "generation": index.generation,
+            "documents": [
+                {**_document_json(d), "paragraphs": counts[d.doc_id], "ingested_at": index.ingested_at(d.doc_id)}
+                for d in index.documents
+            ],
+        }
 
     @app.get("/documents/{doc_id}/paragraphs/{para}", responses=ERROR_RESPONSES)
     def paragraph(doc_id: str, para: int, caller: Principal = reader) -> dict[str, Any]:
         index = live.get().index
         p, d = index.paragraph(doc_id, para), index.document(doc_id)
-        return {"doc_id": p.doc_id, "para": p.para, "label": p.label, "title": d.title, "page": p.page,
-                "heading": p.heading, "source_paras": list(p.source_paras), "text": p.text, "sha256": d.sha256}
+        return {
+            "doc_id": p.doc_id,
+            "para": p.para,
+            "label": p.label,
+            "title": d.title,
+            "page": p.page,
+            "heading": p.heading,
+            "source_paras": list(p.source_paras),
+            "text": p.text,
+            "sha256": d.sha256,
+        }
 
     @app.post("/ingest", responses=ERROR_RESPONSES)
     def ingest_files(body: IngestRequest, request: Request, caller: Principal = editor) -> dict[str, Any]:
@@ -233,15 +289,20 @@ def corpus_paths(corpus_dir: str | Path, requested: list[str]) -> list[Path]:
     paths = []
     for raw in requested:
         # Checked before the path is touched: the file system refuses a long one with an OSError (a 500 otherwise).
-        if len(raw) > MAX_PATH_CHARS or any(len(part.encode("utf-8", "replace")) > MAX_NAME_BYTES
-                                            for part in raw.split("/")):
-            raise BadArgument(f"the path {raw[:40]!r}... is too long: a path may have at most {MAX_PATH_CHARS:,} "
-                              f"characters, and each name in it at most {MAX_NAME_BYTES} bytes")
+        if len(raw) > MAX_PATH_CHARS or any(
+            len(part.encode("utf-8", "replace")) > MAX_NAME_BYTES for part in raw.split("/")
+        ):
+            raise BadArgument(
+                f"the path {raw[:40]!r}... is too long: a path may have at most {MAX_PATH_CHARS:,} "
+                f"characters, and each name in it at most {MAX_NAME_BYTES} bytes"
+            )
         # Lexically normalised but not resolved: the index knows its files by the path they were ingested under.
         path = Path(os.path.normpath(root / raw))
         if "\x00" in raw or not is_inside(path, root):
-            raise BadArgument(f"{raw!r} is not under the corpus folder; POST /ingest reads only files in it "
-                              f"(give paths relative to it, e.g. \"report.pdf\")")
+            raise BadArgument(
+                f"{raw!r} is not under the corpus folder; POST /ingest reads only files in it "
+                f'(give paths relative to it, e.g. "report.pdf")'
+            )
         paths.append(path)
     return paths
 
@@ -259,21 +320,36 @@ def report_json(report: IngestReport, corpus_dir: Path) -> dict[str, Any]:
         except ValueError:
             return Path(path).name
 
-    return {"added": report.added, "updated": report.updated, "unchanged": report.unchanged,
-            "removed": report.removed, "failed": [{"path": shown(e.path), "reason": e.reason} for e in report.failed],
-            "warnings": report.warnings, "passages_embedded": report.passages_embedded,
-            "seconds": round(report.seconds, 3), "generation": report.generation, "summary": report.summary()}
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "removed": report.removed,
+        "failed": [{"path": shown(e.path), "reason": e.reason} for e in report.failed],
+        "warnings": report.warnings,
+        "passages_embedded": report.passages_embedded,
+        "seconds": round(report.seconds, 3),
+        "generation": report.generation,
+        "summary": report.summary(),
+    }
 
 
-def serve(index_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          corpus_dir: str | Path | None = None, tokens_file: str | Path | None = None) -> None:
+def serve(
+    index_dir: str | Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    corpus_dir: str | Path | None = None,
+    tokens_file: str | Path | None = None,
+) -> None:
     """Load the model and the index, then serve until interrupted (`rag serve`)."""
     import uvicorn
 
     tokens = load_tokens(tokens_file)
     if tokens is None and not is_loopback(host):
-        raise BadArgument(f"--host {host} would serve other machines, but there is no API tokens file: give one with "
-                          f"--tokens or {TOKENS_ENV} (see README, 'HTTP API'), or keep the default {DEFAULT_HOST}")
+        raise BadArgument(
+            f"--host {host} would serve other machines, but there is no API tokens file: give one with "
+            f"--tokens or {TOKENS_ENV} (see README, 'HTTP API'), or keep the default {DEFAULT_HOST}"
+        )
     handler = logging.StreamHandler()  # ours at INFO beside uvicorn's lines; other libraries keep their WARNING
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
     log.addHandler(handler)

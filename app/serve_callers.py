@@ -62,7 +62,9 @@ def load_tokens(path: str | Path | None = None) -> Tokens | None:
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except OSError as e:
-        raise ApiTokensConfigError(path, f"cannot be read ({e.strerror or e})", f"create it, or unset {TOKENS_ENV}") from None
+        raise ApiTokensConfigError(
+            path, f"cannot be read ({e.strerror or e})", f"create it, or unset {TOKENS_ENV}"
+        ) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ApiTokensConfigError(path, f"is not valid TOML ({e})", fix) from None
     entries = data.get("tokens")
@@ -80,14 +82,19 @@ def load_tokens(path: str | Path | None = None) -> Tokens | None:
         except ValueError:
             role = None
         if role is None:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) has role {entry['role']!r}",
-                                       f"use one of {', '.join(str(r) for r in Role)}")
+            raise ApiTokensConfigError(
+                path, f"token {n} ({user}) has role {entry['role']!r}", f"use one of {', '.join(str(r) for r in Role)}"
+            )
         if not _SHA256.fullmatch(digest):
-            raise ApiTokensConfigError(path, f"token {n} ({user}): sha256 is not 64 hex digits",
-                                       "store the digest, never the token: printf %s \"$TOKEN\" | sha256sum")
+            raise ApiTokensConfigError(
+                path,
+                f"token {n} ({user}): sha256 is not 64 hex digits",
+                'store the digest, never the token: printf %s "$TOKEN" | sha256sum',
+            )
         if digest in tokens:
-            raise ApiTokensConfigError(path, f"token {n} ({user}) repeats the digest of {tokens[digest].user}'s",
-                                       "give each its own token")
+            raise ApiTokensConfigError(
+                path, f"token {n} ({user}) repeats the digest of {tokens[digest].user}'s", "give each its own token"
+            )
         tokens[digest] = Principal(user.strip(), None, role)
     return tokens
 
@@ -105,8 +112,9 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def identify(token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None
-             ) -> Principal:
+def identify(
+    token: str | None, client_host: str | None, tokens: Tokens | None, host_header: str | None = None
+) -> Principal:
     """Who is calling: the holder of a token from the operator's file, or, with no file, the local admin.
 
     The one lookup of callers, so that another source of users can replace it alone. Without a
@@ -117,8 +125,10 @@ def identify(token: str | None, client_host: str | None, tokens: Tokens | None, 
         named = urlsplit(f"//{host_header}").hostname if host_header else "localhost"
         if is_loopback(client_host) and is_loopback(named):
             return LOCAL
-        raise NotAllowed("this server has no API tokens file, so it serves only its own machine, by the address "
-                         f"127.0.0.1 or localhost; the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})")
+        raise NotAllowed(
+            "this server has no API tokens file, so it serves only its own machine, by the address "
+            f"127.0.0.1 or localhost; the operator can add one ({TOKENS_ENV} or {DEFAULT_TOKENS_PATH})"
+        )
     if not token:
         raise NotAuthenticated("this server needs a token: send the header 'Authorization: Bearer TOKEN'")
     caller = tokens.get(hashlib.sha256(token.encode("utf-8")).hexdigest())
@@ -127,8 +137,11 @@ def identify(token: str | None, client_host: str | None, tokens: Tokens | None, 
     return caller
 
 
-_bearer = HTTPBearer(auto_error=False, description="A token from the operator's API tokens file. Not needed when the "
-                                                   "server has no tokens file and the caller is on its machine.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from the operator's API tokens file. Not needed when the "
+    "server has no tokens file and the caller is on its machine.",
+)
 
 
 class TooManyFailedSignIns(RagError):
@@ -136,8 +149,10 @@ class TooManyFailedSignIns(RagError):
 
     def __init__(self, failures: int, window_s: int, retry_after: int):
         self.retry_after = retry_after
-        super().__init__(f"too many failed sign-ins from this address ({failures} unknown tokens in {window_s} s): "
-                         f"try again in {retry_after} s, with a token from this server's operator")
+        super().__init__(
+            f"too many failed sign-ins from this address ({failures} unknown tokens in {window_s} s): "
+            f"try again in {retry_after} s, with a token from this server's operator"
+        )
 
 
 class SignInThrottle:
@@ -149,8 +164,13 @@ class SignInThrottle:
     so a flood of addresses cannot fill memory.
     """
 
-    def __init__(self, max_failures: int = MAX_FAILED_SIGN_INS, window_s: int = SIGN_IN_WINDOW_S,
-                 clock=time.monotonic, max_addresses: int = 10_000):
+    def __init__(
+        self,
+        max_failures: int = MAX_FAILED_SIGN_INS,
+        window_s: int = SIGN_IN_WINDOW_S,
+        clock=time.monotonic,
+        max_addresses: int = 10_000,
+    ):
         self.max_failures, self.window_s, self.clock, self.max_addresses = max_failures, window_s, clock, max_addresses
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()

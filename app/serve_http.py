@@ -19,18 +19,42 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth import Forbidden
 from app.serve_callers import TooManyFailedSignIns
 from app.serve_schema import JSON, error_body
-from rag.errors import (ApiTokensConfigError, BackendsConfigError, BackendUnavailable, BadArgument,
-                        ConversationConflict, CorpusRestoreFailed, IndexBusy, IndexDamaged, IndexMismatch,
-                        IndexNotFound, NotAllowed, NotAuthenticated, RagError, UnknownParagraph)
+from rag.errors import (
+    ApiTokensConfigError,
+    BackendsConfigError,
+    BackendUnavailable,
+    BadArgument,
+    ConversationConflict,
+    CorpusRestoreFailed,
+    IndexBusy,
+    IndexDamaged,
+    IndexMismatch,
+    IndexNotFound,
+    NotAllowed,
+    NotAuthenticated,
+    RagError,
+    UnknownParagraph,
+)
 
 log = logging.getLogger("app.serve")
 
 # Status by error class, the first match wins; any other RagError is about the request's input: 400.
 STATUS_CODES: tuple[tuple[type[RagError], int], ...] = (
-    (BadArgument, 400), (NotAuthenticated, 401), (NotAllowed, 403), (Forbidden, 403), (UnknownParagraph, 404),
-    (IndexBusy, 409), (ConversationConflict, 409), (TooManyFailedSignIns, 429), (BackendUnavailable, 502),
-    (IndexNotFound, 503), (IndexMismatch, 503), (IndexDamaged, 503),
-    (BackendsConfigError, 500), (ApiTokensConfigError, 500), (CorpusRestoreFailed, 500),
+    (BadArgument, 400),
+    (NotAuthenticated, 401),
+    (NotAllowed, 403),
+    (Forbidden, 403),
+    (UnknownParagraph, 404),
+    (IndexBusy, 409),
+    (ConversationConflict, 409),
+    (TooManyFailedSignIns, 429),
+    (BackendUnavailable, 502),
+    (IndexNotFound, 503),
+    (IndexMismatch, 503),
+    (IndexDamaged, 503),
+    (BackendsConfigError, 500),
+    (ApiTokensConfigError, 500),
+    (CorpusRestoreFailed, 500),
 )
 # A question with its history is a few kB; 1 MiB leaves room for long histories and stops a body meant to fill memory.
 MAX_BODY_BYTES = 1024 * 1024
@@ -38,7 +62,6 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def status_of(error: RagError) -> int:
     return next((code for cls, code in STATUS_CODES if isinstance(error, cls)), 400)
-
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -61,14 +84,14 @@ def add_error_handlers(app: FastAPI) -> None:
     def http_error(request: Request, error: StarletteHTTPException) -> JSON:
         phrase = HTTPStatus(error.status_code).phrase  # "Method Not Allowed" -> MethodNotAllowed
         kind = getattr(error, "error_type", None) or phrase.title().replace(" ", "").replace("-", "")
-        return JSON(error_body(kind, str(error.detail)),
-                    status_code=error.status_code, headers=error.headers)
+        return JSON(error_body(kind, str(error.detail)), status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     def unexpected(request: Request, error: Exception) -> JSON:
         log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        return JSON(error_body("InternalError", "the request failed; the server's log has the details"),
-                    status_code=500)
+        return JSON(
+            error_body("InternalError", "the request failed; the server's log has the details"), status_code=500
+        )
 
 
 class _TooLarge(StarletteHTTPException):
@@ -118,6 +141,11 @@ class BodyLimit:
     async def _refuse(self, send) -> None:
         error = _TooLarge(self.max_bytes)
         body = json.dumps(error_body(error.error_type, error.detail)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -22,24 +22,31 @@ MAX_INGEST_PATHS = 1000
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str = Field(description=f"At most {QUESTION_MAX_CHARS:,} characters for a user turn (an earlier "
-                                     f"question), {HISTORY_TURN_MAX_CHARS:,} for an assistant turn.")
+    content: str = Field(
+        description=f"At most {QUESTION_MAX_CHARS:,} characters for a user turn (an earlier "
+        f"question), {HISTORY_TURN_MAX_CHARS:,} for an assistant turn."
+    )
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(max_length=MAX_QUESTION_CHARS, examples=["How many vehicles did China export in 2023?"])
-    history: list[Turn] = Field(default_factory=list,
-                                description="Earlier turns: the question is rewritten as a standalone one. At most "
-                                            f"{HISTORY_MAX_TURNS} turns and {HISTORY_MAX_CHARS:,} characters in all.")
+    history: list[Turn] = Field(
+        default_factory=list,
+        description="Earlier turns: the question is rewritten as a standalone one. At most "
+        f"{HISTORY_MAX_TURNS} turns and {HISTORY_MAX_CHARS:,} characters in all.",
+    )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="Paragraphs to retrieve.")
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
-    answerer: str = Field("extractive", max_length=100,
-                          description="extractive, or the name of a backend in the operator's backends file.")
+    answerer: str = Field(
+        "extractive",
+        max_length=100,
+        description="extractive, or the name of a backend in the operator's backends file.",
+    )
     stream: bool = Field(False, description="Server-sent events, as with 'Accept: text/event-stream'.")
 
     @model_validator(mode="after")
-    def _history_fits(self) -> "AskRequest":
+    def _history_fits(self) -> AskRequest:
         """An earlier user turn can become the standalone question: the history has caps, as the question has."""
         problem = history_problem([turn.model_dump() for turn in self.history])
         if problem:
@@ -49,8 +56,11 @@ class AskRequest(BaseModel):
 
 class IngestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    paths: list[str] = Field(default_factory=list, max_length=MAX_INGEST_PATHS,
-                             description="Files or folders relative to the corpus folder; none means all of it.")
+    paths: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_INGEST_PATHS,
+        description="Files or folders relative to the corpus folder; none means all of it.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -79,7 +89,6 @@ class JSON(Response):
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
     return {"error": {"type": error_type, "message": message}}
-
 
 
 def sse(event: str, data: Any) -> str:

@@ -45,17 +45,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from rag.documents import Answer, Paragraph
 from rag.errors import BadArgument, ConversationConflict, UnknownParagraph
-from rag.present import from_json, to_json
 from rag.index.reader import Index
+from rag.present import from_json, to_json
 
 RECORD_VERSION = 2
 OK, CHANGED, MISSING = "ok", "changed", "missing"
 
-Turn = Union[str, Answer]  # a question as typed, or its answer
+Turn = str | Answer  # a question as typed, or its answer
 
 
 def citation_status(index: Index | None, doc_id: str, para: int, sha256: str) -> str:
@@ -78,10 +78,13 @@ def answer_status(answer: Answer, index: Index | None) -> dict[str, str]:
     paragraphs += [(h.paragraph.doc_id, h.paragraph.para, h.paragraph.label) for h in answer.retrieved]
     if answer.lead:
         paragraphs.append((answer.lead.citation.doc_id, answer.lead.citation.para, answer.lead.citation.label))
-    paragraphs += [(v.citation.doc_id, v.citation.para, v.citation.label)
-                   for d in answer.disagreements for v in d.values]
-    return {key: citation_status(index, doc_id, para, docs[doc_id].sha256 if doc_id in docs else "")
-            for doc_id, para, key in paragraphs}
+    paragraphs += [
+        (v.citation.doc_id, v.citation.para, v.citation.label) for d in answer.disagreements for v in d.values
+    ]
+    return {
+        key: citation_status(index, doc_id, para, docs[doc_id].sha256 if doc_id in docs else "")
+        for doc_id, para, key in paragraphs
+    }
 
 
 def neighbours(index: Index, doc_id: str, para: int) -> tuple[Paragraph | None, Paragraph | None]:
@@ -93,8 +96,12 @@ def neighbours(index: Index, doc_id: str, para: int) -> tuple[Paragraph | None, 
 
 def history(turns: list[Turn]) -> list[dict[str, str]]:
     """Earlier turns as `{"role", "content"}`, so a follow-up question can be rewritten before retrieval."""
-    return [{"role": "user", "content": t} if isinstance(t, str) else
-            {"role": "assistant", "content": " ".join(c.text for c in t.claims)} for t in turns]
+    return [
+        {"role": "user", "content": t}
+        if isinstance(t, str)
+        else {"role": "assistant", "content": " ".join(c.text for c in t.claims)}
+        for t in turns
+    ]
 
 
 _CONVERSATION_ID = re.compile(r"[0-9a-f]{32}")
@@ -140,8 +147,9 @@ class ConversationSummary:
     questions: int
 
 
-def list_conversations(folder: str | Path, limit: int = 50, limits: ConversationLimits | None = None
-                       ) -> list[ConversationSummary]:
+def list_conversations(
+    folder: str | Path, limit: int = 50, limits: ConversationLimits | None = None
+) -> list[ConversationSummary]:
     """The `limit` most recently saved conversations of one folder, newest first (expired and empty ones left out)."""
     limits = limits or ConversationLimits.from_env()
     cutoff = time.time() - limits.days * 86400
@@ -222,19 +230,23 @@ class ConversationLimits:
                 raise BadArgument(f"conversation limit {name} must be greater than 0, not {value!r}")
 
     @classmethod
-    def from_env(cls) -> "ConversationLimits":
+    def from_env(cls) -> ConversationLimits:
         """From $RAG_CONVERSATION_DAYS, $RAG_CONVERSATION_MAX and $RAG_CONVERSATION_MAX_MB (unset: the defaults)."""
         values = {}
-        for field, var, kind in (("days", "RAG_CONVERSATION_DAYS", float), ("max_count", "RAG_CONVERSATION_MAX", int),
-                                 ("max_mb", "RAG_CONVERSATION_MAX_MB", float)):
+        for field, var, kind in (
+            ("days", "RAG_CONVERSATION_DAYS", float),
+            ("max_count", "RAG_CONVERSATION_MAX", int),
+            ("max_mb", "RAG_CONVERSATION_MAX_MB", float),
+        ):
             raw = os.environ.get(var, "").strip()
             if not raw:
                 continue
             try:
                 values[field] = kind(raw)
             except ValueError:
-                raise BadArgument(f"${var} is {raw!r}; set it to a number greater than 0 "
-                                  f"(default {getattr(cls, field)}), or unset it") from None
+                raise BadArgument(
+                    f"${var} is {raw!r}; set it to a number greater than 0 (default {getattr(cls, field)}), or unset it"
+                ) from None
             if not values[field] > 0:
                 raise BadArgument(f"${var} is {raw!r}; set it to a number greater than 0, or unset it")
         return cls(**values)
@@ -310,8 +322,9 @@ def _disk_title(path: Path) -> str | None:
     return title if isinstance(title, str) else None
 
 
-def commit_conversation(folder: Path, conversation_id: str, turns: list[Turn], base_revision: int,
-                        limits: ConversationLimits | None = None) -> int:
+def commit_conversation(
+    folder: Path, conversation_id: str, turns: list[Turn], base_revision: int, limits: ConversationLimits | None = None
+) -> int:
     """Save `turns` on top of `base_revision` (what the caller read) and return the new revision.
 
     Raises `ConversationConflict` when the file on disk has another revision (another tab saved in
@@ -322,21 +335,29 @@ def commit_conversation(folder: Path, conversation_id: str, turns: list[Turn], b
     path = conversation_path(folder, conversation_id)
     limits = limits or ConversationLimits.from_env()  # a bad setting fails before anything is written
     folder = _private_folder(path.parent)
-    messages = [{"role": "user", "content": t} if isinstance(t, str) else {"role": "assistant", "answer": to_json(t)}
-                for t in turns]
+    messages = [
+        {"role": "user", "content": t} if isinstance(t, str) else {"role": "assistant", "answer": to_json(t)}
+        for t in turns
+    ]
     with _folder_lock(folder):
         current = _disk_revision(path)
         if current is not None and current != base_revision:
             raise ConversationConflict(conversation_id, base_revision, current)
         revision = max(current or 0, base_revision) + 1
-        _write_private(path, json.dumps({"version": RECORD_VERSION, "revision": revision,
-                                         "title": _disk_title(path), "messages": messages}, ensure_ascii=False))
+        _write_private(
+            path,
+            json.dumps(
+                {"version": RECORD_VERSION, "revision": revision, "title": _disk_title(path), "messages": messages},
+                ensure_ascii=False,
+            ),
+        )
         prune_conversations(folder, limits, keep=path.name)
     return revision
 
 
-def save_conversation(folder: Path, conversation_id: str, turns: list[Turn],
-                      limits: ConversationLimits | None = None) -> Path:
+def save_conversation(
+    folder: Path, conversation_id: str, turns: list[Turn], limits: ConversationLimits | None = None
+) -> Path:
     """Write the turns whatever is on disk (last writer wins); the chat page uses `commit_conversation`."""
     path = conversation_path(folder, conversation_id)
     while True:  # bounded in practice: each pass reads the revision it then writes on top of
@@ -347,8 +368,9 @@ def save_conversation(folder: Path, conversation_id: str, turns: list[Turn],
             continue
 
 
-def prune_conversations(folder: Path, limits: ConversationLimits, keep: str | None = None,
-                        now: float | None = None) -> list[str]:
+def prune_conversations(
+    folder: Path, limits: ConversationLimits, keep: str | None = None, now: float | None = None
+) -> list[str]:
     """Delete expired conversations, then the least recently saved beyond the caps; returns the ids deleted.
 
     `keep` (a file name) is never deleted: it is the conversation being saved. Leftover temp files of
@@ -397,8 +419,9 @@ def prune_conversations(folder: Path, limits: ConversationLimits, keep: str | No
     return [p.stem for p in deleted]
 
 
-def read_conversation(folder: Path, conversation_id: str, limits: ConversationLimits | None = None
-                      ) -> SavedConversation:
+def read_conversation(
+    folder: Path, conversation_id: str, limits: ConversationLimits | None = None
+) -> SavedConversation:
     """The saved turns and their revision; no turns when there are none, or they are unreadable, of an
     unknown version, or expired (the revision is still the file's, so a save on top of it is no conflict)."""
     try:

@@ -29,8 +29,14 @@ ROW = re.compile(r"^  (.+?)\s{2,}(-?\d+(?:\.\d+)?)$")
 def one_run(index: str, encoder: str) -> tuple[dict[str, float], float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_QUERY_ENCODER": encoder}
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "app.cli", "ask", "--index", index, "--timings", QUESTION],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "ask", "--index", index, "--timings", QUESTION],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
     wall = (time.perf_counter() - t0) * 1000
     if done.returncode:
         sys.exit(f"rag ask failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -47,8 +53,14 @@ def main() -> None:
     for encoder in ("onnx", "torch"):
         runs = [one_run(args.index, encoder) for _ in range(args.runs)]
         results[encoder] = ([r for r, _ in runs], [w for _, w in runs])
-    labels = list(dict.fromkeys(k.replace("(torch)", "(…)").replace("(onnx)", "(…)")
-                                for rows, _ in results.values() for r in rows for k in r))
+    labels = list(
+        dict.fromkeys(
+            k.replace("(torch)", "(…)").replace("(onnx)", "(…)")
+            for rows, _ in results.values()
+            for r in rows
+            for k in r
+        )
+    )
     print(f"rag ask in a fresh process, median of {args.runs} runs (ms), index {args.index}, {os.cpu_count()} CPUs")
     print(f"{'':<46} {'onnx':>9} {'torch':>9}")
     for label in labels:
@@ -58,8 +70,10 @@ def main() -> None:
             values = [r[key] for r in results[encoder][0] if key in r]
             cells.append(f"{statistics.median(values):9.1f}" if values else f"{'':>9}")
         print(f"{label:<46} {' '.join(cells)}")
-    print(f"{'wall, measured outside (spawn to exit)':<46} "
-          f"{statistics.median(results['onnx'][1]):9.0f} {statistics.median(results['torch'][1]):9.0f}")
+    print(
+        f"{'wall, measured outside (spawn to exit)':<46} "
+        f"{statistics.median(results['onnx'][1]):9.0f} {statistics.median(results['torch'][1]):9.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,13 @@ def run(engine: Engine, questions: list[str], concurrency: int, rounds: int) -> 
 
             latencies += list(pool.map(one, batch))
             asked += len(batch)
-    return {"p50_ms": statistics.median(latencies) * 1000, "p95_ms": percentile(latencies, 0.95) * 1000,
-            "cpu_ms_per_question": (time.process_time() - cpu0) / asked * 1000,
-            "wall_s": time.perf_counter() - wall0, "questions": asked}
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "cpu_ms_per_question": (time.process_time() - cpu0) / asked * 1000,
+        "wall_s": time.perf_counter() - wall0,
+        "questions": asked,
+    }
 
 
 def main() -> None:
@@ -83,14 +87,18 @@ def main() -> None:
     before = before.with_answerer(ExtractiveAnswerer(torch_embedder, titles_of(before.index)))  # no stored sentences
     for engine in (now, before):
         engine.ask(questions[0])  # first-call costs (lazy imports, allocator) outside the figures
-    print(f"{len(questions)} gold questions, {args.rounds} rounds per concurrency, index {args.index}, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{len(questions)} gold questions, {args.rounds} rounds per concurrency, index {args.index}, "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"{'config':<8} {'concurrency':>11} {'p50 ms':>9} {'p95 ms':>9} {'CPU ms/question':>16}")
     for n in (int(c) for c in args.concurrency.split(",")):
         for name, engine in (("now", now), ("before", before)):
             r = run(engine, questions, n, args.rounds)
-            print(f"{name:<8} {n:>11} {r['p50_ms']:>9.0f} {r['p95_ms']:>9.0f} {r['cpu_ms_per_question']:>16.1f}",
-                  flush=True)
+            print(
+                f"{name:<8} {n:>11} {r['p50_ms']:>9.0f} {r['p95_ms']:>9.0f} {r['cpu_ms_per_question']:>16.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

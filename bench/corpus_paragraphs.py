@@ -24,9 +24,19 @@ def main() -> None:
     for path in sorted(folder.iterdir()):
         loaded = load_file(path)
         doc = loaded.document
-        print(json.dumps({"doc_id": doc.doc_id, "title": doc.title, "kind": doc.kind, "pages": doc.pages,
-                          "meta": doc.meta, "paragraphs": [asdict(p) for p in loaded.paragraphs]},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "doc_id": doc.doc_id,
+                    "title": doc.title,
+                    "kind": doc.kind,
+                    "pages": doc.pages,
+                    "meta": doc.meta,
+                    "paragraphs": [asdict(p) for p in loaded.paragraphs],
+                },
+                ensure_ascii=False,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from app.chat_models import make_chat_model
 from rag.answer.llm import LlmAnswerer
+from rag.cite.verify import verify_answer
 from rag.engine import Engine
 from rag.prompts import answer_messages
 from rag.query import Query
-from rag.cite.verify import verify_answer
 
 GOLD = Path(__file__).resolve().parent.parent / "evals" / "gold"
 
@@ -36,8 +36,13 @@ def main() -> None:
     engine = Engine.load(args.index)
     model = make_chat_model("local", max_tokens=args.max_new_tokens)
     print(f"load: {model.load():.1f}s")
-    gold = [json.loads(line) for f in sorted(GOLD.glob("*.jsonl")) if f.name != "followups.jsonl"
-            for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    gold = [
+        json.loads(line)
+        for f in sorted(GOLD.glob("*.jsonl"))
+        if f.name != "followups.jsonl"
+        for line in f.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     gold = [g for g in gold if g["answerable"]][: args.n]
     answerer = LlmAnswerer(model, engine.embedder, engine.titles, name="local")
     totals = {"supported": 0, "partial": 0, "unsupported": 0, "invented": 0, "refused": 0}
@@ -55,17 +60,23 @@ def main() -> None:
         totals["invented"] += len(v.invented)
         totals["refused"] += v.refused
         final = answerer.finish(Query.plain(g["question"]), hits, str(msg.content))
-        print(f"\n[{g['id']}] {g['question']}  ({n} tokens, {dt:.1f}s, {v.counts.summary()}, answered by {final.answerer})")
+        print(
+            f"\n[{g['id']}] {g['question']}  ({n} tokens, {dt:.1f}s, {v.counts.summary()}, answered by {final.answerer})"
+        )
         for c in v.claims:
             cites = ", ".join(f"{x.doc_id} para. {x.para}" for x in c.citations) or "no valid citation"
             print(f"   [{c.support.value}{'' if c.score is None else f' {c.score:.2f}'}] {c.text}  <{cites}>")
         if v.invented:
             print(f"   removed invented: {', '.join(v.invented)}")
     m = totals["supported"] + totals["partial"] + totals["unsupported"]
-    print(f"\n{len(gold)} questions, {m} sentences: supported {totals['supported']}, partial {totals['partial']}, "
-          f"unsupported {totals['unsupported']}; share supported {totals['supported'] / m if m else float('nan'):.1%}; "
-          f"invented markers removed {totals['invented']}; refusals {totals['refused']}")
-    print(f"generation: {tokens} tokens in {seconds:.1f}s = {tokens / seconds:.1f} tokens/s (prompt processing included)")
+    print(
+        f"\n{len(gold)} questions, {m} sentences: supported {totals['supported']}, partial {totals['partial']}, "
+        f"unsupported {totals['unsupported']}; share supported {totals['supported'] / m if m else float('nan'):.1%}; "
+        f"invented markers removed {totals['invented']}; refusals {totals['refused']}"
+    )
+    print(
+        f"generation: {tokens} tokens in {seconds:.1f}s = {tokens / seconds:.1f} tokens/s (prompt processing included)"
+    )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rag.embed.embedder import Embedder  # noqa: E402
-from rag.index.ingest import ingest  # noqa: E402
-from rag.load.worker import parse_files  # noqa: E402
 from rag.embed.onnx_encoder import encoder_folder  # noqa: E402
+from rag.index.ingest import ingest  # noqa: E402
 from rag.index.reader import Index  # noqa: E402
+from rag.load.worker import parse_files  # noqa: E402
 
 SEC_DOCS = Path("/work/data/sec-10-q/v1/docs")
 
@@ -53,6 +53,7 @@ class Clock:
                 return parse(jobs, limits, on_done=on_done)
             finally:
                 self.parse += time.perf_counter() - t0
+
         return run
 
     def timed_embedder(self, embedder: Embedder) -> Embedder:
@@ -64,6 +65,7 @@ class Clock:
                 return inner(texts, progress=progress, desc=desc)
             finally:
                 self.embed += time.perf_counter() - t0
+
         embedder.encode_documents = encode_documents  # this run's embedder only
         return embedder
 
@@ -77,8 +79,7 @@ def inputs(docs: Path, files: int, scratch: Path) -> list[Path]:
     return (sorted(p for p in (ROOT / "corpus").iterdir() if p.is_file()) + made)[:files]
 
 
-def one_run(label: str, paths: list[Path], index_dir: Path, encoder_template: Path, embedder: Embedder,
-            parse) -> dict:
+def one_run(label: str, paths: list[Path], index_dir: Path, encoder_template: Path, embedder: Embedder, parse) -> dict:
     shutil.copytree(encoder_template, encoder_folder(index_dir))
     clock = Clock()
     t0 = time.perf_counter()
@@ -89,8 +90,15 @@ def one_run(label: str, paths: list[Path], index_dir: Path, encoder_template: Pa
     index = Index.open(index_dir, embedder.name, embedder.dimension)
     pages = sum(d.pages or 0 for d in index.documents)
     embedded = report.passages_embedded + report.sentences_embedded
-    return {"label": label, "files": len(index.documents), "pages": pages, "embeddings": embedded,
-            "parse_s": clock.parse, "embed_s": clock.embed, "total_s": total}
+    return {
+        "label": label,
+        "files": len(index.documents),
+        "pages": pages,
+        "embeddings": embedded,
+        "parse_s": clock.parse,
+        "embed_s": clock.embed,
+        "total_s": total,
+    }
 
 
 def main() -> None:
@@ -118,22 +126,36 @@ def main() -> None:
             ray.init(num_cpus=n, include_dashboard=False, logging_level="warning")
             try:
                 with RayCluster.connect("auto") as cluster:
-                    runs.append(one_run(f"ray {n}", paths, scratch / f"ray-{n}", encoder_folder(template),
-                                        cluster.embedder(), cluster.parse_files))
+                    runs.append(
+                        one_run(
+                            f"ray {n}",
+                            paths,
+                            scratch / f"ray-{n}",
+                            encoder_folder(template),
+                            cluster.embedder(),
+                            cluster.parse_files,
+                        )
+                    )
             finally:
                 ray.shutdown()
             print(runs[-1], file=sys.stderr)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     first = runs[0]
-    print(f"{first['files']} files, {first['pages']} pages, {first['embeddings']} embeddings (chunks and sentences) "
-          f"from {args.docs if args.docs.is_dir() else 'corpus/ and generated PDFs'}; {os.cpu_count()} CPUs here")
-    print(f"{'run':<8} {'parse s':>8} {'files/s':>8} {'pages/s':>8} {'embed s':>8} {'emb/s':>8} {'total s':>8} "
-          f"{'files/s':>8}  (last: whole ingest)")
+    print(
+        f"{first['files']} files, {first['pages']} pages, {first['embeddings']} embeddings (chunks and sentences) "
+        f"from {args.docs if args.docs.is_dir() else 'corpus/ and generated PDFs'}; {os.cpu_count()} CPUs here"
+    )
+    print(
+        f"{'run':<8} {'parse s':>8} {'files/s':>8} {'pages/s':>8} {'embed s':>8} {'emb/s':>8} {'total s':>8} "
+        f"{'files/s':>8}  (last: whole ingest)"
+    )
     for r in runs:
-        print(f"{r['label']:<8} {r['parse_s']:8.1f} {r['files'] / r['parse_s']:8.2f} {r['pages'] / r['parse_s']:8.1f} "
-              f"{r['embed_s']:8.1f} {r['embeddings'] / r['embed_s']:8.1f} {r['total_s']:8.1f} "
-              f"{r['files'] / r['total_s']:8.3f}")
+        print(
+            f"{r['label']:<8} {r['parse_s']:8.1f} {r['files'] / r['parse_s']:8.2f} {r['pages'] / r['parse_s']:8.1f} "
+            f"{r['embed_s']:8.1f} {r['embeddings'] / r['embed_s']:8.1f} {r['total_s']:8.1f} "
+            f"{r['files'] / r['total_s']:8.3f}"
+        )
 
 
 if __name__ == "__main__":

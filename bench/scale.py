@@ -74,8 +74,11 @@ WARMUP = 20
 def sentence_pool() -> list[str]:
     from rag.sentences import split_sentences
 
-    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(CORPUS.rglob("*"))
-             if p.suffix in (".md", ".txt")]
+    texts = [
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted(CORPUS.rglob("*"))
+        if p.suffix in (".md", ".txt")
+    ]
     texts += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(SEED.glob("*.txt"))]
     with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
         texts += [json.loads(line)["text"] for line in f]
@@ -84,8 +87,11 @@ def sentence_pool() -> list[str]:
 
 
 def questions() -> list[str]:
-    gold = [json.loads(line)["question"] for path in sorted(glob.glob(str(ROOT / "evals/gold/*.jsonl")))
-            for line in open(path, encoding="utf-8")]
+    gold = [
+        json.loads(line)["question"]
+        for path in sorted(glob.glob(str(ROOT / "evals/gold/*.jsonl")))
+        for line in open(path, encoding="utf-8")
+    ]
     test = {line.split("\t")[0] for line in open(SCIFACT / "qrels/test.tsv", encoding="utf-8")}
     claims = [q["text"] for q in map(json.loads, open(SCIFACT / "queries.jsonl", encoding="utf-8")) if q["_id"] in test]
     return gold + claims
@@ -96,7 +102,7 @@ def paragraph_texts(rng: np.random.Generator, pool: list[str], count: int) -> li
     picks = rng.integers(0, len(pool), int(sizes.sum()))
     out, at = [], 0
     for n in sizes.tolist():
-        out.append(" ".join(pool[i] for i in picks[at:at + n].tolist()))
+        out.append(" ".join(pool[i] for i in picks[at : at + n].tolist()))
         at += n
     return out
 
@@ -126,21 +132,26 @@ def disk_bytes(path: Path) -> int:
 
 # --- children: each step runs in a fresh process ----------------------------------------------------------
 
+
 def child_build(size: int, out: Path, seed: int) -> dict:
-    from rag.passages import DEFAULT_MAX_WORDS, make_passages
-    from rag.passages import settings as chunking_settings
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
     from rag.index.lock import write_lock
     from rag.index.writer import GenerationWriter
+    from rag.passages import DEFAULT_MAX_WORDS, make_passages
+    from rag.passages import settings as chunking_settings
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")
     rng = np.random.default_rng(seed)
     index_dir = out / f"index-{size}"
     shutil.rmtree(index_dir, ignore_errors=True)
-    manifest = {"model": MODEL_NAME, "dimension": DIMENSION, "normalized": True,
-                "chunking": chunking_settings(DEFAULT_MAX_WORDS, 0)}
+    manifest = {
+        "model": MODEL_NAME,
+        "dimension": DIMENSION,
+        "normalized": True,
+        "chunking": chunking_settings(DEFAULT_MAX_WORDS, 0),
+    }
     documents = -(-size // PARAGRAPHS_PER_DOCUMENT)
     started = time.perf_counter()
     with write_lock(index_dir), GenerationWriter(index_dir, manifest) as writer:
@@ -149,24 +160,33 @@ def child_build(size: int, out: Path, seed: int) -> dict:
             for d in range(first, min(first + BATCH_DOCUMENTS, documents)):
                 n = min(PARAGRAPHS_PER_DOCUMENT, size - d * PARAGRAPHS_PER_DOCUMENT)
                 doc_id = f"report-{d:05d}"
-                docs.append(Document(doc_id, f"Report {d}", "report", f"/synthetic/{doc_id}.pdf", f"{d:064x}", "pdf",
-                                     n // 10))
-                paras = [Paragraph(doc_id, i + 1, t, page=i // 10 + 1)
-                         for i, t in enumerate(paragraph_texts(rng, pool, n))]
+                docs.append(
+                    Document(doc_id, f"Report {d}", "report", f"/synthetic/{doc_id}.pdf", f"{d:064x}", "pdf", n // 10)
+                )
+                paras = [
+                    Paragraph(doc_id, i + 1, t, page=i // 10 + 1) for i, t in enumerate(paragraph_texts(rng, pool, n))
+                ]
                 paragraphs += paras
                 passages += make_passages(paras, DEFAULT_MAX_WORDS, title=f"Report {d}")
             writer.add_documents(docs, {doc.doc_id: time.time() for doc in docs})
             writer.add_paragraphs(paragraphs)
             writer.add_passages(passages, synthetic_vectors(rng, real, len(passages)))
             if (first // BATCH_DOCUMENTS) % 20 == 0:
-                print(f"  build {size:,}: {writer.paragraphs:,} paragraphs, {time.perf_counter() - started:.0f}s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  build {size:,}: {writer.paragraphs:,} paragraphs, {time.perf_counter() - started:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         generation = writer.commit()
     seconds = time.perf_counter() - started
     manifest = json.loads((index_dir / generation / "manifest.json").read_text())
-    return {"build_s": seconds, "build_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "disk_bytes": disk_bytes(index_dir / generation), "chunks": manifest["chunks"],
-            "dense": manifest["dense"]}
+    return {
+        "build_s": seconds,
+        "build_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "disk_bytes": disk_bytes(index_dir / generation),
+        "chunks": manifest["chunks"],
+        "dense": manifest["dense"],
+    }
 
 
 class BlockwiseExact:
@@ -181,7 +201,7 @@ class BlockwiseExact:
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         best_s, best_r = np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
         for start in range(0, self.ntotal, self.block):
-            s = q @ np.asarray(self.vectors[start:start + self.block]).T
+            s = q @ np.asarray(self.vectors[start : start + self.block]).T
             kk = min(k, s.shape[1])
             part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
             best_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], axis=1)
@@ -189,7 +209,9 @@ class BlockwiseExact:
             if best_s.shape[1] > k:
                 keep = np.argpartition(-best_s, k - 1, axis=1)[:, :k]
                 best_s, best_r = np.take_along_axis(best_s, keep, 1), np.take_along_axis(best_r, keep, 1)
-        order = np.lexsort((best_r, -best_s), axis=1) if best_s.ndim == 1 else np.argsort(-best_s, axis=1, kind="stable")
+        order = (
+            np.lexsort((best_r, -best_s), axis=1) if best_s.ndim == 1 else np.argsort(-best_s, axis=1, kind="stable")
+        )
         return np.take_along_axis(best_s, order, 1), np.take_along_axis(best_r, order, 1)
 
 
@@ -205,10 +227,10 @@ class _ExactView:
 
 
 def child_measure(size: int, out: Path, recall_questions: int) -> dict:
-    from rag.index import ann
     from rag.embed.embedder import DIMENSION, MODEL_NAME, Embedder
-    from rag.retrieve.hybrid import HybridRetriever
+    from rag.index import ann
     from rag.index.reader import Index
+    from rag.retrieve.hybrid import HybridRetriever
 
     texts = json.loads((out / "questions.json").read_text())
     vectors = np.load(out / "question-vectors.npy")
@@ -244,27 +266,36 @@ def child_measure(size: int, out: Path, recall_questions: int) -> dict:
             dense_recall.append(len(set(rows[:10].tolist()) & set(want.tolist())) / 10)
     reference = HybridRetriever.from_index(_ExactView(index), Embedder())
     hybrid_recall = []
-    for q, v in list(zip(texts, vectors))[:max(recall_questions, 0)]:
+    for q, v in list(zip(texts, vectors))[: max(recall_questions, 0)]:
         got = {h.paragraph.label for h in retriever.search(q, top_k=10, query_vector=v)}
         want = {h.paragraph.label for h in reference.search(q, top_k=10, query_vector=v)}
         hybrid_recall.append(len(got & want) / max(len(want), 1))
     q = sorted(latencies)
-    return {"load_s": load_s, "rss_before_mb": before, "rss_loaded_mb": loaded, "rss_after_queries_mb": after_queries,
-            "p50_ms": statistics.median(q), "p95_ms": q[int(0.95 * (len(q) - 1))], "questions": len(q),
-            "bm25_p50_ms": statistics.median(parts["bm25"]), "dense_p50_ms": statistics.median(parts["dense"]),
-            "load_average": os.getloadavg()[0],
-            "dense_recall@10": float(np.mean(dense_recall)) if dense_recall else None,
-            "hybrid_recall@10": float(np.mean(hybrid_recall)) if hybrid_recall else None,
-            "hybrid_recall_questions": len(hybrid_recall), "exact": index.is_exact}
+    return {
+        "load_s": load_s,
+        "rss_before_mb": before,
+        "rss_loaded_mb": loaded,
+        "rss_after_queries_mb": after_queries,
+        "p50_ms": statistics.median(q),
+        "p95_ms": q[int(0.95 * (len(q) - 1))],
+        "questions": len(q),
+        "bm25_p50_ms": statistics.median(parts["bm25"]),
+        "dense_p50_ms": statistics.median(parts["dense"]),
+        "load_average": os.getloadavg()[0],
+        "dense_recall@10": float(np.mean(dense_recall)) if dense_recall else None,
+        "hybrid_recall@10": float(np.mean(hybrid_recall)) if hybrid_recall else None,
+        "hybrid_recall_questions": len(hybrid_recall),
+        "exact": index.is_exact,
+    }
 
 
 def child_append(size: int, out: Path, seed: int) -> dict:
-    from rag.passages import DEFAULT_MAX_WORDS, make_passages
     from rag.documents import Document, Paragraph
     from rag.embed.embedder import DIMENSION, MODEL_NAME
     from rag.index.lock import write_lock
     from rag.index.reader import Index
     from rag.index.writer import GenerationWriter
+    from rag.passages import DEFAULT_MAX_WORDS, make_passages
 
     pool = json.loads((out / "pool.json").read_text())
     real = np.load(out / "sample-vectors.npy")
@@ -277,23 +308,36 @@ def child_append(size: int, out: Path, seed: int) -> dict:
     started = time.perf_counter()
     manifest = {k: base.manifest[k] for k in ("model", "dimension", "normalized", "chunking")}
     with write_lock(index_dir), GenerationWriter(index_dir, manifest, base=base) as writer:
-        writer.add_documents([Document(doc_id, "Appended report", "report", "/synthetic/appended.pdf", "0" * 64, "pdf")],
-                             {doc_id: time.time()})
+        writer.add_documents(
+            [Document(doc_id, "Appended report", "report", "/synthetic/appended.pdf", "0" * 64, "pdf")],
+            {doc_id: time.time()},
+        )
         writer.add_paragraphs(paras)
         writer.add_passages(passages, synthetic_vectors(rng, real, len(passages)))
         generation = writer.commit()
     seconds = time.perf_counter() - started
     after = Index.open(index_dir, MODEL_NAME, DIMENSION)
-    kept = bool(np.array_equal(np.asarray(after.vectors[:base.passage_count:997]),
-                               np.asarray(base.vectors[:base.passage_count:997])))
-    return {"append_s": seconds, "append_dense": after.manifest["dense"]["kind"],
-            "append_retrained": after.manifest["dense"] != base.manifest["dense"], "old_vectors_kept": kept,
-            "generation": generation}
+    kept = bool(
+        np.array_equal(
+            np.asarray(after.vectors[: base.passage_count : 997]), np.asarray(base.vectors[: base.passage_count : 997])
+        )
+    )
+    return {
+        "append_s": seconds,
+        "append_dense": after.manifest["dense"]["kind"],
+        "append_retrained": after.manifest["dense"] != base.manifest["dense"],
+        "old_vectors_kept": kept,
+        "generation": generation,
+    }
 
 
 def run_child(*args: str) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     sys.stderr.write(result.stderr[-4000:] if result.returncode else "")
     if result.returncode:
         raise SystemExit(f"child {args} failed with exit code {result.returncode}")
@@ -301,6 +345,7 @@ def run_child(*args: str) -> dict:
 
 
 # --- the parent ---------------------------------------------------------------------------------------------
+
 
 def prepare(out: Path, sample: int, seed: int) -> dict:
     """The sentence pool, the real-model vectors of a sample of paragraphs, and the questions' vectors."""
@@ -326,22 +371,33 @@ def prepare(out: Path, sample: int, seed: int) -> dict:
 def appended(a: dict | None) -> str:
     if a is None:
         return "not run (--no-append)"
-    return (f"{a['append_s']:.1f} s{' (retrained)' if a['append_retrained'] else ''}"
-            f"{'' if a['old_vectors_kept'] else ' OLD VECTORS CHANGED'}")
+    return (
+        f"{a['append_s']:.1f} s{' (retrained)' if a['append_retrained'] else ''}"
+        f"{'' if a['old_vectors_kept'] else ' OLD VECTORS CHANGED'}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
-    parser.add_argument("--out", type=Path, default=Path("/work/scale-data"),
-                        help="where the indexes go (never inside the repository)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("/work/scale-data"), help="where the indexes go (never inside the repository)"
+    )
     parser.add_argument("--sample", type=int, default=4000, help="paragraphs embedded by the real model")
-    parser.add_argument("--recall-questions", type=int, default=100,
-                        help="questions for hybrid recall (each scans every vector for the exact reference)")
+    parser.add_argument(
+        "--recall-questions",
+        type=int,
+        default=100,
+        help="questions for hybrid recall (each scans every vector for the exact reference)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", action="store_true", help="keep each index after measuring it")
-    parser.add_argument("--no-append", dest="append", action="store_false",
-                        help="skip the append step (it copies the store and vectors: twice the disk of the index)")
+    parser.add_argument(
+        "--no-append",
+        dest="append",
+        action="store_false",
+        help="skip the append step (it copies the store and vectors: twice the disk of the index)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -353,25 +409,38 @@ def main() -> None:
         raise SystemExit(f"--out {args.out} is inside the repository; use /tmp or /work/scale-data")
 
     info = prepare(args.out, args.sample, args.seed)
-    print(f"# scale: sentence pool {info['pool_sentences']:,} real sentences; {args.sample:,} paragraphs embedded by "
-          f"the real model" + (f" in {info['sample_embed_s']:.0f}s" if "sample_embed_s" in info else " (cached)") +
-          f"; other vectors = normalise(r_a + U(0,{MIX}) r_b + N(0,{NOISE}^2)); {info['questions']} real questions "
-          f"(gold + SciFact test claims), all held back", flush=True)
-    print("| paragraphs | chunks | dense index | build | on disk | RSS after load (anon + file) | cold load | "
-          "p50 hybrid | p95 hybrid | recall@10 dense | recall@10 hybrid | append 1,000 |", flush=True)
+    print(
+        f"# scale: sentence pool {info['pool_sentences']:,} real sentences; {args.sample:,} paragraphs embedded by "
+        f"the real model"
+        + (f" in {info['sample_embed_s']:.0f}s" if "sample_embed_s" in info else " (cached)")
+        + f"; other vectors = normalise(r_a + U(0,{MIX}) r_b + N(0,{NOISE}^2)); {info['questions']} real questions "
+        f"(gold + SciFact test claims), all held back",
+        flush=True,
+    )
+    print(
+        "| paragraphs | chunks | dense index | build | on disk | RSS after load (anon + file) | cold load | "
+        "p50 hybrid | p95 hybrid | recall@10 dense | recall@10 hybrid | append 1,000 |",
+        flush=True,
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for size in args.sizes:
         b = run_child("build", str(size), str(args.out), str(args.seed))
         m = run_child("measure", str(size), str(args.out), str(args.recall_questions))
         a = run_child("append", str(size), str(args.out), str(args.seed)) if args.append else None
-        dense = b["dense"]["kind"] + (f" {b['dense']['cells']} cells, nprobe {b['dense']['nprobe']}, PQ{b['dense']['pq']}"
-                                      if b["dense"]["kind"] != "exact" else "")
+        dense = b["dense"]["kind"] + (
+            f" {b['dense']['cells']} cells, nprobe {b['dense']['nprobe']}, PQ{b['dense']['pq']}"
+            if b["dense"]["kind"] != "exact"
+            else ""
+        )
         loaded = m["rss_loaded_mb"]
-        print(f"| {size:,} | {b['chunks']:,} | {dense} | {b['build_s']:.0f} s (peak RSS {b['build_peak_mb']:.0f} MB) | "
-              f"{b['disk_bytes'] / 2**30:.2f} GiB | {loaded['rss']:.0f} MB ({loaded['anon']:.0f} + {loaded['file']:.0f}; "
-              f"{m['rss_after_queries_mb']['rss']:.0f} MB after {m['questions']} questions) | {m['load_s'] * 1000:.0f} ms | "
-              f"{m['p50_ms']:.1f} ms | {m['p95_ms']:.1f} ms | {m['dense_recall@10']:.3f} | "
-              f"{m['hybrid_recall@10']:.3f} ({m['hybrid_recall_questions']} q) | {appended(a)} |", flush=True)
+        print(
+            f"| {size:,} | {b['chunks']:,} | {dense} | {b['build_s']:.0f} s (peak RSS {b['build_peak_mb']:.0f} MB) | "
+            f"{b['disk_bytes'] / 2**30:.2f} GiB | {loaded['rss']:.0f} MB ({loaded['anon']:.0f} + {loaded['file']:.0f}; "
+            f"{m['rss_after_queries_mb']['rss']:.0f} MB after {m['questions']} questions) | {m['load_s'] * 1000:.0f} ms | "
+            f"{m['p50_ms']:.1f} ms | {m['p95_ms']:.1f} ms | {m['dense_recall@10']:.3f} | "
+            f"{m['hybrid_recall@10']:.3f} ({m['hybrid_recall_questions']} q) | {appended(a)} |",
+            flush=True,
+        )
         print(f"<!-- {size}: " + json.dumps({"build": b, "measure": m, "append": a}) + " -->", flush=True)
         if not args.keep:
             shutil.rmtree(args.out / f"index-{size}", ignore_errors=True)

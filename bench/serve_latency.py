@@ -52,13 +52,19 @@ def percentile(values: list[float], q: float) -> float:
 
 def line(name: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
-    return (f"{name:<44} n={len(ms):<3} p50 {percentile(ms, 0.5):8.1f} ms   p95 {percentile(ms, 0.95):8.1f} ms   "
-            f"max {max(ms):8.1f} ms")
+    return (
+        f"{name:<44} n={len(ms):<3} p50 {percentile(ms, 0.5):8.1f} ms   p95 {percentile(ms, 0.95):8.1f} ms   "
+        f"max {max(ms):8.1f} ms"
+    )
 
 
 def post_ask(url: str, question: str) -> dict:
-    request = urllib.request.Request(f"{url}/ask", data=json.dumps({"question": question}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{url}/ask",
+        data=json.dumps({"question": question}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.loads(response.read())
 
@@ -87,8 +93,13 @@ def main() -> int:
     if url is None:
         url = f"http://127.0.0.1:{free_port()}"
         t0 = time.perf_counter()
-        proc = subprocess.Popen([*RAG, "serve", "--index", str(args.index_dir), "--port", url.rsplit(":", 1)[1]],
-                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [*RAG, "serve", "--index", str(args.index_dir), "--port", url.rsplit(":", 1)[1]],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         if proc:
             wait_healthy(url, proc, timeout=300, health="/health", name="rag serve")
@@ -109,15 +120,19 @@ def main() -> int:
         if runs:
             print(line("rag ask --server URL, new process, wall", cli_s))
             print(line("  of which not the answer (process, HTTP)", [wall - answer for wall, answer in runs]))
-        runs = [timed_run([*RAG, "ask", "--index", str(args.index_dir), QUESTIONS[n % len(QUESTIONS)]])
-                for n in range(args.cold_runs)]
+        runs = [
+            timed_run([*RAG, "ask", "--index", str(args.index_dir), QUESTIONS[n % len(QUESTIONS)]])
+            for n in range(args.cold_runs)
+        ]
         cold_s = [wall for wall, _ in runs]
         if runs:
             print(line("rag ask, no server, new process, wall", cold_s))
             print(line("  of which not the answer (imports, loading)", [wall - answer for wall, answer in runs]))
         if cli_s and cold_s:
-            print(f"rag ask --server is {statistics.median(cold_s) / statistics.median(cli_s):.0f}x faster "
-                  f"than a cold rag ask (medians)")
+            print(
+                f"rag ask --server is {statistics.median(cold_s) / statistics.median(cli_s):.0f}x faster "
+                f"than a cold rag ask (medians)"
+            )
     finally:
         if proc:
             stop_server(proc)

@@ -27,11 +27,28 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_CORPUS": tempfile.mkdtemp(), "HF_HUB_OFFLINE": "1"}
     t_start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"),
-                               "--server.headless", "true", "--server.port", str(port), "--server.address",
-                               "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "ui" / "main.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_healthy(url, server)
         print(f"server up:                     {time.perf_counter() - t_start:6.2f} s")

@@ -65,10 +65,13 @@ def make_docs(folder: Path, n: int) -> list[Path]:
     for i in range(n):
         lines = [f"Load test report {i}", ""]
         for p in range(30):
-            lines.append(" ".join(
-                f"In quarter {q % 4 + 1} of {2000 + (i + p + q) % 25}, plant {i}-{p} in region {q} shipped "
-                f"{(i + 1) * (p + 3) * (q + 7)} units of widget model {chr(65 + (p + q) % 26)}{i}."
-                for q in range(6)))
+            lines.append(
+                " ".join(
+                    f"In quarter {q % 4 + 1} of {2000 + (i + p + q) % 25}, plant {i}-{p} in region {q} shipped "
+                    f"{(i + 1) * (p + 3) * (q + 7)} units of widget model {chr(65 + (p + q) % 26)}{i}."
+                    for q in range(6)
+                )
+            )
             lines.append("")
         path = folder / f"load-report-{i:02d}.txt"
         path.write_text("\n".join(lines), encoding="utf-8")
@@ -120,8 +123,9 @@ async def ask_ws(port: int, question: str, timeout_s: float) -> dict:
 
     async def session() -> dict:
         t_open = time.perf_counter()
-        async with websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
-                                      max_size=None, ping_interval=None) as ws:  # a browser sends no pings
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], max_size=None, ping_interval=None
+        ) as ws:  # a browser sends no pings
             first = BackMsg()
             first.rerun_script.query_string = ""
             await ws.send(first.SerializeToString())
@@ -144,15 +148,23 @@ async def ask_ws(port: int, question: str, timeout_s: float) -> dict:
             t_chip = None
             async for msg in messages(ws):
                 el = element(msg)
-                if t_chip is None and el is not None and el.WhichOneof("type") == "button" \
-                        and "· para." in el.button.label:
+                if (
+                    t_chip is None
+                    and el is not None
+                    and el.WhichOneof("type") == "button"
+                    and "· para." in el.button.label
+                ):
                     t_chip = time.perf_counter()
                 if msg.WhichOneof("type") == "script_finished":
                     break
             if t_chip is None:
                 return {"ok": False, "error": "the answer had no citation chip"}
-            return {"ok": True, "ask_s": t_chip - t_ask, "open_s": t_chip - t_open,
-                    "done_s": time.perf_counter() - t_ask}
+            return {
+                "ok": True,
+                "ask_s": t_chip - t_ask,
+                "open_s": t_chip - t_open,
+                "done_s": time.perf_counter() - t_ask,
+            }
 
     try:
         return await asyncio.wait_for(session(), timeout_s)
@@ -186,8 +198,9 @@ async def upload(browser, url: str, files: list[Path], started: asyncio.Event, t
         await page.close()
 
 
-async def run(url: str, port: int, sessions: int, docs: list[Path], session_timeout_s: float, driver: str
-              ) -> tuple[dict, list[dict], dict]:
+async def run(
+    url: str, port: int, sessions: int, docs: list[Path], session_timeout_s: float, driver: str
+) -> tuple[dict, list[dict], dict]:
     from playwright.async_api import async_playwright
 
     timeout_ms = int(session_timeout_s * 1000)
@@ -217,13 +230,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path, help="an index folder (copied; never written)")
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--upload-docs", type=int, default=12,
-                        help="generated documents uploaded meanwhile (0: no upload, for a baseline)")
+    parser.add_argument(
+        "--upload-docs",
+        type=int,
+        default=12,
+        help="generated documents uploaded meanwhile (0: no upload, for a baseline)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
-    parser.add_argument("--driver", choices=["ws", "browser"], default="ws",
-                        help="sessions over Streamlit's websocket (default) or as Chromium pages")
-    parser.add_argument("--session-timeout", type=float, default=180,
-                        help="seconds one session (or the upload) may wait for its answer before it counts as lost")
+    parser.add_argument(
+        "--driver",
+        choices=["ws", "browser"],
+        default="ws",
+        help="sessions over Streamlit's websocket (default) or as Chromium pages",
+    )
+    parser.add_argument(
+        "--session-timeout",
+        type=float,
+        default=180,
+        help="seconds one session (or the upload) may wait for its answer before it counts as lost",
+    )
     args = parser.parse_args()
     if not (args.index / "CURRENT").is_file():
         print(f"{args.index}: no index here (no CURRENT); build one with: rag ingest corpus/", file=sys.stderr)
@@ -236,27 +261,55 @@ def main() -> int:
     (work / "backends.toml").write_text("")  # no LLM backends: every session answers extractively
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "RAG_INDEX": str(index), "RAG_CORPUS": str(work / "corpus"),
-           "RAG_CONVERSATIONS": str(work / "conversations"), "RAG_BACKENDS": str(work / "backends.toml"),
-           "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "RAG_INDEX": str(index),
+        "RAG_CORPUS": str(work / "corpus"),
+        "RAG_CONVERSATIONS": str(work / "conversations"),
+        "RAG_BACKENDS": str(work / "backends.toml"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     log = (work / "server.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"),
-                               "--server.headless", "true", "--server.port", str(port), "--server.address",
-                               "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "ui" / "main.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     t0 = time.perf_counter()
     try:
         wait_healthy(url, server)
-        warm, results, uploaded = asyncio.run(asyncio.wait_for(
-            run(url, port, args.sessions, docs, min(args.session_timeout, args.timeout / 3), args.driver),
-            args.timeout))
+        warm, results, uploaded = asyncio.run(
+            asyncio.wait_for(
+                run(url, port, args.sessions, docs, min(args.session_timeout, args.timeout / 3), args.driver),
+                args.timeout,
+            )
+        )
     finally:
         stop_server(server, timeout=30)
     wall = time.perf_counter() - t0
 
     ok = [r for r in results if r["ok"]]
     print(f"sessions: {args.sessions} ({args.driver}), uploaded docs: {args.upload_docs}, wall {wall:.1f} s")
-    print(f"warm-up question: {'%.2f s' % warm['ask_s'] if warm['ok'] else 'FAILED ' + warm['error']}")
+    warm_text = f"{warm['ask_s']:.2f} s" if warm["ok"] else "FAILED " + warm["error"]
+    print(f"warm-up question: {warm_text}")
     if uploaded.get("skipped"):
         print("upload: none (--upload-docs 0)")
     elif uploaded["ok"]:
@@ -264,21 +317,38 @@ def main() -> int:
     else:
         print(f"upload: FAILED {uploaded['error']}")
     if ok:
-        for key, label in (("ask_s", "question → first chip"), ("open_s", "page open → first chip"),
-                           ("done_s", "question → answer drawn")):
+        for key, label in (
+            ("ask_s", "question → first chip"),
+            ("open_s", "page open → first chip"),
+            ("done_s", "question → answer drawn"),
+        ):
             values = [r[key] for r in ok if key in r]
             if not values:
                 continue
-            print(f"{label:24} p50 {percentile(values, 0.5):6.2f} s   p95 {percentile(values, 0.95):6.2f} s   "
-                  f"max {max(values):6.2f} s   mean {statistics.mean(values):6.2f} s")
+            print(
+                f"{label:24} p50 {percentile(values, 0.5):6.2f} s   p95 {percentile(values, 0.95):6.2f} s   "
+                f"max {max(values):6.2f} s   mean {statistics.mean(values):6.2f} s"
+            )
     for r in results:
         if not r["ok"]:
             print(f"lost session: {r['error']}")
 
-    doctor = subprocess.run([sys.executable, "-m", "app.cli", "doctor", "--index", str(index)], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    listed = subprocess.run([sys.executable, "-m", "app.cli", "docs", "--json", "--index", str(index)], env=env,
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    doctor = subprocess.run(
+        [sys.executable, "-m", "app.cli", "doctor", "--index", str(index)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    listed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "docs", "--json", "--index", str(index)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     ids = {json.loads(line)["doc_id"] for line in listed.stdout.splitlines() if line.strip()}
     missing = sorted(d.stem for d in docs if d.stem not in ids)
     checks = {

@@ -36,8 +36,13 @@ DEPTH = 1000  # candidates per retriever before fusion
 RUN_DEPTH = 100  # what a run keeps: recall@100 needs no more
 CACHE_DIR = Path(".rag/cache")
 # Published figures on BEIR SciFact (test), to print beside ours.
-PUBLISHED = {"scifact": [("BM25 (Anserini, BEIR paper)", 0.665, 0.908), ("all-MiniLM-L6-v2 (dense)", 0.645, 0.925),
-                         ("BGE-base hybrid (target)", 0.74, None)]}
+PUBLISHED = {
+    "scifact": [
+        ("BM25 (Anserini, BEIR paper)", 0.665, 0.908),
+        ("all-MiniLM-L6-v2 (dense)", 0.645, 0.925),
+        ("BGE-base hybrid (target)", 0.74, None),
+    ]
+}
 
 
 class BeirError(RagError):
@@ -92,9 +97,14 @@ def load_beir(folder: str | Path) -> BeirData:
             qrels.setdefault(parts[0], set()).add(parts[1])
     qrels = {q: r for q, r in qrels.items() if q in queries}
     sha = hashlib.sha256((folder / "corpus.jsonl").read_bytes()).hexdigest()[:12]
-    return BeirData(folder.resolve().name, [str(d["_id"]) for d in corpus],
-                    [f"{d.get('title', '')} {d.get('text', '')}".strip() for d in corpus],
-                    {q: queries[q] for q in sorted(qrels)}, qrels, sha)
+    return BeirData(
+        folder.resolve().name,
+        [str(d["_id"]) for d in corpus],
+        [f"{d.get('title', '')} {d.get('text', '')}".strip() for d in corpus],
+        {q: queries[q] for q in sorted(qrels)},
+        qrels,
+        sha,
+    )
 
 
 def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> np.ndarray:
@@ -120,11 +130,13 @@ def corpus_vectors(data: BeirData, embedder, cache_dir: Path | None = None) -> n
 def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progress: bool = True) -> list[BeirRun]:
     from tqdm import tqdm
 
-    from rag.documents import Passage, Paragraph
+    from rag.documents import Paragraph, Passage
     from rag.retrieve.hybrid import Fusion, HybridRetriever, Mode, fuse
 
     paragraphs = [Paragraph(doc_id, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
-    passages = [Passage(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)]
+    passages = [
+        Passage(f"{doc_id}:1:0", doc_id, 1, 1, text) for doc_id, text in zip(data.corpus_ids, data.corpus_texts)
+    ]
     t0 = time.perf_counter()
     vectors = corpus_vectors(data, embedder, cache_dir)
     retriever = HybridRetriever(paragraphs, passages, vectors, embedder)
@@ -135,8 +147,9 @@ def run_beir(data: BeirData, embedder, cache_dir: Path | None = None, show_progr
     encode = time.perf_counter() - t0
     runs = {mode: BeirRun(mode) for mode in ("bm25", "dense", "hybrid-rrf", "hybrid")}
     timings = {"bm25": 0.0, "dense": encode, "hybrid-rrf": 0.0, "hybrid": 0.0}
-    for qid, qv in tqdm(list(zip(qids, query_vectors)), desc="queries", file=sys.stderr, disable=not show_progress,
-                        dynamic_ncols=True):
+    for qid, qv in tqdm(
+        list(zip(qids, query_vectors)), desc="queries", file=sys.stderr, disable=not show_progress, dynamic_ncols=True
+    ):
         t0 = time.perf_counter()
         b = retriever.bm25.top(data.queries[qid], DEPTH)
         t1 = time.perf_counter()
@@ -168,30 +181,42 @@ def write_trec(run: BeirRun, path: Path, tag: str) -> None:
     >>> write_trec(BeirRun("bm25", {"1": [("d7", 2.5)]}), p, "paracite-bm25"); p.read_text()
     '1 Q0 d7 1 2.500000 paracite-bm25\\n'
     """
-    lines = [f"{qid} Q0 {doc} {rank} {score:.6f} {tag}"
-             for qid, ranking in run.rankings.items() for rank, (doc, score) in enumerate(ranking, start=1)]
+    lines = [
+        f"{qid} Q0 {doc} {rank} {score:.6f} {tag}"
+        for qid, ranking in run.rankings.items()
+        for rank, (doc, score) in enumerate(ranking, start=1)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def report(data: BeirData, runs: list[BeirRun], out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# BEIR {data.name}: {len(data.queries)} queries, {len(data.corpus_ids)} documents", "",
-             "| run | nDCG@10 | R@100 | MRR@10 | seconds |", "|---|---|---|---|---|"]
+    lines = [
+        f"# BEIR {data.name}: {len(data.queries)} queries, {len(data.corpus_ids)} documents",
+        "",
+        "| run | nDCG@10 | R@100 | MRR@10 | seconds |",
+        "|---|---|---|---|---|",
+    ]
     figures = {}
     for run in runs:
         s = run.scores(data.qrels)
         figures[run.mode] = {**s, "seconds": run.seconds}
-        lines.append(f"| ours: {run.mode} | {s['ndcg@10']:.3f} | {s['recall@100']:.3f} | {s['mrr@10']:.3f} | "
-                     f"{run.seconds:.1f} |")
+        lines.append(
+            f"| ours: {run.mode} | {s['ndcg@10']:.3f} | {s['recall@100']:.3f} | {s['mrr@10']:.3f} | {run.seconds:.1f} |"
+        )
         write_trec(run, out / f"run.{data.name}.{run.mode}.trec", f"paracite-{run.mode}")
     for name, ndcg, recall in PUBLISHED.get(data.name, []):
         lines.append(f"| published: {name} | {ndcg:.3f} | {'–' if recall is None else f'{recall:.3f}'} | – | – |")
     table = "\n".join(lines)
-    (out / f"beir-{data.name}.md").write_text(table + "\n\nRuns in TREC format: `run.<dataset>.<mode>.trec`. "
-                                              "hybrid-rrf is plain RRF (k=60) of the BM25 and dense top "
-                                              f"{DEPTH}; hybrid (the product's default) is z-score fusion of the "
-                                              "same candidates, dense weight 0.5.\n",
-                                              encoding="utf-8")
-    (out / f"beir-{data.name}.json").write_text(json.dumps({"format": "paracite-beir v1", "dataset": data.name,
-                                                            "figures": figures}, indent=1) + "\n", encoding="utf-8")
+    (out / f"beir-{data.name}.md").write_text(
+        table + "\n\nRuns in TREC format: `run.<dataset>.<mode>.trec`. "
+        "hybrid-rrf is plain RRF (k=60) of the BM25 and dense top "
+        f"{DEPTH}; hybrid (the product's default) is z-score fusion of the "
+        "same candidates, dense weight 0.5.\n",
+        encoding="utf-8",
+    )
+    (out / f"beir-{data.name}.json").write_text(
+        json.dumps({"format": "paracite-beir v1", "dataset": data.name, "figures": figures}, indent=1) + "\n",
+        encoding="utf-8",
+    )
     return table

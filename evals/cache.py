@@ -47,5 +47,6 @@ class CachedEmbedder:
 def warm_cache(embedder: CachedEmbedder, content) -> None:
     """Seed with the index's chunk vectors (free) and embed every paragraph sentence in one batched call."""
     embedder.seed([c.text for c in content.passages], content.vectors)
-    embedder.encode_queries([s for p in content.paragraphs for s in split_sentences(p.text)] +
-                            [p.text for p in content.paragraphs])
+    embedder.encode_queries(
+        [s for p in content.paragraphs for s in split_sentences(p.text)] + [p.text for p in content.paragraphs]
+    )

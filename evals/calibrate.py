@@ -86,15 +86,21 @@ def calibrate_support(engine, items) -> dict:
     supported_at = max(t for t in grid if accuracy[float(t)] >= best - SUPPORT_SLACK)
     pos = np.sort(scores[labels == 1])
     partial_at = float(np.floor(pos[int(0.05 * len(pos))] * 100) / 100)
-    return {"pairs": int(len(scores)), "positives": int(labels.sum()), "supported_at": float(supported_at),
-            "balanced_accuracy": accuracy[float(supported_at)], "best_balanced_accuracy": best,
-            "best_at": float(max(grid, key=lambda t: accuracy[float(t)])), "partial_at": partial_at,
-            "tpr_at_supported": float((pos >= supported_at).mean()),
-            "fpr_at_supported": float((scores[labels == 0] >= supported_at).mean()),
-            "fpr_at_partial": float((scores[labels == 0] >= partial_at).mean()),
-            "accuracy_at_old": {"0.70": accuracy.get(0.7), "0.50": accuracy.get(0.5)},
-            "positive_quartiles": [float(np.percentile(pos, q)) for q in (25, 50, 75)],
-            "negative_quartiles": [float(np.percentile(scores[labels == 0], q)) for q in (25, 50, 75)]}
+    return {
+        "pairs": int(len(scores)),
+        "positives": int(labels.sum()),
+        "supported_at": float(supported_at),
+        "balanced_accuracy": accuracy[float(supported_at)],
+        "best_balanced_accuracy": best,
+        "best_at": float(max(grid, key=lambda t: accuracy[float(t)])),
+        "partial_at": partial_at,
+        "tpr_at_supported": float((pos >= supported_at).mean()),
+        "fpr_at_supported": float((scores[labels == 0] >= supported_at).mean()),
+        "fpr_at_partial": float((scores[labels == 0] >= partial_at).mean()),
+        "accuracy_at_old": {"0.70": accuracy.get(0.7), "0.50": accuracy.get(0.5)},
+        "positive_quartiles": [float(np.percentile(pos, q)) for q in (25, 50, 75)],
+        "negative_quartiles": [float(np.percentile(scores[labels == 0], q)) for q in (25, 50, 75)],
+    }
 
 
 def signals(engine, items, top_k: int = 5) -> list[dict]:
@@ -102,16 +108,31 @@ def signals(engine, items, top_k: int = 5) -> list[dict]:
     out = []
     for item in items:
         s = engine.ask(item.question, history=list(item.history) or None, top_k=top_k).signals
-        out.append({"similarity": s.get("similarity", 0.0), "missing_entities": s.get("missing_entities", 0.0),
-                    "missing_year": s.get("missing_year", 0.0), "missing_measure": s.get("missing_measure", 0.0),
-                    "covered": s.get("covered", 1.0), "covered_score": s.get("covered_score", float("inf")),
-                    "unanswerable": not item.answerable})
+        out.append(
+            {
+                "similarity": s.get("similarity", 0.0),
+                "missing_entities": s.get("missing_entities", 0.0),
+                "missing_year": s.get("missing_year", 0.0),
+                "missing_measure": s.get("missing_measure", 0.0),
+                "covered": s.get("covered", 1.0),
+                "covered_score": s.get("covered_score", float("inf")),
+                "unanswerable": not item.answerable,
+            }
+        )
     return out
 
 
 def _refuses(rule: Thresholds, s: dict) -> bool:
-    return rule.abstains(Signals(s["similarity"], s["missing_entities"], bool(s["missing_year"]),
-                                 bool(s["missing_measure"]), covered=bool(s["covered"]), covered_score=s["covered_score"]))
+    return rule.abstains(
+        Signals(
+            s["similarity"],
+            s["missing_entities"],
+            bool(s["missing_year"]),
+            bool(s["missing_measure"]),
+            covered=bool(s["covered"]),
+            covered_score=s["covered_score"],
+        )
+    )
 
 
 def replay(sig, rule: Thresholds) -> tuple[float, float, float]:
@@ -137,13 +158,16 @@ def false_abstention(sig, rule: Thresholds) -> float:
 MAX_FALSE_ABSTENTION = {"fit": 0.05, "calibration": 0.125}
 OLD_RULE = Thresholds(0.52, 0.61, min_covered_score=None)  # the rule before coverage, reported beside the chosen one
 OFF = -99.0  # `min_covered_score` that only refuses when no sentence's paragraph names what the question names
-GRID = {"min_similarity": np.round(np.arange(0.40, 0.61, 0.02), 2),
-        "entity_similarity": np.round(np.arange(0.40, 0.71, 0.03), 2),
-        "min_covered_score": (OFF, -3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0)}
+GRID = {
+    "min_similarity": np.round(np.arange(0.40, 0.61, 0.02), 2),
+    "entity_similarity": np.round(np.arange(0.40, 0.71, 0.03), 2),
+    "min_covered_score": (OFF, -3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0),
+}
 
 
-def calibrate_abstention(engine, calibration, fit, held, old=OLD_RULE,
-                         max_false_abstention=MAX_FALSE_ABSTENTION) -> dict:
+def calibrate_abstention(
+    engine, calibration, fit, held, old=OLD_RULE, max_false_abstention=MAX_FALSE_ABSTENTION
+) -> dict:
     """Choose `Thresholds` on the calibration set and the gold set's fitting half; report all three sets."""
     sets = {"calibration": signals(engine, calibration), "fit": signals(engine, fit), "held": signals(engine, held)}
     design = sets["calibration"] + sets["fit"]
@@ -159,20 +183,40 @@ def calibrate_abstention(engine, calibration, fit, held, old=OLD_RULE,
                 key = (replay(design, rule)[2], -abs(ms - old.min_similarity) - abs(es - old.entity_similarity))
                 if best_key is None or key > best_key:
                     best, best_key = rule, key
-    result = {"chosen": {"min_similarity": best.min_similarity, "entity_similarity": best.entity_similarity,
-                         "min_covered_score": best.min_covered_score}}
+    result = {
+        "chosen": {
+            "min_similarity": best.min_similarity,
+            "entity_similarity": best.entity_similarity,
+            "min_covered_score": best.min_covered_score,
+        }
+    }
     for name, sig in sets.items():
         for label, rule in (("old", old), ("chosen", best)):
             p, r, bacc = replay(sig, rule)
-            result[f"{name}_{label}"] = {"precision": p, "recall": r, "balanced_accuracy": bacc,
-                                         "answerable_refused": false_abstention(sig, rule), "n": len(sig),
-                                         "unanswerable": sum(s["unanswerable"] for s in sig)}
+            result[f"{name}_{label}"] = {
+                "precision": p,
+                "recall": r,
+                "balanced_accuracy": bacc,
+                "answerable_refused": false_abstention(sig, rule),
+                "n": len(sig),
+                "unanswerable": sum(s["unanswerable"] for s in sig),
+            }
     # The trade-off curve: min_covered_score swept at the chosen similarity thresholds.
     result["curve"] = [
-        {"min_covered_score": tau, **{f"{name}_{k}": v for name, sig in sets.items() for k, v in (
-            ("unanswerable_refused", replay(sig, rule)[1]), ("answerable_refused", false_abstention(sig, rule)))}}
+        {
+            "min_covered_score": tau,
+            **{
+                f"{name}_{k}": v
+                for name, sig in sets.items()
+                for k, v in (
+                    ("unanswerable_refused", replay(sig, rule)[1]),
+                    ("answerable_refused", false_abstention(sig, rule)),
+                )
+            },
+        }
         for tau in GRID["min_covered_score"]
-        for rule in [Thresholds(best.min_similarity, best.entity_similarity, min_covered_score=tau)]]
+        for rule in [Thresholds(best.min_similarity, best.entity_similarity, min_covered_score=tau)]
+    ]
     result["calibration_signals"] = sets["calibration"]
     return result
 
@@ -189,22 +233,36 @@ def main(index_dir: str, skip_support: bool = False) -> None:
     gold = load_gold(DEFAULT_SET)
     if not skip_support:
         print(json.dumps({"support": calibrate_support(engine, gold)}, indent=1))
-    result = calibrate_abstention(engine, load_gold(CALIBRATION_SET, require_evidence=False),
-                                  [i for i in gold if half(i.id) == "fit"], [i for i in gold if half(i.id) == "held"])
+    result = calibrate_abstention(
+        engine,
+        load_gold(CALIBRATION_SET, require_evidence=False),
+        [i for i in gold if half(i.id) == "fit"],
+        [i for i in gold if half(i.id) == "held"],
+    )
     sig = result.pop("calibration_signals")
     curve = result.pop("curve")
     print(json.dumps({"abstention": result}, indent=1))
-    print("| min_covered_score | " + " | ".join(f"{n}: unanswerable / answerable refused"
-                                                for n in ("calibration", "fit", "held")) + " |")
+    print(
+        "| min_covered_score | "
+        + " | ".join(f"{n}: unanswerable / answerable refused" for n in ("calibration", "fit", "held"))
+        + " |"
+    )
     print("|---|---|---|---|")
     for point in curve:
-        print(f"| {'off' if point['min_covered_score'] == OFF else point['min_covered_score']} | " + " | ".join(
-            f"{point[n + '_unanswerable_refused']:.3f} / {point[n + '_answerable_refused']:.3f}"
-            for n in ("calibration", "fit", "held")) + " |")
+        print(
+            f"| {'off' if point['min_covered_score'] == OFF else point['min_covered_score']} | "
+            + " | ".join(
+                f"{point[n + '_unanswerable_refused']:.3f} / {point[n + '_answerable_refused']:.3f}"
+                for n in ("calibration", "fit", "held")
+            )
+            + " |"
+        )
     items = load_gold(CALIBRATION_SET, require_evidence=False)
     for item, s in zip(items, sig):
-        print(f"{item.id}\t{'unans' if s['unanswerable'] else 'ans'}\tsim={s['similarity']:.3f}\t"
-              f"covered={int(s['covered'])}\tcovered_score={s['covered_score']:.2f}\t{item.question}")
+        print(
+            f"{item.id}\t{'unans' if s['unanswerable'] else 'ans'}\tsim={s['similarity']:.3f}\t"
+            f"covered={int(s['covered'])}\tcovered_score={s['covered_score']:.2f}\t{item.question}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def load_engine(index_dir: Path):
     from rag.engine import Engine
 
     engine = Engine.load(index_dir)
-    engine.embedder.model
+    engine.embedder.load()
     return engine
 
 
@@ -47,29 +47,80 @@ def _progress(desc: str):
 
 
 @click.group("eval", invoke_without_command=True)
-@click.option("--set", "set_path", type=click.Path(exists=True, path_type=Path), default=DEFAULT_SET,
-              show_default="evals/gold", help="Gold set: a .jsonl file or a folder of them.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
-              help="Where report.md, results.json and the plots go.")
-@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), envvar=INDEX_ENV,
-              default=DEFAULT_INDEX_DIR, show_default=True, show_envvar=True, help="Index folder.")
+@click.option(
+    "--set",
+    "set_path",
+    type=click.Path(exists=True, path_type=Path),
+    default=DEFAULT_SET,
+    show_default="evals/gold",
+    help="Gold set: a .jsonl file or a folder of them.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Where report.md, results.json and the plots go.",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=INDEX_ENV,
+    default=DEFAULT_INDEX_DIR,
+    show_default=True,
+    show_envvar=True,
+    help="Index folder.",
+)
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Paragraphs the answerer sees.")
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid", show_default=True)
 @click.option("--compare", is_flag=True, help="Run the ablations (mode, top-k, chunk size) and write one table.")
 @click.option("--check", is_flag=True, help="Fail when a metric drops more than --tolerance below the baseline.")
-@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False, path_type=Path), default=BASELINE,
-              show_default="evals/baseline.json")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=TOLERANCE, show_default=True,
-              help="Largest accepted drop below the baseline, absolute.")
+@click.option(
+    "--baseline",
+    "baseline_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=BASELINE,
+    show_default="evals/baseline.json",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=TOLERANCE,
+    show_default=True,
+    help="Largest accepted drop below the baseline, absolute.",
+)
 @click.option("--save-baseline", is_flag=True, help="Write this run's figures to --baseline (accept them).")
-@click.option("--fast", is_flag=True, help="Answer with the eval's embedding cache: same quality figures, "
-              "minutes faster, but answer latency is no longer the product's.")
-@click.option("--llm", default=None, envvar="RAG_LLM", help="Evaluate an LLM answerer instead of the extractive one: "
-              "local, ollama:MODEL or openai:MODEL.")
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Answer with the eval's embedding cache: same quality figures, "
+    "minutes faster, but answer latency is no longer the product's.",
+)
+@click.option(
+    "--llm",
+    default=None,
+    envvar="RAG_LLM",
+    help="Evaluate an LLM answerer instead of the extractive one: local, ollama:MODEL or openai:MODEL.",
+)
 @click.option("--base-url", default=None, help="Address of the ollama or OpenAI-compatible server.")
 @click.pass_context
-def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, baseline_path, tolerance,
-                 save_baseline, fast, llm, base_url):
+def eval_command(
+    ctx,
+    set_path,
+    out,
+    index_dir,
+    top_k,
+    mode,
+    compare,
+    check,
+    baseline_path,
+    tolerance,
+    save_baseline,
+    fast,
+    llm,
+    base_url,
+):
     """Score retrieval, citations and answers on a gold set; write report.md, results.json and plots.
 
     \b
@@ -101,14 +152,24 @@ def eval_command(ctx, set_path, out, index_dir, top_k, mode, compare, check, bas
         if not baseline_path.exists():
             raise click.ClickException(f"no baseline at {baseline_path}; accept a run first with --save-baseline")
         baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
-    summary, config, drops, diff = run_eval(engine, set_path, out, top_k=top_k, mode=mode,
-                                            progress=_progress("questions"), cache=fast, baseline=baseline,
-                                            tolerance=tolerance)
+    summary, config, drops, diff = run_eval(
+        engine,
+        set_path,
+        out,
+        top_k=top_k,
+        mode=mode,
+        progress=_progress("questions"),
+        cache=fast,
+        baseline=baseline,
+        tolerance=tolerance,
+    )
     click.echo(report.summary_table(summary))
     click.echo(f"wrote {out / 'report.md'}, results.json, metrics.png, latency.png ({config['seconds']}s)", err=True)
     if save_baseline:
-        baseline_path.write_text(json.dumps(report.clean({"format": report.FORMAT, "config": config,
-                                                          "summary": summary}), indent=1) + "\n", encoding="utf-8")
+        baseline_path.write_text(
+            json.dumps(report.clean({"format": report.FORMAT, "config": config, "summary": summary}), indent=1) + "\n",
+            encoding="utf-8",
+        )
         click.echo(f"saved the baseline to {baseline_path}", err=True)
     if check:
         click.echo(diff, err=True)
@@ -155,8 +216,13 @@ def run_compare(engine, items, out: Path, top_k: int = 5) -> str:
 
 @eval_command.command("beir")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
-              help="Where the table (beir-<name>.md/.json) and the TREC runs go.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Where the table (beir-<name>.md/.json) and the TREC runs go.",
+)
 def beir_command(folder, out):
     """Retrieval only on a BEIR-layout dataset: nDCG@10, R@100, MRR@10 for BM25, dense and hybrid.
 
@@ -181,12 +247,28 @@ def load_embedder():
 
 @eval_command.command("realdocs")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              show_default=".rag/realdocs/<folder name>", help="Index of FOLDER; ingested into when out of date.")
-@click.option("--gold", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              show_default="evals/sec10q/gold.jsonl", help="Page-level gold set (JSON lines).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
-              help="Where realdocs.md, realdocs.json and realdocs-misses.md go.")
+@click.option(
+    "--index",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    show_default=".rag/realdocs/<folder name>",
+    help="Index of FOLDER; ingested into when out of date.",
+)
+@click.option(
+    "--gold",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    show_default="evals/sec10q/gold.jsonl",
+    help="Page-level gold set (JSON lines).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Where realdocs.md, realdocs.json and realdocs-misses.md go.",
+)
 @click.option("--rebuild", is_flag=True, help="Re-ingest from scratch, so the ingest is timed.")
 def realdocs_command(folder, index_dir, gold, out, rebuild):
     """Retrieval on real PDFs with a page-level gold set: doc, page and paragraph hit@5, MRR@10, ingest time.
@@ -200,5 +282,8 @@ def realdocs_command(folder, index_dir, gold, out, rebuild):
     index_dir = index_dir or Path(".rag/realdocs") / folder.resolve().name
     items, run = run_realdocs(folder, index_dir, load_embedder(), gold or GOLD, rebuild=rebuild, show_progress=True)
     click.echo(report([run], items, out))
-    click.echo(f"wrote {out / 'realdocs.md'}, realdocs.json and realdocs-misses.md "
-               f"({run.query_seconds:.1f}s for {len(items)} questions)", err=True)
+    click.echo(
+        f"wrote {out / 'realdocs.md'}, realdocs.json and realdocs-misses.md "
+        f"({run.query_seconds:.1f}s for {len(items)} questions)",
+        err=True,
+    )

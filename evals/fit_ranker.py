@@ -33,8 +33,17 @@ from rag.answer.ranker import FEATURES
 from rag.query import Query
 
 MARGINS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-SHOWN = ("hit@5", "evidence_cited", "key_fact_accuracy", "lead_exact", "lead_contains", "abstention_recall",
-         "answerable_refused", "disagreement_precision", "disagreement_recall")
+SHOWN = (
+    "hit@5",
+    "evidence_cited",
+    "key_fact_accuracy",
+    "lead_exact",
+    "lead_contains",
+    "abstention_recall",
+    "answerable_refused",
+    "disagreement_precision",
+    "disagreement_recall",
+)
 
 
 def half(item_id: str) -> str:
@@ -100,8 +109,17 @@ def run(index_dir: str) -> None:
     def answerer(margin: float) -> ExtractiveAnswerer:
         # the product's answerer but for the weights and margin: its stored sentence vectors (the ones it answers
         # with, contextual or not), its selection and its near-copy rule
-        return ExtractiveAnswerer(cached, base.titles, base.max_sentences, base.thresholds, base.redundancy, margin,
-                                  weights, sentences=base.sentences, extra_paragraphs=base.extra_paragraphs)
+        return ExtractiveAnswerer(
+            cached,
+            base.titles,
+            base.max_sentences,
+            base.thresholds,
+            base.redundancy,
+            margin,
+            weights,
+            sentences=base.sentences,
+            extra_paragraphs=base.extra_paragraphs,
+        )
 
     by_margin = {}
     for margin in MARGINS:

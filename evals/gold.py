@@ -64,11 +64,23 @@ def load_gold(path: str | Path, require_evidence: bool = True) -> list[GoldItem]
             seen.add(raw["id"])
             if require_evidence and raw["answerable"] and not raw.get("evidence"):
                 raise GoldError(f"{where} ({raw['id']}): an answerable item needs evidence [{{doc_id, quote}}]")
-            items.append(GoldItem(raw["id"], raw["question"], raw.get("kind", "fact"), bool(raw["answerable"]),
-                                  raw.get("reference_answer", ""), tuple(raw.get("key_facts", ())),
-                                  tuple(raw.get("evidence", ())),
-                                  tuple(raw.get("history", ())), f.name, raw.get("pattern", ""),
-                                  raw.get("answer_type", ""), tuple(raw.get("lead", ())), raw.get("disagreement")))
+            items.append(
+                GoldItem(
+                    raw["id"],
+                    raw["question"],
+                    raw.get("kind", "fact"),
+                    bool(raw["answerable"]),
+                    raw.get("reference_answer", ""),
+                    tuple(raw.get("key_facts", ())),
+                    tuple(raw.get("evidence", ())),
+                    tuple(raw.get("history", ())),
+                    f.name,
+                    raw.get("pattern", ""),
+                    raw.get("answer_type", ""),
+                    tuple(raw.get("lead", ())),
+                    raw.get("disagreement"),
+                )
+            )
     return items
 
 
@@ -84,13 +96,17 @@ def resolve_evidence(items: list[GoldItem], paragraphs) -> dict[str, tuple[tuple
         for ev in item.evidence:
             doc_id, quote = ev.get("doc_id", ""), ev.get("quote", "")
             if doc_id not in by_doc:
-                problems.append(f"{item.id}: document {doc_id!r} is not in the index (known: {', '.join(sorted(by_doc))})")
+                problems.append(
+                    f"{item.id}: document {doc_id!r} is not in the index (known: {', '.join(sorted(by_doc))})"
+                )
                 continue
             matches = [p.para for p in by_doc[doc_id] if quote and quote in p.text]
             if len(matches) != 1:
                 what = "no paragraph" if not matches else f"{len(matches)} paragraphs ({matches})"
-                problems.append(f"{item.id}: quote matches {what} of {doc_id}: {quote[:60]!r}; "
-                                f"quote a longer exact substring of one paragraph (see `rag show {doc_id} N`)")
+                problems.append(
+                    f"{item.id}: quote matches {what} of {doc_id}: {quote[:60]!r}; "
+                    f"quote a longer exact substring of one paragraph (see `rag show {doc_id} N`)"
+                )
                 continue
             keys.append((doc_id, matches[0]))
         resolved[item.id] = tuple(dict.fromkeys(keys))

@@ -30,6 +30,7 @@ NAN = float("nan")
 
 # ---------------------------------------------------------------- retrieval
 
+
 def hit_at_k(ranking: Sequence[Hashable], relevant: set, k: int) -> float:
     """1.0 when any relevant item is among the first k, else 0.0; NaN without relevant items.
 
@@ -80,6 +81,7 @@ def ndcg_at_k(ranking: Sequence[Hashable], relevant: set, k: int = 10) -> float:
 
 
 # ---------------------------------------------------------------- citations (ALCE, Gao et al. 2023)
+
 
 @dataclass(frozen=True)
 class ClaimJudgement:
@@ -136,13 +138,15 @@ def evidence_cited(cited: set, gold: set) -> float:
     return len(cited & gold) / len(gold)
 
 
-def judge_claim(embedder, sentence: str, cited_paragraphs: Sequence[str], supported_only: bool = True) -> ClaimJudgement:
+def judge_claim(
+    embedder, sentence: str, cited_paragraphs: Sequence[str], supported_only: bool = True
+) -> ClaimJudgement:
     """Run `rag.cite.support.check_support` for the sentence against all, each, and all-but-each citation.
 
     A verdict counts as support when it is `supported` (or also `partial` with `supported_only=False`).
     """
-    from rag.documents import Support
     from rag.cite.support import check_support
+    from rag.documents import Support
 
     ok = {Support.SUPPORTED} if supported_only else {Support.SUPPORTED, Support.PARTIAL}
 
@@ -155,7 +159,9 @@ def judge_claim(embedder, sentence: str, cited_paragraphs: Sequence[str], suppor
     if len(cited_paragraphs) == 1:
         return ClaimJudgement(joint, (joint,), (False,))
     alone = tuple(supports([p]) for p in cited_paragraphs)
-    without = tuple(supports([q for j, q in enumerate(cited_paragraphs) if j != i]) for i in range(len(cited_paragraphs)))
+    without = tuple(
+        supports([q for j, q in enumerate(cited_paragraphs) if j != i]) for i in range(len(cited_paragraphs))
+    )
     return ClaimJudgement(joint, alone, without)
 
 
@@ -273,7 +279,9 @@ def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -
     (0.5, 0.5)
     """
     if len(abstained) != len(unanswerable):
-        raise ValueError(f"{len(abstained)} abstention flags but {len(unanswerable)} labels; pass one of each per question")
+        raise ValueError(
+            f"{len(abstained)} abstention flags but {len(unanswerable)} labels; pass one of each per question"
+        )
     declined = sum(abstained)
     truly = sum(unanswerable)
     both = sum(a and u for a, u in zip(abstained, unanswerable))
@@ -281,6 +289,7 @@ def abstention_scores(abstained: Sequence[bool], unanswerable: Sequence[bool]) -
 
 
 # ---------------------------------------------------------------- cost and aggregation
+
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 95)) -> dict[str, float]:
     """Latency percentiles (linear interpolation), keyed `p50`, `p95`; NaN for no values.

@@ -79,7 +79,9 @@ class IngestTiming:
     seconds: float
     parse_seconds: float | None = None  # reading and splitting (everything that is not embedding)
     embed_seconds: float | None = None
-    sentence_seconds: float | None = None  # the part of embed_seconds spent on sentence vectors (rag.embed.sentence_vectors)
+    sentence_seconds: float | None = (
+        None  # the part of embed_seconds spent on sentence vectors (rag.embed.sentence_vectors)
+    )
     documents: int = 0
     passages: int = 0  # what was embedded: our chunks (one paragraph or a window of one), LangChain's chunks
     fresh: bool = True  # False: the index was already up to date, nothing was timed
@@ -100,6 +102,7 @@ class RealdocsRun:
 
 # ---------------------------------------------------------------- gold
 
+
 def load_gold(path: str | Path = GOLD) -> list[GoldItem]:
     path = Path(path)
     if not path.exists():
@@ -118,9 +121,19 @@ def load_gold(path: str | Path = GOLD) -> list[GoldItem]:
         pages = tuple(PageRef(p["doc_id"], int(p["page"])) for p in raw["pages"])
         if any(p.page < 1 for p in pages):
             raise RealdocsError(f"{path}:{n} ({raw['id']}): pages are 1-based")
-        items.append(GoldItem(raw["id"], raw["question"], tuple(raw["doc_ids"]), tuple(raw["files"]), pages,
-                              tuple(raw["evidence"]), raw["answer"], raw.get("question_type", ""),
-                              raw.get("source_chunk_type", "")))
+        items.append(
+            GoldItem(
+                raw["id"],
+                raw["question"],
+                tuple(raw["doc_ids"]),
+                tuple(raw["files"]),
+                pages,
+                tuple(raw["evidence"]),
+                raw["answer"],
+                raw.get("question_type", ""),
+                raw.get("source_chunk_type", ""),
+            )
+        )
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise RealdocsError(f"{path}: duplicate ids {sorted({i for i in ids if ids.count(i) > 1})}")
@@ -200,6 +213,7 @@ def check_gold(items: Sequence[GoldItem], texts: dict[str, list[str]]) -> list[s
 
 # ---------------------------------------------------------------- scoring
 
+
 def doc_hit(item: GoldItem, retrieved: Sequence[Retrieved], k: int = K) -> float:
     """1.0 when one of the first k comes from a gold document.
 
@@ -251,7 +265,11 @@ def page_mrr(item: GoldItem, retrieved: Sequence[Retrieved], k: int = DEPTH) -> 
 
 
 METRICS: dict[str, Callable[[GoldItem, Sequence[Retrieved]], float]] = {
-    "doc_hit@5": doc_hit, "page_hit@5": page_hit, "para_hit@5": paragraph_hit, "mrr@10": page_mrr}
+    "doc_hit@5": doc_hit,
+    "page_hit@5": page_hit,
+    "para_hit@5": paragraph_hit,
+    "mrr@10": page_mrr,
+}
 
 
 def score(item: GoldItem, retrieved: Sequence[Retrieved]) -> dict:
@@ -268,8 +286,9 @@ def summarize(rows: Sequence[dict]) -> dict[str, float]:
     return {"questions": len(rows), **{name: m.mean([r[name] for r in rows]) for name in METRICS}}
 
 
-def run_questions(system: str, items: Sequence[GoldItem], search: Callable[[str], list[Retrieved]],
-                  ingest: IngestTiming | None = None) -> RealdocsRun:
+def run_questions(
+    system: str, items: Sequence[GoldItem], search: Callable[[str], list[Retrieved]], ingest: IngestTiming | None = None
+) -> RealdocsRun:
     """Ask every question through `search` (top `DEPTH`) and score it."""
     run = RealdocsRun(system, ingest=ingest)
     started = time.perf_counter()
@@ -282,6 +301,7 @@ def run_questions(system: str, items: Sequence[GoldItem], search: Callable[[str]
 
 
 # ---------------------------------------------------------------- ours
+
 
 class TimedEmbedder:
     """Passes everything to `inner`, and adds up the seconds spent in `encode_documents`."""
@@ -307,39 +327,60 @@ class TimedEmbedder:
         return getattr(self.inner, name)
 
 
-def ingest_folder(folder: str | Path, index_dir: str | Path, embedder, rebuild: bool = False,
-                  show_progress: bool = False, passage_chars: int | None = None) -> IngestTiming:
+def ingest_folder(
+    folder: str | Path,
+    index_dir: str | Path,
+    embedder,
+    rebuild: bool = False,
+    show_progress: bool = False,
+    passage_chars: int | None = None,
+) -> IngestTiming:
     """Bring the index in line with the folder; time it (parse = all but embedding). `fresh` is False when
     nothing had changed, so no ingest was timed. Filings are ingested with passages on
     (`rag ingest --passages 1000`), the setting for reports of tables and short rows."""
-    from rag.passages import DEFAULT_MAX_CHARS
     from rag.index.ingest import ingest
+    from rag.passages import DEFAULT_MAX_CHARS
 
     passage_chars = DEFAULT_MAX_CHARS if passage_chars is None else passage_chars
 
     timed = TimedEmbedder(embedder)
     with pdf_limits():
-        report = ingest([Path(folder)], index_dir, timed, rebuild=rebuild, show_progress=show_progress,
-                        passage_chars=passage_chars)
+        report = ingest(
+            [Path(folder)], index_dir, timed, rebuild=rebuild, show_progress=show_progress, passage_chars=passage_chars
+        )
     if report.failed:
         names = "; ".join(str(e) for e in report.failed)
         raise RealdocsError(f"ingest failed for {len(report.failed)} file(s): {names}")
     fresh = report.changed or rebuild
-    return IngestTiming(report.seconds, report.seconds - timed.seconds if fresh else None,
-                        timed.seconds if fresh else None, timed.sentence_seconds if fresh else None,
-                        len(report.added) + len(report.updated) + len(report.unchanged), report.passages_embedded, fresh)
+    return IngestTiming(
+        report.seconds,
+        report.seconds - timed.seconds if fresh else None,
+        timed.seconds if fresh else None,
+        timed.sentence_seconds if fresh else None,
+        len(report.added) + len(report.updated) + len(report.unchanged),
+        report.passages_embedded,
+        fresh,
+    )
 
 
 def paracite_search(engine, depth: int = DEPTH) -> Callable[[str], list[Retrieved]]:
     def search(question: str) -> list[Retrieved]:
-        return [Retrieved(h.paragraph.doc_id, h.paragraph.page, h.paragraph.text, h.paragraph.label)
-                for h in engine.retriever.search(question, top_k=depth)]
+        return [
+            Retrieved(h.paragraph.doc_id, h.paragraph.page, h.paragraph.text, h.paragraph.label)
+            for h in engine.retriever.search(question, top_k=depth)
+        ]
 
     return search
 
 
-def run_realdocs(folder: str | Path, index_dir: str | Path, embedder, gold: str | Path = GOLD,
-                 rebuild: bool = False, show_progress: bool = False) -> tuple[list[GoldItem], RealdocsRun]:
+def run_realdocs(
+    folder: str | Path,
+    index_dir: str | Path,
+    embedder,
+    gold: str | Path = GOLD,
+    rebuild: bool = False,
+    show_progress: bool = False,
+) -> tuple[list[GoldItem], RealdocsRun]:
     from rag.engine import Engine
 
     items = load_gold(gold)
@@ -348,29 +389,39 @@ def run_realdocs(folder: str | Path, index_dir: str | Path, embedder, gold: str 
     known = {d.doc_id for d in engine.index.documents}
     absent = sorted({d for i in items for d in i.doc_ids} - known)
     if absent:
-        raise RealdocsError(f"the index lacks {len(absent)} gold document(s): {', '.join(absent[:5])}; "
-                            f"is {folder} the right folder?")
+        raise RealdocsError(
+            f"the index lacks {len(absent)} gold document(s): {', '.join(absent[:5])}; is {folder} the right folder?"
+        )
     return items, run_questions("paracite", items, paracite_search(engine), timing)
 
 
 # ---------------------------------------------------------------- report
 
+
 def _seconds(t: IngestTiming | None) -> str:
     if t is None or not t.fresh:
         return "– (index up to date)"
     sentences = f", {t.sentence_seconds:.1f} of it sentences" if t.sentence_seconds else ""
-    split = f" ({t.parse_seconds:.1f} parse + {t.embed_seconds:.1f} embed{sentences})" if t.embed_seconds is not None else ""
+    split = (
+        f" ({t.parse_seconds:.1f} parse + {t.embed_seconds:.1f} embed{sentences})"
+        if t.embed_seconds is not None
+        else ""
+    )
     return f"{t.seconds:.1f}{split}"
 
 
 def table(runs: Sequence[RealdocsRun]) -> str:
-    lines = ["| system | questions | doc hit@5 | page hit@5 | para hit@5 | MRR@10 (page) | passages embedded | ingest s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| system | questions | doc hit@5 | page hit@5 | para hit@5 | MRR@10 (page) | passages embedded | ingest s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         s = run.summary
         passages = run.ingest.passages if run.ingest and run.ingest.fresh else "–"
-        lines.append(f"| {run.system} | {s['questions']} | {s['doc_hit@5']:.3f} | {s['page_hit@5']:.3f} | "
-                     f"{s['para_hit@5']:.3f} | {s['mrr@10']:.3f} | {passages} | {_seconds(run.ingest)} |")
+        lines.append(
+            f"| {run.system} | {s['questions']} | {s['doc_hit@5']:.3f} | {s['page_hit@5']:.3f} | "
+            f"{s['para_hit@5']:.3f} | {s['mrr@10']:.3f} | {passages} | {_seconds(run.ingest)} |"
+        )
     return "\n".join(lines)
 
 
@@ -383,8 +434,11 @@ def misses(run: RealdocsRun, items: Sequence[GoldItem], k: int = K) -> str:
             continue
         item = by_id[row["id"]]
         gold = ", ".join(f"{p.doc_id} p. {p.page}" for p in item.pages)
-        out += [f"## {item.id} {item.question}", f"gold: {gold}; evidence {list(item.evidence)}",
-                f"doc hit {row['doc_hit@5']:.0f}, para hit {row['para_hit@5']:.0f}"]
+        out += [
+            f"## {item.id} {item.question}",
+            f"gold: {gold}; evidence {list(item.evidence)}",
+            f"doc hit {row['doc_hit@5']:.0f}, para hit {row['para_hit@5']:.0f}",
+        ]
         for n, r in enumerate(run.retrieved[item.id][:k], start=1):
             snippet = re.sub(r"\s+", " ", r.text)[:110]
             out.append(f"{n}. {r.doc_id} p. {r.page} {r.label}: {snippet}")
@@ -392,17 +446,32 @@ def misses(run: RealdocsRun, items: Sequence[GoldItem], k: int = K) -> str:
     return "\n".join(out) + "\n"
 
 
-def report(runs: Sequence[RealdocsRun], items: Sequence[GoldItem], out: str | Path, name: str = "realdocs",
-           notes: str = "") -> str:
+def report(
+    runs: Sequence[RealdocsRun], items: Sequence[GoldItem], out: str | Path, name: str = "realdocs", notes: str = ""
+) -> str:
     """Write <name>.md, <name>.json and <name>-misses.md under `out`; return the table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = table(runs)
-    (out / f"{name}.md").write_text(f"# Retrieval on real documents: {len(items)} questions\n\n{text}\n\n"
-                                    f"{notes}\n", encoding="utf-8")
-    payload = {"format": FORMAT, "questions": len(items), "k": K, "depth": DEPTH,
-               "runs": [{"system": r.system, "summary": r.summary, "query_seconds": r.query_seconds,
-                         "ingest": asdict(r.ingest) if r.ingest else None, "rows": r.rows} for r in runs]}
+    (out / f"{name}.md").write_text(
+        f"# Retrieval on real documents: {len(items)} questions\n\n{text}\n\n{notes}\n", encoding="utf-8"
+    )
+    payload = {
+        "format": FORMAT,
+        "questions": len(items),
+        "k": K,
+        "depth": DEPTH,
+        "runs": [
+            {
+                "system": r.system,
+                "summary": r.summary,
+                "query_seconds": r.query_seconds,
+                "ingest": asdict(r.ingest) if r.ingest else None,
+                "rows": r.rows,
+            }
+            for r in runs
+        ],
+    }
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     (out / f"{name}-misses.md").write_text("\n".join(misses(r, items) for r in runs), encoding="utf-8")
     return text

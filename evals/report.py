@@ -69,8 +69,10 @@ def summary_table(summary: dict) -> str:
         lines.append(f"| {name} | {fmt(summary.get(name))} |")
     for stage, q in summary.get("latency_ms", {}).items():
         lines.append(f"| latency {stage} p50 / p95 (ms) | {fmt(q['p50'], 1)} / {fmt(q['p95'], 1)} |")
-    lines.append(f"| questions (answerable / abstained) | {summary['questions']} ({summary['answerable']} / "
-                 f"{summary['abstained']}) |")
+    lines.append(
+        f"| questions (answerable / abstained) | {summary['questions']} ({summary['answerable']} / "
+        f"{summary['abstained']}) |"
+    )
     lines.append(f"| answerable questions refused | {fmt(summary.get('answerable_refused'))} |")
     return "\n".join(lines)
 
@@ -86,8 +88,13 @@ def kind_table(summary: dict) -> str:
 def write_results(out: Path, rows: list[Row], summary: dict, config: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    payload = {"format": FORMAT, "config": config, "summary": summary, "rows": [row_dict(r) for r in rows],
-               "worst": [r.id for r in worst(rows, 10)]}
+    payload = {
+        "format": FORMAT,
+        "config": config,
+        "summary": summary,
+        "rows": [row_dict(r) for r in rows],
+        "worst": [r.id for r in worst(rows, 10)],
+    }
     path.write_text(json.dumps(clean(payload), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
@@ -95,24 +102,37 @@ def write_results(out: Path, rows: list[Row], summary: dict, config: dict) -> Pa
 def write_report(out: Path, rows: list[Row], summary: dict, config: dict, check: str | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     parts = [
-        "# paracite eval report", "",
+        "# paracite eval report",
+        "",
         f"Set: `{config.get('set')}` · index: `{config.get('index')}` · mode: {config.get('mode')} · "
         f"top-k: {config.get('top_k')} · answerer: {config.get('answerer')} · chunking: max_words "
-        f"{config.get('max_words')}", "",
-        "## Summary", "", summary_table(summary), "",
-        "![metrics](metrics.png) ![latency](latency.png)", "",
-        "## By kind of question", "", kind_table(summary), "",
-        "## Worst 10 questions", "",
-        "| id | kind | score | question | what went wrong |", "|---|---|---|---|---|",
+        f"{config.get('max_words')}",
+        "",
+        "## Summary",
+        "",
+        summary_table(summary),
+        "",
+        "![metrics](metrics.png) ![latency](latency.png)",
+        "",
+        "## By kind of question",
+        "",
+        kind_table(summary),
+        "",
+        "## Worst 10 questions",
+        "",
+        "| id | kind | score | question | what went wrong |",
+        "|---|---|---|---|---|",
     ]
     for r in worst(rows, 10):
         what = "; ".join(r.problems) or "partly right (low token F1)"
         parts.append(f"| {r.id} | {r.kind} | {question_score(r):.2f} | {r.question} | {what} |")
     parts += ["", "Answers of the worst questions:", ""]
     for r in worst(rows, 10):
-        parts.append(f"- **{r.id}** ({'answerable' if r.answerable else 'unanswerable'}; gold: "
-                     f"{', '.join(r.gold) or 'none'}; retrieved: {', '.join(r.retrieved)}): "
-                     f"{'**' + r.lead + '** ' if r.lead else ''}{r.answer[:400]}")
+        parts.append(
+            f"- **{r.id}** ({'answerable' if r.answerable else 'unanswerable'}; gold: "
+            f"{', '.join(r.gold) or 'none'}; retrieved: {', '.join(r.retrieved)}): "
+            f"{'**' + r.lead + '** ' if r.lead else ''}{r.answer[:400]}"
+        )
     if check:
         parts += ["", "## Against the baseline", "", "```", check, "```"]
     parts += ["", "## How each metric is computed", "", METRIC_DOCS]
@@ -160,22 +180,38 @@ def plot_latency(rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-COMPARE_COLUMNS = ("hit@1", "hit@5", "recall@k", "mrr@10", "ndcg@10", "evidence_cited", "key_fact_accuracy", "token_f1",
-                   "abstention_precision", "abstention_recall")
+COMPARE_COLUMNS = (
+    "hit@1",
+    "hit@5",
+    "recall@k",
+    "mrr@10",
+    "ndcg@10",
+    "evidence_cited",
+    "key_fact_accuracy",
+    "token_f1",
+    "abstention_precision",
+    "abstention_recall",
+)
 
 
 def write_compare(out: Path, runs: list[tuple[str, dict]]) -> str:
     """One table (markdown, also compare.md) and one plot (compare.png) over the ablation runs."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["| setting | " + " | ".join(COMPARE_COLUMNS) + " | search p50 ms (cached query vector) |",
-             "|---|" + "---|" * (len(COMPARE_COLUMNS) + 1)]
+    lines = [
+        "| setting | " + " | ".join(COMPARE_COLUMNS) + " | search p50 ms (cached query vector) |",
+        "|---|" + "---|" * (len(COMPARE_COLUMNS) + 1),
+    ]
     for name, s in runs:
-        lines.append(f"| {name} | " + " | ".join(fmt(s.get(c)) for c in COMPARE_COLUMNS) +
-                     f" | {fmt(s['latency_ms']['retrieve']['p50'], 1)} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(fmt(s.get(c)) for c in COMPARE_COLUMNS)
+            + f" | {fmt(s['latency_ms']['retrieve']['p50'], 1)} |"
+        )
     table = "\n".join(lines)
     (out / "compare.md").write_text("# Ablations\n\n" + table + "\n", encoding="utf-8")
-    (out / "compare.json").write_text(json.dumps(clean({"format": FORMAT, "runs": dict(runs)}), indent=1) + "\n",
-                                      encoding="utf-8")
+    (out / "compare.json").write_text(
+        json.dumps(clean({"format": FORMAT, "runs": dict(runs)}), indent=1) + "\n", encoding="utf-8"
+    )
     plt = _plt()
     shown = ("hit@5", "mrr@10", "ndcg@10", "key_fact_accuracy", "abstention_recall")
     fig, ax = plt.subplots(figsize=(11, 4.5))

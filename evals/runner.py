@@ -16,8 +16,15 @@ from evals.gold import GoldItem, load_gold, resolve_evidence
 from evals.scoring import RANK_DEPTH, TOLERANCE, Row, check_against_baseline, score_answer, summarize
 
 
-def evaluate(engine, items: list[GoldItem], top_k: int = 5, mode=None, progress=None, cache: bool = True,
-             cached: CachedEmbedder | None = None) -> list[Row]:
+def evaluate(
+    engine,
+    items: list[GoldItem],
+    top_k: int = 5,
+    mode=None,
+    progress=None,
+    cache: bool = True,
+    cached: CachedEmbedder | None = None,
+) -> list[Row]:
     """Score every item. With `cache`, answers reuse memoised sentence vectors: same figures, much faster,
     but answer latency is then not the product's (pass `cache=False` for honest per-stage timings).
     The support judge always uses the cache: it is the eval's cost, not the product's. Pass `cached`
@@ -29,16 +36,26 @@ def evaluate(engine, items: list[GoldItem], top_k: int = 5, mode=None, progress=
     answering = engine.with_embedder(cached) if cache and engine.embedder is not cached else engine
     rows = []
     for n, item in enumerate(items, start=1):
-        answer = answering.ask(item.question, history=list(item.history) or None, top_k=top_k, mode=mode,
-                               depth=RANK_DEPTH)
+        answer = answering.ask(
+            item.question, history=list(item.history) or None, top_k=top_k, mode=mode, depth=RANK_DEPTH
+        )
         rows.append(score_answer(item, answer, gold[item.id], cached, top_k))
         if progress:
             progress(n, len(items))
     return rows
 
 
-def run_eval(engine, set_path: str | Path, out: Path, top_k: int = 5, mode: str = "hybrid", progress=None,
-             cache: bool = False, baseline: dict | None = None, tolerance: float = TOLERANCE):
+def run_eval(
+    engine,
+    set_path: str | Path,
+    out: Path,
+    top_k: int = 5,
+    mode: str = "hybrid",
+    progress=None,
+    cache: bool = False,
+    baseline: dict | None = None,
+    tolerance: float = TOLERANCE,
+):
     """One whole eval: load the gold set, answer it, write report.md, results.json and the plots into `out`.
 
     Returns (summary, config, drops, diff); `drops` and `diff` are empty unless a `baseline` is given.
@@ -50,10 +67,16 @@ def run_eval(engine, set_path: str | Path, out: Path, top_k: int = 5, mode: str 
     t0 = time.perf_counter()
     rows = evaluate(engine, items, top_k=top_k, mode=mode, progress=progress, cache=cache)
     summary = summarize(rows)
-    config = {"set": _shown(set_path), "index": _shown(engine.index.path), "mode": mode, "top_k": top_k,
-              "answerer": engine.answerer.name,
-              "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
-              "cache": cache, "seconds": round(time.perf_counter() - t0, 1)}
+    config = {
+        "set": _shown(set_path),
+        "index": _shown(engine.index.path),
+        "mode": mode,
+        "top_k": top_k,
+        "answerer": engine.answerer.name,
+        "max_words": engine.index.manifest.get("chunking", {}).get("max_words"),
+        "cache": cache,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     drops, diff = check_against_baseline(summary, baseline, tolerance) if baseline is not None else ([], None)
     report.write_results(out, rows, summary, config)
     report.write_report(out, rows, summary, config, diff)

@@ -32,9 +32,24 @@ TOLERANCE = 0.03
 RANK_DEPTH = 10  # MRR@10 and nDCG@10 need a ranking this deep, whatever top_k the answerer sees
 
 # Quality metrics, higher is better; `--check` guards these (latency varies by machine, so it is not guarded).
-QUALITY_METRICS = ("hit@1", "hit@5", "recall@k", "mrr@10", "ndcg@10", "citation_recall", "citation_precision",
-                   "evidence_cited", "key_fact_accuracy", "token_f1", "abstention_precision", "abstention_recall",
-                   "lead_exact", "lead_contains", "disagreement_precision", "disagreement_recall")
+QUALITY_METRICS = (
+    "hit@1",
+    "hit@5",
+    "recall@k",
+    "mrr@10",
+    "ndcg@10",
+    "citation_recall",
+    "citation_precision",
+    "evidence_cited",
+    "key_fact_accuracy",
+    "token_f1",
+    "abstention_precision",
+    "abstention_recall",
+    "lead_exact",
+    "lead_contains",
+    "disagreement_precision",
+    "disagreement_recall",
+)
 
 
 @dataclass
@@ -63,9 +78,11 @@ def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ..
     ranking = [(h.paragraph.doc_id, h.paragraph.para) for h in (answer.trace or answer.retrieved)]
     relevant = set(gold)
     t0 = time.perf_counter()
-    judgements = [] if answer.abstained else [
-        m.judge_claim(judge, claim.text, [c.text for c in claim.citations]) for claim in answer.claims
-    ]
+    judgements = (
+        []
+        if answer.abstained
+        else [m.judge_claim(judge, claim.text, [c.text for c in claim.citations]) for claim in answer.claims]
+    )
     support_ms = (time.perf_counter() - t0) * 1000
     cited = {(c.doc_id, c.para) for c in answer.citations}
     rendered = render_claims(answer.claims)
@@ -82,17 +99,35 @@ def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ..
         "key_fact_accuracy": m.key_fact_accuracy(text, item.key_facts) if item.answerable else m.NAN,
         "token_f1": m.token_f1(text, item.reference_answer) if item.answerable else m.NAN,
         "lead_exact": m.lead_exact(answer.lead.span if answer.lead else "", item.lead) if item.answerable else m.NAN,
-        "lead_contains": (m.lead_contains(answer.lead.span if answer.lead else "", item.lead) if item.answerable
-                          else m.NAN),
+        "lead_contains": (
+            m.lead_contains(answer.lead.span if answer.lead else "", item.lead) if item.answerable else m.NAN
+        ),
     }
     problems = _problems(item, answer, ranking, relevant, cited, judgements, text, top_k)
-    timings = {"retrieve": answer.timings_ms.get("retrieve", m.NAN), "answer": answer.timings_ms.get("answer", m.NAN),
-               "support": support_ms}
-    return Row(item.id, item.kind, item.answerable, item.question, answer.standalone_question or item.question,
-               rendered, answer.abstained, [_label(k) for k in gold], [_label(k) for k in ranking[:top_k]],
-               [_label(k) for k in sorted(cited)], row_metrics, timings, problems, lead_line(answer),
-               disagreement_lines(answer),
-               None if item.disagreement is None else bool(item.disagreement.get("values")), item.pattern)
+    timings = {
+        "retrieve": answer.timings_ms.get("retrieve", m.NAN),
+        "answer": answer.timings_ms.get("answer", m.NAN),
+        "support": support_ms,
+    }
+    return Row(
+        item.id,
+        item.kind,
+        item.answerable,
+        item.question,
+        answer.standalone_question or item.question,
+        rendered,
+        answer.abstained,
+        [_label(k) for k in gold],
+        [_label(k) for k in ranking[:top_k]],
+        [_label(k) for k in sorted(cited)],
+        row_metrics,
+        timings,
+        problems,
+        lead_line(answer),
+        disagreement_lines(answer),
+        None if item.disagreement is None else bool(item.disagreement.get("values")),
+        item.pattern,
+    )
 
 
 def _label(key: tuple[str, int]) -> str:
@@ -111,7 +146,9 @@ def _problems(item, answer, ranking, relevant, cited, judgements, text, top_k) -
     elif ranks[0] > top_k:
         out.append(f"gold paragraph first at rank {ranks[0]}, below top-{top_k}")
     elif len(ranks) < len(relevant) and len([r for r in ranks if r <= top_k]) < len(relevant):
-        out.append(f"only {len([r for r in ranks if r <= top_k])} of {len(relevant)} gold paragraphs in the top-{top_k}")
+        out.append(
+            f"only {len([r for r in ranks if r <= top_k])} of {len(relevant)} gold paragraphs in the top-{top_k}"
+        )
     if answer.abstained:
         out.append("abstained on an answerable question")
         return out
@@ -134,7 +171,8 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
     summary["abstention_precision"], summary["abstention_recall"] = precision, recall
     labelled = [r for r in rows if r.disagreement_expected is not None]
     summary["disagreement_precision"], summary["disagreement_recall"] = m.disagreement_scores(
-        [bool(r.disagreements) for r in labelled], [r.disagreement_expected for r in labelled])
+        [bool(r.disagreements) for r in labelled], [r.disagreement_expected for r in labelled]
+    )
     summary["questions"] = len(rows)
     summary["answerable"] = sum(r.answerable for r in rows)
     summary["abstained"] = sum(r.abstained for r in rows)
@@ -148,14 +186,20 @@ def summarize(rows: list[Row]) -> dict[str, Any]:
     for kind in KINDS:
         sub = [r for r in rows if r.kind == kind]
         if sub:
-            by_kind[kind] = {"n": len(sub), **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
-                             "abstained": sum(r.abstained for r in sub) / len(sub)}
+            by_kind[kind] = {
+                "n": len(sub),
+                **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
+                "abstained": sum(r.abstained for r in sub) / len(sub),
+            }
     summary["by_kind"] = by_kind
     by_pattern = {}
     for pattern in sorted({r.pattern for r in rows if r.pattern}):
         sub = [r for r in rows if r.pattern == pattern]
-        by_pattern[pattern] = {"n": len(sub), **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
-                               "abstained": sum(r.abstained for r in sub) / len(sub)}
+        by_pattern[pattern] = {
+            "n": len(sub),
+            **{name: m.mean([r.metrics[name] for r in sub]) for name in names},
+            "abstained": sum(r.abstained for r in sub) / len(sub),
+        }
     summary["by_pattern"] = by_pattern
     return summary
 

@@ -13,8 +13,9 @@ from enum import Enum
 from typing import Any
 
 # The headings of a source list (`Paragraph.is_reference`).
-_REFERENCE_HEADINGS = re.compile(r"^(sources?|references?|bibliography|works cited|further reading|notes and sources)\b",
-                                 re.IGNORECASE)
+_REFERENCE_HEADINGS = re.compile(
+    r"^(sources?|references?|bibliography|works cited|further reading|notes and sources)\b", re.IGNORECASE
+)
 
 
 def label(doc_id: str, para: int | tuple[int, ...] | list[int]) -> str:
@@ -59,13 +60,21 @@ class Table:
         return max((len(r) for r in self.header + self.rows), default=0)
 
     def to_json(self) -> dict:
-        return {"header": [list(r) for r in self.header], "rows": [list(r) for r in self.rows],
-                "pages": list(self.pages), "caption": self.caption}
+        return {
+            "header": [list(r) for r in self.header],
+            "rows": [list(r) for r in self.rows],
+            "pages": list(self.pages),
+            "caption": self.caption,
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Table":
-        return cls(tuple(tuple(r) for r in data.get("header", ())), tuple(tuple(r) for r in data.get("rows", ())),
-                   tuple(data.get("pages", ())), data.get("caption", ""))
+    def from_json(cls, data: dict) -> Table:
+        return cls(
+            tuple(tuple(r) for r in data.get("header", ())),
+            tuple(tuple(r) for r in data.get("rows", ())),
+            tuple(data.get("pages", ())),
+            data.get("caption", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -93,11 +102,16 @@ class Paragraph:
         return label(self.doc_id, self.para)
 
     @classmethod
-    def from_json(cls, data: dict) -> "Paragraph":
+    def from_json(cls, data: dict) -> Paragraph:
         """The paragraph `dataclasses.asdict` gave, read back from JSON (tuples came back as lists)."""
         table = data.get("table")
-        return cls(**{**data, "source_paras": tuple(data.get("source_paras", ())),
-                      "table": Table.from_json(table) if table else None})
+        return cls(
+            **{
+                **data,
+                "source_paras": tuple(data.get("source_paras", ())),
+                "table": Table.from_json(table) if table else None,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -212,11 +226,15 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     answerer: str = "extractive"
     notes: tuple[str, ...] = ()
-    signals: dict[str, float] = field(default_factory=dict, hash=False, compare=False)  # evidence strength, for abstention
+    signals: dict[str, float] = field(
+        default_factory=dict, hash=False, compare=False
+    )  # evidence strength, for abstention
     lead: Lead | None = None
     disagreements: tuple[Disagreement, ...] = ()
     fallback: Fallback | None = None
-    documents: dict[str, DocRef] = field(default_factory=dict, hash=False, compare=False)  # retrieved docs, at answer time
+    documents: dict[str, DocRef] = field(
+        default_factory=dict, hash=False, compare=False
+    )  # retrieved docs, at answer time
     trace: tuple[Hit, ...] = ()  # retrieval deeper than `retrieved`, only when asked for (evals)
 
     @property

@@ -26,9 +26,7 @@ class IndexNotFound(RagError):
 
     def __init__(self, index_dir: str | Path, detail: str = "no index"):
         self.index_dir = str(index_dir)
-        super().__init__(
-            f"{detail} at {self.index_dir}. Build one with: rag ingest corpus/ --index {self.index_dir}"
-        )
+        super().__init__(f"{detail} at {self.index_dir}. Build one with: rag ingest corpus/ --index {self.index_dir}")
 
 
 class IndexMismatch(RagError):
@@ -54,8 +52,10 @@ class BackendUnavailable(RagError):
         self.spec = spec
         self.address = address
         self.reason = reason
-        super().__init__(f"LLM backend {spec} at {address} cannot be reached ({reason}). "
-                         f"Start the server, or pass --base-url with its address.")
+        super().__init__(
+            f"LLM backend {spec} at {address} cannot be reached ({reason}). "
+            f"Start the server, or pass --base-url with its address."
+        )
 
 
 class IndexDamaged(RagError):
@@ -68,9 +68,11 @@ class IndexDamaged(RagError):
     def __init__(self, index_dir: str | Path, problem: str, fix: str | None = None):
         self.index_dir = str(index_dir)
         self.problem = problem
-        self.fix = fix or (f"run `rag doctor --index {self.index_dir}` to see every problem, then "
-                           f"`rag doctor --repair --index {self.index_dir}` to go back to the newest complete "
-                           f"generation, or rebuild it with `rag ingest corpus/ --rebuild --index {self.index_dir}`")
+        self.fix = fix or (
+            f"run `rag doctor --index {self.index_dir}` to see every problem, then "
+            f"`rag doctor --repair --index {self.index_dir}` to go back to the newest complete "
+            f"generation, or rebuild it with `rag ingest corpus/ --rebuild --index {self.index_dir}`"
+        )
         super().__init__(f"the index at {self.index_dir} is damaged: {problem}. To fix it, {self.fix}")
 
 
@@ -80,9 +82,11 @@ class CorpusRestoreFailed(RagError):
     def __init__(self, files: list[str], staging_dir: str | Path):
         self.files = list(files)
         self.staging_dir = str(staging_dir)
-        super().__init__(f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
-                         f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
-                         f"then run `rag ingest corpus/`")
+        super().__init__(
+            f"could not put back {', '.join(self.files)} after a failed upload; their old bytes are "
+            f"kept in {self.staging_dir} as old-<n>-<name>: move them back by hand, "
+            f"then run `rag ingest corpus/`"
+        )
 
 
 class BackendsConfigError(RagError):
@@ -104,9 +108,11 @@ class ConversationConflict(RagError):
         self.conversation_id = conversation_id
         self.base_revision = base_revision
         self.revision = revision
-        super().__init__(f"conversation {conversation_id} is at revision {revision} on disk, but this save was "
-                         f"based on revision {base_revision} (another tab added to it). Reload it with "
-                         f"app.transcript.read_conversation, add the new turns after its own, and save again")
+        super().__init__(
+            f"conversation {conversation_id} is at revision {revision} on disk, but this save was "
+            f"based on revision {base_revision} (another tab added to it). Reload it with "
+            f"app.transcript.read_conversation, add the new turns after its own, and save again"
+        )
 
 
 class OverBudget(IngestError):
@@ -146,8 +152,10 @@ class ServerUnreachable(RagError):
     def __init__(self, server: str, reason: str):
         self.server = server
         self.reason = reason
-        super().__init__(f"no paracite server answers at {server} ({reason}). Start one with `rag serve`, or unset "
-                         f"RAG_SERVER and drop --server to answer in this process")
+        super().__init__(
+            f"no paracite server answers at {server} ({reason}). Start one with `rag serve`, or unset "
+            f"RAG_SERVER and drop --server to answer in this process"
+        )
 
 
 class ServerError(RagError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag.documents import Passage, Paragraph
+from rag.documents import Paragraph, Passage
 from rag.errors import BadArgument
 from rag.sentences import split_sentences
 
@@ -66,8 +66,9 @@ def context_prefix(title: str, heading: str) -> str:
     return " — ".join(parts) + "\n" if parts else ""
 
 
-def make_passages(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORDS, title: str = "",
-                     max_chars: int = 0) -> list[Passage]:
+def make_passages(
+    paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORDS, title: str = "", max_chars: int = 0
+) -> list[Passage]:
     r"""Passages of the paragraphs of one document, in order.
 
     >>> from rag.documents import Paragraph
@@ -84,16 +85,20 @@ def make_passages(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORD
     if max_chars < 0:
         raise BadArgument(f"max_chars must be 0 (each paragraph alone) or more. Currently, max_chars is {max_chars}")
     if not max_chars:  # each paragraph embedded alone, as read: the default, best on the shipped corpus
-        return [Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
-                for p in paragraphs for i, text in enumerate(_pieces(p, max_words, max_chars))]
+        return [
+            Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, text)
+            for p in paragraphs
+            for i, text in enumerate(_pieces(p, max_words, max_chars))
+        ]
     passages: list[Passage] = []
     group: list[Paragraph] = []
 
     def flush() -> None:
         if group:
             text = context_prefix(title, group[0].heading) + "\n".join(p.text for p in group)
-            passages.append(Passage(f"{group[0].doc_id}:{group[0].para}:0", group[0].doc_id, group[0].para,
-                                group[-1].para, text))
+            passages.append(
+                Passage(f"{group[0].doc_id}:{group[0].para}:0", group[0].doc_id, group[0].para, group[-1].para, text)
+            )
             group.clear()
 
     for p in paragraphs:
@@ -101,8 +106,10 @@ def make_passages(paragraphs: list[Paragraph], max_words: int = DEFAULT_MAX_WORD
         if len(windows) > 1:
             flush()
             prefix = context_prefix(title, p.heading)
-            passages += [Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, prefix + text)
-                       for i, text in enumerate(windows)]
+            passages += [
+                Passage(f"{p.doc_id}:{p.para}:{i}", p.doc_id, p.para, p.para, prefix + text)
+                for i, text in enumerate(windows)
+            ]
             continue
         if group and (p.heading != group[0].heading or sum(len(q.text) + 1 for q in group) + len(p.text) > max_chars):
             flush()

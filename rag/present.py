@@ -28,8 +28,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rag.cite.markers import render_claims
-from rag.documents import (Answer, Citation, Disagreement, DisagreementValue, DocRef, Fallback, FallbackReason, Hit,
-                           Lead, Paragraph, SentenceClaim, Support, label)
+from rag.documents import (
+    Answer,
+    Citation,
+    Disagreement,
+    DisagreementValue,
+    DocRef,
+    Fallback,
+    FallbackReason,
+    Hit,
+    Lead,
+    Paragraph,
+    SentenceClaim,
+    Support,
+    label,
+)
 from rag.errors import BadArgument
 
 FORMAT = "paracite-answer"
@@ -61,8 +74,9 @@ def md_text(text: Any) -> str:
     \\<img src=x onerror=alert(1)\\> \\[x\\](javascript:alert(1)) 4.91 million
     """
     flat = _MD_EXPORT_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-    return _MD_LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
-                              flat)
+    return _MD_LINE_START.sub(
+        lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), flat
+    )
 
 
 def where(page: int | None, source_paras: Iterable[int] | None = None) -> str:
@@ -91,10 +105,20 @@ def is_verified(answer: Answer) -> bool:
 
 # ---- JSON ---------------------------------------------------------------------------------------------------------
 
+
 def _cite_json(c: Citation, documents: dict[str, DocRef]) -> dict[str, Any]:
     ref = documents.get(c.doc_id)
-    return {"label": c.label, "doc_id": c.doc_id, "para": c.para, "page": c.page, "title": c.title, "quote": c.quote,
-            "text": c.text, "source_paras": list(c.source_paras), "sha256": ref.sha256 if ref else ""}
+    return {
+        "label": c.label,
+        "doc_id": c.doc_id,
+        "para": c.para,
+        "page": c.page,
+        "title": c.title,
+        "quote": c.quote,
+        "text": c.text,
+        "source_paras": list(c.source_paras),
+        "sha256": ref.sha256 if ref else "",
+    }
 
 
 def to_json(answer: Answer) -> dict[str, Any]:
@@ -102,32 +126,62 @@ def to_json(answer: Answer) -> dict[str, Any]:
     docs = answer.documents
     cited = {c.label for c in answer.citations}
     return {
-        "format": FORMAT, "version": VERSION,
-        "question": answer.question, "standalone_question": answer.standalone_question,
-        "answer": render_claims(answer.claims), "abstained": answer.abstained, "answerer": answer.answerer,
-        "lead": None if answer.lead is None else {"span": answer.lead.span, "context": answer.lead.context,
-                                                  "cite": answer.lead.citation.label},
-        "disagreements": [{"measure": d.measure, "period": d.period,
-                           "values": [{"value": v.value, "cite": v.citation.label} for v in d.values]}
-                          for d in answer.disagreements],
-        "fallback": None if answer.fallback is None else {"reason": answer.fallback.reason.value,
-                                                          "answerer": answer.fallback.answerer,
-                                                          "detail": answer.fallback.detail},
+        "format": FORMAT,
+        "version": VERSION,
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": render_claims(answer.claims),
+        "abstained": answer.abstained,
+        "answerer": answer.answerer,
+        "lead": None
+        if answer.lead is None
+        else {"span": answer.lead.span, "context": answer.lead.context, "cite": answer.lead.citation.label},
+        "disagreements": [
+            {
+                "measure": d.measure,
+                "period": d.period,
+                "values": [{"value": v.value, "cite": v.citation.label} for v in d.values],
+            }
+            for d in answer.disagreements
+        ],
+        "fallback": None
+        if answer.fallback is None
+        else {
+            "reason": answer.fallback.reason.value,
+            "answerer": answer.fallback.answerer,
+            "detail": answer.fallback.detail,
+        },
         "notes": list(answer.notes),
         "support": support_counts(answer),
         # Two sentences may quote one paragraph: each claim keeps its own quote, to highlight the right sentence.
-        "claims": [{"text": cl.text, "support": cl.support.value, "score": cl.score,
-                    "cites": [c.label for c in cl.citations], "quotes": [c.quote for c in cl.citations]}
-                   for cl in answer.claims],
+        "claims": [
+            {
+                "text": cl.text,
+                "support": cl.support.value,
+                "score": cl.score,
+                "cites": [c.label for c in cl.citations],
+                "quotes": [c.quote for c in cl.citations],
+            }
+            for cl in answer.claims
+        ],
         "citations": [_cite_json(c, docs) for c in _all_citations(answer)],
-        "retrieved": [{"label": h.paragraph.label, "doc_id": h.paragraph.doc_id, "para": h.paragraph.para,
-                       "page": h.paragraph.page, "heading": h.paragraph.heading,
-                       "title": docs[h.paragraph.doc_id].title if h.paragraph.doc_id in docs else "",
-                       "text": h.paragraph.text, "source_paras": list(h.paragraph.source_paras),
-                       "score": float(h.score),
-                       "scores_by_retriever": {k: float(v) for k, v in h.scores_by_retriever.items()},
-                       "sha256": docs[h.paragraph.doc_id].sha256 if h.paragraph.doc_id in docs else "",
-                       "cited": h.paragraph.label in cited} for h in answer.retrieved],
+        "retrieved": [
+            {
+                "label": h.paragraph.label,
+                "doc_id": h.paragraph.doc_id,
+                "para": h.paragraph.para,
+                "page": h.paragraph.page,
+                "heading": h.paragraph.heading,
+                "title": docs[h.paragraph.doc_id].title if h.paragraph.doc_id in docs else "",
+                "text": h.paragraph.text,
+                "source_paras": list(h.paragraph.source_paras),
+                "score": float(h.score),
+                "scores_by_retriever": {k: float(v) for k, v in h.scores_by_retriever.items()},
+                "sha256": docs[h.paragraph.doc_id].sha256 if h.paragraph.doc_id in docs else "",
+                "cited": h.paragraph.label in cited,
+            }
+            for h in answer.retrieved
+        ],
         "timings_ms": {k: round(float(v), 1) for k, v in answer.timings_ms.items()},
         "signals": {k: float(v) for k, v in answer.signals.items()},
     }
@@ -149,41 +203,84 @@ def from_json(data: dict[str, Any]) -> Answer:
     if version == 1:
         data = _upgrade_v1(data)
     elif version != VERSION:
-        raise BadArgument(f"answer record version {version!r} is not one this paracite reads (it reads 1 and {VERSION})")
-    cites = {c["label"]: Citation(c["doc_id"], int(c["para"]), c.get("title", ""), c.get("quote", ""), c.get("text", ""),
-                                  c.get("page"), tuple(c.get("source_paras", ())))
-             for c in data.get("citations", [])}
-    documents = {c["doc_id"]: DocRef(c["doc_id"], c.get("title", ""), c.get("sha256", ""))
-                 for c in [*data.get("retrieved", []), *data.get("citations", [])]}
-    claims = tuple(SentenceClaim(cl["text"], _claim_citations(cl, cites), Support(cl.get("support", Support.UNCHECKED.value)),
-                                 cl.get("score"))
-                   for cl in data.get("claims", []))
-    retrieved = tuple(Hit(Paragraph(r["doc_id"], int(r["para"]), r.get("text", ""), r.get("page"), r.get("heading", ""),
-                                    tuple(r.get("source_paras", ()))),
-                          float(r.get("score", 0.0)), rank, dict(r.get("scores_by_retriever", {})))
-                      for rank, r in enumerate(data.get("retrieved", []), start=1))
+        raise BadArgument(
+            f"answer record version {version!r} is not one this paracite reads (it reads 1 and {VERSION})"
+        )
+    cites = {
+        c["label"]: Citation(
+            c["doc_id"],
+            int(c["para"]),
+            c.get("title", ""),
+            c.get("quote", ""),
+            c.get("text", ""),
+            c.get("page"),
+            tuple(c.get("source_paras", ())),
+        )
+        for c in data.get("citations", [])
+    }
+    documents = {
+        c["doc_id"]: DocRef(c["doc_id"], c.get("title", ""), c.get("sha256", ""))
+        for c in [*data.get("retrieved", []), *data.get("citations", [])]
+    }
+    claims = tuple(
+        SentenceClaim(
+            cl["text"],
+            _claim_citations(cl, cites),
+            Support(cl.get("support", Support.UNCHECKED.value)),
+            cl.get("score"),
+        )
+        for cl in data.get("claims", [])
+    )
+    retrieved = tuple(
+        Hit(
+            Paragraph(
+                r["doc_id"],
+                int(r["para"]),
+                r.get("text", ""),
+                r.get("page"),
+                r.get("heading", ""),
+                tuple(r.get("source_paras", ())),
+            ),
+            float(r.get("score", 0.0)),
+            rank,
+            dict(r.get("scores_by_retriever", {})),
+        )
+        for rank, r in enumerate(data.get("retrieved", []), start=1)
+    )
     lead = data.get("lead")
     fallback = data.get("fallback")
     return Answer(
-        question=data.get("question", ""), claims=claims, abstained=bool(data.get("abstained")), retrieved=retrieved,
-        standalone_question=data.get("standalone_question", ""), timings_ms=dict(data.get("timings_ms", {})),
-        answerer=data.get("answerer", "extractive"), notes=tuple(data.get("notes", ())),
+        question=data.get("question", ""),
+        claims=claims,
+        abstained=bool(data.get("abstained")),
+        retrieved=retrieved,
+        standalone_question=data.get("standalone_question", ""),
+        timings_ms=dict(data.get("timings_ms", {})),
+        answerer=data.get("answerer", "extractive"),
+        notes=tuple(data.get("notes", ())),
         signals=dict(data.get("signals", {})),
-        lead=Lead(lead["span"], cites[lead["cite"]], lead.get("context", "")) if lead and lead["cite"] in cites else None,
-        disagreements=tuple(Disagreement(d["measure"], d["period"],
-                                         tuple(DisagreementValue(v["value"], cites[v["cite"]])
-                                               for v in d["values"] if v["cite"] in cites))
-                            for d in data.get("disagreements", [])),
+        lead=Lead(lead["span"], cites[lead["cite"]], lead.get("context", ""))
+        if lead and lead["cite"] in cites
+        else None,
+        disagreements=tuple(
+            Disagreement(
+                d["measure"],
+                d["period"],
+                tuple(DisagreementValue(v["value"], cites[v["cite"]]) for v in d["values"] if v["cite"] in cites),
+            )
+            for d in data.get("disagreements", [])
+        ),
         fallback=Fallback(FallbackReason(fallback["reason"]), fallback["answerer"], fallback.get("detail", ""))
-        if fallback else None,
-        documents=documents)
+        if fallback
+        else None,
+        documents=documents,
+    )
 
 
 def _claim_citations(claim: dict[str, Any], cites: dict[str, Citation]) -> tuple[Citation, ...]:
     keys = claim.get("cites", [])
     quotes = claim.get("quotes") or [None] * len(keys)
-    return tuple(replace(cites[k], quote=q) if q is not None else cites[k]
-                 for k, q in zip(keys, quotes) if k in cites)
+    return tuple(replace(cites[k], quote=q) if q is not None else cites[k] for k, q in zip(keys, quotes) if k in cites)
 
 
 def _upgrade_v1(record: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +291,7 @@ def _upgrade_v1(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- text (the CLI) -----------------------------------------------------------------------------------------------
+
 
 def lead_line(answer: Answer) -> str:
     """The lead as a person reads it: `4.91 million vehicles (CAAM, 2023) [doc para. 5]`, or ''."""
@@ -231,8 +329,9 @@ def to_text(answer: Answer) -> str:
     lines += [render_claims(answer.claims), ""]
     if is_verified(answer) and not answer.abstained:
         lines.append("Sentences:")
-        lines += [f"  [{c.support.value}{f' {c.score:.2f}' if c.score is not None else ''}] {c.text}"
-                  for c in answer.claims]
+        lines += [
+            f"  [{c.support.value}{f' {c.score:.2f}' if c.score is not None else ''}] {c.text}" for c in answer.claims
+        ]
         lines += [f"  ({answer.answerer})", ""]
     lines += disagreement_lines(answer)
     if answer.abstained:
@@ -251,6 +350,7 @@ def to_text(answer: Answer) -> str:
 
 
 # ---- Markdown (the conversation export) ---------------------------------------------------------------------------
+
 
 def to_markdown(answer: Answer) -> str:
     """One answer as Markdown. Every string from a document or a model is escaped, so a document's
@@ -277,8 +377,10 @@ def to_markdown(answer: Answer) -> str:
         badge = f" _({claim.support.value})_" if verified else ""
         sentences.append(f"{md_text(claim.text)} {markers}{badge}".strip())
     out += [" ".join(sentences), ""]
-    out += [f"**Sources disagree:** {md_text(line.removeprefix('Sources disagree on '))}"
-            for line in disagreement_lines(answer)]
+    out += [
+        f"**Sources disagree:** {md_text(line.removeprefix('Sources disagree on '))}"
+        for line in disagreement_lines(answer)
+    ]
     if answer.disagreements:
         out.append("")
     if verified:
@@ -325,6 +427,7 @@ def _md_quote(text: str) -> list[str]:
 
 # ---- the UI's view ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ClaimView:
     text: str
@@ -354,12 +457,25 @@ def view(answer: Answer) -> AnswerView:
     caption = f"{answer.answerer} · answered in {total / 1000:.2f} s" if total is not None else answer.answerer
     verified = is_verified(answer)
     if answer.abstained:
-        return AnswerView(searched, True, None, tuple(ClaimView(c.text, (), "") for c in answer.claims), (), (),
-                          tuple(answer.retrieved[:3]), answer.notes, caption)
+        return AnswerView(
+            searched,
+            True,
+            None,
+            tuple(ClaimView(c.text, (), "") for c in answer.claims),
+            (),
+            (),
+            tuple(answer.retrieved[:3]),
+            answer.notes,
+            caption,
+        )
     return AnswerView(
-        searched, False, answer.lead,
+        searched,
+        False,
+        answer.lead,
         tuple(ClaimView(c.text, c.citations, c.support.value if verified else "") for c in answer.claims),
         tuple(line.removeprefix("Sources disagree on ") for line in disagreement_lines(answer)),
         tuple(_all_citations(answer)),
         tuple(h for h in answer.retrieved if h.paragraph.label not in cited),
-        answer.notes, caption)
+        answer.notes,
+        caption,
+    )

@@ -36,14 +36,20 @@ TURN_CLOSE = "</turn>"
 _OUR_TAG = re.compile(r"<[\s/]*(?:paragraph|turn)")
 # What a model may read as '<' or '/', and letters of our tag names that look like Latin ones (Unicode's
 # confusables for p, a, r, g, h, t, u, n), after NFKC and casefolding.
-_LOOKALIKES = str.maketrans({
-    **dict.fromkeys("\u2039\u2329\u3008\u27e8\u276e\u02c2\u1438\u227a\u29fc\u2264", "<"),
-    **dict.fromkeys("\u2044\u2215\u29f8\u2571\u27cb\u3033\u141f\\", "/"),
-    **dict.fromkeys("\u0440\u03c1\u01bf\u2374", "p"), **dict.fromkeys("\u0430\u03b1\u0251\u237a", "a"),
-    **dict.fromkeys("\u0433\u1d26\u2c85", "r"), **dict.fromkeys("\u0261\u050d\u0581", "g"),
-    **dict.fromkeys("\u04bb\u0570", "h"), **dict.fromkeys("\u0442\u03c4", "t"),
-    **dict.fromkeys("\u03c5\u057d\u028b", "u"), **dict.fromkeys("\u043f\u0578\u03b7", "n"),
-})
+_LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("\u2039\u2329\u3008\u27e8\u276e\u02c2\u1438\u227a\u29fc\u2264", "<"),
+        **dict.fromkeys("\u2044\u2215\u29f8\u2571\u27cb\u3033\u141f\\", "/"),
+        **dict.fromkeys("\u0440\u03c1\u01bf\u2374", "p"),
+        **dict.fromkeys("\u0430\u03b1\u0251\u237a", "a"),
+        **dict.fromkeys("\u0433\u1d26\u2c85", "r"),
+        **dict.fromkeys("\u0261\u050d\u0581", "g"),
+        **dict.fromkeys("\u04bb\u0570", "h"),
+        **dict.fromkeys("\u0442\u03c4", "t"),
+        **dict.fromkeys("\u03c5\u057d\u028b", "u"),
+        **dict.fromkeys("\u043f\u0578\u03b7", "n"),
+    }
+)
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
 # What stands in for the bracket of a defused tag: plain text that no reading turns into '<'.
 DEFUSED = "["
@@ -143,7 +149,7 @@ def _as_read(text: str) -> tuple[str, list[tuple[int, int]]]:
             plain = html.unescape(m.group(0))
             if plain == m.group(0):
                 continue
-            decoded += units[at:m.start()]
+            decoded += units[at : m.start()]
             span = (units[m.start()][1], units[m.end() - 1][2])
             decoded += [(ch, *span) for ch in plain]
             at = m.end()
@@ -169,7 +175,9 @@ def format_context(hits: Sequence[Hit]) -> str:
     for n, hit in enumerate(hits, start=1):
         p = hit.paragraph
         text = defuse(p.text)
-        blocks.append(f"{PARAGRAPH_OPEN.format(n=n, marker=format_marker(p.doc_id, [p.para]))}\n{text}\n{PARAGRAPH_CLOSE}")
+        blocks.append(
+            f"{PARAGRAPH_OPEN.format(n=n, marker=format_marker(p.doc_id, [p.para]))}\n{text}\n{PARAGRAPH_CLOSE}"
+        )
     return "\n\n".join(blocks)
 
 
@@ -183,7 +191,9 @@ def rewrite_messages(question: str, history: Sequence[dict]) -> list[tuple[str, 
     """Each earlier turn in its own `<turn>` block, declared data: an earlier answer quotes documents."""
     turns = "\n".join(
         TURN_OPEN.format(role="assistant" if t.get("role") == "assistant" else "user")
-        + defuse(" ".join(str(t.get("content", "")).split())) + TURN_CLOSE
-        for t in history)
+        + defuse(" ".join(str(t.get("content", "")).split()))
+        + TURN_CLOSE
+        for t in history
+    )
     follow_up = defuse(" ".join(question.split()))
     return [("system", REWRITE_SYSTEM), ("human", REWRITE_USER.format(history=turns, question=follow_up))]

@@ -34,19 +34,73 @@ HISTORY_TURNS = 6  # the LLM sees at most this many recent turns
 
 _LEAD = re.compile(
     r"^\s*(?:and\s+)?(?:(?:what|how)\s+(?:about|of)|as\s+for|(?:and\s+)?the\s+same\s+for|same\s+for)\s+"
-    r"|^\s*and\s+(?:for\s+|in\s+|with\s+)?", re.IGNORECASE)
-_PRONOUN = re.compile(r"\b(it|its|they|them|their|theirs|this|that|these|those|there|he|she|his|her|"
-                      r"the same|the latter|the former|then)\b", re.IGNORECASE)
+    r"|^\s*and\s+(?:for\s+|in\s+|with\s+)?",
+    re.IGNORECASE,
+)
+_PRONOUN = re.compile(
+    r"\b(it|its|they|them|their|theirs|this|that|these|those|there|he|she|his|her|"
+    r"the same|the latter|the former|then)\b",
+    re.IGNORECASE,
+)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _NAME = re.compile(r"\b[A-Z][\w&.-]*(?:['’]s)?(?:\s+[A-Z][\w&.-]*(?:['’]s)?)*")
-_QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were",
-                   "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had", "according",
-                   "and", "in", "on", "by", "for", "the", "a", "an", "of", "to", "i"}
+_QUESTION_WORDS = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "has",
+    "have",
+    "had",
+    "according",
+    "and",
+    "in",
+    "on",
+    "by",
+    "for",
+    "the",
+    "a",
+    "an",
+    "of",
+    "to",
+    "i",
+}
 # Countries the corpus talks about, with the adjective a question would use for them.
-DEMONYMS = {"china": "Chinese", "japan": "Japanese", "korea": "Korean", "south korea": "South Korean",
-            "germany": "German", "europe": "European", "india": "Indian", "mexico": "Mexican",
-            "thailand": "Thai", "brazil": "Brazilian", "turkey": "Turkish", "hungary": "Hungarian",
-            "the us": "American", "the united states": "American", "america": "American", "russia": "Russian"}
+DEMONYMS = {
+    "china": "Chinese",
+    "japan": "Japanese",
+    "korea": "Korean",
+    "south korea": "South Korean",
+    "germany": "German",
+    "europe": "European",
+    "india": "Indian",
+    "mexico": "Mexican",
+    "thailand": "Thai",
+    "brazil": "Brazilian",
+    "turkey": "Turkish",
+    "hungary": "Hungarian",
+    "the us": "American",
+    "the united states": "American",
+    "america": "American",
+    "russia": "Russian",
+}
 _ADJECTIVES = {v.lower(): k for k, v in DEMONYMS.items()}
 
 
@@ -66,7 +120,7 @@ class Query:
     method: str = "unchanged"  # unchanged, slot, carry-over, llm
 
     @classmethod
-    def plain(cls, question: str) -> "Query":
+    def plain(cls, question: str) -> Query:
         """A question with no history: nothing rewritten."""
         return cls(question, question)
 
@@ -110,7 +164,7 @@ def _rewrite_one(question: str, prev: str) -> Query:
     """`question` against one standalone previous question."""
     q = " ".join(question.split())
     lead = _LEAD.match(q)
-    item = q[lead.end():].rstrip(" ?.!") if lead else ""
+    item = q[lead.end() :].rstrip(" ?.!") if lead else ""
     if lead and item and len(item.split()) <= 5 and not _PRONOUN.search(item):
         prep = re.search(r"\b(for|in|with)\s*$", lead.group(0), re.IGNORECASE)
         return Query(question, _fill_slot(prev, item, prep.group(1).lower() if prep else "and"), method="slot")
@@ -119,7 +173,6 @@ def _rewrite_one(question: str, prev: str) -> Query:
         if carried:
             return Query(question, q, tuple(carried), "carry-over")
     return Query.plain(question)
-
 
 
 def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:
@@ -161,8 +214,13 @@ def _carried_words(prev: str, question: str) -> list[str]:
     for w in re.findall(r"[\w&.-]+(?:['’]s)?", prev):
         w = re.sub(r"['’]s$", "", w).strip(".")
         terms = content_terms(w)
-        if (terms and not terms & have and w.lower() not in _QUESTION_WORDS and not _PRONOUN.fullmatch(w)
-                and w not in words):
+        if (
+            terms
+            and not terms & have
+            and w.lower() not in _QUESTION_WORDS
+            and not _PRONOUN.fullmatch(w)
+            and w not in words
+        ):
             words.append(w)
     return words
 

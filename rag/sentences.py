@@ -21,9 +21,44 @@ from __future__ import annotations
 import re
 
 _ABBREVIATIONS = {
-    "u.s", "u.k", "e.g", "i.e", "etc", "vs", "inc", "ltd", "co", "corp", "mr", "mrs", "ms", "dr",
-    "st", "no", "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-    "oct", "nov", "dec", "para", "paras", "u.s.a", "e.u", "p", "pp", "vol", "est",
+    "u.s",
+    "u.k",
+    "e.g",
+    "i.e",
+    "etc",
+    "vs",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "no",
+    "fig",
+    "approx",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "para",
+    "paras",
+    "u.s.a",
+    "e.u",
+    "p",
+    "pp",
+    "vol",
+    "est",
 }
 # A candidate break: terminal punctuation, optional closing quote/bracket, whitespace, then a
 # character that can start a sentence.
@@ -66,7 +101,7 @@ def _last_word(text: str, start: int, end: int) -> str:
     """
     while end > start and text[end - 1] == " ":
         end -= 1
-    return text[max(text.rfind(" ", start, end) + 1, start):end]
+    return text[max(text.rfind(" ", start, end) + 1, start) : end]
 
 
 def _is_abbreviation(word: str) -> bool:

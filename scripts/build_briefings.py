@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fpdf import FPDF
@@ -41,9 +41,18 @@ LINE_H = 6.0
 PARA_GAP = 3.5
 
 _ASCII_MAP = {
-    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-    "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
-    "\u20ac": "EUR ", "\u2022": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u20ac": "EUR ",
+    "\u2022": "-",
 }
 
 
@@ -73,7 +82,7 @@ def parse_source(path: Path) -> Source:
         meta[key.strip()] = value.strip().strip('"')
     src = Source(meta=meta)
     in_sources = False
-    for raw in re.split(r"\n\s*\n", text[m.end():]):
+    for raw in re.split(r"\n\s*\n", text[m.end() :]):
         lines = [ln.rstrip() for ln in raw.strip().splitlines() if ln.strip()]
         if not lines:
             continue
@@ -113,8 +122,7 @@ class BriefingPDF(FPDF):
         self.set_font("helvetica", "I", 8.5)
         self.set_text_color(90, 90, 90)
         self.cell(self.epw / 2, 5, latin1_safe(self.short_title), align="L")
-        self.cell(self.epw / 2, 5, "paracite industry briefing", align="R",
-                  new_x="LMARGIN", new_y="NEXT")
+        self.cell(self.epw / 2, 5, "paracite industry briefing", align="R", new_x="LMARGIN", new_y="NEXT")
         self.set_draw_color(160, 160, 160)
         self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
         self.ln(7)
@@ -140,7 +148,7 @@ def render(src: Source, out: Path) -> list[str]:
     pdf.set_creator("scripts/build_briefings.py")
     pdf.set_keywords("briefing; paracite")
     year, month, day = (int(x) for x in meta["date"].split("-"))
-    pdf.creation_date = datetime(year, month, day, 9, 0, 0, tzinfo=timezone.utc)
+    pdf.creation_date = datetime(year, month, day, 9, 0, 0, tzinfo=UTC)
     pdf.add_page()
 
     pdf.set_font("helvetica", "B", 17)
@@ -176,8 +184,14 @@ def render(src: Source, out: Path) -> list[str]:
                 mark = "-" if kind == "bullets" else f"{i}."
                 pdf.set_x(pdf.l_margin + 3)
                 pdf.cell(7, LINE_H if kind != "sources" else 5, mark)
-                pdf.multi_cell(pdf.epw - 10, LINE_H if kind != "sources" else 5, latin1_safe(item),
-                               align="L", new_x="LMARGIN", new_y="NEXT")
+                pdf.multi_cell(
+                    pdf.epw - 10,
+                    LINE_H if kind != "sources" else 5,
+                    latin1_safe(item),
+                    align="L",
+                    new_x="LMARGIN",
+                    new_y="NEXT",
+                )
                 pdf.ln(1.5)
             pdf.ln(PARA_GAP - 1.5)
         elif kind == "table":

@@ -18,9 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 QUESTION = "How many vehicles did China export in 2023?"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,15 +39,35 @@ def start_app(port: int, env: dict[str, str], log, *options: str) -> subprocess.
     """`streamlit run ui/main.py` on 127.0.0.1:`port` in its own process group (for `stop_server`);
     `options` are more `--section.option value` flags (e.g. `--secrets.files PATH`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "main.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", *options],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env},
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "ui" / "main.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            *options,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60, health: str = "/_stcore/health",
-                 name: str = "streamlit") -> None:
+def wait_healthy(
+    url: str, proc: subprocess.Popen, timeout: float = 60, health: str = "/_stcore/health", name: str = "streamlit"
+) -> None:
     """Until the server `proc` answers 200 at `url` + `health` (Streamlit's by default; `rag serve`'s is /health)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -27,25 +27,42 @@ def serve(chat_model, host: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, lis
                 return
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             seen.append({"body": body, "authorization": self.headers.get("Authorization", "")})
-            messages = [(m["role"].replace("user", "human").replace("assistant", "ai"), m["content"])
-                        for m in body["messages"]]
+            messages = [
+                (m["role"].replace("user", "human").replace("assistant", "ai"), m["content"]) for m in body["messages"]
+            ]
             base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body.get("model", "local")}
             if body.get("stream"):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 for chunk in chat_model.stream(messages):
-                    self._event({**base, "object": "chat.completion.chunk",
-                                 "choices": [{"index": 0, "delta": {"content": chunk.content}, "finish_reason": None}]})
-                self._event({**base, "object": "chat.completion.chunk",
-                             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                    self._event(
+                        {
+                            **base,
+                            "object": "chat.completion.chunk",
+                            "choices": [{"index": 0, "delta": {"content": chunk.content}, "finish_reason": None}],
+                        }
+                    )
+                self._event(
+                    {
+                        **base,
+                        "object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    }
+                )
                 self.wfile.write(b"data: [DONE]\n\n")
                 return
             text = chat_model.invoke(messages).content
-            payload = json.dumps({**base, "object": "chat.completion",
-                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                               "finish_reason": "stop"}],
-                                  "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}).encode()
+            payload = json.dumps(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -34,22 +34,30 @@ def report_pdf(path: Path) -> Path:
     pdf.multi_cell(0, 9, "Quarterly Test Report")
     pdf.ln(3)
     pdf.set_font("Helvetica", "", 11)
-    pdf.multi_cell(0, 6, "The first paragraph explains that exports were counted by the associa-\n"
-                         "tion of manufacturers, and that customs data gave a higher total.")
+    pdf.multi_cell(
+        0,
+        6,
+        "The first paragraph explains that exports were counted by the associa-\n"
+        "tion of manufacturers, and that customs data gave a higher total.",
+    )
     pdf.ln(4)
     filler = "Line filler text keeps the layout realistic and wraps over the full width of the page. " * 4
     while pdf.get_y() < 230:
         pdf.multi_cell(0, 6, filler.strip())
         pdf.ln(4)
-    pdf.multi_cell(0, 6, f"{BREAK_SENTENCE_START}, " + "with words that wrap onto several lines, " * 12
-                   + BREAK_SENTENCE_END)
+    pdf.multi_cell(
+        0, 6, f"{BREAK_SENTENCE_START}, " + "with words that wrap onto several lines, " * 12 + BREAK_SENTENCE_END
+    )
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 14)
     pdf.multi_cell(0, 8, "Figures")
     pdf.set_font("Helvetica", "", 11)
     with pdf.table() as table:
-        for row in [("Year", "Exports", "NEV exports"), ("2022", "3.11 million", "679,000"),
-                    ("2023", "4.91 million", "1.2 million")]:
+        for row in [
+            ("Year", "Exports", "NEV exports"),
+            ("2022", "3.11 million", "679,000"),
+            ("2023", "4.91 million", "1.2 million"),
+        ]:
             cells = table.row()
             for value in row:
                 cells.cell(value)
@@ -110,13 +118,20 @@ def filing_pdf(path: Path) -> Path:
     pdf.set_font("Helvetica", "B", 14)
     pdf.multi_cell(0, 8, "Example Widgets Inc.", align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 9)
-    pdf.multi_cell(0, 6, "(Exact name of registrant as specified in its charter)", align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0, 6, "(Exact name of registrant as specified in its charter)", align="C", new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.add_page()
     pdf.set_font("Helvetica", "", 11)
-    pdf.multi_cell(0, 6, "The following table shows the results of operations for the quarter.", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0, 6, "The following table shows the results of operations for the quarter.", new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.ln(4)
-    for label, *figures in [("Products", "$ 96,388", "$ 104,429"), ("Services", "20,766", "19,516"),
-                            ("Total net sales", "117,154", "123,945")]:
+    for label, *figures in [
+        ("Products", "$ 96,388", "$ 104,429"),
+        ("Services", "20,766", "19,516"),
+        ("Total net sales", "117,154", "123,945"),
+    ]:
         pdf.cell(90, 6, label)
         for figure in figures:
             pdf.cell(40, 6, figure, align="R")
@@ -130,12 +145,15 @@ def filing_pdf(path: Path) -> Path:
 TABLE_PERIODS = ("Three Months Ended", "Six Months Ended")
 TABLE_DATES = ("April 1, 2023", "March 26, 2022")
 TABLE_GROUP = "Net sales by region:"
-TABLE_ROWS = [(f"Region {n} sales", *(f"{(n * 7919 + k * 1237) % 90000 + 1000:,}" for k in range(4)))
-              for n in range(1, 31)]
+TABLE_ROWS = [
+    (f"Region {n} sales", *(f"{(n * 7919 + k * 1237) % 90000 + 1000:,}" for k in range(4))) for n in range(1, 31)
+]
 TABLE_CAPTION = "Condensed Statement of Sales"
 PROSE_BEFORE = "The following table shows net sales by region for the three and six months of the quarter."
-PROSE_AFTER = ("Sales grew in most regions, and the company expects the growth to continue through the year, "
-               "although currency changes weighed on the figures reported in Europe.")
+PROSE_AFTER = (
+    "Sales grew in most regions, and the company expects the growth to continue through the year, "
+    "although currency changes weighed on the figures reported in Europe."
+)
 
 
 class _TableFiling(FPDF):
@@ -178,8 +196,10 @@ def table_pdf(path: Path) -> Path:
     pdf.set_auto_page_break(True, margin=20)
     pdf.add_page()
     pdf.set_font("Helvetica", "", 11)
-    filler = ("Revenue and costs are described in this section in plain prose, so that the table below starts "
-              "low on the first page and has to continue on the next one. ")
+    filler = (
+        "Revenue and costs are described in this section in plain prose, so that the table below starts "
+        "low on the first page and has to continue on the next one. "
+    )
     for _ in range(4):
         pdf.multi_cell(0, 6, filler * 3, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(4)

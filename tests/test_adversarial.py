@@ -23,9 +23,8 @@ from rag.cite.markers import parse_markers, strip_markers
 from rag.errors import IngestError, RagError
 from rag.load import load_file
 from rag.load.html_page import load_html
+from rag.load.paragraphs import Block, extract_source_paras, number_paragraphs, split_plain_text, strip_markdown_inline
 from rag.load.text import load_md, load_txt
-from rag.load.paragraphs import (Block, extract_source_paras, number_paragraphs, split_plain_text,
-                            strip_markdown_inline)
 from rag.sentences import split_sentences
 from rag.terms import content_terms, numbers_in
 from tests.pathological.hostile_files import limit_pdf, shared_stream_pdf
@@ -73,11 +72,13 @@ def assert_linear(fn, make, n: int, attempts: int = 3) -> None:
         ratios.append(t_big / max(t_small, 1e-4))
         if ratios[-1] < MAX_RATIO:
             return
-    raise AssertionError(f"n={n}: 4n took x{min(ratios):.1f} as long at best ({t_small:.4f}s, then {t_big:.4f}s): "
-                         f"quadratic?")
+    raise AssertionError(
+        f"n={n}: 4n took x{min(ratios):.1f} as long at best ({t_small:.4f}s, then {t_big:.4f}s): quadratic?"
+    )
 
 
 # --- The review's findings, each with the input it timed ------------------------------------------
+
 
 def test_finding_1_marker_range_does_not_expand_into_millions_of_numbers():
     started = time.process_time()
@@ -101,10 +102,12 @@ def test_finding_2b_strip_markdown_inline_is_linear():
 
 
 def test_finding_2c_html_nested_blocks_are_linear():
-    assert_linear(lambda data: load_html(Path("x.html"), data),
-                  lambda n: b"<div>" * n + b"<p>x</p>" * n, 600)
-    assert_linear(lambda data: load_html(Path("x.html"), data),
-                  lambda n: b"<table>" + b"<div>" * n + b"<tr><td>x</td></tr>" * n, 500)
+    assert_linear(lambda data: load_html(Path("x.html"), data), lambda n: b"<div>" * n + b"<p>x</p>" * n, 600)
+    assert_linear(
+        lambda data: load_html(Path("x.html"), data),
+        lambda n: b"<table>" + b"<div>" * n + b"<tr><td>x</td></tr>" * n,
+        500,
+    )
 
 
 def test_finding_2d_sentence_splitter_is_linear_on_abbreviations():
@@ -149,43 +152,80 @@ def test_finding_9a_pypdf_limit_reached_is_one_files_ingest_error(tmp_path, monk
 
 # --- Linearity of every other parser on its own worst patterns ------------------------------------
 
-@pytest.mark.parametrize("pattern", [
-    "[a](" , "[[[", "![x](", "**a ", "*a _b ", "a_b_", "`a ", "_a\n",
-])
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[a](",
+        "[[[",
+        "![x](",
+        "**a ",
+        "*a _b ",
+        "a_b_",
+        "`a ",
+        "_a\n",
+    ],
+)
 def test_markdown_inline_is_linear_on(pattern):
     assert_linear(strip_markdown_inline, lambda n: pattern * n, 3000)
 
 
-@pytest.mark.parametrize("pattern", [
-    "Mr. A ", "J. Smith said. ", "6.4 million. ", "Hi!)))) ", "(e.g. [A ", "word " , ". . . ",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "Mr. A ",
+        "J. Smith said. ",
+        "6.4 million. ",
+        "Hi!)))) ",
+        "(e.g. [A ",
+        "word ",
+        ". . . ",
+    ],
+)
 def test_sentences_are_linear_on(pattern):
     assert_linear(split_sentences, lambda n: pattern * n, 3000)
 
 
-@pytest.mark.parametrize("pattern", [
-    " " * 50 + "x", "[para. 1, 2, 3 ", "[paras. 1-5]", "[para. " + "9" * 30, " ,",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        " " * 50 + "x",
+        "[para. 1, 2, 3 ",
+        "[paras. 1-5]",
+        "[para. " + "9" * 30,
+        " ,",
+    ],
+)
 def test_marker_extraction_is_linear_on(pattern):
     assert_linear(extract_source_paras, lambda n: pattern * n, 2000)
 
 
-@pytest.mark.parametrize("pattern", [
-    "[a para. 1, 2, 3 ", "[a-b-c-d ", "[x paras. 1 and 2 and ", "[" , "[ a para.  ",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "[a para. 1, 2, 3 ",
+        "[a-b-c-d ",
+        "[x paras. 1 and 2 and ",
+        "[",
+        "[ a para.  ",
+    ],
+)
 def test_citation_marker_parser_is_linear_on(pattern):
     assert_linear(parse_markers, lambda n: pattern * n, 2000)
     assert_linear(strip_markers, lambda n: pattern * n, 2000)
 
 
-@pytest.mark.parametrize("make", [
-    lambda n: "line of a hard-wrapped paragraph\n" * n,
-    lambda n: "\n \t " * n + "x",
-    lambda n: "- item\n" * n,
-    lambda n: "| a | b |\n" * n,
-    lambda n: "# heading\n\n" * n,
-    lambda n: "x" * (50 * n),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "line of a hard-wrapped paragraph\n" * n,
+        lambda n: "\n \t " * n + "x",
+        lambda n: "- item\n" * n,
+        lambda n: "| a | b |\n" * n,
+        lambda n: "# heading\n\n" * n,
+        lambda n: "x" * (50 * n),
+    ],
+)
 def test_plain_text_splitting_is_linear(make):
     assert_linear(lambda text: split_plain_text(text, markdown=True), make, 2000)
 
@@ -196,13 +236,16 @@ def test_text_loaders_are_linear_on(pattern):
     assert_linear(lambda data: load_txt(Path("x.txt"), data + b"x"), lambda n: pattern * n, 3000)
 
 
-@pytest.mark.parametrize("make", [
-    lambda n: b"<aside>" * n + b"x",
-    lambda n: b"<p>" + b"<a href='" * n,
-    lambda n: b"<li>" * n + b"x",
-    lambda n: b"<div>" * n + b"</span>" * n,
-    lambda n: b"<table><tr><th>a</th></tr>" + b"<tr><td>1</td></tr>" * n + b"</table>",
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: b"<aside>" * n + b"x",
+        lambda n: b"<p>" + b"<a href='" * n,
+        lambda n: b"<li>" * n + b"x",
+        lambda n: b"<div>" * n + b"</span>" * n,
+        lambda n: b"<table><tr><th>a</th></tr>" + b"<tr><td>1</td></tr>" * n + b"</table>",
+    ],
+)
 def test_html_is_linear_on(make):
     assert_linear(lambda data: load_html(Path("x.html"), data), make, 800)
 
@@ -225,6 +268,7 @@ def test_pdf_line_joining_is_linear_for_a_paragraph_across_many_lines():
 
 # --- Properties: same output as the regexes they replaced, named errors only, stable numbering ----
 
+
 def _old_strip_markdown_inline(text: str) -> str:
     text = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", text)
     text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
@@ -244,20 +288,43 @@ def _old_split_sentences(text: str) -> list[str]:
         return []
     sentences, start = [], 0
     for m in _OLD_BREAK.finditer(text):
-        before = text[start:m.start(1)]
+        before = text[start : m.start(1)]
         word = before.rsplit(None, 1)[-1] if before.strip() else ""
         if m.group(1) == "." and _is_abbreviation(word):
             continue
-        sentences.append(text[start:m.end(2)].strip())
+        sentences.append(text[start : m.end(2)].strip())
         start = m.end()
     tail = text[start:].strip()
     return [s for s in sentences + ([tail] if tail else []) if s]
 
 
 markdownish = st.text(alphabet="*_[]()!` a1\n.", max_size=40)
-prose = st.lists(st.sampled_from(["e.g.", "U.S.", "J.", "Smith", "rose", "6.4", "million.", "It", "A", "(B", "fell!",
-                                  "\"Yes.\"", "[para.", "4].", "  ", "?", "Dr.", "no.", "5"]),
-                 max_size=25).map(" ".join)
+prose = st.lists(
+    st.sampled_from(
+        [
+            "e.g.",
+            "U.S.",
+            "J.",
+            "Smith",
+            "rose",
+            "6.4",
+            "million.",
+            "It",
+            "A",
+            "(B",
+            "fell!",
+            '"Yes."',
+            "[para.",
+            "4].",
+            "  ",
+            "?",
+            "Dr.",
+            "no.",
+            "5",
+        ]
+    ),
+    max_size=25,
+).map(" ".join)
 
 
 @HYPOTHESIS
@@ -292,7 +359,7 @@ def test_marker_extraction_never_raises_and_stays_bounded(text):
 @given(st.text(max_size=200))
 def test_citation_markers_parse_without_errors(text):
     for marker in parse_markers(text):
-        assert text[marker.start:marker.end].startswith("[") and marker.paras
+        assert text[marker.start : marker.end].startswith("[") and marker.paras
 
 
 def test_citation_marker_with_a_huge_number_is_not_a_crash():
@@ -301,8 +368,10 @@ def test_citation_marker_with_a_huge_number_is_not_a_crash():
     assert [m.paras for m in parse_markers("[a para. 123456789]")] == [(123456789,)]
 
 
-blocks = st.lists(st.builds(Block, st.text(max_size=300) | st.just("word " * 700),
-                            st.sampled_from(["para", "heading", "item"])), max_size=12)
+blocks = st.lists(
+    st.builds(Block, st.text(max_size=300) | st.just("word " * 700), st.sampled_from(["para", "heading", "item"])),
+    max_size=12,
+)
 
 
 @HYPOTHESIS
@@ -326,8 +395,10 @@ def test_split_long_text_keeps_every_character_in_bounded_parts(text, max_chars)
 
 
 @HYPOTHESIS
-@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode),
-       st.sampled_from(["x.md", "x.txt", "x.html", "x.pdf"]))
+@given(
+    st.binary(max_size=400) | st.text(max_size=400).map(str.encode),
+    st.sampled_from(["x.md", "x.txt", "x.html", "x.pdf"]),
+)
 def test_loaders_raise_only_named_errors_and_number_stably(tmp_path_factory, data, name):
     path = tmp_path_factory.mktemp("doc") / name
     path.write_bytes(data)
@@ -341,9 +412,37 @@ def test_loaders_raise_only_named_errors_and_number_stably(tmp_path_factory, dat
 
 
 @HYPOTHESIS
-@given(st.lists(st.sampled_from(["<div>", "<p>", "</p>", "<li>", "<tr>", "<td>", "<th>", "<table>", "</table>",
-                                 "<aside>", "</aside>", "<!--", "-->", "<a href='", "text ", "<h2>", "</h2>",
-                                 "<main>", "<br>", "&amp;", "&#", "<"]), max_size=40).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "<div>",
+                "<p>",
+                "</p>",
+                "<li>",
+                "<tr>",
+                "<td>",
+                "<th>",
+                "<table>",
+                "</table>",
+                "<aside>",
+                "</aside>",
+                "<!--",
+                "-->",
+                "<a href='",
+                "text ",
+                "<h2>",
+                "</h2>",
+                "<main>",
+                "<br>",
+                "&amp;",
+                "&#",
+                "<",
+            ]
+        ),
+        max_size=40,
+    ).map("".join)
+)
 def test_html_soup_raises_only_named_errors(tmp_path_factory, html):
     path = tmp_path_factory.mktemp("html") / "x.html"
     path.write_text(html, "utf-8")

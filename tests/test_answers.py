@@ -81,12 +81,15 @@ def test_sources_that_disagree_are_flagged_with_each_value_and_citation(engine):
     assert any("6.4 million" in v.value for v in d.values)
 
 
-@pytest.mark.parametrize("question", [
-    "How many vehicles did Chery export in 2022?",  # one document, one figure for the year asked
-    "How much larger is the US market than the EU market?",  # two subjects: two measures, not a disagreement
-    "How much did China's vehicle exports grow from 2023 to 2024?",  # two years: different periods
-    "How many vehicles did Korea's carmakers export in 2023?",  # 2.76 million exported against 4,243,597 produced
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many vehicles did Chery export in 2022?",  # one document, one figure for the year asked
+        "How much larger is the US market than the EU market?",  # two subjects: two measures, not a disagreement
+        "How much did China's vehicle exports grow from 2023 to 2024?",  # two years: different periods
+        "How many vehicles did Korea's carmakers export in 2023?",  # 2.76 million exported against 4,243,597 produced
+    ],
+)
 def test_no_disagreement_across_years_or_within_one_source(engine, question):
     assert engine.ask(question).disagreements == ()
 
@@ -98,8 +101,10 @@ def _cite(doc: str, para: int, quote: str) -> Citation:
 def test_disagreement_needs_one_measure_one_period_and_two_documents():
     q = "How many vehicles did China export in 2023?"
     f = frame(q)
-    rivals = [("China exported over 6 million vehicles in 2023.", _cite("a", 1, "x")),
-              ("China's vehicle exports hit 4.91 million in 2023, according to CAAM.", _cite("b", 5, "y"))]
+    rivals = [
+        ("China exported over 6 million vehicles in 2023.", _cite("a", 1, "x")),
+        ("China's vehicle exports hit 4.91 million in 2023, according to CAAM.", _cite("b", 5, "y")),
+    ]
     assert [v.value for v in disagreements(f, q, rivals)[0].values] == ["over 6 million vehicles", "4.91 million"]
     other_year = [rivals[0], ("China's vehicle exports hit 4.91 million in 2022.", _cite("b", 5, "y"))]
     assert disagreements(f, q, other_year) == ()
@@ -117,13 +122,21 @@ def test_disagreement_needs_one_measure_one_period_and_two_documents():
     assert disagreements(f, q, production) == ()  # production is another measure than exports
 
 
-@pytest.mark.parametrize("near_topic, answerable", [
-    # Korea's 2023 exports and Russia are both in the documents, never in one paragraph.
-    ("How many vehicles did Korea's carmakers export to Russia in 2023?",
-     "How many vehicles did Korea's carmakers export in 2023?"),
-    # Great Wall Motor's plants are there; Hungary is, for BYD's; none of them says Great Wall in Hungary.
-    ("When did Great Wall Motor open its plant in Hungary?", "When did Great Wall Motor open its plant in Thailand?"),
-])
+@pytest.mark.parametrize(
+    "near_topic, answerable",
+    [
+        # Korea's 2023 exports and Russia are both in the documents, never in one paragraph.
+        (
+            "How many vehicles did Korea's carmakers export to Russia in 2023?",
+            "How many vehicles did Korea's carmakers export in 2023?",
+        ),
+        # Great Wall Motor's plants are there; Hungary is, for BYD's; none of them says Great Wall in Hungary.
+        (
+            "When did Great Wall Motor open its plant in Hungary?",
+            "When did Great Wall Motor open its plant in Thailand?",
+        ),
+    ],
+)
 def test_a_near_topic_question_is_refused_and_the_same_words_answerable_are_answered(engine, near_topic, answerable):
     refused = engine.ask(near_topic)
     assert refused.abstained, [c.text for c in refused.claims]
@@ -154,10 +167,13 @@ def test_a_source_is_quoted_beside_a_briefing_that_paraphrases_it(engine):
     assert any(c.text.startswith("The Caixin commentary") for c in answer.claims)  # and the briefing's paraphrase
 
 
-@pytest.mark.parametrize("question", [
-    "Which markets does the piece say also feature prominently despite recent headwinds?",
-    "What three fronts does the commentary recommend for the industry?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which markets does the piece say also feature prominently despite recent headwinds?",
+        "What three fronts does the commentary recommend for the industry?",
+    ],
+)
 def test_words_that_name_the_document_do_not_count_against_its_sentences(engine, question):
     """No sentence of the commentary says "the commentary says"; with those words the best sentence fell below the
     similarity floor and the question was refused."""
@@ -170,15 +186,18 @@ def test_words_that_name_the_document_do_not_count_against_its_sentences(engine,
 def test_a_follow_up_is_not_held_to_the_words_carried_from_the_question_before(engine):
     """ "And its Brazilian plant?" after a question about Great Wall's Thai plant: "Thai" is carried over to guess
     what "its" means, and no paragraph about the Brazilian plant says it."""
-    answer = engine.ask("And its Brazilian plant?",
-                        history=[{"role": "user", "content": "When did Great Wall Motor's Thai plant open?"}])
+    answer = engine.ask(
+        "And its Brazilian plant?",
+        history=[{"role": "user", "content": "When did Great Wall Motor's Thai plant open?"}],
+    )
     assert "Thai" in answer.standalone_question and not answer.abstained
     assert any("Brazil" in c.text for c in answer.claims), [c.text for c in answer.claims]
 
 
 def test_each_part_of_a_question_may_be_covered_by_its_own_paragraph(engine):
     """No paragraph names BYD's Hungarian plant and Great Wall's Thai one together; each part has its own."""
-    answer = engine.ask("How much capacity will BYD's Hungarian plant have, "
-                        "and when did Great Wall open its Thai plant?")
+    answer = engine.ask(
+        "How much capacity will BYD's Hungarian plant have, and when did Great Wall open its Thai plant?"
+    )
     assert not answer.abstained and answer.signals["covered"] == 1.0
     assert any("Great Wall" in c.text and "Thailand" in c.text for c in answer.claims), [c.text for c in answer.claims]

@@ -13,8 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import audit
-from app.limits import (HISTORY_MAX_CHARS, HISTORY_MAX_TURNS, HISTORY_TURN_MAX_CHARS, QUESTION_MAX_CHARS,
-                        fit_history, history_problem)
+from app.limits import (
+    HISTORY_MAX_CHARS,
+    HISTORY_MAX_TURNS,
+    HISTORY_TURN_MAX_CHARS,
+    QUESTION_MAX_CHARS,
+    fit_history,
+    history_problem,
+)
 from app.serve import corpus_paths, create_app, load_tokens
 from rag.embed.embedder import DIMENSION, MODEL_NAME
 from rag.errors import BadArgument
@@ -33,11 +39,19 @@ class NoModel:
 
 def make_app(tmp_path, tokens: bool = False, **kwargs):
     tokens_file = tmp_path / "api-tokens.toml"
-    tokens_file.write_text(f'[[tokens]]\nuser = "ed"\nrole = "editor"\n'
-                           f'sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n', encoding="utf-8")
+    tokens_file.write_text(
+        f'[[tokens]]\nuser = "ed"\nrole = "editor"\nsha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n',
+        encoding="utf-8",
+    )
     (tmp_path / "corpus").mkdir(exist_ok=True)
-    return create_app(tmp_path / "index", embedder=NoModel(), corpus_dir=tmp_path / "corpus", backends={},
-                      tokens=load_tokens(tokens_file) if tokens else None, **kwargs)
+    return create_app(
+        tmp_path / "index",
+        embedder=NoModel(),
+        corpus_dir=tmp_path / "corpus",
+        backends={},
+        tokens=load_tokens(tokens_file) if tokens else None,
+        **kwargs,
+    )
 
 
 @pytest.fixture()
@@ -49,6 +63,7 @@ def client(tmp_path, monkeypatch):
 
 # ---- finding 4: the history cannot get around the question's cap -----------------------------------------------
 
+
 def test_the_limits_are_one_module_the_ui_can_import():
     from app import serve_schema
 
@@ -56,13 +71,19 @@ def test_the_limits_are_one_module_the_ui_can_import():
     assert history_problem([{"role": "user", "content": "q"}] * HISTORY_MAX_TURNS) is None
 
 
-@pytest.mark.parametrize("history, limit", [
-    ([{"role": "user", "content": "How many cars? " * 1333}], "QUESTION_MAX_CHARS"),  # 19,995 characters
-    ([{"role": "assistant", "content": "x" * (HISTORY_TURN_MAX_CHARS + 1)}], "HISTORY_TURN_MAX_CHARS"),
-    ([{"role": "user", "content": "q?"}] * (HISTORY_MAX_TURNS + 1), "HISTORY_MAX_TURNS"),
-    ([{"role": "assistant", "content": "x" * HISTORY_TURN_MAX_CHARS}] * (HISTORY_MAX_CHARS // HISTORY_TURN_MAX_CHARS
-                                                                         + 1), "HISTORY_MAX_CHARS"),
-])
+@pytest.mark.parametrize(
+    "history, limit",
+    [
+        ([{"role": "user", "content": "How many cars? " * 1333}], "QUESTION_MAX_CHARS"),  # 19,995 characters
+        ([{"role": "assistant", "content": "x" * (HISTORY_TURN_MAX_CHARS + 1)}], "HISTORY_TURN_MAX_CHARS"),
+        ([{"role": "user", "content": "q?"}] * (HISTORY_MAX_TURNS + 1), "HISTORY_MAX_TURNS"),
+        (
+            [{"role": "assistant", "content": "x" * HISTORY_TURN_MAX_CHARS}]
+            * (HISTORY_MAX_CHARS // HISTORY_TURN_MAX_CHARS + 1),
+            "HISTORY_MAX_CHARS",
+        ),
+    ],
+)
 def test_a_history_over_a_limit_is_refused_with_a_message_naming_it(client, history, limit):
     response = client.post("/ask", json={"question": "And what about Korea?", "history": history})
     assert response.status_code == 422, response.text
@@ -73,8 +94,10 @@ def test_a_history_over_a_limit_is_refused_with_a_message_naming_it(client, hist
 def test_a_question_over_the_cap_is_refused_and_one_at_the_cap_is_not(client):
     response = client.post("/ask", json={"question": "x" * (QUESTION_MAX_CHARS + 1)})
     assert response.status_code == 422 and "2000" in response.json()["error"]["message"]
-    at_cap = client.post("/ask", json={"question": "x" * QUESTION_MAX_CHARS,
-                                       "history": [{"role": "user", "content": "y" * QUESTION_MAX_CHARS}]})
+    at_cap = client.post(
+        "/ask",
+        json={"question": "x" * QUESTION_MAX_CHARS, "history": [{"role": "user", "content": "y" * QUESTION_MAX_CHARS}]},
+    )
     assert at_cap.status_code == 503 and at_cap.json()["error"]["type"] == "IndexNotFound"  # past the limits
 
 
@@ -87,6 +110,7 @@ def test_fit_history_keeps_the_most_recent_turns_within_every_limit():
 
 
 # ---- finding 11: a long ingest path, failed sign-ins --------------------------------------------------------------
+
 
 def test_a_5000_character_ingest_path_is_a_400_not_a_500(client, tmp_path):
     for path in ["a" * 5000, "sub/" * 1250, "b" * 300 + ".md"]:
@@ -112,8 +136,10 @@ def test_failed_api_sign_ins_are_audited_and_rate_limited_per_address(tmp_path, 
     assert int(refused.headers["retry-after"]) >= 1 and "60" in refused.json()["error"]["message"]
     # Another address is not held up, and a request with no token at all is not a guess.
     assert other.get("/documents").status_code == 401
-    assert other.post("/ingest", json={"paths": ["x" * 5000]},
-                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 400
+    assert (
+        other.post("/ingest", json={"paths": ["x" * 5000]}, headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 400
+    )
     entries = [e for e in audit.read(log) if e["action"] == "api sign-in"]
     assert [(e["user"], e["outcome"]) for e in entries] == [("client 203.0.113.9", "refused")] * 3
     assert "unknown bearer token" in entries[0]["detail"] and TOKEN not in log.read_text()
@@ -134,6 +160,7 @@ def test_the_failure_window_slides(tmp_path):
 
 # ---- finding 12: the API docs work offline -------------------------------------------------------------------------
 
+
 def test_the_api_docs_load_nothing_from_another_site(client):
     """FastAPI's /docs and /redoc pull Swagger UI and ReDoc from a CDN without SRI: not served; the schema is."""
     schema = client.get("/openapi.json")
@@ -142,4 +169,3 @@ def test_the_api_docs_load_nothing_from_another_site(client):
         response = client.get(page)
         assert response.status_code == 404 and response.json()["error"]["type"] == "NotFound"
         assert "cdn" not in response.text
-

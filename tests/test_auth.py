@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 
 from app import audit
-from app.auth import (LOCAL, Forbidden, Principal, Role, RolesConfigError, load_roles, parse_roles,
-                      principal_from_claims, require)
+from app.auth import (
+    LOCAL,
+    Forbidden,
+    Principal,
+    Role,
+    RolesConfigError,
+    load_roles,
+    parse_roles,
+    principal_from_claims,
+    require,
+)
 from app.backends import allowed_backends, parse_backends
 from rag.index.layout import current_generation
 
@@ -29,8 +38,9 @@ def test_roles_are_ordered_and_require_refuses_below():
     assert Role.READER < Role.EDITOR < Role.ADMIN
     require(EDITOR, Role.READER, "read")
     require(EDITOR, Role.EDITOR, "upload")
-    with pytest.raises(Forbidden, match="rita@example.com is a reader and may not upload: that needs the editor role"
-                       ) as caught:
+    with pytest.raises(
+        Forbidden, match="rita@example.com is a reader and may not upload: that needs the editor role"
+    ) as caught:
         require(READER, Role.EDITOR, "upload")
     assert caught.value.needed is Role.EDITOR and caught.value.principal is READER
     require(LOCAL, Role.ADMIN, "run evals")  # the single local user may do everything
@@ -48,22 +58,27 @@ domains = ["example.com"]
 """
 
 
-@pytest.mark.parametrize("claims, role", [
-    ({"sub": "1", "email": "ana@example.com", "email_verified": True}, Role.ADMIN),
-    ({"sub": "2", "email": "bo@research.example.com", "email_verified": True}, Role.EDITOR),
-    ({"sub": "3", "email": "cy@example.com", "email_verified": True, "groups": ["staff", "paracite-editors"]},
-     Role.EDITOR),
-    # a single-valued claim
-    ({"sub": "4", "email": "cy@example.com", "email_verified": True, "groups": "paracite-editors"}, Role.EDITOR),
-    ({"sub": "5", "email": "CY@EXAMPLE.COM", "email_verified": True}, Role.READER),
-    # the highest wins
-    ({"sub": "6", "email": "ana@example.com", "email_verified": True, "groups": ["paracite-editors"]}, Role.ADMIN),
-    ({"sub": "7", "email": "dee@mail.example.com", "email_verified": True}, None),  # a subdomain is another domain
-    ({"sub": "8", "email": "eve@elsewhere.org", "email_verified": True}, None),
-    # an unverified address counts for nothing
-    ({"sub": "9", "email": "ana@example.com", "email_verified": False}, None),
-    ({"sub": "10", "groups": ["Paracite-Editors"]}, None),  # claim values compare exactly
-])
+@pytest.mark.parametrize(
+    "claims, role",
+    [
+        ({"sub": "1", "email": "ana@example.com", "email_verified": True}, Role.ADMIN),
+        ({"sub": "2", "email": "bo@research.example.com", "email_verified": True}, Role.EDITOR),
+        (
+            {"sub": "3", "email": "cy@example.com", "email_verified": True, "groups": ["staff", "paracite-editors"]},
+            Role.EDITOR,
+        ),
+        # a single-valued claim
+        ({"sub": "4", "email": "cy@example.com", "email_verified": True, "groups": "paracite-editors"}, Role.EDITOR),
+        ({"sub": "5", "email": "CY@EXAMPLE.COM", "email_verified": True}, Role.READER),
+        # the highest wins
+        ({"sub": "6", "email": "ana@example.com", "email_verified": True, "groups": ["paracite-editors"]}, Role.ADMIN),
+        ({"sub": "7", "email": "dee@mail.example.com", "email_verified": True}, None),  # a subdomain is another domain
+        ({"sub": "8", "email": "eve@elsewhere.org", "email_verified": True}, None),
+        # an unverified address counts for nothing
+        ({"sub": "9", "email": "ana@example.com", "email_verified": False}, None),
+        ({"sub": "10", "groups": ["Paracite-Editors"]}, None),  # claim values compare exactly
+    ],
+)
 def test_the_roles_file_gives_the_highest_role_a_rule_grants(claims, role):
     roles = parse_roles(ROLES)
     assert roles.role_for(claims) == role
@@ -111,15 +126,18 @@ def test_the_roles_file_can_pin_the_issuer():
     assert example.issuers is None or all(i.startswith("https://") for i in example.issuers)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[editor\nemails = []", "is not valid TOML"),
-    ('[owner]\nemails = ["a@b.c"]', "unknown entry [owner]"),
-    ('default = "superuser"', "'default' is wrong: not a role"),
-    ('[editor]\nemail = ["a@b.c"]', "[editor] has an unknown field 'email'"),
-    ('[editor]\nemails = "a@b.c"', "emails must be a list of non-empty strings"),
-    ('[reader]\ndomains = ["@"]', "is not a mail domain"),
-    ('[reader]\nclaims = { email = ["a@b.c"] }', "claim 'email' cannot grant a role"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[editor\nemails = []", "is not valid TOML"),
+        ('[owner]\nemails = ["a@b.c"]', "unknown entry [owner]"),
+        ('default = "superuser"', "'default' is wrong: not a role"),
+        ('[editor]\nemail = ["a@b.c"]', "[editor] has an unknown field 'email'"),
+        ('[editor]\nemails = "a@b.c"', "emails must be a list of non-empty strings"),
+        ('[reader]\ndomains = ["@"]', "is not a mail domain"),
+        ('[reader]\nclaims = { email = ["a@b.c"] }', "claim 'email' cannot grant a role"),
+    ],
+)
 def test_a_bad_roles_file_says_what_and_how_to_fix(text, message):
     with pytest.raises(RolesConfigError, match="roles file <roles>: .*To fix it") as caught:
         parse_roles(text)
@@ -135,8 +153,10 @@ def test_the_shipped_example_parses_and_a_named_missing_file_is_an_error(tmp_pat
 
 
 def test_llm_backends_are_an_admins_choice_unless_a_backend_says_otherwise():
-    backends = parse_backends('[backends.gpt]\nkind = "openai"\nmodel = "m"\naddress = "https://x/v1"\n\n'
-                              '[backends.smol]\nkind = "local"\nrole = "reader"\n')
+    backends = parse_backends(
+        '[backends.gpt]\nkind = "openai"\nmodel = "m"\naddress = "https://x/v1"\n\n'
+        '[backends.smol]\nkind = "local"\nrole = "reader"\n'
+    )
     assert list(allowed_backends(backends, READER)) == ["smol"]
     assert list(allowed_backends(backends, LOCAL)) == ["gpt", "smol"]
     from rag.errors import BackendsConfigError
@@ -155,8 +175,10 @@ def test_the_audit_log_appends_private_json_lines(tmp_path):
         f.write('{"torn": ')  # a crash in the middle of a line
     entries = audit.read(log)
     assert [(e["action"], e["outcome"], e["email"], e["role"]) for e in entries] == [
-        ("upload", "done", "ed@example.com", "editor"), ("replace", "done", "ed@example.com", "editor"),
-        ("delete", "refused", "rita@example.com", "reader")]
+        ("upload", "done", "ed@example.com", "editor"),
+        ("replace", "done", "ed@example.com", "editor"),
+        ("delete", "refused", "rita@example.com", "reader"),
+    ]
     assert entries[0]["at"].endswith("Z") and entries[2]["detail"] == "needs editor"
     assert log.stat().st_mode & 0o777 == 0o600
     assert audit.added_by(log)["memo"]["action"] == "replace"
@@ -184,7 +206,9 @@ def test_a_reader_is_refused_upload_and_delete_and_the_refusals_are_logged(libra
     assert not list(library.glob(".paracite-staging-*"))
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["action"], e["doc"], e["outcome"], e["user"]) for e in lines] == [
-        ("upload", "memo.txt", "refused", READER.user), ("delete", "caixin-commentary", "refused", READER.user)]
+        ("upload", "memo.txt", "refused", READER.user),
+        ("delete", "caixin-commentary", "refused", READER.user),
+    ]
 
 
 def test_an_editors_upload_replace_and_delete_are_logged_with_who(library, embedder, monkeypatch):
@@ -197,5 +221,7 @@ def test_an_editors_upload_replace_and_delete_are_logged_with_who(library, embed
     delete_document(index, embedder, "memo", corpus, principal=EDITOR)
     entries = audit.read(library / "team-audit.jsonl")
     assert [(e["action"], e["doc"], e["detail"], e["email"]) for e in entries] == [
-        ("upload", "memo", "Memo.txt", EDITOR.email), ("replace", "memo", "Memo.txt", EDITOR.email),
-        ("delete", "memo", "Memo.txt", EDITOR.email)]
+        ("upload", "memo", "Memo.txt", EDITOR.email),
+        ("replace", "memo", "Memo.txt", EDITOR.email),
+        ("delete", "memo", "Memo.txt", EDITOR.email),
+    ]

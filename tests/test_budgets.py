@@ -13,10 +13,10 @@ import pytest
 
 from rag.errors import BadArgument, IngestError, OverBudget
 from rag.index.ingest import ingest
+from rag.index.reader import Index
 from rag.load import LoadedFile, load_file
 from rag.load.limits import Limits
 from rag.load.worker import parse_files, worker_modules
-from rag.index.reader import Index
 from tests.conftest import CORPUS
 from tests.pathological.hostile_files import good_pdf, shared_stream_pdf
 from tests.pdfs import report_pdf
@@ -26,8 +26,9 @@ GIANT_SENTENCE = "Exports of electric cars rose again in the third quarter, the 
 
 
 def test_limits_come_from_the_environment_and_bad_values_name_their_variable():
-    limits = Limits.from_env({"PARACITE_SECONDS_PER_FILE": "2.5", "PARACITE_MAX_PARAGRAPH_CHARS": "900",
-                              "PARACITE_PARSE_WORKERS": "0"})
+    limits = Limits.from_env(
+        {"PARACITE_SECONDS_PER_FILE": "2.5", "PARACITE_MAX_PARAGRAPH_CHARS": "900", "PARACITE_PARSE_WORKERS": "0"}
+    )
     assert (limits.seconds_per_file, limits.max_paragraph_chars, limits.workers) == (2.5, 900, 0)
     assert Limits.from_env({}) == Limits()
     with pytest.raises(BadArgument, match="PARACITE_MEMORY_MB='lots' is not a number"):
@@ -76,8 +77,11 @@ def test_workers_hold_the_loaders_and_not_the_model(embedder):
     assert "torch" in sys.modules  # the caller has the model loaded...
     modules = worker_modules()
     assert "rag.load.pdf" in modules
-    heavy = [m for m in modules if m.split(".")[0] in {"torch", "sentence_transformers", "transformers", "faiss",
-                                                        "numpy", "rag.embed.embedder"}]
+    heavy = [
+        m
+        for m in modules
+        if m.split(".")[0] in {"torch", "sentence_transformers", "transformers", "faiss", "numpy", "rag.embed.embedder"}
+    ]
     assert heavy == []  # ...and the worker does not
 
 
@@ -97,8 +101,9 @@ def test_ingest_gives_ids_in_file_order_and_reports_parse_progress(tmp_path, emb
     (corpus / "b.md").write_text("Text of b.\n")
     (corpus / "b.txt").write_text("Text of the other b.\n")
     calls = []
-    report = ingest([corpus], tmp_path / "index", embedder, progress=lambda *a: calls.append(a),
-                    limits=Limits(workers=2))
+    report = ingest(
+        [corpus], tmp_path / "index", embedder, progress=lambda *a: calls.append(a), limits=Limits(workers=2)
+    )
     assert report.added == ["a", "b", "b-txt"]
     assert [Path(e.path).name for e in report.failed] == ["a.md"]
     assert [c for c in calls if c[0] == "parse"] == [("parse", i, 4) for i in range(1, 5)]
@@ -114,9 +119,15 @@ def test_pathological_folder_goes_through_ingest_within_budget(tmp_path, embedde
     limits = Limits(seconds_per_file=10, memory_mb=600)
     started = time.perf_counter()
     parsed_at = []
-    report = ingest([corpus], tmp_path / "index", embedder, limits=limits,
-                    progress=lambda stage, done, total: parsed_at.append(time.perf_counter() - started)
-                    if stage == "parse" else None)
+    report = ingest(
+        [corpus],
+        tmp_path / "index",
+        embedder,
+        limits=limits,
+        progress=lambda stage, done, total: (
+            parsed_at.append(time.perf_counter() - started) if stage == "parse" else None
+        ),
+    )
 
     names = sorted(p.name for p in corpus.iterdir())
     failed = {Path(e.path).name: str(e) for e in report.failed}

@@ -11,21 +11,36 @@ from app.cli import cli
 
 # (question, a fact the answer must state, a phrase of the commentary paragraph that must be cited)
 COMMENTARY_QUESTIONS = [
-    ("How many vehicles did China export last year according to the China Association of Automobile Manufacturers?",
-     "6.4 million", "According to the China Association of Automobile Manufacturers"),
+    (
+        "How many vehicles did China export last year according to the China Association of Automobile Manufacturers?",
+        "6.4 million",
+        "According to the China Association of Automobile Manufacturers",
+    ),
     ("How many NEVs did China export?", "1.3 million", "nearly 1.3 million NEVs exported"),
     ("What were the leading export destinations in 2024?", "Saudi Arabia", "Belt and Road Initiative countries"),
     ("How big is the global vehicle market outside China?", "60 million", "excluding China, is over 60 million"),
-    ("What share of their foreign sales do Chinese companies produce abroad?", "less than 10%",
-     "Chinese companies produce less than 10%"),
-    ("What share of the global auto parts trade does China account for?", "$150 billion",
-     "global auto parts trade, exceeding $150 billion"),
-    ("What NEV penetration does the International Energy Agency project by 2030?", "35%",
-     "more than 35% penetration by 2030"),
+    (
+        "What share of their foreign sales do Chinese companies produce abroad?",
+        "less than 10%",
+        "Chinese companies produce less than 10%",
+    ),
+    (
+        "What share of the global auto parts trade does China account for?",
+        "$150 billion",
+        "global auto parts trade, exceeding $150 billion",
+    ),
+    (
+        "What NEV penetration does the International Energy Agency project by 2030?",
+        "35%",
+        "more than 35% penetration by 2030",
+    ),
     ("What does BloombergNEF forecast for NEV sales by 2030?", "39 million", "BloombergNEF forecasts NEV sales"),
     ("What three fronts should the industry strategy focus on?", "localizing production", "three fronts"),
-    ("Which markets present regulatory hurdles such as anti-subsidy investigations?", "EU",
-     "anti-subsidy investigations"),
+    (
+        "Which markets present regulatory hurdles such as anti-subsidy investigations?",
+        "EU",
+        "anti-subsidy investigations",
+    ),
 ]
 OUT_OF_SCOPE = ["Who won the 2022 World Cup?", "What is the capital of Australia?", "How do I bake sourdough bread?"]
 
@@ -76,8 +91,9 @@ def test_commentary_citations_carry_the_original_article_paragraphs(ask_results)
 
 
 def test_plain_output_shows_answer_and_sources(corpus_index):
-    result = CliRunner().invoke(cli, ["ask", "What three fronts should the industry strategy focus on?",
-                                      "--index", str(corpus_index)])
+    result = CliRunner().invoke(
+        cli, ["ask", "What three fronts should the industry strategy focus on?", "--index", str(corpus_index)]
+    )
     assert result.exit_code == 0
     assert "Sources:" in result.stdout and "[caixin-commentary para. " in result.stdout
 
@@ -116,6 +132,8 @@ def test_ingest_reports_each_bad_file_and_exits_non_zero(tmp_path):
 def test_weak_matches_are_answered_with_a_low_confidence_note(ask_results, corpus_index):
     confident = ask_results[COMMENTARY_QUESTIONS[0][0]]
     assert confident["notes"] == []
-    result = CliRunner().invoke(cli, ["ask", "What was BYD's net profit in 2023?", "--json", "--index", str(corpus_index)])
+    result = CliRunner().invoke(
+        cli, ["ask", "What was BYD's net profit in 2023?", "--json", "--index", str(corpus_index)]
+    )
     r = json.loads(result.stdout)
     assert r["abstained"] or any("No sentence in the documents matches this question closely" in n for n in r["notes"])

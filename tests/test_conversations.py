@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import BadArgument, ConversationConflict
 from app.transcript import (
     ConversationLimits,
     commit_conversation,
@@ -24,6 +23,7 @@ from app.transcript import (
     read_conversation,
     save_conversation,
 )
+from rag.errors import BadArgument, ConversationConflict
 
 DAY = 86400
 
@@ -79,8 +79,9 @@ def test_the_count_and_size_caps_drop_the_least_recently_saved(tmp_path):
     assert prune_conversations(tmp_path, ConversationLimits(days=1), now=time.time() + 2 * DAY) == [big]
 
 
-@pytest.mark.parametrize("var,value", [("RAG_CONVERSATION_DAYS", "thirty"), ("RAG_CONVERSATION_MAX", "0"),
-                                       ("RAG_CONVERSATION_MAX_MB", "-1")])
+@pytest.mark.parametrize(
+    "var,value", [("RAG_CONVERSATION_DAYS", "thirty"), ("RAG_CONVERSATION_MAX", "0"), ("RAG_CONVERSATION_MAX_MB", "-1")]
+)
 def test_a_bad_limit_names_the_variable_and_writes_nothing(tmp_path, monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(BadArgument, match=rf"\${var} is '{value}'; set it to a number greater than 0"):
@@ -101,8 +102,9 @@ def test_a_save_on_a_stale_revision_is_refused_and_changes_nothing(tmp_path):
 
 def test_files_from_before_revisions_are_still_read_and_saved_on(tmp_path):
     cid = new_conversation_id()
-    conversation_path(tmp_path, cid).write_text(json.dumps(
-        {"version": 2, "messages": [{"role": "user", "content": "an old question"}]}))
+    conversation_path(tmp_path, cid).write_text(
+        json.dumps({"version": 2, "messages": [{"role": "user", "content": "an old question"}]})
+    )
     saved = read_conversation(tmp_path, cid)
     assert saved.turns == ["an old question"] and saved.revision == 0
     assert commit_conversation(tmp_path, cid, [*saved.turns, "a new one"], saved.revision) == 1
@@ -179,8 +181,11 @@ def _questions(turns) -> list[str]:
 
 
 def test_two_tabs_on_one_conversation_keep_both_tabs_turns(ui_env):
-    q1, q2, q3 = ("How many vehicles did China export in 2023?", "What tariff did Turkey impose on Chinese cars?",
-                  "How many vehicles did Hyundai and Kia build at overseas bases in 2023?")
+    q1, q2, q3 = (
+        "How many vehicles did China export in 2023?",
+        "What tariff did Turkey impose on Chinese cars?",
+        "How many vehicles did Hyundai and Kia build at overseas bases in 2023?",
+    )
     a = _ask(_tab(), q1)
     cid = a.query_params["c"]
     b = _tab(cid)
@@ -202,6 +207,7 @@ def test_two_tabs_on_one_conversation_keep_both_tabs_turns(ui_env):
 
 
 # --- conversations belong to their user --------------------------------------------------------------------------
+
 
 def test_each_user_has_a_private_folder_and_an_id_held_by_another_is_flagged(tmp_path):
     from app.transcript import held_elsewhere, user_folder
@@ -237,8 +243,9 @@ def test_conversations_are_listed_newest_first_renamed_and_deleted(tmp_path):
     revision = read_conversation(tmp_path, first).revision
     rename_conversation(tmp_path, first, "  China's   exports ")
     assert read_conversation(tmp_path, first).revision == revision  # renaming is no conflict for an open tab
-    commit_conversation(tmp_path, first, ["How many vehicles did China export in 2023?", "And in 2024?", "More?"],
-                        revision)
+    commit_conversation(
+        tmp_path, first, ["How many vehicles did China export in 2023?", "And in 2024?", "More?"], revision
+    )
     assert {c.conversation_id: c.title for c in list_conversations(tmp_path)}[first] == "China's exports"
     rename_conversation(tmp_path, first, "")  # blank: back to the first question
     assert {c.conversation_id: c.title for c in list_conversations(tmp_path)}[first].startswith("How many")

@@ -7,24 +7,34 @@ import shutil
 import pytest
 
 from app.auth import LOCAL
-from app.corpus import (MAX_UPLOAD_BYTES, UploadRejected, add_uploads, check_upload, delete_document, is_inside,
-                        sanitize_filename)
+from app.corpus import (
+    MAX_UPLOAD_BYTES,
+    UploadRejected,
+    add_uploads,
+    check_upload,
+    delete_document,
+    is_inside,
+    sanitize_filename,
+)
 from rag.index.layout import current_generation
 from rag.index.reader import Index
 
 NOTE = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
 
 
-@pytest.mark.parametrize("name, safe", [
-    ("../../x.pdf", "x.pdf"),
-    ("..\\..\\evil.md", "evil.md"),
-    ("/etc/passwd.txt", "passwd.txt"),
-    ("Q3 Report (final).PDF", "Q3-Report-final.pdf"),
-    ("Café – notes.md", "Cafe-notes.md"),
-    (".hidden.txt", "hidden.txt"),
-    ("...pdf", "upload-" + __import__("hashlib").sha256(b"...pdf").hexdigest()[:10] + ".pdf"),
-    ("a" * 300 + ".html", "a" * 95 + ".html"),
-])
+@pytest.mark.parametrize(
+    "name, safe",
+    [
+        ("../../x.pdf", "x.pdf"),
+        ("..\\..\\evil.md", "evil.md"),
+        ("/etc/passwd.txt", "passwd.txt"),
+        ("Q3 Report (final).PDF", "Q3-Report-final.pdf"),
+        ("Café – notes.md", "Cafe-notes.md"),
+        (".hidden.txt", "hidden.txt"),
+        ("...pdf", "upload-" + __import__("hashlib").sha256(b"...pdf").hexdigest()[:10] + ".pdf"),
+        ("a" * 300 + ".html", "a" * 95 + ".html"),
+    ],
+)
 def test_sanitize_filename_keeps_uploads_inside_the_folder(name, safe):
     assert sanitize_filename(name) == safe
 
@@ -58,8 +68,13 @@ def test_upload_goes_in_and_same_name_replaces(tmp_path, index_copy, embedder, p
     assert result.report.added == ["zephyrine-memo"]
     assert list(tmp_path.glob("*.txt")) == []  # nothing escaped the corpus folder
 
-    again = add_uploads([("Zephyrine Memo.txt", NOTE + b"\nA second paragraph about hiring.\n")], corpus,
-                        index_copy, embedder, principal=LOCAL)
+    again = add_uploads(
+        [("Zephyrine Memo.txt", NOTE + b"\nA second paragraph about hiring.\n")],
+        corpus,
+        index_copy,
+        embedder,
+        principal=LOCAL,
+    )
     assert again.report.updated == ["zephyrine-memo"]
     index = Index.open(index_copy, embedder.name, embedder.dimension)
     assert [d.doc_id for d in index.documents].count("zephyrine-memo") == 1
@@ -68,8 +83,13 @@ def test_upload_goes_in_and_same_name_replaces(tmp_path, index_copy, embedder, p
 
 def test_bad_files_are_reported_and_the_rest_go_in(tmp_path, index_copy, embedder, principal=LOCAL):
     corpus = tmp_path / "corpus"
-    result = add_uploads([("broken.pdf", b"%PDF-1.4 not really a pdf"), ("tool.exe", b"MZ"),
-                          ("good.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
+    result = add_uploads(
+        [("broken.pdf", b"%PDF-1.4 not really a pdf"), ("tool.exe", b"MZ"), ("good.md", NOTE)],
+        corpus,
+        index_copy,
+        embedder,
+        principal=LOCAL,
+    )
     assert result.report.added == ["good"]
     assert len(result.errors) == 2
     assert any(line.startswith("broken.pdf: ") for line in result.errors)
@@ -93,12 +113,16 @@ def test_failed_replacement_keeps_the_old_file_and_index(tmp_path, index_copy, e
 
 def test_failed_ingest_of_everything_writes_no_generation(tmp_path, index_copy, embedder, principal=LOCAL):
     generation = current_generation(index_copy)
-    result = add_uploads([("broken.pdf", b"%PDF-1.4 garbage")], tmp_path / "corpus", index_copy, embedder, principal=LOCAL)
+    result = add_uploads(
+        [("broken.pdf", b"%PDF-1.4 garbage")], tmp_path / "corpus", index_copy, embedder, principal=LOCAL
+    )
     assert result.saved == {}
     assert current_generation(index_copy) == generation
 
 
-def test_delete_removes_from_index_and_deletes_only_files_inside_the_corpus(tmp_path, index_copy, embedder, principal=LOCAL):
+def test_delete_removes_from_index_and_deletes_only_files_inside_the_corpus(
+    tmp_path, index_copy, embedder, principal=LOCAL
+):
     corpus = tmp_path / "corpus"
     add_uploads([("memo.md", NOTE)], corpus, index_copy, embedder, principal=LOCAL)
     report, removed = delete_document(index_copy, embedder, "memo", corpus, principal=LOCAL)
@@ -124,6 +148,7 @@ def test_names_without_ascii_get_distinct_stable_names():
 
 # --- the server's own upload limit (issue 12, finding 7) ------------------------------------------------
 
+
 def test_streamlit_max_upload_size_equals_our_limit():
     """Streamlit's server.maxUploadSize (MiB), as `make run` / `streamlit run` from the project folder reads it."""
     import os
@@ -133,20 +158,27 @@ def test_streamlit_max_upload_size_equals_our_limit():
     from tests.conftest import ROOT
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    script = ("from streamlit import config; config.get_config_options(force_reparse=True); "
-              "print(config.get_option('server.maxUploadSize'))")
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True).stdout
+    script = (
+        "from streamlit import config; config.get_config_options(force_reparse=True); "
+        "print(config.get_option('server.maxUploadSize'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert MAX_UPLOAD_BYTES % 2**20 == 0 and int(out.strip()) == MAX_UPLOAD_BYTES // 2**20
-    make = subprocess.run(["make", "-n", "run", f"VENV={ROOT / '.venv'}"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    make = subprocess.run(
+        ["make", "-n", "run", f"VENV={ROOT / '.venv'}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "maxUploadSize" not in make  # the config file is the one place it is set
 
 
 # --- staged uploads, moved in under the lock, with a real rollback (issue 12, finding 10) ------------------
 
-OLD = {"a.md": b"Old a: the Lodz plant opens in 2026.\n", "b.md": b"Old b: 1,200 workers.\n",
-       "c.md": b"Old c: batteries for Europe.\n"}
+OLD = {
+    "a.md": b"Old a: the Lodz plant opens in 2026.\n",
+    "b.md": b"Old b: 1,200 workers.\n",
+    "c.md": b"Old c: batteries for Europe.\n",
+}
 
 
 def _corpus_with_old_files(tmp_path):
@@ -203,8 +235,9 @@ def test_an_ingest_that_raises_puts_back_every_file(tmp_path, index_copy, embedd
     _nothing_left_behind(tmp_path, corpus)
 
 
-def test_uploads_are_staged_outside_the_corpus_and_moved_in_only_under_the_lock(tmp_path, index_copy, embedder,
-                                                                             monkeypatch):
+def test_uploads_are_staged_outside_the_corpus_and_moved_in_only_under_the_lock(
+    tmp_path, index_copy, embedder, monkeypatch
+):
     import fcntl
     import os
 

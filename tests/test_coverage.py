@@ -11,17 +11,22 @@ from rag.answer.coverage import constraints, covers, question_parts, without_ins
 from rag.documents import Document
 from rag.engine import contexts_of
 
-FILING_QUESTION = ("What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the "
-                   "question by relying on the details shown in the cash flow statement.")
+FILING_QUESTION = (
+    "What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the "
+    "question by relying on the details shown in the cash flow statement."
+)
 CASH_FLOW_ROW = "Purchases of property, plant and equipment (PP&E): 2018: (1,577); 2017: (1,373); 2016: (1,420)"
 
 
-@pytest.mark.parametrize("question, asked", [
-    (FILING_QUESTION, "What is the FY2018 capital expenditure amount for 3M?"),
-    ("How much did revenue grow? Answer in USD millions. Round to two decimals.", "How much did revenue grow?"),
-    ("Please answer briefly. Which segment grew fastest?", "Which segment grew fastest?"),
-    ("List the main risks.", "List the main risks."),  # a question that is one instruction stays
-])
+@pytest.mark.parametrize(
+    "question, asked",
+    [
+        (FILING_QUESTION, "What is the FY2018 capital expenditure amount for 3M?"),
+        ("How much did revenue grow? Answer in USD millions. Round to two decimals.", "How much did revenue grow?"),
+        ("Please answer briefly. Which segment grew fastest?", "Which segment grew fastest?"),
+        ("List the main risks.", "List the main risks."),  # a question that is one instruction stays
+    ],
+)
 def test_instruction_sentences_are_not_part_of_what_is_asked(question, asked):
     assert without_instructions(question) == asked
 
@@ -32,8 +37,17 @@ def test_an_instruction_sentence_names_nothing_to_cover():
     assert covers(question_parts(FILING_QUESTION), CASH_FLOW_ROW)
 
 
-@pytest.mark.parametrize("word, year", [("FY2018", "2018"), ("FY18", "2018"), ("fiscal 2018", "2018"),
-                                        ("Q2 FY2024", "2024"), ("2Q24", "2024"), ("Q3'23", "2023")])
+@pytest.mark.parametrize(
+    "word, year",
+    [
+        ("FY2018", "2018"),
+        ("FY18", "2018"),
+        ("fiscal 2018", "2018"),
+        ("Q2 FY2024", "2024"),
+        ("2Q24", "2024"),
+        ("Q3'23", "2023"),
+    ],
+)
 def test_report_periods_are_years_not_names(word, year):
     c = constraints(f"What were Apple's net sales in {word}?")
     assert c.names == (("Apple",),) and c.years == {year}
@@ -46,8 +60,15 @@ def test_a_quarter_alone_is_no_name():
 
 def test_a_document_that_names_its_issuer_and_period_covers_its_paragraphs():
     """A cash-flow table names neither the company nor the fiscal year's name; the cover and the file name do."""
-    doc = Document("3m-2018-10k", "Annual report", "annual report", "/data/3M_2018_10K.pdf", "0" * 64, "pdf",
-                   meta={"company": "3M Company", "form": "10-K", "period": "fiscal year ended December 31, 2018"})
+    doc = Document(
+        "3m-2018-10k",
+        "Annual report",
+        "annual report",
+        "/data/3M_2018_10K.pdf",
+        "0" * 64,
+        "pdf",
+        meta={"company": "3M Company", "form": "10-K", "period": "fiscal year ended December 31, 2018"},
+    )
 
     class FakeIndex:  # only `documents` is read
         documents = [doc]

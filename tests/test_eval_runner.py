@@ -11,24 +11,47 @@ import math
 import pytest
 from click.testing import CliRunner
 
+from app.cli import cli
 from evals import cli as eval_cli
 from evals.cache import CachedEmbedder
 from evals.gold import DEFAULT_SET, GoldError, load_gold, resolve_evidence
 from evals.runner import evaluate
 from evals.scoring import BASELINE, TOLERANCE, check_against_baseline, summarize
-from app.cli import cli
 from rag.documents import Paragraph
 
 SMALL_SET = [
-    {"id": "t1", "question": "What figure do Chinese customs data give for the country's vehicle exports?",
-     "kind": "fact", "answerable": True, "reference_answer": "Over 6.4 million.", "key_facts": [["6.4 million"]],
-     "evidence": [{"doc_id": "caixin-commentary", "quote": "places the figure at over 6.4 million"}]},
-    {"id": "t2", "question": "How many electric cars were on the road worldwide at the end of 2024?",
-     "kind": "fact", "answerable": True, "reference_answer": "Almost 58 million.", "key_facts": [["58 million"]],
-     "evidence": [{"doc_id": "briefing-global-ev-market",
-                   "quote": "At the end of 2024 almost 58 million electric cars were on the road"}]},
-    {"id": "t3", "question": "What was the price of a cup of coffee in Paris in 1990?", "kind": "unanswerable",
-     "answerable": False, "reference_answer": "Not found in the documents.", "key_facts": [], "evidence": []},
+    {
+        "id": "t1",
+        "question": "What figure do Chinese customs data give for the country's vehicle exports?",
+        "kind": "fact",
+        "answerable": True,
+        "reference_answer": "Over 6.4 million.",
+        "key_facts": [["6.4 million"]],
+        "evidence": [{"doc_id": "caixin-commentary", "quote": "places the figure at over 6.4 million"}],
+    },
+    {
+        "id": "t2",
+        "question": "How many electric cars were on the road worldwide at the end of 2024?",
+        "kind": "fact",
+        "answerable": True,
+        "reference_answer": "Almost 58 million.",
+        "key_facts": [["58 million"]],
+        "evidence": [
+            {
+                "doc_id": "briefing-global-ev-market",
+                "quote": "At the end of 2024 almost 58 million electric cars were on the road",
+            }
+        ],
+    },
+    {
+        "id": "t3",
+        "question": "What was the price of a cup of coffee in Paris in 1990?",
+        "kind": "unanswerable",
+        "answerable": False,
+        "reference_answer": "Not found in the documents.",
+        "key_facts": [],
+        "evidence": [],
+    },
 ]
 
 
@@ -64,12 +87,14 @@ def test_every_gold_quote_resolves_to_one_paragraph(engine):
 
 def test_a_quote_that_matches_no_or_two_paragraphs_names_the_item():
     paras = [Paragraph("d", 1, "Exports rose to 6 million in 2023."), Paragraph("d", 2, "Exports rose again.")]
-    items = load_gold_lines([{"id": "x1", "question": "q", "answerable": True,
-                              "evidence": [{"doc_id": "d", "quote": "Exports rose"}]}])
+    items = load_gold_lines(
+        [{"id": "x1", "question": "q", "answerable": True, "evidence": [{"doc_id": "d", "quote": "Exports rose"}]}]
+    )
     with pytest.raises(GoldError, match=r"x1: quote matches 2 paragraphs"):
         resolve_evidence(items, paras)
-    items = load_gold_lines([{"id": "x2", "question": "q", "answerable": True,
-                              "evidence": [{"doc_id": "zz", "quote": "Exports rose"}]}])
+    items = load_gold_lines(
+        [{"id": "x2", "question": "q", "answerable": True, "evidence": [{"doc_id": "zz", "quote": "Exports rose"}]}]
+    )
     with pytest.raises(GoldError, match=r"x2: document 'zz' is not in the index"):
         resolve_evidence(items, paras)
 
@@ -134,8 +159,9 @@ def test_rag_eval_check_fails_when_a_metric_drops(run_eval, small_set, tmp_path)
 def test_shipped_corpus_meets_the_baseline(eval_engine):
     """The CI guard: the full gold set against evals/baseline.json."""
     baseline = json.loads(BASELINE.read_text())
-    rows = evaluate(eval_engine, load_gold(DEFAULT_SET), top_k=baseline["config"]["top_k"],
-                    mode=baseline["config"]["mode"])
+    rows = evaluate(
+        eval_engine, load_gold(DEFAULT_SET), top_k=baseline["config"]["top_k"], mode=baseline["config"]["mode"]
+    )
     drops, diff = check_against_baseline(summarize(rows), baseline, TOLERANCE)
     assert not drops, "quality regression against evals/baseline.json:\n" + diff
 
@@ -145,13 +171,22 @@ def test_rag_eval_beir_on_a_tiny_beir_folder(monkeypatch, embedder, tmp_path):
 
     folder = tmp_path / "tiny"
     (folder / "qrels").mkdir(parents=True)
-    docs = [("d1", "Battery prices", "Lithium-ion battery pack prices fell 20% to 115 dollars per kWh in 2024."),
-            ("d2", "Car exports", "China exported more than six million vehicles in 2023, leading the world."),
-            ("d3", "Tariffs", "The European Union imposed countervailing duties on electric cars made in China.")]
+    docs = [
+        ("d1", "Battery prices", "Lithium-ion battery pack prices fell 20% to 115 dollars per kWh in 2024."),
+        ("d2", "Car exports", "China exported more than six million vehicles in 2023, leading the world."),
+        ("d3", "Tariffs", "The European Union imposed countervailing duties on electric cars made in China."),
+    ]
     (folder / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in docs))
-    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in [
-        {"_id": "q1", "text": "How cheap did battery packs get?"}, {"_id": "q2", "text": "EU duties on Chinese EVs"},
-        {"_id": "q3", "text": "a query without qrels is skipped"}]))
+    (folder / "queries.jsonl").write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {"_id": "q1", "text": "How cheap did battery packs get?"},
+                {"_id": "q2", "text": "EU duties on Chinese EVs"},
+                {"_id": "q3", "text": "a query without qrels is skipped"},
+            ]
+        )
+    )
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
     monkeypatch.setattr(eval_cli, "load_embedder", lambda: embedder)
     monkeypatch.setattr(evals.beir, "CACHE_DIR", tmp_path / "cache")

@@ -19,8 +19,10 @@ from rag.index.layout import current_generation
 from rag.index.reader import Index
 from tests.conftest import CORPUS, ROOT
 
-PARA = ("Chinese carmakers build {n} plants abroad to serve local buyers, according to this test document. "
-        "Each sentence here is distinct so that its embedding differs from the others ({n}).")
+PARA = (
+    "Chinese carmakers build {n} plants abroad to serve local buyers, according to this test document. "
+    "Each sentence here is distinct so that its embedding differs from the others ({n})."
+)
 
 
 def write_doc(folder: Path, name: str, paragraphs: int, tag: str = "") -> Path:
@@ -101,8 +103,17 @@ def test_bad_files_fail_alone_and_documents_can_be_removed(tmp_path, embedder):
 def test_index_folder_format_is_versioned_and_pickle_free(corpus_index, embedder, tmp_path):
     generation = current_generation(corpus_index)
     files = sorted(p.name for p in (corpus_index / generation).iterdir())
-    assert files == ["bm25", "chunk_paras.npy", "manifest.json", "meta.sqlite", "references.npy",
-                     "sentence_offsets.npy", "sentences.f32", "vectors.f32", "vectors.faiss"]
+    assert files == [
+        "bm25",
+        "chunk_paras.npy",
+        "manifest.json",
+        "meta.sqlite",
+        "references.npy",
+        "sentence_offsets.npy",
+        "sentences.f32",
+        "vectors.f32",
+        "vectors.faiss",
+    ]
     manifest = json.loads((corpus_index / generation / "manifest.json").read_text())
     assert manifest["model"] == embedder.name and manifest["dimension"] == 384 and manifest["format_version"] == 2
     for f in (corpus_index / generation).rglob("*"):
@@ -137,8 +148,13 @@ def test_a_failed_swap_leaves_the_previous_index(tmp_path, embedder, monkeypatch
 
 def _start_ingest(corpus: Path, index_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(corpus), "--index", str(index_dir)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "ingest", str(corpus), "--index", str(index_dir)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.mark.parametrize("kill_when", ["embedding", "writing"])
@@ -264,6 +280,9 @@ def test_the_index_is_readable_by_its_owner_only(tmp_path, embedder):
     ingest([corpus], index_dir, embedder)
     written = [tmp_path / ".rag", *(tmp_path / ".rag").rglob("*")]
     assert len(written) > 10 and (index_dir / "encoder" / "model.onnx") in written
-    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in written
-             if p.stat().st_mode & 0o777 != (0o700 if p.is_dir() else 0o600)}
+    loose = {
+        str(p): oct(p.stat().st_mode & 0o777)
+        for p in written
+        if p.stat().st_mode & 0o777 != (0o700 if p.is_dir() else 0o600)
+    }
     assert loose == {}

@@ -46,8 +46,11 @@ def open_index(path, embedder) -> Index:
 
 def snapshot(index_dir: Path) -> dict[str, bytes]:
     """Every file of the index folder (but the lock) and its bytes: what "nothing was changed" compares."""
-    return {str(p.relative_to(index_dir)): p.read_bytes() for p in sorted(index_dir.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(index_dir)): p.read_bytes()
+        for p in sorted(index_dir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def _sql(db: Path, statement: str) -> None:
@@ -72,19 +75,28 @@ DAMAGE = {
     "current-escapes": (lambda d, g: (d / "CURRENT").write_text("../../etc"), "not the name of a generation"),
     "current-binary": (lambda d, g: (d / "CURRENT").write_bytes(b"\xff\xfe"), "CURRENT cannot be read"),
     "current-incomplete": (lambda d, g: (g / "manifest.json").unlink(), "which is incomplete"),
-    "manifest-not-json": (lambda d, g: (g / "manifest.json").write_text("{\"format\": "), "not readable JSON"),
+    "manifest-not-json": (lambda d, g: (g / "manifest.json").write_text('{"format": '), "not readable JSON"),
     "manifest-not-object": (lambda d, g: (g / "manifest.json").write_text("[]"), "holds list, not a JSON object"),
-    "manifest-no-chunking": (lambda d, g: (g / "manifest.json").write_text(json.dumps(
-        {k: v for k, v in json.loads((g / "manifest.json").read_text()).items() if k != "chunking"})),
-        "no chunking.max_words"),
-    "sqlite-garbage": (lambda d, g: (g / "meta.sqlite").write_bytes(b"not a database, " * 200),
-                       "meta.sqlite cannot be read"),
+    "manifest-no-chunking": (
+        lambda d, g: (g / "manifest.json").write_text(
+            json.dumps({k: v for k, v in json.loads((g / "manifest.json").read_text()).items() if k != "chunking"})
+        ),
+        "no chunking.max_words",
+    ),
+    "sqlite-garbage": (
+        lambda d, g: (g / "meta.sqlite").write_bytes(b"not a database, " * 200),
+        "meta.sqlite cannot be read",
+    ),
     "sqlite-missing": (lambda d, g: (g / "meta.sqlite").unlink(), "meta.sqlite is missing"),
     "sqlite-no-table": (lambda d, g: _sql(g / "meta.sqlite", "DROP TABLE chunks"), "no such table: chunks"),
-    "sqlite-bad-json": (lambda d, g: _sql(g / "meta.sqlite", "UPDATE paragraphs SET source_paras = '[1,'"),
-                        "malformed row"),
-    "sqlite-lost-rows": (lambda d, g: _sql(g / "meta.sqlite", "DELETE FROM paragraphs WHERE para = 2"),
-                         "manifest.json counts"),
+    "sqlite-bad-json": (
+        lambda d, g: _sql(g / "meta.sqlite", "UPDATE paragraphs SET source_paras = '[1,'"),
+        "malformed row",
+    ),
+    "sqlite-lost-rows": (
+        lambda d, g: _sql(g / "meta.sqlite", "DELETE FROM paragraphs WHERE para = 2"),
+        "manifest.json counts",
+    ),
     "faiss-garbage": (lambda d, g: (g / "vectors.faiss").write_bytes(b"garbage" * 100), "vectors.faiss cannot be read"),
     "faiss-missing": (lambda d, g: (g / "vectors.faiss").unlink(), "vectors.faiss is missing"),
     "faiss-count": (lambda d, g: _short_faiss(g), "vectors for"),
@@ -116,6 +128,7 @@ def damage(index_dir: Path, kind: str) -> str:
 
 
 # --- finding 8/9: reading a damaged index -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", DAMAGE)
 def test_opening_a_damaged_index_raises_index_damaged_with_the_fix(index_copy, embedder, kind):
@@ -153,8 +166,10 @@ def test_no_index_at_all_is_still_not_found_and_a_first_ingest_works(tmp_path, e
 
 # --- finding 8: ingest must not write over a damaged index --------------------------------------------
 
-@pytest.mark.parametrize("kind", ["current-missing", "current-mistyped", "manifest-not-json", "sqlite-garbage",
-                                  "faiss-count"])
+
+@pytest.mark.parametrize(
+    "kind", ["current-missing", "current-mistyped", "manifest-not-json", "sqlite-garbage", "faiss-count"]
+)
 def test_ingest_refuses_a_damaged_index_and_changes_nothing(index_copy, embedder, tmp_path, kind):
     damage(index_copy, kind)
     before = snapshot(index_copy)
@@ -227,6 +242,7 @@ def test_a_failed_write_leaves_no_stray_generation(index_copy, embedder, tmp_pat
 
 # --- the write lock -----------------------------------------------------------------------------------
 
+
 def test_write_lock_is_reentrant_in_one_thread_and_busy_for_others(tmp_path):
     index_dir = tmp_path / "index"
     errors = []
@@ -251,6 +267,7 @@ def test_write_lock_is_reentrant_in_one_thread_and_busy_for_others(tmp_path):
 
 # --- rag doctor ---------------------------------------------------------------------------------------
 
+
 def doctor(index_dir: Path, *args: str):
     return CliRunner().invoke(cli, ["doctor", "--index", str(index_dir), *args])
 
@@ -259,8 +276,20 @@ def test_doctor_passes_a_healthy_index(index_copy):
     result = doctor(index_copy)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert [line.split()[1] for line in lines] == ["folder", "lock", "CURRENT", "manifest", "vectors", "bm25", "metadata",
-                                                    "counts", "paragraphs", "sentences", "encoder", "generations"]
+    assert [line.split()[1] for line in lines] == [
+        "folder",
+        "lock",
+        "CURRENT",
+        "manifest",
+        "vectors",
+        "bm25",
+        "metadata",
+        "counts",
+        "paragraphs",
+        "sentences",
+        "encoder",
+        "generations",
+    ]
     assert all(line.startswith("ok ") for line in lines), result.output
 
 
@@ -282,11 +311,20 @@ def test_doctor_warns_about_an_index_without_sentence_vectors_or_encoder(index_c
     assert "rag ingest" in result.output
 
 
-@pytest.mark.parametrize("kind, check", [("current-missing", "CURRENT"), ("manifest-not-json", "manifest"),
-                                         ("sqlite-garbage", "metadata"), ("faiss-garbage", "vectors"),
-                                         ("faiss-count", "counts"), ("sqlite-lost-rows", "counts"),
-                                         ("bm25-garbage", "bm25"), ("bm25-short", "bm25"),
-                                         ("vectors-short", "vectors")])
+@pytest.mark.parametrize(
+    "kind, check",
+    [
+        ("current-missing", "CURRENT"),
+        ("manifest-not-json", "manifest"),
+        ("sqlite-garbage", "metadata"),
+        ("faiss-garbage", "vectors"),
+        ("faiss-count", "counts"),
+        ("sqlite-lost-rows", "counts"),
+        ("bm25-garbage", "bm25"),
+        ("bm25-short", "bm25"),
+        ("vectors-short", "vectors"),
+    ],
+)
 def test_doctor_names_the_broken_part_and_the_fix(index_copy, kind, check):
     message = damage(index_copy, kind)
     result = doctor(index_copy)
@@ -357,6 +395,7 @@ def test_doctor_repair_refuses_while_a_writer_holds_the_lock(index_copy):
 
 # --- finding 6: the UI listens on this machine only ---------------------------------------------------
 
+
 def _non_loopback_ipv4() -> str | None:
     """An address of this machine other than 127.x (a UDP connect sends nothing), or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -394,9 +433,25 @@ def test_the_ui_server_listens_on_loopback_only():
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env = {k: v for k, v in env.items() if not k.startswith("STREAMLIT_")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "ui/main.py", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "ui/main.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         while not _accepts("127.0.0.1", port):
@@ -413,9 +468,15 @@ def test_the_ui_server_listens_on_loopback_only():
 
 def test_make_run_binds_to_loopback_unless_the_operator_says_otherwise():
     def run_line(**env):
-        out = subprocess.run(["make", "-n", "run", f"VENV={Path(sys.executable).parent.parent}"], cwd=ROOT,
-                             env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
-        return out[out.index("streamlit run"):]
+        out = subprocess.run(
+            ["make", "-n", "run", f"VENV={Path(sys.executable).parent.parent}"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return out[out.index("streamlit run") :]
 
     assert "--server.address 127.0.0.1" in run_line()
     assert "--server.address 0.0.0.0" in run_line(RAG_BIND_ADDRESS="0.0.0.0")

@@ -36,16 +36,22 @@ def test_shipped_commentary_keeps_source_paragraphs_out_of_text():
 
 def test_html_drops_furniture_and_keeps_blocks(tmp_path):
     f = tmp_path / "page.html"
-    f.write_text("""<html><head><title>Trade notes</title><meta name="kind" content="briefing">
+    f.write_text(
+        """<html><head><title>Trade notes</title><meta name="kind" content="briefing">
     <script>alert('x')</script></head><body><nav><a href="/">Home</a> <a href="/about">About</a></nav>
     <h1>Trade notes</h1><p>The EU set <b>countervailing</b> duties
     on Chinese EVs.</p><ul><li>Brazil raised its tariff.</li></ul>
     <table><tr><th>Market</th><th>Rate</th></tr><tr><td>Canada</td><td>100%</td></tr></table>
-    <footer>Copyright 2026 Example Ltd</footer></body></html>""", "utf-8")
+    <footer>Copyright 2026 Example Ltd</footer></body></html>""",
+        "utf-8",
+    )
     loaded = load_file(f)
     assert (loaded.document.title, loaded.document.kind) == ("Trade notes", "briefing")
     assert [p.text for p in loaded.paragraphs] == [
-        "The EU set countervailing duties on Chinese EVs.", "Brazil raised its tariff.", "Market: Canada; Rate: 100%."]
+        "The EU set countervailing duties on Chinese EVs.",
+        "Brazil raised its tariff.",
+        "Market: Canada; Rate: 100%.",
+    ]
 
 
 @pytest.mark.parametrize("library", ["pdfium", "pypdf"])
@@ -60,15 +66,20 @@ def test_pdf_paragraphs_join_lines_repair_hyphens_cross_pages_and_drop_running_l
     texts = [p.text for p in paras]
     assert not any("running header" in t or "Page " in t for t in texts)
     first = paras[0]
-    assert first.text == ("The first paragraph explains that exports were counted by the association of "
-                          "manufacturers, and that customs data gave a higher total.")
+    assert first.text == (
+        "The first paragraph explains that exports were counted by the association of "
+        "manufacturers, and that customs data gave a higher total."
+    )
     crossing = [p for p in paras if BREAK_SENTENCE_START in p.text]
     assert len(crossing) == 1 and crossing[0].text.endswith(BREAK_SENTENCE_END) and crossing[0].page == 1
     # The table is one paragraph: its caption (the heading above it), then a line per row, each value named.
     table = [p for p in paras if p.table is not None]
     assert len(table) == 1 and table[0].table.header == (("Year", "Exports", "NEV exports"),)
-    assert table[0].text.split("\n") == ["Figures", "2022 — Exports: 3.11 million; NEV exports: 679,000",
-                                         "2023 — Exports: 4.91 million; NEV exports: 1.2 million"]
+    assert table[0].text.split("\n") == [
+        "Figures",
+        "2022 — Exports: 3.11 million; NEV exports: 679,000",
+        "2023 — Exports: 4.91 million; NEV exports: 1.2 million",
+    ]
     assert "Russia was the largest destination." in texts and "Mexico came second." in texts
     assert paras[-1].page == 3 and paras[-1].heading == "Figures"
     assert [p.para for p in paras] == list(range(1, len(paras) + 1))
@@ -85,15 +96,22 @@ def test_filing_cover_gives_title_kind_date_and_rows_of_figures_are_a_table_with
     loaded = load_file(filing_pdf(tmp_path / "2023 Q2 EXWI.pdf"))
     doc = loaded.document
     assert doc.title == "Example Widgets Inc. Form 10-Q, quarterly period ended April 1, 2023"
-    assert (doc.kind, doc.meta["company"], doc.meta["date"]) == ("quarterly report", "Example Widgets Inc.", "2023-04-01")
+    assert (doc.kind, doc.meta["company"], doc.meta["date"]) == (
+        "quarterly report",
+        "Example Widgets Inc.",
+        "2023-04-01",
+    )
     assert doc.meta["file_title"] == "0000000000-23-000042"  # the PDF's own title, which named nothing
     assert doc.meta["running_heads"] == "Example Widgets Inc. | Q2 2023 Form 10-Q"
     texts = [p.text for p in loaded.paragraphs]
     # A label followed by figures is a row, not a header for the rows below it: this table has no header.
     table = [p for p in loaded.paragraphs if p.table is not None]
     assert len(table) == 1 and table[0].table.header == ()
-    assert table[0].text.split("\n") == ["Products — $ 96,388; $ 104,429", "Services — 20,766; 19,516",
-                                         "Total net sales — 117,154; 123,945"]
+    assert table[0].text.split("\n") == [
+        "Products — $ 96,388; $ 104,429",
+        "Services — 20,766; 19,516",
+        "Total net sales — 117,154; 123,945",
+    ]
     # The sentence above it ends with a full stop: it stays a paragraph, not the table's caption.
     assert "The following table shows the results of operations for the quarter." in texts
     assert not any("Form 10-Q |" in t for t in texts)
@@ -105,18 +123,25 @@ def test_unknown_pdf_library_is_refused_with_the_valid_ones(tmp_path, monkeypatc
         load_file(report_pdf(tmp_path / "report.pdf"))
 
 
-@pytest.mark.parametrize("name, make, reason", [
-    ("locked.pdf", lambda p: encrypted_pdf(p, user_password="s3cret"), "needs a password"),
-    ("scan.pdf", scanned_pdf, "no text layer"),
-    ("broken.pdf", lambda p: p.write_bytes(b"%PDF-1.7\n1 0 obj <</Type /Catalog>> garbage\n%%EOF"), "corrupt"),
-    ("truncated.pdf", lambda p: p.write_bytes(report_pdf(p).read_bytes()[:900]), "corrupt"),
-    ("empty.md", lambda p: p.write_text(""), "empty file"),
-    ("blank.txt", lambda p: p.write_text("  \n\n  "), "empty file"),
-    ("image.txt", lambda p: p.write_bytes(bytes(range(256)) * 8), "binary"),
-    ("bad-encoding.txt", lambda p: p.write_bytes("caf\u00e9 ".encode("cp1252") + b"\x81\x8d\x90 text"), "not UTF-8"),
-    ("slides.pptx", lambda p: p.write_bytes(b"PK\x03\x04"), "unsupported file type '.pptx'"),
-    ("gone.md", lambda p: p.symlink_to(p.parent / "missing-target.md"), "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "name, make, reason",
+    [
+        ("locked.pdf", lambda p: encrypted_pdf(p, user_password="s3cret"), "needs a password"),
+        ("scan.pdf", scanned_pdf, "no text layer"),
+        ("broken.pdf", lambda p: p.write_bytes(b"%PDF-1.7\n1 0 obj <</Type /Catalog>> garbage\n%%EOF"), "corrupt"),
+        ("truncated.pdf", lambda p: p.write_bytes(report_pdf(p).read_bytes()[:900]), "corrupt"),
+        ("empty.md", lambda p: p.write_text(""), "empty file"),
+        ("blank.txt", lambda p: p.write_text("  \n\n  "), "empty file"),
+        ("image.txt", lambda p: p.write_bytes(bytes(range(256)) * 8), "binary"),
+        (
+            "bad-encoding.txt",
+            lambda p: p.write_bytes("caf\u00e9 ".encode("cp1252") + b"\x81\x8d\x90 text"),
+            "not UTF-8",
+        ),
+        ("slides.pptx", lambda p: p.write_bytes(b"PK\x03\x04"), "unsupported file type '.pptx'"),
+        ("gone.md", lambda p: p.symlink_to(p.parent / "missing-target.md"), "cannot be read"),
+    ],
+)
 def test_bad_inputs_get_one_line_errors_naming_the_file(tmp_path, name, make, reason):
     path = tmp_path / name
     make(path)

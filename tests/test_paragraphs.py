@@ -1,7 +1,7 @@
-from rag.passages import make_passages
 from rag.cite.markers import format_marker, parse_markers, strip_markers
 from rag.documents import Paragraph
 from rag.load.paragraphs import Block, extract_source_paras, number_paragraphs, split_plain_text
+from rag.passages import make_passages
 from rag.sentences import split_sentences
 
 
@@ -26,11 +26,16 @@ def test_hard_wrapped_paragraphs_are_joined_and_blank_lines_separate():
 
 
 def test_markdown_headings_lists_and_tables():
-    text = ("# Title\n\nIntro paragraph.\n\n## Section\n\n- first item\n- second item\n  continued\n\n"
-            "| Year | Exports |\n|---|---|\n| 2023 | 4.91 million |\n")
+    text = (
+        "# Title\n\nIntro paragraph.\n\n## Section\n\n- first item\n- second item\n  continued\n\n"
+        "| Year | Exports |\n|---|---|\n| 2023 | 4.91 million |\n"
+    )
     assert kinds_and_texts(split_plain_text(text, markdown=True)) == [
-        ("heading", "Title"), ("para", "Intro paragraph."), ("heading", "Section"),
-        ("item", "first item"), ("item", "second item continued"),
+        ("heading", "Title"),
+        ("para", "Intro paragraph."),
+        ("heading", "Section"),
+        ("item", "first item"),
+        ("item", "second item continued"),
         ("para", "Year: 2023; Exports: 4.91 million."),
     ]
 
@@ -43,16 +48,21 @@ def test_source_markers_become_metadata_and_leave_the_text():
 
 
 def test_numbering_carries_headings_and_skips_empty_blocks():
-    paras = number_paragraphs("d", [Block("Intro", "heading"), Block("  "), Block("One [para. 2]."),
-                                    Block("Two.", "item")])
+    paras = number_paragraphs(
+        "d", [Block("Intro", "heading"), Block("  "), Block("One [para. 2]."), Block("Two.", "item")]
+    )
     assert [(p.para, p.heading, p.text, p.source_paras) for p in paras] == [
-        (1, "Intro", "One.", (2,)), (2, "Intro", "Two.", ()),
+        (1, "Intro", "One.", (2,)),
+        (2, "Intro", "Two.", ()),
     ]
 
 
 def test_sentences_respect_abbreviations_and_decimals():
     assert split_sentences("The U.S. market is 16 million. The EU sells 12.5 million cars. Dr. Li agreed.") == [
-        "The U.S. market is 16 million.", "The EU sells 12.5 million cars.", "Dr. Li agreed."]
+        "The U.S. market is 16 million.",
+        "The EU sells 12.5 million cars.",
+        "Dr. Li agreed.",
+    ]
     assert split_sentences("") == []
     assert split_sentences("A rose [a paras. 2 and 3]. B fell.") == ["A rose [a paras. 2 and 3].", "B fell."]
 

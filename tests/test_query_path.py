@@ -16,23 +16,26 @@ import sys
 import numpy as np
 import pytest
 
-from rag.embed import onnx_encoder
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.embed import onnx_encoder
 from rag.embed.embedder import Embedder
+from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE, vector_texts
 from rag.engine import Engine, titles_of
 from rag.errors import BadArgument, IndexDamaged
 from rag.index.ingest import ingest
-from rag.present import to_json
-from rag.embed.sentence_vectors import OFFSETS_FILE, VECTORS_FILE, vector_texts
-from rag.sentences import split_sentences
 from rag.index.layout import current_generation
 from rag.index.reader import Index
-
+from rag.present import to_json
+from rag.sentences import split_sentences
 from tests.conftest import CORPUS, ROOT
 
-QUESTIONS = ["How many vehicles did China export in 2023?", "What definitive duty did the EU set on BYD?",
-             "Which country did Chinese carmakers export the most vehicles to?", "Why should carmakers localise?",
-             "Who won the 2022 World Cup?"]
+QUESTIONS = [
+    "How many vehicles did China export in 2023?",
+    "What definitive duty did the EU set on BYD?",
+    "Which country did Chinese carmakers export the most vehicles to?",
+    "Why should carmakers localise?",
+    "Who won the 2022 World Cup?",
+]
 
 
 def test_the_onnx_encoder_gives_the_torch_models_vectors(corpus_index, embedder, engine):
@@ -155,7 +158,7 @@ def test_damaged_sentence_vectors_are_a_damaged_index(corpus_index, tmp_path, em
     folder = copy / current_generation(copy)
     if damage == "truncated":
         data = (folder / VECTORS_FILE).read_bytes()
-        (folder / VECTORS_FILE).write_bytes(data[:len(data) // 2])
+        (folder / VECTORS_FILE).write_bytes(data[: len(data) // 2])
     else:
         np.save(folder / OFFSETS_FILE, np.zeros(3, dtype=np.int64))
     with pytest.raises(IndexDamaged, match="sentence"):
@@ -164,12 +167,20 @@ def test_damaged_sentence_vectors_are_a_damaged_index(corpus_index, tmp_path, em
 
 def test_a_cold_rag_ask_never_imports_torch_and_prints_its_timings(corpus_index):
     """The whole point of the ONNX encoder: a fresh `rag ask` process loads neither torch nor sentence-transformers."""
-    code = ("import sys; from click.testing import CliRunner; from app.cli import cli; "
-            f"r = CliRunner().invoke(cli, ['ask', '--index', {str(corpus_index)!r}, '--timings', "
-            f"{QUESTIONS[0]!r}]); print(r.output, repr(r.exception)); "
-            "print('LOADED', sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    code = (
+        "import sys; from click.testing import CliRunner; from app.cli import cli; "
+        f"r = CliRunner().invoke(cli, ['ask', '--index', {str(corpus_index)!r}, '--timings', "
+        f"{QUESTIONS[0]!r}]); print(r.output, repr(r.exception)); "
+        "print('LOADED', sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     assert "LOADED []" in out, out
     assert "load query encoder (onnx)" in out and "question 1: embed_question" in out and "5.221 million" in out, out
 
@@ -201,4 +212,4 @@ def test_documents_in_bfloat16_are_the_float32_vectors_to_three_decimals(engine,
 def test_a_bad_document_precision_is_a_clear_error(embedder, monkeypatch):
     monkeypatch.setenv("RAG_DOCUMENT_PRECISION", "int4")
     with pytest.raises(BadArgument, match="RAG_DOCUMENT_PRECISION must be one of float32, bfloat16"):
-        _fresh_documents(embedder).document_model
+        _ = _fresh_documents(embedder).document_model

@@ -19,17 +19,30 @@ def _gold():
     return [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("followup,previous,expected", [
-    ("And what about Korea?", [JAPAN], "How many vehicles did Korean makers build overseas in 2023?"),
-    ("How about 2014?", [JAPAN], "How many vehicles did Japanese makers build overseas in 2014?"),
-    ("What about Kia?", ["How many cars did Hyundai build in Alabama in 2013?"],
-     "How many cars did Kia build in Alabama in 2013?"),
-    ("And in China?", ["What share of global car sales did electric cars take in 2024?"],
-     "What share of global car sales did electric cars take in 2024, in China?"),
-    ("When did it open?", ["Where is Hyundai's first US plant?"], "When did it open? (about: Hyundai first US plant)"),
-    ("Who owns NUMMI?", [JAPAN], "Who owns NUMMI?"),  # standalone already
-    ("And for 2014?", [JAPAN, "What about Korea?"], "How many vehicles did Korean makers build overseas in 2014?"),
-])
+@pytest.mark.parametrize(
+    "followup,previous,expected",
+    [
+        ("And what about Korea?", [JAPAN], "How many vehicles did Korean makers build overseas in 2023?"),
+        ("How about 2014?", [JAPAN], "How many vehicles did Japanese makers build overseas in 2014?"),
+        (
+            "What about Kia?",
+            ["How many cars did Hyundai build in Alabama in 2013?"],
+            "How many cars did Kia build in Alabama in 2013?",
+        ),
+        (
+            "And in China?",
+            ["What share of global car sales did electric cars take in 2024?"],
+            "What share of global car sales did electric cars take in 2024, in China?",
+        ),
+        (
+            "When did it open?",
+            ["Where is Hyundai's first US plant?"],
+            "When did it open? (about: Hyundai first US plant)",
+        ),
+        ("Who owns NUMMI?", [JAPAN], "Who owns NUMMI?"),  # standalone already
+        ("And for 2014?", [JAPAN, "What about Korea?"], "How many vehicles did Korean makers build overseas in 2014?"),
+    ],
+)
 def test_rule_rewrite(followup, previous, expected):
     assert rule_rewrite(followup, previous).standalone == expected
 
@@ -46,7 +59,9 @@ def test_no_history_means_no_rewrite_and_no_llm_call():
 
 
 def test_llm_rewrite_is_used_and_cleaned():
-    model = FakeListChatModel(responses=['Standalone question: "How many vehicles did Korean makers build abroad in 2023?"\nextra'])
+    model = FakeListChatModel(
+        responses=['Standalone question: "How many vehicles did Korean makers build abroad in 2023?"\nextra']
+    )
     r = rewrite_followup("And what about Korea?", [{"role": "user", "content": JAPAN}], model)
     assert (r.method, r.standalone) == ("llm", "How many vehicles did Korean makers build abroad in 2023?")
 
@@ -86,9 +101,12 @@ def test_cli_ask_with_history(corpus_index, tmp_path):
     from app.cli import cli
 
     history = tmp_path / "turns.json"
-    history.write_text(json.dumps([{"role": "user", "content": JAPAN}, {"role": "assistant", "content": "17.2 million."}]))
-    result = CliRunner().invoke(cli, ["ask", "How about 2014?", "--history", str(history), "--index",
-                                      str(corpus_index), "--json"])
+    history.write_text(
+        json.dumps([{"role": "user", "content": JAPAN}, {"role": "assistant", "content": "17.2 million."}])
+    )
+    result = CliRunner().invoke(
+        cli, ["ask", "How about 2014?", "--history", str(history), "--index", str(corpus_index), "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["standalone_question"] == "How many vehicles did Japanese makers build overseas in 2014?"

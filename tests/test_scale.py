@@ -17,23 +17,27 @@ import numpy as np
 import pytest
 import Stemmer
 
+from rag.errors import IndexDamaged
 from rag.index import ann
 from rag.index.bm25 import Postings, PostingsWriter, Vocabulary, words, write_impacts
-from rag.errors import IndexDamaged
 from rag.index.ingest import ingest
-from rag.retrieve.hybrid import Bm25Retriever, HybridRetriever
 from rag.index.layout import current_generation
 from rag.index.lock import write_lock
 from rag.index.reader import Index
 from rag.index.writer import write_generation
+from rag.retrieve.hybrid import Bm25Retriever, HybridRetriever
 from tests.conftest import ROOT
 
 NOTE = "The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
 
 
 def gold_questions(limit: int | None = None) -> list[str]:
-    questions = [json.loads(line)["question"] for path in sorted((ROOT / "evals/gold").glob("*.jsonl"))
-                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [
+        json.loads(line)["question"]
+        for path in sorted((ROOT / "evals/gold").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     return questions[:limit]
 
 
@@ -109,8 +113,11 @@ def test_ivfpq_recall_at_10_against_exact_on_real_questions(exact_index, questio
     rng = np.random.default_rng(0)
     real = np.asarray(exact_index.vectors)
     n = 20_000
-    vectors = real[rng.integers(0, len(real), n)] + rng.uniform(0, 0.6, (n, 1)).astype(np.float32) * \
-        real[rng.integers(0, len(real), n)] + rng.normal(0, 0.03, (n, real.shape[1])).astype(np.float32)
+    vectors = (
+        real[rng.integers(0, len(real), n)]
+        + rng.uniform(0, 0.6, (n, 1)).astype(np.float32) * real[rng.integers(0, len(real), n)]
+        + rng.normal(0, 0.03, (n, real.shape[1])).astype(np.float32)
+    )
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     spec = ann.plan(n, real.shape[1], limit=1000)
     assert spec["kind"] == "ivfpq" and spec["nprobe"] < spec["cells"]
@@ -225,7 +232,7 @@ def test_an_ingest_that_adds_documents_to_a_large_index_appends(ivf_dir, embedde
     after = open_index(index_dir, embedder)
     assert after.manifest["dense"] == before.manifest["dense"]  # not retrained: the new vector was added
     assert after.faiss.ntotal == before.faiss.ntotal + 1
-    assert np.array_equal(np.asarray(after.vectors[:len(old_vectors)]), old_vectors)
+    assert np.array_equal(np.asarray(after.vectors[: len(old_vectors)]), old_vectors)
     assert after.paragraphs_at(range(before.paragraph_count)) == old_paragraphs  # old positions unchanged
     assert after.paragraphs_at([before.paragraph_count])[0].doc_id == "zephyrine"
     assert after.postings.paragraphs == before.paragraph_count + 1
@@ -240,12 +247,17 @@ def test_an_ingest_that_adds_documents_to_a_large_index_appends(ivf_dir, embedde
     assert np.array_equal(np.asarray(again.vectors), old_vectors)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda g: (g / "vectors.faiss").write_bytes(b"garbage" * 100), "vectors.faiss cannot be read"),
-    (lambda g: faiss.write_index(faiss.IndexFlatIP(384), str(g / "vectors.faiss")),
-     "vectors.faiss (cannot be read|is not the ivfpq index)"),
-    (lambda g: (g / "bm25" / "indptr.npy").unlink(), "bm25/indptr.npy is missing"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda g: (g / "vectors.faiss").write_bytes(b"garbage" * 100), "vectors.faiss cannot be read"),
+        (
+            lambda g: faiss.write_index(faiss.IndexFlatIP(384), str(g / "vectors.faiss")),
+            "vectors.faiss (cannot be read|is not the ivfpq index)",
+        ),
+        (lambda g: (g / "bm25" / "indptr.npy").unlink(), "bm25/indptr.npy is missing"),
+    ],
+)
 def test_a_damaged_approximate_index_is_index_damaged(ivf_dir, embedder, tmp_path, damage, message):
     index_dir = tmp_path / "index"
     shutil.copytree(ivf_dir, index_dir)

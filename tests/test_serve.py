@@ -27,22 +27,26 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from app.cli import cli
-from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
 from app import audit
 from app.auth import LOCAL, Principal, Role
+from app.cli import cli
 from app.serve import MAX_BODY_BYTES, MAX_TOP_K, corpus_paths, create_app, identify, load_tokens
+from rag.errors import ApiTokensConfigError, BadArgument, NotAllowed, NotAuthenticated
 from rag.index.lock import write_lock
 from tests.browser import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-QUESTIONS = ["How many vehicles did China export in 2023?",
-             "What share of their foreign sales do Chinese companies produce abroad?",
-             "Who won the 2022 World Cup?"]  # the last one abstains
+QUESTIONS = [
+    "How many vehicles did China export in 2023?",
+    "What share of their foreign sales do Chinese companies produce abroad?",
+    "Who won the 2022 World Cup?",
+]  # the last one abstains
 TOKENS = {"reader": "reader-token-0123456789", "editor": "editor-token-0123456789"}
-NOTE = ("# Zorblat Motors\n\nZorblat Motors exported 12,345 hovercraft in 2031, most of them to Lunar Base Alpha.\n\n"
-        "The hovercraft run on compressed kelp.\n")
+NOTE = (
+    "# Zorblat Motors\n\nZorblat Motors exported 12,345 hovercraft in 2031, most of them to Lunar Base Alpha.\n\n"
+    "The hovercraft run on compressed kelp.\n"
+)
 
 
 @contextmanager
@@ -66,8 +70,14 @@ def running(app):
         sock.close()
 
 
-def call(url: str, method: str = "GET", body=None, token: str | None = None, headers: dict | None = None,
-         data: bytes | None = None) -> tuple[int, dict, bytes]:
+def call(
+    url: str,
+    method: str = "GET",
+    body=None,
+    token: str | None = None,
+    headers: dict | None = None,
+    data: bytes | None = None,
+) -> tuple[int, dict, bytes]:
     """(status, headers, body) of one real HTTP request; an error status is returned, not raised."""
     headers = dict(headers or {})
     if body is not None:
@@ -109,9 +119,14 @@ def guarded(tmp_path_factory, corpus_index, embedder):
     (corpus / "zorblat-note.md").write_text(NOTE, encoding="utf-8")
     (base / "secret.md").write_text("# Secret\n\nThe vault code is 0000.\n", encoding="utf-8")
     tokens_file = base / "api-tokens.toml"
-    tokens_file.write_text("".join(f'[[tokens]]\nuser = "{role}-user"\nrole = "{role}"\n'
-                                   f'sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\n\n'
-                                   for role, token in TOKENS.items()), encoding="utf-8")
+    tokens_file.write_text(
+        "".join(
+            f'[[tokens]]\nuser = "{role}-user"\nrole = "{role}"\n'
+            f'sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"\n\n'
+            for role, token in TOKENS.items()
+        ),
+        encoding="utf-8",
+    )
     app = create_app(index, embedder=embedder, corpus_dir=corpus, tokens=load_tokens(tokens_file), backends={})
     with running(app) as url:
         yield {"url": url, "index": index, "corpus": corpus}
@@ -120,12 +135,15 @@ def guarded(tmp_path_factory, corpus_index, embedder):
 @pytest.fixture(scope="module")
 def cli_answers(corpus_index) -> list[dict]:
     """What `rag ask --json` prints for QUESTIONS, from the real CLI in this process (one model load)."""
-    result = CliRunner().invoke(cli, ["ask", *QUESTIONS, "--json", "--index", str(corpus_index)], env={"RAG_SERVER": None})
+    result = CliRunner().invoke(
+        cli, ["ask", *QUESTIONS, "--json", "--index", str(corpus_index)], env={"RAG_SERVER": None}
+    )
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 # ---- /ask -----------------------------------------------------------------------------------------------------------
+
 
 def test_ask_returns_exactly_what_rag_ask_json_prints(server, cli_answers):
     assert [a["question"] for a in cli_answers] == QUESTIONS
@@ -165,12 +183,17 @@ def test_concurrent_questions_share_one_engine_and_get_the_same_answers(server, 
 
 
 def test_a_follow_up_is_rewritten_with_its_history_as_rag_ask_does(server, corpus_index, tmp_path):
-    turns = [{"role": "user", "content": "How many vehicles did China export in 2023?"},
-             {"role": "assistant", "content": "5.221 million vehicles (2023)."}]
+    turns = [
+        {"role": "user", "content": "How many vehicles did China export in 2023?"},
+        {"role": "assistant", "content": "5.221 million vehicles (2023)."},
+    ]
     history = tmp_path / "turns.json"
     history.write_text(json.dumps(turns), encoding="utf-8")
-    local = CliRunner().invoke(cli, ["ask", "And in 2024?", "--json", "--history", str(history), "--index",
-                                     str(corpus_index)], env={"RAG_SERVER": None})
+    local = CliRunner().invoke(
+        cli,
+        ["ask", "And in 2024?", "--json", "--history", str(history), "--index", str(corpus_index)],
+        env={"RAG_SERVER": None},
+    )
     assert local.exit_code == 0, local.output
     expected = json.loads(local.stdout)
     status, got = call_json(f"{server}/ask", "POST", {"question": "And in 2024?", "history": turns})
@@ -189,13 +212,16 @@ def test_rag_ask_with_an_unreachable_server_fails_with_exit_code_5_and_loads_not
 
 def test_rag_ask_with_server_imports_no_model_index_or_engine(server):
     heavy = ["torch", "sentence_transformers", "faiss", "numpy", "rag.engine", "rag.index.reader", "fastapi"]
-    script = ("import json, sys\nfrom app.cli import cli\n"
-              "try:\n    cli(['ask', '--json', sys.argv[1]])\nexcept SystemExit as e:\n    code = e.code\n"
-              f"print(json.dumps({{'code': code, 'loaded': [m for m in {heavy!r} if m in sys.modules]}}))\n")
+    script = (
+        "import json, sys\nfrom app.cli import cli\n"
+        "try:\n    cli(['ask', '--json', sys.argv[1]])\nexcept SystemExit as e:\n    code = e.code\n"
+        f"print(json.dumps({{'code': code, 'loaded': [m for m in {heavy!r} if m in sys.modules]}}))\n"
+    )
     env = {**os.environ, "RAG_SERVER": server, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script, QUESTIONS[0]], capture_output=True, text=True, env=env,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script, QUESTIONS[0]], capture_output=True, text=True, env=env, timeout=60
+    )
     wall = time.perf_counter() - t0
     answer, report = [json.loads(line) for line in done.stdout.splitlines()]
     assert report == {"code": 0, "loaded": []}, done.stderr
@@ -222,8 +248,10 @@ def sse_events(url: str, body: dict, headers: dict | None = None) -> list[tuple[
 
 def test_ask_streams_server_sent_events_ending_with_the_answer(server, cli_answers):
     expected = cli_answers[0]
-    for headers, body in [({"Accept": "text/event-stream"}, {"question": QUESTIONS[0]}),
-                          ({}, {"question": QUESTIONS[0], "stream": True})]:
+    for headers, body in [
+        ({"Accept": "text/event-stream"}, {"question": QUESTIONS[0]}),
+        ({}, {"question": QUESTIONS[0], "stream": True}),
+    ]:
         events = sse_events(server, body, headers)
         kinds = [kind for kind, _ in events]
         assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"} and len(kinds) >= 2
@@ -241,8 +269,15 @@ def test_a_configured_llm_backend_streams_its_tokens_as_events(corpus_index, emb
     backend = Backend("smol", "openai", "smollm2", f"http://127.0.0.1:{llm.server_address[1]}/v1")
     try:
         with running(create_app(corpus_index, embedder=embedder, backends={"smol": backend})) as url:
-            events = sse_events(url, {"question": "What tariff did Turkey impose on Chinese cars?", "answerer": "smol",
-                                      "top_k": 3, "stream": True})
+            events = sse_events(
+                url,
+                {
+                    "question": "What tariff did Turkey impose on Chinese cars?",
+                    "answerer": "smol",
+                    "top_k": 3,
+                    "stream": True,
+                },
+            )
     finally:
         llm.shutdown()
     tokens = [data["text"] for kind, data in events if kind == "token"]
@@ -253,30 +288,35 @@ def test_a_configured_llm_backend_streams_its_tokens_as_events(corpus_index, emb
 
 
 def test_a_stream_refused_before_it_starts_is_a_typed_json_error(server):
-    status, headers, raw = call(f"{server}/ask", "POST", {"question": "x", "answerer": "gpt"},
-                                headers={"Accept": "text/event-stream"})
+    status, headers, raw = call(
+        f"{server}/ask", "POST", {"question": "x", "answerer": "gpt"}, headers={"Accept": "text/event-stream"}
+    )
     assert status == 400 and headers["content-type"] == "application/json"
     assert json.loads(raw)["error"]["type"] == "BadArgument"
 
 
 # ---- typed errors -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path, body, status, kind", [
-    ("POST", "/ask", {"question": "   "}, 400, "BadArgument"),
-    ("POST", "/ask", {"question": "x", "top_k": 0}, 422, "InvalidRequest"),
-    ("POST", "/ask", {"question": "x", "top_k": MAX_TOP_K + 1}, 422, "InvalidRequest"),
-    ("POST", "/ask", {"question": "x", "mode": "fuzzy"}, 422, "InvalidRequest"),
-    ("POST", "/ask", {"question": "x", "topk": 3}, 422, "InvalidRequest"),
-    ("POST", "/ask", {"question": "x", "history": [{"role": "system", "content": "y"}]}, 422, "InvalidRequest"),
-    ("POST", "/ask", {}, 422, "InvalidRequest"),
-    ("POST", "/ask", {"question": "x", "answerer": "openai:gpt-4o"}, 400, "BadArgument"),
-    ("GET", "/documents/no-such-doc/paragraphs/1", None, 404, "UnknownParagraph"),
-    ("GET", "/documents/caixin-commentary/paragraphs/9999", None, 404, "UnknownParagraph"),
-    ("GET", "/documents/caixin-commentary/paragraphs/0", None, 404, "UnknownParagraph"),
-    ("GET", "/documents/caixin-commentary/paragraphs/four", None, 422, "InvalidRequest"),
-    ("GET", "/no/such/route", None, 404, "NotFound"),
-    ("DELETE", "/ask", None, 405, "MethodNotAllowed"),
-])
+
+@pytest.mark.parametrize(
+    "method, path, body, status, kind",
+    [
+        ("POST", "/ask", {"question": "   "}, 400, "BadArgument"),
+        ("POST", "/ask", {"question": "x", "top_k": 0}, 422, "InvalidRequest"),
+        ("POST", "/ask", {"question": "x", "top_k": MAX_TOP_K + 1}, 422, "InvalidRequest"),
+        ("POST", "/ask", {"question": "x", "mode": "fuzzy"}, 422, "InvalidRequest"),
+        ("POST", "/ask", {"question": "x", "topk": 3}, 422, "InvalidRequest"),
+        ("POST", "/ask", {"question": "x", "history": [{"role": "system", "content": "y"}]}, 422, "InvalidRequest"),
+        ("POST", "/ask", {}, 422, "InvalidRequest"),
+        ("POST", "/ask", {"question": "x", "answerer": "openai:gpt-4o"}, 400, "BadArgument"),
+        ("GET", "/documents/no-such-doc/paragraphs/1", None, 404, "UnknownParagraph"),
+        ("GET", "/documents/caixin-commentary/paragraphs/9999", None, 404, "UnknownParagraph"),
+        ("GET", "/documents/caixin-commentary/paragraphs/0", None, 404, "UnknownParagraph"),
+        ("GET", "/documents/caixin-commentary/paragraphs/four", None, 422, "InvalidRequest"),
+        ("GET", "/no/such/route", None, 404, "NotFound"),
+        ("DELETE", "/ask", None, 405, "MethodNotAllowed"),
+    ],
+)
 def test_bad_requests_get_typed_json_errors_never_a_traceback(server, method, path, body, status, kind):
     got_status, headers, raw = call(f"{server}{path}", method, body)
     assert (got_status, headers["content-type"]) == (status, "application/json")
@@ -285,7 +325,9 @@ def test_bad_requests_get_typed_json_errors_never_a_traceback(server, method, pa
 
 
 def test_malformed_json_is_an_invalid_request(server):
-    status, body = call_json(f"{server}/ask", "POST", data=b'{"question": ', headers={"Content-Type": "application/json"})
+    status, body = call_json(
+        f"{server}/ask", "POST", data=b'{"question": ', headers={"Content-Type": "application/json"}
+    )
     assert status == 422 and body["error"]["type"] == "InvalidRequest"
 
 
@@ -318,14 +360,20 @@ def test_no_index_yet_is_a_503_and_an_undeclared_body_is_counted_as_it_arrives(t
         big = json.dumps({"question": "x" * 1500}).encode()
         parts = urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        conn.request("POST", "/ask", body=iter([big[:700], big[700:]]), headers={"Content-Type": "application/json"},
-                     encode_chunked=True)
+        conn.request(
+            "POST",
+            "/ask",
+            body=iter([big[:700], big[700:]]),
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
         response = conn.getresponse()
         assert response.status == 413 and json.loads(response.read())["error"]["type"] == "PayloadTooLarge"
         conn.close()
 
 
 # ---- documents and paragraphs -----------------------------------------------------------------------------------
+
 
 def test_documents_lists_what_rag_docs_json_lists(server, corpus_index):
     listed = CliRunner().invoke(cli, ["docs", "--json", "--index", str(corpus_index)])
@@ -344,8 +392,12 @@ def test_a_paragraph_checks_a_citation_of_an_answer(server):
     citation = answer["citations"][0]
     status, p = call_json(f"{server}/documents/{citation['doc_id']}/paragraphs/{citation['para']}")
     assert status == 200
-    assert (p["label"], p["text"], p["page"], p["sha256"]) == (citation["label"], citation["text"], citation["page"],
-                                                              citation["sha256"])
+    assert (p["label"], p["text"], p["page"], p["sha256"]) == (
+        citation["label"],
+        citation["text"],
+        citation["page"],
+        citation["sha256"],
+    )
     assert citation["quote"] in p["text"]
 
 
@@ -358,6 +410,7 @@ def test_a_paragraph_is_what_rag_show_prints(server, corpus_index):
 
 
 # ---- callers, roles and ingest ------------------------------------------------------------------------------------
+
 
 def test_with_a_tokens_file_every_request_needs_a_known_token(guarded):
     url = guarded["url"]
@@ -374,8 +427,9 @@ def test_with_a_tokens_file_every_request_needs_a_known_token(guarded):
 
     refused = CliRunner().invoke(cli, ["ask", QUESTIONS[0], "--server", url], env={"RAG_API_TOKEN": None})
     assert refused.exit_code == 1 and "NotAuthenticated" in refused.stderr and "RAG_API_TOKEN" in refused.stderr
-    answered = CliRunner().invoke(cli, ["ask", QUESTIONS[0], "--json", "--server", url],
-                                  env={"RAG_API_TOKEN": TOKENS["reader"]})
+    answered = CliRunner().invoke(
+        cli, ["ask", QUESTIONS[0], "--json", "--server", url], env={"RAG_API_TOKEN": TOKENS["reader"]}
+    )
     assert answered.exit_code == 0 and json.loads(answered.stdout)["question"] == QUESTIONS[0]
 
 
@@ -386,7 +440,8 @@ def test_ingest_is_for_editors(guarded):
     assert call_json(f"{guarded['url']}/documents", token=TOKENS["reader"])[1]["generation"] == generation
     refused = [e for e in audit.read(audit.default_path(guarded["index"])) if e["outcome"] == "refused"]
     assert [(e["user"], e["role"], e["action"]) for e in refused if e["action"] != audit.SIGN_IN] == [
-        ("reader-user", "reader", "ingest")]
+        ("reader-user", "reader", "ingest")
+    ]
 
 
 @pytest.mark.parametrize("path", ["../secret.md", "/etc/passwd", "link.md", "sub/../../secret.md"])
@@ -404,8 +459,9 @@ def test_ingest_reads_no_path_outside_the_corpus_folder(guarded, path):
 
 def test_ingest_while_another_holds_the_lock_is_a_409(guarded):
     with write_lock(guarded["index"]):
-        status, body = call_json(f"{guarded['url']}/ingest", "POST", {"paths": ["zorblat-note.md"]},
-                                 token=TOKENS["editor"])
+        status, body = call_json(
+            f"{guarded['url']}/ingest", "POST", {"paths": ["zorblat-note.md"]}, token=TOKENS["editor"]
+        )
     assert status == 409 and body["error"]["type"] == "IndexBusy"
 
 
@@ -418,8 +474,9 @@ def test_an_editors_ingest_is_answered_from_at_once(guarded):
     after = call_json(f"{url}/documents", token=editor)[1]
     assert after["generation"] == report["generation"] != before["generation"]
     assert {d["doc_id"] for d in after["documents"]} == {d["doc_id"] for d in before["documents"]} | {"zorblat-note"}
-    _, answer = call_json(f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"},
-                          token=TOKENS["reader"])
+    _, answer = call_json(
+        f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"}, token=TOKENS["reader"]
+    )
     assert "12,345" in answer["answer"] and answer["citations"][0]["doc_id"] == "zorblat-note"
     assert audit.added_by(audit.default_path(guarded["index"]))["zorblat-note"]["user"] == "editor-user"
     # The whole corpus folder again: nothing changed, and the documents ingested from elsewhere stay.
@@ -436,8 +493,9 @@ def test_an_ingest_by_another_process_is_answered_from_without_a_restart(guarded
     report = ingest([note], guarded["index"], embedder)  # as `rag ingest` would, not through the server
     assert report.added + report.updated == ["zorblat-note"]  # added here when run alone
     assert call_json(f"{url}/documents", token=reader)[1]["generation"] == report.generation
-    _, answer = call_json(f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"},
-                          token=reader)
+    _, answer = call_json(
+        f"{url}/ask", "POST", {"question": "How many hovercraft did Zorblat Motors export?"}, token=reader
+    )
     assert "67,890" in answer["answer"] and "12,345" not in answer["answer"]
 
 
@@ -454,6 +512,7 @@ def test_the_openapi_schema_lists_the_routes_errors_and_bearer_auth(server):
 
 # ---- our own logic: callers, token files, corpus paths, `rag serve` arguments --------------------------------------
 
+
 def test_identify_without_a_tokens_file_serves_only_loopback_as_admin():
     assert identify(None, "127.0.0.1", None) == LOCAL
     assert identify(None, "::1", None).role is Role.ADMIN
@@ -468,14 +527,20 @@ def test_identify_without_a_tokens_file_serves_only_loopback_as_admin():
         identify(None, "127.0.0.1", tokens)  # with a tokens file, loopback needs a token too
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('[[tokens]]\nuser = "a"\nrole = "root"\nsha256 = "' + "a" * 64 + '"\n', "role 'root'"),
-    ('[[tokens]]\nuser = "a"\nrole = "reader"\nsha256 = "my-secret-token"\n', "not 64 hex digits"),
-    ('[[tokens]]\nuser = "a"\nrole = "reader"\n', "exactly the keys"),
-    ('[[tokens]]\nuser = "a"\nrole = "reader"\nsha256 = "' + "a" * 64 + '"\n'
-     '[[tokens]]\nuser = "b"\nrole = "admin"\nsha256 = "' + "A" * 64 + '"\n', "repeats the digest"),
-    ("tokens = [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('[[tokens]]\nuser = "a"\nrole = "root"\nsha256 = "' + "a" * 64 + '"\n', "role 'root'"),
+        ('[[tokens]]\nuser = "a"\nrole = "reader"\nsha256 = "my-secret-token"\n', "not 64 hex digits"),
+        ('[[tokens]]\nuser = "a"\nrole = "reader"\n', "exactly the keys"),
+        (
+            '[[tokens]]\nuser = "a"\nrole = "reader"\nsha256 = "' + "a" * 64 + '"\n'
+            '[[tokens]]\nuser = "b"\nrole = "admin"\nsha256 = "' + "A" * 64 + '"\n',
+            "repeats the digest",
+        ),
+        ("tokens = [", "not valid TOML"),
+    ],
+)
 def test_a_bad_tokens_file_is_a_named_error(tmp_path, text, problem):
     path = tmp_path / "api-tokens.toml"
     path.write_text(text, encoding="utf-8")
@@ -513,4 +578,7 @@ def test_the_cli_repeats_the_stores_index_defaults():
     import app.cli
     import rag.index.layout
 
-    assert (app.cli.DEFAULT_INDEX_DIR, app.cli.INDEX_ENV) == (rag.index.layout.DEFAULT_INDEX_DIR, rag.index.layout.INDEX_ENV)
+    assert (app.cli.DEFAULT_INDEX_DIR, app.cli.INDEX_ENV) == (
+        rag.index.layout.DEFAULT_INDEX_DIR,
+        rag.index.layout.INDEX_ENV,
+    )

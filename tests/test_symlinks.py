@@ -1,6 +1,6 @@
 """A folder ingest never follows a symlink out of the folder (issue 22, finding 8).
 
-`rag.index.ingest.discover` is the one walk over a folder: `rag ingest DIR`, `POST /ingest` (the corpus
+`rag.index.files.discover` is the one walk over a folder: `rag ingest DIR`, `POST /ingest` (the corpus
 folder, through `app.serve.corpus_paths`) and the UI's uploads all reach files through it.
 """
 
@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.serve import corpus_paths
-from rag.index.ingest import discover, ingest
+from rag.index.files import discover
+from rag.index.ingest import ingest
 from rag.index.reader import Index
 
 NOTE = "# Note\n\nBYD opened a plant in Thailand in 2024, the note says.\n"

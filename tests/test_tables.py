@@ -12,12 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from rag.load import load_file
 from rag.embed.sentence_vectors import vector_texts
-from rag.sentences import split_sentences
+from rag.load import load_file
 from rag.load.table_text import column_labels, row_lines
-from tests.pdfs import (PROSE_AFTER, PROSE_BEFORE, TABLE_CAPTION, TABLE_DATES, TABLE_GROUP, TABLE_PERIODS,
-                        TABLE_ROWS, table_pdf)
+from rag.sentences import split_sentences
+from tests.pdfs import (
+    PROSE_AFTER,
+    PROSE_BEFORE,
+    TABLE_CAPTION,
+    TABLE_DATES,
+    TABLE_GROUP,
+    TABLE_PERIODS,
+    TABLE_ROWS,
+    table_pdf,
+)
 
 COLUMNS = [f"{period} {date}" for period in TABLE_PERIODS for date in TABLE_DATES]
 
@@ -205,4 +213,4 @@ def test_the_ui_draws_a_cited_table_in_the_panel_and_the_reader(tmp_path, corpus
     assert not reader.exception, reader.exception
     page = [h.value for h in reader.html if "pc-reader" in h.value][0]
     anchor = page.index(f'id="para-{first.para}"')
-    assert '<table class="pc-table">' in page[anchor:] and 'pc-para pc-target' in page[anchor - 60:anchor]
+    assert '<table class="pc-table">' in page[anchor:] and "pc-para pc-target" in page[anchor - 60 : anchor]

@@ -47,9 +47,14 @@ def team_app(tmp_path_factory, corpus_index):
             f'cookie_secret = "{secrets.token_hex(32)}"\n'
             'client_id = "paracite-test"\n'
             f'client_secret = "{secrets.token_hex(16)}"\n'
-            f'server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"\n')
-        env = {"RAG_INDEX": str(root / "index"), "RAG_CORPUS": str(root / "corpus"),
-               "RAG_ROLES": str(root / "roles.toml"), "RAG_AUDIT_LOG": str(root / "audit.jsonl")}
+            f'server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"\n'
+        )
+        env = {
+            "RAG_INDEX": str(root / "index"),
+            "RAG_CORPUS": str(root / "corpus"),
+            "RAG_ROLES": str(root / "roles.toml"),
+            "RAG_AUDIT_LOG": str(root / "audit.jsonl"),
+        }
         log = open(root / "streamlit.log", "wb")
         server = start_app(port, env, log, "--secrets.files", str(root / "secrets.toml"))
         try:
@@ -127,7 +132,8 @@ def test_editor_and_reader(team_app, chromium, tmp_path):
         page.get_by_text("Added or updated: zephyrine-memo").wait_for(timeout=120_000)
         uploads = [e for e in audit_lines(root) if e["action"] == "upload"]
         assert [(e["doc"], e["email"], e["role"], e["outcome"]) for e in uploads] == [
-            ("zephyrine-memo", EDITOR[1], "editor", "done")]
+            ("zephyrine-memo", EDITOR[1], "editor", "done")
+        ]
         shot(page, "library-editor")
         # The editor's conversation, listed in their sidebar.
         page.goto(url)

@@ -8,10 +8,19 @@ from dataclasses import replace
 
 import pytest
 
+from app.transcript import (
+    CHANGED,
+    MISSING,
+    OK,
+    answer_status,
+    citation_status,
+    load_conversation,
+    neighbours,
+    new_conversation_id,
+    save_conversation,
+)
 from rag.documents import Answer, Citation, DocRef, Hit, Lead, Paragraph, SentenceClaim, Support
 from rag.present import conversation_markdown, from_json, to_json, to_text, view
-from app.transcript import (CHANGED, MISSING, OK, answer_status, citation_status, load_conversation, neighbours,
-                            new_conversation_id, save_conversation)
 
 
 def test_answer_json_round_trips_and_carries_hashes(engine):
@@ -47,21 +56,32 @@ def test_neighbours_stop_at_the_ends(engine):
 
 def _answer(text: str = "Exports grew.", paragraph: str = "Exports grew.\nA lot.") -> Answer:
     cite = Citation("a", 2, "A report", text, paragraph, page=3, source_paras=(7, 8))
-    return Answer("Exports?", (SentenceClaim(text, (cite,), Support.SUPPORTED, 0.9),), False,
-                  (Hit(Paragraph("a", 2, paragraph, 3, "", (7, 8)), 1.0, 1), Hit(Paragraph("a", 1, "Close."), 0.5, 2)),
-                  documents={"a": DocRef("a", "A report", "x")})
+    return Answer(
+        "Exports?",
+        (SentenceClaim(text, (cite,), Support.SUPPORTED, 0.9),),
+        False,
+        (Hit(Paragraph("a", 2, paragraph, 3, "", (7, 8)), 1.0, 1), Hit(Paragraph("a", 1, "Close."), 0.5, 2)),
+        documents={"a": DocRef("a", "A report", "x")},
+    )
 
 
 def test_markdown_export_resolves_citations_and_escapes_documents():
-    abstained = Answer("World Cup?", (SentenceClaim("Not found in the documents."),), True,
-                       (Hit(Paragraph("a", 1, "Close."), 0.5, 1),), documents={"a": DocRef("a", "A report", "x")})
+    abstained = Answer(
+        "World Cup?",
+        (SentenceClaim("Not found in the documents."),),
+        True,
+        (Hit(Paragraph("a", 1, "Close."), 0.5, 1),),
+        documents={"a": DocRef("a", "A report", "x")},
+    )
     md = conversation_markdown(["Exports?", _answer(), "World Cup?", abstained])
     assert "Exports grew. \\[a para. 2\\]" in md
     assert "**\\[a para. 2\\]** A report, page 3 · original article para. 7, 8" in md
     assert "> Exports grew.\n> A lot." in md
     assert "Not found in the documents." in md and "- \\[a para. 1\\] A report" in md and "> Close." in md
-    evil = _answer("See <img src=x onerror=alert(1)> and [x](javascript:alert(1)).",
-                   "See <img src=x onerror=alert(1)> and [x](javascript:alert(1)).\n<script>alert(2)</script>")
+    evil = _answer(
+        "See <img src=x onerror=alert(1)> and [x](javascript:alert(1)).",
+        "See <img src=x onerror=alert(1)> and [x](javascript:alert(1)).\n<script>alert(2)</script>",
+    )
     md = conversation_markdown([evil])
     assert not re.search(r"(?<!\\)<", md), "an unescaped < could open HTML"
     assert not re.search(r"(?<!\\)\]\(", md), "an unescaped ]( could make a link"
@@ -98,14 +118,44 @@ def test_conversations_round_trip_and_refuse_crafted_ids(tmp_path):
 def test_version_1_conversations_still_load(tmp_path):
     """Conversations saved before answers had one JSON shape keep their citations."""
     cid = new_conversation_id()
-    v1 = {"version": 1, "messages": [
-        {"role": "user", "content": "Exports?"},
-        {"role": "assistant", "version": 1, "question": "Exports?", "abstained": False, "answerer": "extractive",
-         "claims": [{"text": "Exports grew.", "support": "supported", "cites": ["a para. 2"]}],
-         "citations": {"a para. 2": {"doc_id": "a", "para": 2, "page": 3, "title": "A report", "quote": "Exports grew.",
-                                     "text": "Exports grew.", "source_paras": [7], "sha256": "x"}},
-         "retrieved": [{"doc_id": "a", "para": 2, "page": 3, "title": "A report", "text": "Exports grew.",
-                        "score": 1.0, "sha256": "x", "cited": True}]}]}
+    v1 = {
+        "version": 1,
+        "messages": [
+            {"role": "user", "content": "Exports?"},
+            {
+                "role": "assistant",
+                "version": 1,
+                "question": "Exports?",
+                "abstained": False,
+                "answerer": "extractive",
+                "claims": [{"text": "Exports grew.", "support": "supported", "cites": ["a para. 2"]}],
+                "citations": {
+                    "a para. 2": {
+                        "doc_id": "a",
+                        "para": 2,
+                        "page": 3,
+                        "title": "A report",
+                        "quote": "Exports grew.",
+                        "text": "Exports grew.",
+                        "source_paras": [7],
+                        "sha256": "x",
+                    }
+                },
+                "retrieved": [
+                    {
+                        "doc_id": "a",
+                        "para": 2,
+                        "page": 3,
+                        "title": "A report",
+                        "text": "Exports grew.",
+                        "score": 1.0,
+                        "sha256": "x",
+                        "cited": True,
+                    }
+                ],
+            },
+        ],
+    }
     (tmp_path / f"{cid}.json").write_text(json.dumps(v1))
     question, answer = load_conversation(tmp_path, cid)
     assert question == "Exports?" and answer.claims[0].citations[0].label == "a para. 2"

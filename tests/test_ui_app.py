@@ -18,9 +18,11 @@ from app.transcript import new_conversation_id
 APP = str(Path(__file__).resolve().parent.parent / "ui" / "main.py")
 TIMEOUT = 120
 
-EVIL = (b"Quarterly memo\n\n"
-        b"The Quokkafield gigafactory <script>alert('pwned')</script> will produce 40 GWh of cells from 2026, "
-        b"said **the board** in [a link](javascript:alert(1)) and :red[loud text] for $5.\n")
+EVIL = (
+    b"Quarterly memo\n\n"
+    b"The Quokkafield gigafactory <script>alert('pwned')</script> will produce 40 GWh of cells from 2026, "
+    b"said **the board** in [a link](javascript:alert(1)) and :red[loud text] for $5.\n"
+)
 ZEPHYR = b"The Zephyrine battery plant near Lodz will open in 2027 and employ 3,400 workers.\n"
 
 
@@ -121,7 +123,8 @@ def test_changed_document_is_flagged_not_silently_shown(app_env):
     message = at.session_state["messages"][-1]
     # As if every cited document had been re-ingested with other content since.
     at.session_state["messages"][-1] = replace(
-        message, documents={k: DocRef(d.doc_id, d.title, "0" * 64) for k, d in message.documents.items()})
+        message, documents={k: DocRef(d.doc_id, d.title, "0" * 64) for k, d in message.documents.items()}
+    )
     at.run()
     assert all(b.label.endswith("(changed)") for b in chips(at))
     chips(at)[0].click().run()
@@ -159,8 +162,7 @@ def test_upload_then_ask_about_it(app_env):
 
 
 def test_malicious_name_and_html_in_a_document_are_harmless(app_env):
-    at = upload(new_app(), [("../../quokka memo.txt", EVIL, "text/plain"),
-                            ("empty.txt", b"   \n", "text/plain")])
+    at = upload(new_app(), [("../../quokka memo.txt", EVIL, "text/plain"), ("empty.txt", b"   \n", "text/plain")])
     assert (app_env / "corpus" / "quokka-memo.txt").is_file()
     assert not (app_env.parent / "quokka-memo.txt").exists() and not (app_env / "quokka-memo.txt").exists()
     assert any(e.startswith("empty.txt: ") for e in shown(at.error)), shown(at.error)  # per-file error
@@ -227,10 +229,15 @@ def test_llm_answer_streams_and_shows_a_support_badge_per_sentence(app_env, monk
 
     import app.chat_models
 
-    reply = ("China's vehicle exports hit a record 4.91 million in 2023, according to CAAM "
-             "[briefing-china-vehicle-exports para. 7]. Exports will triple next year [made-up-report para. 3].")
-    monkeypatch.setattr(app.chat_models, "make_chat_model",
-                        lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])))
+    reply = (
+        "China's vehicle exports hit a record 4.91 million in 2023, according to CAAM "
+        "[briefing-china-vehicle-exports para. 7]. Exports will triple next year [made-up-report para. 3]."
+    )
+    monkeypatch.setattr(
+        app.chat_models,
+        "make_chat_model",
+        lambda spec, base_url=None, **kw: GenericFakeChatModel(messages=iter([AIMessage(reply)])),
+    )
     (tmp_path / "backends.toml").write_text('[backends.local]\nkind = "local"\n')  # the operator offers it
     monkeypatch.setenv("RAG_BACKENDS", str(tmp_path / "backends.toml"))
     at = new_app()
@@ -283,19 +290,34 @@ def test_conversation_survives_a_page_reload(app_env):
 
 # --- with sign-in on ([auth] in the secrets): roles decide what each page offers ---------------------------------
 
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "0" * 64, "client_id": "paracite",
-        "client_secret": "not-a-secret", "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"}
-TEAM_ROLES = '[admin]\nemails = ["ana@team.example"]\n[editor]\nemails = ["ed@team.example"]\n' \
-             '[reader]\ndomains = ["team.example"]\n'
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "0" * 64,
+    "client_id": "paracite",
+    "client_secret": "not-a-secret",
+    "server_metadata_url": "http://localhost:9/.well-known/openid-configuration",
+}
+TEAM_ROLES = (
+    '[admin]\nemails = ["ana@team.example"]\n[editor]\nemails = ["ed@team.example"]\n'
+    '[reader]\ndomains = ["team.example"]\n'
+)
 
 
 def team_app(email: str | None, page: str | None = None, cid: str | None = None) -> AppTest:
     """The app with an [auth] section, as `email` signed in (None: nobody signed in)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["auth"] = AUTH
-    at.user = ({"is_logged_in": True, "iss": "https://idp.team.example", "sub": email.split("@")[0], "email": email,
-                "email_verified": True}
-               if email else {"is_logged_in": False})
+    at.user = (
+        {
+            "is_logged_in": True,
+            "iss": "https://idp.team.example",
+            "sub": email.split("@")[0],
+            "email": email,
+            "email_verified": True,
+        }
+        if email
+        else {"is_logged_in": False}
+    )
     if cid:
         at.query_params["c"] = cid
     at.run()
@@ -323,7 +345,8 @@ def test_signed_out_visitors_and_accounts_without_a_role_see_no_page(roles):
     (roles / "roles.toml").write_text("[editor\n")  # a broken roles file lets nobody in
     at = team_app("ana@team.example")
     assert [t.value for t in at.title] == ["No access"] and "roles file of this server has an error" in shown(
-        at.warning)[0]
+        at.warning
+    )[0]
 
 
 def test_each_role_gets_its_own_library_and_evals_page(roles):
@@ -350,7 +373,8 @@ def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles)
     assert not any("private question" in m.value for m in at.markdown)
     refused = [json.loads(line) for line in (roles / "audit.jsonl").read_text().splitlines()]
     assert [(e["action"], e["outcome"], e["email"]) for e in refused] == [
-        ("open conversation", "refused", "rita@team.example")]
+        ("open conversation", "refused", "rita@team.example")
+    ]
 
     ritas_folder = user_folder(conversations, "https://idp.team.example#rita")
     mine = new_conversation_id()
@@ -393,8 +417,11 @@ def test_the_history_sent_for_rewriting_is_capped(app_env, monkeypatch, tmp_path
     # A conversation saved before the cap, with an earlier question of 19,999 characters.
     monkeypatch.setenv("RAG_CONVERSATIONS", str(tmp_path / "conversations"))
     cid = new_conversation_id()
-    save_conversation(tmp_path / "conversations", cid,
-                      ["How many vehicles did Japanese makers build overseas in 2023? " + "y" * 19_937])
+    save_conversation(
+        tmp_path / "conversations",
+        cid,
+        ["How many vehicles did Japanese makers build overseas in 2023? " + "y" * 19_937],
+    )
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["c"] = cid
     at = ask(at.run(), "And what about Korea?")

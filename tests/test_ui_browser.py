@@ -35,8 +35,11 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 page.goto(url)
                 chip = ask(page, QUESTION)
 
-                sentence = page.locator("[data-testid=stChatMessage]").last.locator(
-                    "[data-testid=stMarkdownContainer]").first.inner_text()
+                sentence = (
+                    page.locator("[data-testid=stChatMessage]")
+                    .last.locator("[data-testid=stMarkdownContainer]")
+                    .first.inner_text()
+                )
                 chip.click()
                 dialog = page.get_by_role("dialog")
                 dialog.wait_for(timeout=30_000)

@@ -19,7 +19,6 @@ import json
 import logging
 import socket
 import tracemalloc
-from pathlib import Path
 
 import pytest
 import streamlit
@@ -56,7 +55,7 @@ def test_sign_in_is_off_only_without_an_auth_section(secrets_file):
     secrets_file.write_text('[auth]\ncookie_secret = "x"\n')
     streamlit.secrets._reset()
     assert state.auth_enabled() is True
-    for broken in (BROKEN_SECRETS, b"[auth]\ncookie_secret = \"\xff\"\n"):
+    for broken in (BROKEN_SECRETS, b'[auth]\ncookie_secret = "\xff"\n'):
         (secrets_file.write_bytes if isinstance(broken, bytes) else secrets_file.write_text)(broken)
         streamlit.secrets._reset()
         with pytest.raises(state.SecretsUnreadable, match=str(secrets_file)):
@@ -81,11 +80,16 @@ def test_an_unreadable_secrets_file_stops_every_page(secrets_file, monkeypatch, 
 
 # ---- real servers ---------------------------------------------------------------------------------------------
 
+
 def _server(tmp_path_factory, name: str, env: dict[str, str], *options: str):
     root = tmp_path_factory.mktemp(name)
-    env = {"RAG_INDEX": str(root / "index"), "RAG_CORPUS": str(root / "corpus"),
-           "RAG_CONVERSATIONS": str(root / "conversations"), "RAG_AUDIT_LOG": str(root / "audit.jsonl"),
-           **env}
+    env = {
+        "RAG_INDEX": str(root / "index"),
+        "RAG_CORPUS": str(root / "corpus"),
+        "RAG_CONVERSATIONS": str(root / "conversations"),
+        "RAG_AUDIT_LOG": str(root / "audit.jsonl"),
+        **env,
+    }
     port = free_port()
     log = open(root / "streamlit.log", "wb")
     server = start_app(port, env, log, *options)
@@ -108,8 +112,17 @@ def team_server(tmp_path_factory):
     """A team's host list, and a secrets file with [auth] that cannot be parsed."""
     root = tmp_path_factory.mktemp("team-secrets")
     (root / "secrets.toml").write_text(BROKEN_SECRETS)
-    yield from _server(tmp_path_factory, "team", {}, "--secrets.files", str(root / "secrets.toml"),
-                       "--server.allowedHosts", "localhost", "--server.allowedHosts", "paracite.team.example")
+    yield from _server(
+        tmp_path_factory,
+        "team",
+        {},
+        "--secrets.files",
+        str(root / "secrets.toml"),
+        "--server.allowedHosts",
+        "localhost",
+        "--server.allowedHosts",
+        "paracite.team.example",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +143,7 @@ def websocket_opens(port: int, host: str) -> bool:
 
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
-        with connect(f"ws://{host}:{port}/_stcore/stream", sock=sock, origin=f"http://{host}:{port}",
-                     open_timeout=10):
+        with connect(f"ws://{host}:{port}/_stcore/stream", sock=sock, origin=f"http://{host}:{port}", open_timeout=10):
             return True
     except InvalidStatus as e:
         assert e.response.status_code == 403
@@ -163,8 +175,12 @@ def test_an_upload_without_the_xsrf_token_is_refused(plain_server):
 
     port, _ = plain_server
     body = b"--b\r\nContent-Disposition: form-data; name=file; filename=a.txt\r\n\r\n" + b"x" * 1024 + b"\r\n--b--\r\n"
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/{'0' * 32}/file", data=body,
-                                     method="PUT", headers={"Content-Type": "multipart/form-data; boundary=b"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_stcore/upload_file/{'0' * 32}/file",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 403
@@ -204,6 +220,7 @@ def test_an_unreadable_secrets_file_lets_nobody_in(team_server, chromium):
 
 # ---- the audit log --------------------------------------------------------------------------------------------
 
+
 def test_the_library_reads_only_the_recent_part_of_a_large_audit_log(tmp_path):
     from app import audit
     from app.auth import LOCAL
@@ -226,4 +243,4 @@ def test_the_library_reads_only_the_recent_part_of_a_large_audit_log(tmp_path):
     whole = len(log.read_bytes())
     for max_bytes in (10, len(old) - 1, len(old), len(old) + 1, whole, whole + 10):
         entries = audit.read_recent(log, max_bytes)
-        assert entries == audit.read(log)[len(audit.read(log)) - len(entries):]
+        assert entries == audit.read(log)[len(audit.read(log)) - len(entries) :]

@@ -22,8 +22,10 @@ def sign_in_page() -> None:
         label = f"Sign in with {provider}" if provider else "Sign in"
         if st.button(label, type="primary", icon=":material/login:", key=f"sign-in-{provider or 'default'}"):
             st.login(provider)  # None: the unnamed provider of [auth]
-    st.caption("You go to your organisation's sign-in page and come back here. What you may do here "
-               "(read, edit the library, administer) is set by this server's operator.")
+    st.caption(
+        "You go to your organisation's sign-in page and come back here. What you may do here "
+        "(read, edit the library, administer) is set by this server's operator."
+    )
 
 
 def no_access_page(reason: str) -> None:

@@ -28,22 +28,40 @@ import streamlit as st
 from app import audit
 from app.auth import Principal
 from app.limits import fit_history, question_too_long
+from app.transcript import (
+    MISSING,
+    OK,
+    Turn,
+    answer_status,
+    commit_conversation,
+    conversation_path,
+    delete_conversation,
+    held_elsewhere,
+    history,
+    list_conversations,
+    neighbours,
+    new_conversation_id,
+    read_conversation,
+    rename_conversation,
+)
 from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
 from rag.present import conversation_markdown, view
-from app.transcript import (MISSING, OK, Turn, answer_status, commit_conversation, conversation_path,
-                            delete_conversation, held_elsewhere, history, list_conversations, neighbours,
-                            new_conversation_id, read_conversation, rename_conversation)
 from ui import render, state
 
 READER_PAGE = "reader.py"
 SAVE_TRIES = 3  # another tab would have to save between our reload and our save this many times in a row
-MERGED_NOTE = ("Another tab added to this conversation while you were asking; its turns are shown before yours, "
-               "and nothing was lost.")
-NOT_YOURS_NOTE = ("That conversation belongs to another user, so it was not opened; this is a new conversation "
-                  "of your own.")
-NOT_CLEARED_NOTE = ("Another tab added to this conversation, so it was reloaded rather than cleared; "
-                    "clear it again if you still want to.")
+MERGED_NOTE = (
+    "Another tab added to this conversation while you were asking; its turns are shown before yours, "
+    "and nothing was lost."
+)
+NOT_YOURS_NOTE = (
+    "That conversation belongs to another user, so it was not opened; this is a new conversation of your own."
+)
+NOT_CLEARED_NOTE = (
+    "Another tab added to this conversation, so it was reloaded rather than cleared; "
+    "clear it again if you still want to."
+)
 WORD_DELAY_S = 0.012  # the typewriter pace of an answer that arrives whole
 SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "red"}
 
@@ -90,25 +108,34 @@ def main() -> None:
             draft = st.empty()
             with draft.container(), st.chat_message("assistant"):
                 with st.spinner("Searching…"):
-                    stream = engine.stream(question, history=earlier, top_k=settings.top_k, mode=settings.mode,
-                                           answerer=answerer)
+                    stream = engine.stream(
+                        question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer
+                    )
                 st.write_stream(render.md_escape_token(token) for token in stream)
             answer = stream.result()
             draft.empty()
             paced = False
         else:
             with st.spinner("Searching…"):
-                answer = engine.ask(question, history=earlier, top_k=settings.top_k, mode=settings.mode,
-                                    answerer=answerer)
+                answer = engine.ask(
+                    question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer
+                )
             paced = True
         turns.append(answer)
         if not _save(folder, conversation_id, turns, new=2):
             st.rerun()  # merged with another tab's turns: draw them in their order, with the note
         draw_turn(answer, len(turns) - 1, index, paced=paced)
     with st.sidebar:  # drawn last, so it holds the answer just given
-        st.download_button("Download conversation (Markdown)", conversation_markdown(turns),
-                           file_name="paracite-chat.md", mime="text/markdown", on_click="ignore", disabled=not turns,
-                           icon=":material/download:", key="download")
+        st.download_button(
+            "Download conversation (Markdown)",
+            conversation_markdown(turns),
+            file_name="paracite-chat.md",
+            mime="text/markdown",
+            on_click="ignore",
+            disabled=not turns,
+            icon=":material/download:",
+            key="download",
+        )
         _conversations_sidebar(folder, conversation_id, bool(turns))
 
 
@@ -122,8 +149,13 @@ def _conversation(principal: Principal, folder) -> tuple[list[Turn], str]:
     except RagError:
         cid = new_conversation_id()  # a hand-edited URL: start afresh rather than fail
     if st.session_state.get("conversation_id") != cid and held_elsewhere(state.conversations_root(), folder, cid):
-        audit.record(state.audit_path(), principal, "open conversation", outcome=audit.REFUSED,
-                     detail=f"conversation {cid} belongs to another user")
+        audit.record(
+            state.audit_path(),
+            principal,
+            "open conversation",
+            outcome=audit.REFUSED,
+            detail=f"conversation {cid} belongs to another user",
+        )
         st.session_state.conversation_refused = NOT_YOURS_NOTE
         cid = new_conversation_id()
     if st.session_state.get("conversation_id") != cid:
@@ -145,14 +177,21 @@ def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> Non
     saved = list_conversations(folder)
     for c in saved:
         is_open = c.conversation_id == conversation_id
-        st.button(render.md_escape(c.title), key=f"open-{c.conversation_id}", type="tertiary", disabled=is_open,
-                  icon=":material/chat_bubble:" if is_open else ":material/chat_bubble_outline:",
-                  on_click=_open_conversation, args=(c.conversation_id,))
+        st.button(
+            render.md_escape(c.title),
+            key=f"open-{c.conversation_id}",
+            type="tertiary",
+            disabled=is_open,
+            icon=":material/chat_bubble:" if is_open else ":material/chat_bubble_outline:",
+            on_click=_open_conversation,
+            args=(c.conversation_id,),
+        )
     if not any(c.conversation_id == conversation_id for c in saved):
         return
     with st.expander("Rename or delete this conversation"):
-        title = st.text_input("Title", key=f"title-{conversation_id}", max_chars=80,
-                              placeholder="Blank: its first question")
+        title = st.text_input(
+            "Title", key=f"title-{conversation_id}", max_chars=80, placeholder="Blank: its first question"
+        )
         if st.button("Rename", key="rename-conversation"):
             try:
                 rename_conversation(folder, conversation_id, title)
@@ -175,12 +214,13 @@ def _save(folder, conversation_id: str, turns: list[Turn], new: int = 0, clearin
     """Commit `turns` on top of the revision this session read. True when saved as they are; False when
     another tab had saved first: then the session's turns become the saved ones plus its `new` last ones
     (or, when `clearing`, just the saved ones), and a note for the next run says so."""
-    mine = list(turns[len(turns) - new:]) if new else []
+    mine = list(turns[len(turns) - new :]) if new else []
     merged = False
     for _ in range(SAVE_TRIES):
         try:
             st.session_state.conversation_revision = commit_conversation(
-                folder, conversation_id, turns, st.session_state.get("conversation_revision", 0))
+                folder, conversation_id, turns, st.session_state.get("conversation_revision", 0)
+            )
             return not merged
         except ConversationConflict:
             saved = read_conversation(folder, conversation_id)
@@ -244,8 +284,13 @@ def _open_buttons(hits: tuple[Hit, ...], answer: Answer, statuses: dict[str, str
     with st.container(horizontal=True, gap="small"):
         for h in hits:
             p = h.paragraph
-            if st.button(render.chip_label(p.label), key=f"{kind}-{i}-{p.label}", type="secondary",
-                         icon=":material/article:", help=render.md_escape(render.preview(p.text))):
+            if st.button(
+                render.chip_label(p.label),
+                key=f"{kind}-{i}-{p.label}",
+                type="secondary",
+                icon=":material/article:",
+                help=render.md_escape(render.preview(p.text)),
+            ):
                 cite = Citation(p.doc_id, p.para, _title(answer, p.doc_id), "", p.text, p.page, p.source_paras)
                 citation_dialog(cite, statuses.get(p.label, MISSING))
 

@@ -25,9 +25,11 @@ def main() -> None:
     st.title("Evals")
     out = state.eval_out_dir()
     engine = state.get_engine()
-    st.caption(f"Gold set: {render.md_escape(str(state.eval_set_path()))} · report folder: "
-               f"{render.md_escape(str(out))} · runs use the sidebar's retrieval mode and top-k with the "
-               "extractive answerer (`rag eval --llm` evaluates an LLM from the terminal).")
+    st.caption(
+        f"Gold set: {render.md_escape(str(state.eval_set_path()))} · report folder: "
+        f"{render.md_escape(str(out))} · runs use the sidebar's retrieval mode and top-k with the "
+        "extractive answerer (`rag eval --llm` evaluates an LLM from the terminal)."
+    )
     if principal.role < Role.ADMIN:
         st.caption(f"You are a {principal.role}: running evals needs the admin role.")
     elif engine is not None and st.button("Run evals", icon=":material/play_arrow:", key="run-evals"):
@@ -50,8 +52,9 @@ def _run(engine, settings, out, principal) -> None:
         bar.progress(done / total, text=f"Answered {done} of {total} questions")
 
     try:
-        run_eval(engine, state.eval_set_path(), out, top_k=settings.top_k, mode=settings.mode, progress=progress,
-                 cache=True)
+        run_eval(
+            engine, state.eval_set_path(), out, top_k=settings.top_k, mode=settings.mode, progress=progress, cache=True
+        )
     except RagError as e:
         bar.empty()
         state.show_error(e)
@@ -64,15 +67,19 @@ def _run(engine, settings, out, principal) -> None:
 def _show(out) -> None:
     path = out / "results.json"
     if not path.exists():
-        st.info("No eval report yet. Run one with the button above, or `rag eval` in a terminal.",
-                icon=":material/info:")
+        st.info(
+            "No eval report yet. Run one with the button above, or `rag eval` in a terminal.", icon=":material/info:"
+        )
         return
     results = json.loads(path.read_text(encoding="utf-8"))
     config, summary = results["config"], results["summary"]
     when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    st.caption(render.md_escape(
-        f"Run of {when}: {summary['questions']} questions, mode {config.get('mode')}, top-k {config.get('top_k')}, "
-        f"answerer {config.get('answerer')}, {config.get('seconds')} s"))
+    st.caption(
+        render.md_escape(
+            f"Run of {when}: {summary['questions']} questions, mode {config.get('mode')}, top-k {config.get('top_k')}, "
+            f"answerer {config.get('answerer')}, {config.get('seconds')} s"
+        )
+    )
     left, right = st.columns([1, 2])
     with left:
         figures = [{"metric": k, "value": v} for k, v in summary.items() if isinstance(v, (int, float))]
@@ -88,9 +95,19 @@ def _show(out) -> None:
     worst = [rows[i] for i in results.get("worst", []) if i in rows]
     if worst:
         st.subheader("Worst 10 questions")
-        st.dataframe([{"id": r["id"], "kind": r["kind"], "question": r["question"],
-                       "what went wrong": "; ".join(r.get("problems", [])) or "partly right"} for r in worst],
-                     hide_index=True, key="eval-worst")
+        st.dataframe(
+            [
+                {
+                    "id": r["id"],
+                    "kind": r["kind"],
+                    "question": r["question"],
+                    "what went wrong": "; ".join(r.get("problems", [])) or "partly right",
+                }
+                for r in worst
+            ],
+            hide_index=True,
+            key="eval-worst",
+        )
     if (out / "compare.png").exists():
         st.subheader("Ablations (rag eval --compare)")
         st.image(str(out / "compare.png"))

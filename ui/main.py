@@ -24,27 +24,36 @@ try:
 except state.SecretsUnreadable as e:
     # Fails closed, as `rag serve` does on a broken tokens file: the file may hold [auth], so nobody is let in.
     logging.getLogger(__name__).error("%s; nobody is let in until it is fixed", e)
-    st.error("This server's secrets file cannot be read, so it cannot tell whether sign-in is required, and "
-             "nobody is let in until the operator fixes it; the server's log says why.", icon=":material/error:")
+    st.error(
+        "This server's secrets file cannot be read, so it cannot tell whether sign-in is required, and "
+        "nobody is let in until the operator fixes it; the server's log says why.",
+        icon=":material/error:",
+    )
     st.stop()
 except RolesConfigError as e:
     logging.getLogger(__name__).warning("%s", e)
-    account.no_access_page("The roles file of this server has an error, so nobody can be let in until the "
-                           "operator fixes it; the server's log says where.")
+    account.no_access_page(
+        "The roles file of this server has an error, so nobody can be let in until the "
+        "operator fixes it; the server's log says where."
+    )
     st.stop()
 if principal is None:
     if st.user.get("is_logged_in"):
         email = st.user.get("email") or "this account"
-        account.no_access_page(f"You are signed in as {email}, but this account has no role here. "
-                               "Ask the operator to add you to the roles file.")
+        account.no_access_page(
+            f"You are signed in as {email}, but this account has no role here. "
+            "Ask the operator to add you to the roles file."
+        )
     else:
         account.sign_in_page()
     st.stop()
 account.sidebar(principal)
-page = st.navigation([
-    st.Page(HERE / "chat.py", title="Chat", icon=":material/chat:", default=True),
-    st.Page(HERE / "library.py", title="Library", icon=":material/library_books:"),
-    st.Page(HERE / "reader.py", title="Reader", icon=":material/menu_book:"),
-    st.Page(HERE / "eval_report.py", title="Evals", icon=":material/monitoring:"),
-])
+page = st.navigation(
+    [
+        st.Page(HERE / "chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page(HERE / "library.py", title="Library", icon=":material/library_books:"),
+        st.Page(HERE / "reader.py", title="Reader", icon=":material/menu_book:"),
+        st.Page(HERE / "eval_report.py", title="Evals", icon=":material/monitoring:"),
+    ]
+)
 page.run()

@@ -25,8 +25,9 @@ def main() -> None:
     start = ids.index(wanted) if wanted in docs else 0
     if wanted and wanted not in docs:
         st.warning(f"No document '{render.md_escape(wanted)}' in the index; it may have been deleted.")
-    doc_id = st.selectbox("Document", ids, index=start, format_func=lambda d: f"{docs[d].title} ({d})",
-                          key=f"reader-doc-{wanted or ''}")
+    doc_id = st.selectbox(
+        "Document", ids, index=start, format_func=lambda d: f"{docs[d].title} ({d})", key=f"reader-doc-{wanted or ''}"
+    )
     if doc_id != wanted:
         st.query_params["doc"] = doc_id
         st.query_params.pop("para", None)
@@ -37,8 +38,9 @@ def main() -> None:
     except ValueError:
         target = None
     pages = f" · {doc.pages} pages" if doc.pages else ""
-    st.caption(f"{render.md_escape(doc.kind)} · {doc.format}{pages} · {len(paragraphs)} paragraphs · "
-               f"sha256 {doc.sha256[:12]}…")
+    st.caption(
+        f"{render.md_escape(doc.kind)} · {doc.format}{pages} · {len(paragraphs)} paragraphs · sha256 {doc.sha256[:12]}…"
+    )
     if target is not None and not index.has_paragraph(doc_id, target):
         st.warning(f"This document has no paragraph {target}; it has paragraphs 1 to {len(paragraphs)}.")
         target = None

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph, Table
-from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
 from rag.load.table_text import row_lines
+from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
 
 CSS = """
 <style>
@@ -94,7 +94,7 @@ def highlighted(text: str, quote: str | None) -> str:
     if quote:
         at = text.find(quote)
         if at >= 0:
-            return f"{esc(text[:at])}<mark>{esc(quote)}</mark>{esc(text[at + len(quote):])}"
+            return f"{esc(text[:at])}<mark>{esc(quote)}</mark>{esc(text[at + len(quote) :])}"
     return esc(text)
 
 
@@ -131,8 +131,10 @@ def table_html(table: Table, quote: str | None = None) -> str:
     if table.header:
         parts.append("<thead>")
         for row in table.header:
-            cells = "".join(f'<th scope="col"{f" colspan={n}" if n > 1 else ""}>{esc(c)}</th>'
-                            for c, n in _spans(tuple(row) + ("",) * (width - len(row))))
+            cells = "".join(
+                f'<th scope="col"{f" colspan={n}" if n > 1 else ""}>{esc(c)}</th>'
+                for c, n in _spans(tuple(row) + ("",) * (width - len(row)))
+            )
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</thead>")
     parts.append("<tbody>")
@@ -146,8 +148,13 @@ def table_html(table: Table, quote: str | None = None) -> str:
     return "".join(parts)
 
 
-def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
-               after: Paragraph | None = None, table: Table | None = None) -> str:
+def panel_html(
+    cite: Citation,
+    status: str,
+    before: Paragraph | None = None,
+    after: Paragraph | None = None,
+    table: Table | None = None,
+) -> str:
     """The citation panel: title, paragraph number and page, the paragraph with its quote marked,
     its neighbours dimmed, and the original-article references. `status` is from
     `app.transcript.citation_status`; when the document changed, only the text stored at answer
@@ -156,17 +163,26 @@ def panel_html(cite: Citation, status: str, before: Paragraph | None = None,
     head = esc(chip_label(cite.label))
     if cite.page:
         head += f" · page {esc(cite.page)}"
-    parts = [CSS, '<div class="pc-panel">', f'<div class="pc-title"><strong>{esc(cite.title)}</strong></div>',
-             f'<div class="pc-meta">{head}</div>']
+    parts = [
+        CSS,
+        '<div class="pc-panel">',
+        f'<div class="pc-title"><strong>{esc(cite.title)}</strong></div>',
+        f'<div class="pc-meta">{head}</div>',
+    ]
     if status != "ok":
-        what = ("has changed since this answer was given (its content hash differs)" if status == "changed"
-                else "is no longer in the index")
-        parts.append(f'<div class="pc-warn">This document {what}. Below is the paragraph as it read when the '
-                     f'answer was given; the current text may differ.</div>')
+        what = (
+            "has changed since this answer was given (its content hash differs)"
+            if status == "changed"
+            else "is no longer in the index"
+        )
+        parts.append(
+            f'<div class="pc-warn">This document {what}. Below is the paragraph as it read when the '
+            f"answer was given; the current text may differ.</div>"
+        )
     elif before is not None:
         parts.append(f'<p class="pc-ctx" title="previous paragraph">{before.para}. {esc(before.text)}</p>')
     if table is not None and status == "ok":
-        quote = f'<p><mark>{esc(cite.quote)}</mark></p>' if cite.quote else ""
+        quote = f"<p><mark>{esc(cite.quote)}</mark></p>" if cite.quote else ""
         parts.append(f'<div class="pc-main">{quote}{table_html(table, cite.quote)}</div>')
     else:
         parts.append(f'<p class="pc-main">{highlighted(cite.text, cite.quote)}</p>')
@@ -189,9 +205,11 @@ def hits_html(hits: tuple[Hit, ...] | list[Hit], documents: dict[str, DocRef], c
             scores += " · " + " · ".join(f"{esc(k)} {v:.3f}" for k, v in sorted(h.scores_by_retriever.items()))
         page = f", page {esc(p.page)}" if p.page else ""
         title = documents[p.doc_id].title if p.doc_id in documents else ""
-        items.append(f"<li><strong>{esc(chip_label(p.label))}</strong>{page} "
-                     f"<em>{esc(title)}</em> <span class=\"pc-score\">({scores})</span><br>"
-                     f"{esc(preview(p.text, chars))}</li>")
+        items.append(
+            f"<li><strong>{esc(chip_label(p.label))}</strong>{page} "
+            f'<em>{esc(title)}</em> <span class="pc-score">({scores})</span><br>'
+            f"{esc(preview(p.text, chars))}</li>"
+        )
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
 
 
@@ -201,9 +219,12 @@ def sources_html(cites: tuple[Citation, ...] | list[Citation], statuses: dict[st
     for c in cites:
         extra = where(c.page, c.source_paras)
         flag = {"changed": " — document changed since", "missing": " — document removed since"}.get(
-            statuses.get(c.label, "missing"), "")
-        items.append(f"<li><strong>{esc(chip_label(c.label))}</strong> {esc(c.title)}"
-                     f"{' (' + esc(extra) + ')' if extra else ''}<span class=\"pc-score\">{esc(flag)}</span></li>")
+            statuses.get(c.label, "missing"), ""
+        )
+        items.append(
+            f"<li><strong>{esc(chip_label(c.label))}</strong> {esc(c.title)}"
+            f'{" (" + esc(extra) + ")" if extra else ""}<span class="pc-score">{esc(flag)}</span></li>'
+        )
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
 
 
@@ -219,11 +240,15 @@ def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None =
         meta = where(p.page, p.source_paras)
         tip = f' title="{esc(meta)}"' if meta else ""
         if p.table is not None:
-            out.append(f'<div class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
-                       f'{p.para}</a>{table_html(p.table)}</div>')
+            out.append(
+                f'<div class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
+                f"{p.para}</a>{table_html(p.table)}</div>"
+            )
             continue
-        out.append(f'<p class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
-                   f'{p.para}</a>{esc(p.text)}</p>')
+        out.append(
+            f'<p class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
+            f"{p.para}</a>{esc(p.text)}</p>"
+        )
     out.append("</div>")
     return "\n".join(out)
 
@@ -231,5 +256,7 @@ def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None =
 def scroll_to(anchor: str) -> str:
     """A script (ours, no document text) that scrolls the reader to `anchor`."""
     safe = re.sub(r"[^A-Za-z0-9_-]", "", anchor)
-    return (f"<script>setTimeout(function(){{var e=document.getElementById('{safe}');"
-            f"if(e){{e.scrollIntoView({{block:'start'}});}}}}, 300);</script>")
+    return (
+        f"<script>setTimeout(function(){{var e=document.getElementById('{safe}');"
+        f"if(e){{e.scrollIntoView({{block:'start'}});}}}}, 300);</script>"
+    )

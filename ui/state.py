@@ -29,17 +29,17 @@ from pathlib import Path
 import streamlit as st
 
 from app import audit
-from rag.answer import Answerer
-from app.chat_models import make_answerer
 from app.auth import LOCAL, Principal, load_roles, principal_from_claims
 from app.backends import Backend, allowed_backends, load_backends
+from app.chat_models import make_answerer
 from app.corpus import default_corpus_dir
+from app.transcript import user_folder
+from rag.answer import Answerer
 from rag.embed.embedder import Embedder
 from rag.engine import Engine
 from rag.errors import BackendsConfigError, IndexNotFound, RagError
-from rag.retrieve.hybrid import Mode
 from rag.index.layout import default_index_dir
-from app.transcript import user_folder
+from rag.retrieve.hybrid import Mode
 
 log = logging.getLogger(__name__)
 EXTRACTIVE = "extractive"  # always offered; the other answerers are the operator's configured backends
@@ -90,8 +90,7 @@ def auth_enabled() -> bool:
     try:
         loaded = st.secrets.load_if_toml_exists()
     except Exception as e:  # e.g. a file that is not UTF-8, or one we may not read: Streamlit lets these through
-        raise SecretsUnreadable(_secrets_problem() or f"a secrets file cannot be read ({type(e).__name__}: {e})"
-                                ) from e
+        raise SecretsUnreadable(_secrets_problem() or f"a secrets file cannot be read ({type(e).__name__}: {e})") from e
     if not loaded:
         problem = _secrets_problem()  # Streamlit reports a file it cannot parse as no file at all
         if problem:
@@ -162,7 +161,7 @@ def corpus_dir() -> Path:
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def get_embedder() -> Embedder:
     embedder = EMBEDDER_FACTORY()
-    embedder.model  # load now, so the first question pays only for itself
+    embedder.load()  # load now, so the first question pays only for itself
     return embedder
 
 
@@ -192,8 +191,10 @@ def show_error(error: RagError) -> None:
     from ui.render import md_escape
 
     if isinstance(error, IndexNotFound):
-        st.info(f"No documents to answer from yet: {md_escape(error)}. Add some on the Library page.",
-                icon=":material/info:")
+        st.info(
+            f"No documents to answer from yet: {md_escape(error)}. Add some on the Library page.",
+            icon=":material/info:",
+        )
     else:
         st.error(md_escape(error), icon=":material/error:")
 
@@ -204,8 +205,11 @@ def configured_backends() -> dict[str, Backend]:
         return load_backends()
     except BackendsConfigError as e:
         log.warning("%s", e)
-        st.sidebar.warning("The LLM backends file has an error, so only the extractive answerer is offered; "
-                           "the server's log says where.", icon=":material/warning:")
+        st.sidebar.warning(
+            "The LLM backends file has an error, so only the extractive answerer is offered; "
+            "the server's log says where.",
+            icon=":material/warning:",
+        )
         return {}
 
 
@@ -215,7 +219,7 @@ def _load_answerer(_engine: Engine, _backend: Backend, backend_id: str, generati
     return make_answerer(_backend, _engine.embedder, _engine.titles)
 
 
-def get_answerer(engine: Engine, settings: "Settings") -> Answerer:
+def get_answerer(engine: Engine, settings: Settings) -> Answerer:
     """One answerer per (backend, index generation), shared by sessions; the local model loads once."""
     if settings.backend is None:
         return engine.answerer
@@ -253,11 +257,19 @@ def sidebar_settings(principal: Principal) -> Settings:
     with st.sidebar:
         st.subheader("Settings")
         top_k = st.slider("Paragraphs to retrieve (top-k)", 1, 20, key="top_k")
-        mode = st.selectbox("Retrieval mode", MODES, key="mode",
-                            help="hybrid adds BM25 and dense scores, each z-normalised over its candidates "
-                                 "(z-score fusion, measured better than reciprocal rank fusion)")
-        name = st.selectbox("Answerer", choices, key="answerer",
-                            help="extractive quotes sentences (grounded by construction); the others are the LLM "
-                                 "backends this server's operator configured, and every sentence they write has "
-                                 "its citation verified")
+        mode = st.selectbox(
+            "Retrieval mode",
+            MODES,
+            key="mode",
+            help="hybrid adds BM25 and dense scores, each z-normalised over its candidates "
+            "(z-score fusion, measured better than reciprocal rank fusion)",
+        )
+        name = st.selectbox(
+            "Answerer",
+            choices,
+            key="answerer",
+            help="extractive quotes sentences (grounded by construction); the others are the LLM "
+            "backends this server's operator configured, and every sentence they write has "
+            "its citation verified",
+        )
     return Settings(int(top_k), str(mode), str(name), backends.get(name))

@@ -21,13 +21,13 @@ class Answerer(Protocol):
     def answer(self, query: Query, hits: list[Hit]) -> Answer:
         """The answer to `query` from `hits`, every sentence cited."""
 
-    def stream(self, query: Query, hits: list[Hit]) -> "AnswerStream":
+    def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         """Text as it is produced; `.result()` then gives the verified answer."""
 
     def warm(self) -> float:
         """Load what the first answer would otherwise load (a model); returns the seconds it took."""
 
-    def with_embedder(self, embedder) -> "Answerer":
+    def with_embedder(self, embedder) -> Answerer:
         """The same answerer, its sentence similarity computed by `embedder` (the evals' cache)."""
 
 

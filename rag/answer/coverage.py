@@ -25,60 +25,210 @@ from dataclasses import dataclass
 from rag.answer.question import AnswerType, frame, spans, years_in
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
-GENERIC_CAPITALISED = frozenset({
-    "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was", "were", "do", "does",
-    "did", "can", "could", "should", "would", "will", "has", "have", "had", "according", "in", "on", "by", "for",
-    "the", "a", "an", "and", "of", "to", "i", "or", "as", "at", "from", "with", "before", "after", "since", "during",
-    "between", "roughly", "about", "apart", "once", "if", "than", "that", "this", "these", "those", "it", "its", "per",
-    "besides", "beyond", "over", "under", "while", "now", "then", "also", "still", "yet", "so", "but"})
+GENERIC_CAPITALISED = frozenset(
+    {
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "has",
+        "have",
+        "had",
+        "according",
+        "in",
+        "on",
+        "by",
+        "for",
+        "the",
+        "a",
+        "an",
+        "and",
+        "of",
+        "to",
+        "i",
+        "or",
+        "as",
+        "at",
+        "from",
+        "with",
+        "before",
+        "after",
+        "since",
+        "during",
+        "between",
+        "roughly",
+        "about",
+        "apart",
+        "once",
+        "if",
+        "than",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "per",
+        "besides",
+        "beyond",
+        "over",
+        "under",
+        "while",
+        "now",
+        "then",
+        "also",
+        "still",
+        "yet",
+        "so",
+        "but",
+    }
+)
 # Words of a company's name that the documents often leave out ("Geely Automobile" is "Geely").
-_NAME_SUFFIXES = frozenset({"motor", "motors", "automobile", "automotive", "auto", "group", "holdings", "co", "corp",
-                            "corporation", "inc", "ltd", "company", "limited"})
+_NAME_SUFFIXES = frozenset(
+    {
+        "motor",
+        "motors",
+        "automobile",
+        "automotive",
+        "auto",
+        "group",
+        "holdings",
+        "co",
+        "corp",
+        "corporation",
+        "inc",
+        "ltd",
+        "company",
+        "limited",
+    }
+)
 # Other ways the documents write a name: acronyms spelled out, demonyms, and capitals that stand for their
 # government ("Brussels decided", "Ottawa imposed"). Each key is covered by itself or by any of its forms.
 _FORMS: dict[str, tuple[str, ...]] = {
-    "ev": ("electric vehicle", "electric car", "electric-vehicle", "electric-car", "battery-electric", "nev",
-           "new-energy vehicle"),
+    "ev": (
+        "electric vehicle",
+        "electric car",
+        "electric-vehicle",
+        "electric-car",
+        "battery-electric",
+        "nev",
+        "new-energy vehicle",
+    ),
     "evs": ("electric vehicle", "electric car", "battery-electric", "nev", "new-energy"),
-    "bev": ("battery-electric", "battery electric"), "bevs": ("battery-electric", "battery electric"),
+    "bev": ("battery-electric", "battery electric"),
+    "bevs": ("battery-electric", "battery electric"),
     "nev": ("new-energy", "new energy", "electric vehicle", "electric car"),
     "nevs": ("new-energy", "new energy", "electric vehicle", "electric car"),
-    "phev": ("plug-in hybrid", "plug-in"), "phevs": ("plug-in hybrid", "plug-in"),
+    "phev": ("plug-in hybrid", "plug-in"),
+    "phevs": ("plug-in hybrid", "plug-in"),
     "eu": ("european union", "european commission", "brussels", "europe"),
     "us": ("united states", "america", "american", "washington", "u.s"),
-    "usa": ("united states", "america", "american"), "uk": ("united kingdom", "britain", "british"),
-    "iea": ("international energy agency",), "caam": ("china association of automobile manufacturers",),
-    "wto": ("world trade organization",), "gm": ("general motors",), "vw": ("volkswagen",),
-    "china": ("chinese",), "chinese": ("china",), "france": ("french",), "french": ("france",),
-    "britain": ("british", "uk", "united kingdom"), "british": ("britain", "uk", "united kingdom"),
-    "turkey": ("turkish", "türkiye"), "turkish": ("turkey", "türkiye"), "spain": ("spanish",), "spanish": ("spain",),
-    "netherlands": ("dutch",), "dutch": ("netherlands",), "sweden": ("swedish",), "swedish": ("sweden",),
-    "thailand": ("thai",), "thai": ("thailand",), "america": ("united states", "american", "us", "u.s"),
-    "american": ("united states", "america", "us", "u.s"), "europe": ("european", "eu"),
+    "usa": ("united states", "america", "american"),
+    "uk": ("united kingdom", "britain", "british"),
+    "iea": ("international energy agency",),
+    "caam": ("china association of automobile manufacturers",),
+    "wto": ("world trade organization",),
+    "gm": ("general motors",),
+    "vw": ("volkswagen",),
+    "china": ("chinese",),
+    "chinese": ("china",),
+    "france": ("french",),
+    "french": ("france",),
+    "britain": ("british", "uk", "united kingdom"),
+    "british": ("britain", "uk", "united kingdom"),
+    "turkey": ("turkish", "türkiye"),
+    "turkish": ("turkey", "türkiye"),
+    "spain": ("spanish",),
+    "spanish": ("spain",),
+    "netherlands": ("dutch",),
+    "dutch": ("netherlands",),
+    "sweden": ("swedish",),
+    "swedish": ("sweden",),
+    "thailand": ("thai",),
+    "thai": ("thailand",),
+    "america": ("united states", "american", "us", "u.s"),
+    "american": ("united states", "america", "us", "u.s"),
+    "europe": ("european", "eu"),
     "european": ("europe", "eu"),
-    "brussels": ("eu", "european union", "european commission"), "washington": ("us", "united states", "america"),
-    "ottawa": ("canada", "canadian"), "beijing": ("china", "chinese"), "tokyo": ("japan", "japanese"),
-    "seoul": ("korea", "korean"), "london": ("uk", "britain", "british"), "berlin": ("germany", "german"),
-    "paris": ("france", "french"), "moscow": ("russia", "russian"), "delhi": ("india", "indian"),
-    "ankara": ("turkey", "turkish"), "bangkok": ("thailand", "thai"), "jakarta": ("indonesia", "indonesian"),
-    "canberra": ("australia", "australian"), "brasília": ("brazil", "brazilian"), "brasilia": ("brazil", "brazilian"),
+    "brussels": ("eu", "european union", "european commission"),
+    "washington": ("us", "united states", "america"),
+    "ottawa": ("canada", "canadian"),
+    "beijing": ("china", "chinese"),
+    "tokyo": ("japan", "japanese"),
+    "seoul": ("korea", "korean"),
+    "london": ("uk", "britain", "british"),
+    "berlin": ("germany", "german"),
+    "paris": ("france", "french"),
+    "moscow": ("russia", "russian"),
+    "delhi": ("india", "indian"),
+    "ankara": ("turkey", "turkish"),
+    "bangkok": ("thailand", "thai"),
+    "jakarta": ("indonesia", "indonesian"),
+    "canberra": ("australia", "australian"),
+    "brasília": ("brazil", "brazilian"),
+    "brasilia": ("brazil", "brazilian"),
 }
 # Names of several words the documents also write shorter.
-_PHRASE_FORMS: dict[str, tuple[str, ...]] = {"south korea": ("korea",), "republic of korea": ("korea",),
-                                             "united states": ("us", "america"), "united kingdom": ("uk", "britain")}
-_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july", "august", "september",
-                       "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
-                       "saturday", "sunday"})
+_PHRASE_FORMS: dict[str, tuple[str, ...]] = {
+    "south korea": ("korea",),
+    "republic of korea": ("korea",),
+    "united states": ("us", "america"),
+    "united kingdom": ("uk", "britain"),
+}
+_CALENDAR = frozenset(
+    {
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    }
+)
 _NAME = re.compile(r"[A-Z][\w&'’.]*(?:-[A-Za-z]\w*)*|\d{4}")
 # How reports name a period: "FY2018", "FY18", "Q2", "2Q24", "Q3'23", "H1", "YTD". A period is a year to
 # cover (a column headed "2018" covers "FY2018"), never a name: no paragraph writes "FY2018" beside its figure.
-_PERIOD_WORD = re.compile(r"(?:FY|CY|Q[1-4]|H[12]|[1-4]Q|[12]H)?['’]?(\d{2}|\d{4})|FY|CY|Q[1-4]|H[12]|YTD|TTM|LTM",
-                          re.IGNORECASE)
+_PERIOD_WORD = re.compile(
+    r"(?:FY|CY|Q[1-4]|H[12]|[1-4]Q|[12]H)?['’]?(\d{2}|\d{4})|FY|CY|Q[1-4]|H[12]|YTD|TTM|LTM", re.IGNORECASE
+)
 # A sentence that tells the answerer how to answer ("Answer in USD millions.", "Give a response by relying on
 # the cash flow statement.", "Round to two decimals.") names nothing the answer must be about.
-_INSTRUCTION = re.compile(r"^\W*(?:please\s+)?(?:answer|give|provide|respond|reply|round|express|report|use|base|rely|"
-                          r"assume|state|show|return|write|format|keep|include|present|note|consider|limit|ignore|"
-                          r"do\s+not|don['’]t)\b", re.IGNORECASE)
+_INSTRUCTION = re.compile(
+    r"^\W*(?:please\s+)?(?:answer|give|provide|respond|reply|round|express|report|use|base|rely|"
+    r"assume|state|show|return|write|format|keep|include|present|note|consider|limit|ignore|"
+    r"do\s+not|don['’]t)\b",
+    re.IGNORECASE,
+)
 _SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
 # "(in USD millions)", "(in thousands)", "(as a percentage)": the units of the answer, not its subject.
 _UNITS_ASIDE = re.compile(r"\((?:in|as|expressed\s+in|measured\s+in)\b[^()]*\)", re.IGNORECASE)
@@ -94,8 +244,10 @@ class Constraints:
 
 
 # Where a question in several parts splits: "..., and how does...", "...; ...", or a new sentence.
-_PART_BREAK = re.compile(r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|whose|does|did|do|is|are|was|were|has|"
-                         r"have|had|can|could|will|would)\b)|;\s+|(?<=[.?!])\s+(?=[A-Z])")
+_PART_BREAK = re.compile(
+    r",?\s+and\s+(?=(?:how|what|why|when|where|which|who|whose|does|did|do|is|are|was|were|has|"
+    r"have|had|can|could|will|would)\b)|;\s+|(?<=[.?!])\s+(?=[A-Z])"
+)
 
 
 def question_parts(asked: str) -> tuple[Constraints, ...]:
@@ -168,13 +320,19 @@ def constraints(question: str) -> Constraints:
         word = re.sub(r"['’]s$", "", word)
         period = bool(word) and bool(_PERIOD_WORD.fullmatch(word)) and not word.isdigit()
         years |= period_years(word) if period else set()
-        keep = (bool(word) and bool(_NAME.fullmatch(word)) and i > 0 and word.lower() not in GENERIC_CAPITALISED | _CALENDAR
-                and not word.isdigit() and not period)
+        keep = (
+            bool(word)
+            and bool(_NAME.fullmatch(word))
+            and i > 0
+            and word.lower() not in GENERIC_CAPITALISED | _CALENDAR
+            and not word.isdigit()
+            and not period
+        )
         if keep:
             part = word.split("-")[0] if "-" in word and not word.isupper() else word  # "Chinese-made" -> "Chinese"
             if part[:1].isupper() and part.lower() not in _NAME_SUFFIXES and len(part.strip(".")) > 1:
                 current.append(part.rstrip("."))
-        if not keep or raw.rstrip().endswith((",", "?", ";", ":", "'s", "’s")) or raw != raw.rstrip("\"”)"):
+        if not keep or raw.rstrip().endswith((",", "?", ";", ":", "'s", "’s")) or raw != raw.rstrip('"”)'):
             if current:
                 names.append(tuple(current))
             current = []
@@ -206,8 +364,9 @@ def _named(word: str, text: str, low: str, words: set[str]) -> bool:
 
 def _phrase_named(name: tuple[str, ...], text: str, low: str, words: set[str]) -> bool:
     phrase = " ".join(name).lower()
-    if len(name) > 1 and (phrase in low or any(re.search(rf"(?<![\w-]){re.escape(f)}", low)
-                                               for f in _PHRASE_FORMS.get(phrase, ()))):
+    if len(name) > 1 and (
+        phrase in low or any(re.search(rf"(?<![\w-]){re.escape(f)}", low) for f in _PHRASE_FORMS.get(phrase, ()))
+    ):
         return True
     return all(_named(w, text, low, words) for w in name)
 

@@ -39,9 +39,9 @@ from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.cite.markers import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embed.embedder import Embedder
+from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.prompts import REFUSAL
 from rag.query import Query
-from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.sentences import split_sentences
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
@@ -118,8 +118,10 @@ class Thresholds:
         return s.missing_entities > 0 and s.similarity < self.entity_similarity
 
 
-LOW_CONFIDENCE = ("No sentence in the documents matches this question closely; these are the closest statements. "
-                  "Check the citations before relying on them.")
+LOW_CONFIDENCE = (
+    "No sentence in the documents matches this question closely; these are the closest statements. "
+    "Check the citations before relying on them."
+)
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,19 @@ class ExtractiveAnswerer:
     name = "extractive"
     chat_model = None  # follow-ups are rewritten by rules (`rag.query`)
 
-    def __init__(self, embedder: Embedder, titles: dict[str, str], max_sentences: int = MAX_SENTENCES,
-                 thresholds: Thresholds = Thresholds(), redundancy: float = REDUNDANCY,
-                 keep_within: float = KEEP_WITHIN,
-                 weights: tuple[float, ...] = WEIGHTS, sentences: SentenceVectors | None = None,
-                 extra_paragraphs: int = EXTRA_PARAGRAPHS, contexts: dict[str, str] | None = None):
+    def __init__(
+        self,
+        embedder: Embedder,
+        titles: dict[str, str],
+        max_sentences: int = MAX_SENTENCES,
+        thresholds: Thresholds = Thresholds(),
+        redundancy: float = REDUNDANCY,
+        keep_within: float = KEEP_WITHIN,
+        weights: tuple[float, ...] = WEIGHTS,
+        sentences: SentenceVectors | None = None,
+        extra_paragraphs: int = EXTRA_PARAGRAPHS,
+        contexts: dict[str, str] | None = None,
+    ):
         self.embedder = embedder
         self.sentences = sentences
         self.titles = titles
@@ -160,9 +170,19 @@ class ExtractiveAnswerer:
     def warm(self) -> float:
         return self.embedder.warm()
 
-    def with_embedder(self, embedder: Embedder) -> "ExtractiveAnswerer":
-        return ExtractiveAnswerer(embedder, self.titles, self.max_sentences, self.thresholds, self.redundancy,
-                                  self.keep_within, self.weights, self.sentences, self.extra_paragraphs, self.contexts)
+    def with_embedder(self, embedder: Embedder) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(
+            embedder,
+            self.titles,
+            self.max_sentences,
+            self.thresholds,
+            self.redundancy,
+            self.keep_within,
+            self.weights,
+            self.sentences,
+            self.extra_paragraphs,
+            self.contexts,
+        )
 
     def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         """The whole answer at once: quoting needs no generation, so there is nothing to stream token by token."""
@@ -187,11 +207,19 @@ class ExtractiveAnswerer:
         q_frame = frame(question)
         if not candidates:
             empty = np.zeros((0, len(FEATURES)))
-            return Ranking(q_frame, [], np.zeros((0, self.embedder.dimension)), np.zeros(0), empty, np.zeros(0),
-                           np.zeros(0, dtype=bool))
+            return Ranking(
+                q_frame,
+                [],
+                np.zeros((0, self.embedder.dimension)),
+                np.zeros(0),
+                empty,
+                np.zeros(0),
+                np.zeros(0, dtype=bool),
+            )
         # similarity to the question's subject: "according to the commentary" is where to look, which no sentence says
-        encoded = self.embedder.encode_queries([without_attribution(question)] +
-                                               [t for t, v in zip(embedded, stored) if v is None])
+        encoded = self.embedder.encode_queries(
+            [without_attribution(question)] + [t for t, v in zip(embedded, stored) if v is None]
+        )
         q_vector, fresh = encoded[0], iter(encoded[1:])
         vectors = np.vstack([v if v is not None else next(fresh) for v in stored])
         sims = vectors @ q_vector
@@ -201,8 +229,9 @@ class ExtractiveAnswerer:
         for c in candidates:
             p = c.hit.paragraph
             if (p.doc_id, p.para) not in context:
-                context[p.doc_id, p.para] = covers(asked, " ".join((p.text, p.heading,
-                                                                    self.contexts.get(p.doc_id, ""))))
+                context[p.doc_id, p.para] = covers(
+                    asked, " ".join((p.text, p.heading, self.contexts.get(p.doc_id, "")))
+                )
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
 
@@ -213,29 +242,49 @@ class ExtractiveAnswerer:
             return self._abstain(question, hits)
         asked = ranking.frame.years
         texts = [h.paragraph.text for h in hits]
-        signals = Signals(similarity=float(ranking.similarity.max()),
-                          missing_entities=len(missing_entities(question, texts)),
-                          missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
-                          missing_measure=bool(missing_measures(ranking.frame, texts)),
-                          best_score=float(ranking.scores.max()),
-                          covered=bool(ranking.covered.any()),
-                          covered_score=float(ranking.scores[ranking.covered].max() if ranking.covered.any()
-                                              else ranking.scores.max()))
+        signals = Signals(
+            similarity=float(ranking.similarity.max()),
+            missing_entities=len(missing_entities(question, texts)),
+            missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
+            missing_measure=bool(missing_measures(ranking.frame, texts)),
+            best_score=float(ranking.scores.max()),
+            covered=bool(ranking.covered.any()),
+            covered_score=float(
+                ranking.scores[ranking.covered].max() if ranking.covered.any() else ranking.scores.max()
+            ),
+        )
         if self.thresholds.abstains(signals):
             return self._abstain(question, hits, signals)
         chosen = self._select(ranking)
-        cite = {i: make_citation(ranking.candidates[i].hit.paragraph,
-                                 self.titles.get(ranking.candidates[i].hit.paragraph.doc_id, ""),
-                                 ranking.candidates[i].text) for i in chosen}
-        claims = tuple(SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED,
-                                     float(ranking.similarity[i])) for i in chosen)
+        cite = {
+            i: make_citation(
+                ranking.candidates[i].hit.paragraph,
+                self.titles.get(ranking.candidates[i].hit.paragraph.doc_id, ""),
+                ranking.candidates[i].text,
+            )
+            for i in chosen
+        }
+        claims = tuple(
+            SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED, float(ranking.similarity[i]))
+            for i in chosen
+        )
         notes = (LOW_CONFIDENCE,) if signals.similarity < self.thresholds.confident_similarity else ()
-        return Answer(question=question, claims=claims, abstained=False, retrieved=tuple(hits), answerer=self.name,
-                      signals=signals.as_dict(), notes=notes,
-                      lead=lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen]),
-                      disagreements=disagreements(
-                          ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen],
-                          lambda a, b: float(ranking.vectors[chosen[a]] @ ranking.vectors[chosen[b]])))
+        return Answer(
+            question=question,
+            claims=claims,
+            abstained=False,
+            retrieved=tuple(hits),
+            answerer=self.name,
+            signals=signals.as_dict(),
+            notes=notes,
+            lead=lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen]),
+            disagreements=disagreements(
+                ranking.frame,
+                question,
+                [(ranking.candidates[i].text, cite[i]) for i in chosen],
+                lambda a, b: float(ranking.vectors[chosen[a]] @ ranking.vectors[chosen[b]]),
+            ),
+        )
 
     def _select(self, ranking: Ranking) -> list[int]:
         """Up to `max_sentences`, best first: each within `keep_within` of the best logit and not a near-copy
@@ -249,8 +298,10 @@ class ExtractiveAnswerer:
             p = ranking.candidates[i].hit.paragraph
             return p.doc_id, p.para
 
-        for limit, new_paragraphs_only in ((self.max_sentences, False),
-                                           (self.max_sentences + self.extra_paragraphs, True)):
+        for limit, new_paragraphs_only in (
+            (self.max_sentences, False),
+            (self.max_sentences + self.extra_paragraphs, True),
+        ):
             for i in order:
                 if len(picked) >= limit or ranking.scores[i] < best - self.keep_within:
                     break
@@ -262,14 +313,56 @@ class ExtractiveAnswerer:
         return picked
 
     def _abstain(self, question: str, hits: list[Hit], signals: Signals | None = None) -> Answer:
-        return Answer(question=question, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
-                      answerer=self.name, signals=signals.as_dict() if signals else {})
+        return Answer(
+            question=question,
+            claims=(SentenceClaim(REFUSAL),),
+            abstained=True,
+            retrieved=tuple(hits),
+            answerer=self.name,
+            signals=signals.as_dict() if signals else {},
+        )
 
 
 # Capitalised words that name no particular thing in a question about this kind of corpus.
-_GENERIC_CAPITALISED = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
-                        "were", "do", "does", "did", "can", "could", "should", "would", "will", "has", "have", "had",
-                        "according", "in", "on", "by", "for", "the", "a", "an", "and", "of", "to", "i", "or"}
+_GENERIC_CAPITALISED = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is",
+    "are",
+    "was",
+    "were",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "has",
+    "have",
+    "had",
+    "according",
+    "in",
+    "on",
+    "by",
+    "for",
+    "the",
+    "a",
+    "an",
+    "and",
+    "of",
+    "to",
+    "i",
+    "or",
+}
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z0-9&'’.-]*[A-Za-z0-9]|[A-Z]|\d{4})\b")
 
 

@@ -26,14 +26,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import (AnswerType, Frame, country_code, spans, unit_of, value_of, wanted_unit, words_in,
-                                  years_in)
+from rag.answer.question import (
+    AnswerType,
+    Frame,
+    country_code,
+    spans,
+    unit_of,
+    value_of,
+    wanted_unit,
+    words_in,
+    years_in,
+)
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
 from rag.terms import content_terms
 
 SAME_FIGURE = 0.02  # relative difference below which two figures are one figure, rounded
-_SOURCE = re.compile(r"\b(?:according to|reported by|data from|figures from|says|said)\s+((?:the\s+)?[A-Z][\w&.'’-]*"
-                     r"(?:\s+(?:of\s+)?[A-Z][\w&.'’-]*)*)|\b([A-Z]{2,}[A-Za-z]*)\s+(?:reported|counted|said|says|data)\b")
+_SOURCE = re.compile(
+    r"\b(?:according to|reported by|data from|figures from|says|said)\s+((?:the\s+)?[A-Z][\w&.'’-]*"
+    r"(?:\s+(?:of\s+)?[A-Z][\w&.'’-]*)*)|\b([A-Z]{2,}[A-Za-z]*)\s+(?:reported|counted|said|says|data)\b"
+)
 _LEAD_TYPES = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PLACE, AnswerType.ORGANISATION, AnswerType.PERSON)
 
 
@@ -59,8 +70,12 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
         found = typed or found
         # A bare number counts what the words after it name: "196 countries" is no answer to "how many vehicles".
         terms = content_terms(question)
-        found = [s for s in found if not re.fullmatch(r"\d+", s) or content_terms(
-            " ".join(sentence[sentence.find(s) + len(s):].split()[:2])) & terms] or found
+        found = [
+            s
+            for s in found
+            if not re.fullmatch(r"\d+", s)
+            or content_terms(" ".join(sentence[sentence.find(s) + len(s) :].split()[:2])) & terms
+        ] or found
         # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
         found = [s for s in found if same_measure(question, sentence, s)] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
@@ -77,12 +92,14 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
 
 # What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.
 _MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple(
-    (name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE)) for name, words in (
-    ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
-    ("import", r"import(?:s|ed|ing|er|ers)?"),
-    ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
-    ("sales", r"sold|sales?|sell(?:s|ing)?|registrations?|registered|deliver(?:y|ies|ed)"),
-))
+    (name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE))
+    for name, words in (
+        ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
+        ("import", r"import(?:s|ed|ing|er|ers)?"),
+        ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
+        ("sales", r"sold|sales?|sell(?:s|ing)?|registrations?|registered|deliver(?:y|ies|ed)"),
+    )
+)
 _CLAUSE = re.compile(r"[,;:()]|\s(?:and|while|whereas|but|against|compared with|of which)\s")
 
 
@@ -110,7 +127,7 @@ def same_measure(question: str, sentence: str, span: str) -> bool:
         return True
     starts = [0] + [m.end() for m in _CLAUSE.finditer(sentence) if m.end() <= at]
     ends = [m.start() for m in _CLAUSE.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
-    said = measures_in(sentence[max(starts):min(ends)])
+    said = measures_in(sentence[max(starts) : min(ends)])
     return not said or bool(said & asked)
 
 
@@ -120,8 +137,34 @@ def _names(question: str) -> set[str]:
     return names - {""}
 
 
-_QUESTION_WORDS = {"how", "many", "much", "what", "which", "when", "where", "who", "did", "does", "was", "were", "the",
-                   "and", "for", "from", "with", "into", "that", "this", "have", "has", "its", "their", "any", "are"}
+_QUESTION_WORDS = {
+    "how",
+    "many",
+    "much",
+    "what",
+    "which",
+    "when",
+    "where",
+    "who",
+    "did",
+    "does",
+    "was",
+    "were",
+    "the",
+    "and",
+    "for",
+    "from",
+    "with",
+    "into",
+    "that",
+    "this",
+    "have",
+    "has",
+    "its",
+    "their",
+    "any",
+    "are",
+}
 
 
 def _words(question: str) -> set[str]:
@@ -157,8 +200,9 @@ def source_of(sentence: str) -> str:
 _ASKS_COUNTRY = re.compile(r"\b(countr(?:y|ies)|nations?)\b", re.IGNORECASE)
 
 
-def _as_country(question: str, span: str, sentence: str, citation: Citation,
-                quoted: list[tuple[str, Citation]]) -> tuple[str, str, Citation]:
+def _as_country(
+    question: str, span: str, sentence: str, citation: Citation, quoted: list[tuple[str, Citation]]
+) -> tuple[str, str, Citation]:
     """For a question that asks which country: a province or state ("Rayong") gives way to its country's name
     ("Thailand") where a quoted sentence ties the two together ("Rayong, Thailand", "Rayong in Thailand",
     "Thailand's Rayong"), with that sentence's citation; else the span stays as it is. A sentence that only
@@ -176,8 +220,11 @@ def _as_country(question: str, span: str, sentence: str, citation: Citation,
         return span, sentence, citation
     for other, cited in [(sentence, citation)] + quoted:
         for place in spans(other, AnswerType.PLACE):
-            if (country_code(place) == (code[0], True) and place.lower() not in question.lower()
-                    and _ties(other, span, place)):
+            if (
+                country_code(place) == (code[0], True)
+                and place.lower() not in question.lower()
+                and _ties(other, span, place)
+            ):
                 return place, other, cited
     return span, sentence, citation
 
@@ -215,13 +262,17 @@ def _year_by(sentence: str, span: str) -> str:
     return min(years, key=lambda y: _distance(sentence, span, {y}))
 
 
-_COMPARISON = re.compile(r"\b(compare[sd]?|comparison|larger|smaller|bigger|higher|lower|more|less|fewer|"
-                         r"difference|differ|versus|vs\.?|than)\b", re.IGNORECASE)
+_COMPARISON = re.compile(
+    r"\b(compare[sd]?|comparison|larger|smaller|bigger|higher|lower|more|less|fewer|"
+    r"difference|differ|versus|vs\.?|than)\b",
+    re.IGNORECASE,
+)
 SAME_MEASURE_SIMILARITY = 0.6  # cosine two sentences need to be read as stating one measure
 
 
-def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]],
-                  similar: Callable[[int, int], float] | None = None) -> tuple[Disagreement, ...]:
+def disagreements(
+    frame: Frame, question: str, quoted: list[tuple[str, Citation]], similar: Callable[[int, int], float] | None = None
+) -> tuple[Disagreement, ...]:
     """Where the quoted sentences of different documents give different figures for one measure and period.
 
     `similar(i, j)` is the cosine between quoted sentences i and j: two figures are rivals only when
@@ -265,9 +316,15 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
             for f in group:
                 if any(abs(f[1] - g[1]) <= SAME_FIGURE * max(abs(f[1]), abs(g[1])) for g in distinct):
                     continue
-                if similar and distinct and not all(
+                if (
+                    similar
+                    and distinct
+                    and not all(
                         similar(position[id(f[4])], position[id(g[4])]) >= SAME_MEASURE_SIMILARITY
-                        for g in distinct if g[4].doc_id != f[4].doc_id):
+                        for g in distinct
+                        if g[4].doc_id != f[4].doc_id
+                    )
+                ):
                     continue
                 distinct.append(f)
             if len(distinct) > 1 and len({f[4].doc_id for f in distinct}) > 1:
@@ -276,7 +333,9 @@ def disagreements(frame: Frame, question: str, quoted: list[tuple[str, Citation]
     return tuple(found)
 
 
-_STOP_LEAD = re.compile(r"^\s*(how many|how much|what (was|were|is|are)( the)?|what|which|did|does|do)\s+", re.IGNORECASE)
+_STOP_LEAD = re.compile(
+    r"^\s*(how many|how much|what (was|were|is|are)( the)?|what|which|did|does|do)\s+", re.IGNORECASE
+)
 
 
 def _measure(question: str) -> str:

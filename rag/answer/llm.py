@@ -26,14 +26,14 @@ from collections.abc import Generator, Sequence
 from dataclasses import replace
 
 from rag.answer import AnswerStream
-from rag.cite.markers import render_claims
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.cite.markers import render_claims
+from rag.cite.verify import Verification, verify_answer
 from rag.documents import Answer, Fallback, FallbackReason, Hit, SentenceClaim
 from rag.embed.embedder import Embedder
 from rag.errors import BackendUnavailable
 from rag.prompts import REFUSAL, answer_messages
 from rag.query import Query
-from rag.cite.verify import Verification, verify_answer
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,16 @@ def _is_connection_error(error: BaseException) -> bool:
 
 
 class LlmAnswerer:
-    def __init__(self, chat_model, embedder: Embedder, titles: dict[str, str], name: str | None = None,
-                 address: str = "", fallback=None, secret_envs: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        chat_model,
+        embedder: Embedder,
+        titles: dict[str, str],
+        name: str | None = None,
+        address: str = "",
+        fallback=None,
+        secret_envs: tuple[str, ...] = (),
+    ):
         self.chat_model = chat_model
         self.secret_envs = secret_envs  # environment variables whose values are scrubbed from every note
         self.embedder = embedder
@@ -77,9 +85,16 @@ class LlmAnswerer:
         load = getattr(self.chat_model, "load", None)
         return float(load()) if callable(load) else 0.0
 
-    def with_embedder(self, embedder: Embedder) -> "LlmAnswerer":
-        return LlmAnswerer(self.chat_model, embedder, self.titles, self.name, self.address,
-                           self.fallback.with_embedder(embedder), self.secret_envs)
+    def with_embedder(self, embedder: Embedder) -> LlmAnswerer:
+        return LlmAnswerer(
+            self.chat_model,
+            embedder,
+            self.titles,
+            self.name,
+            self.address,
+            self.fallback.with_embedder(embedder),
+            self.secret_envs,
+        )
 
     def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
         def tokens() -> Generator[str, None, Answer]:
@@ -107,15 +122,20 @@ class LlmAnswerer:
 
         return AnswerStream(tokens())
 
-    def finish(self, query: Query, hits: Sequence[Hit], text: str, generate_ms: float = 0.0,
-               output_tokens: int | None = None) -> Answer:
+    def finish(
+        self, query: Query, hits: Sequence[Hit], text: str, generate_ms: float = 0.0, output_tokens: int | None = None
+    ) -> Answer:
         """Verify generated `text` and turn it into an Answer (or a fallback); public so evals can replay text."""
         t0 = time.perf_counter()
         v = verify_answer(text, hits, self.embedder, self.titles)
         timings = {"generate": generate_ms, "verify": (time.perf_counter() - t0) * 1000}
-        signals = {"supported": float(v.counts.supported), "partial": float(v.counts.partial),
-                   "unsupported": float(v.counts.unsupported), "sentences": float(v.counts.sentences),
-                   "invented": float(len(v.invented))}
+        signals = {
+            "supported": float(v.counts.supported),
+            "partial": float(v.counts.partial),
+            "unsupported": float(v.counts.unsupported),
+            "sentences": float(v.counts.sentences),
+            "invented": float(len(v.invented)),
+        }
         if output_tokens:
             signals["output_tokens"] = float(output_tokens)
         notes = _notes(v)
@@ -123,16 +143,38 @@ class LlmAnswerer:
             return replace(self._refusal(query, hits, signals), timings_ms=timings, notes=notes)
         if not v.any_supported:
             short = " ".join(text.split())[:300]
-            reason = ("no sentence of the LLM answer was supported by the paragraphs it cited "
-                      f"({v.counts.summary()}); showing the extractive answer instead. LLM answer was: {short}")
-            return self._fallback(query, hits, notes + (reason,), timings, signals,
-                                  Fallback(FallbackReason.UNSUPPORTED, self.name, v.counts.summary()))
-        return Answer(question=query.standalone, claims=v.claims, abstained=False, retrieved=tuple(hits),
-                      answerer=self.name, notes=(v.counts.summary(), *notes), timings_ms=timings, signals=signals)
+            reason = (
+                "no sentence of the LLM answer was supported by the paragraphs it cited "
+                f"({v.counts.summary()}); showing the extractive answer instead. LLM answer was: {short}"
+            )
+            return self._fallback(
+                query,
+                hits,
+                notes + (reason,),
+                timings,
+                signals,
+                Fallback(FallbackReason.UNSUPPORTED, self.name, v.counts.summary()),
+            )
+        return Answer(
+            question=query.standalone,
+            claims=v.claims,
+            abstained=False,
+            retrieved=tuple(hits),
+            answerer=self.name,
+            notes=(v.counts.summary(), *notes),
+            timings_ms=timings,
+            signals=signals,
+        )
 
     def _refusal(self, query: Query, hits: Sequence[Hit], signals: dict) -> Answer:
-        return Answer(question=query.standalone, claims=(SentenceClaim(REFUSAL),), abstained=True, retrieved=tuple(hits),
-                      answerer=self.name, signals=signals)
+        return Answer(
+            question=query.standalone,
+            claims=(SentenceClaim(REFUSAL),),
+            abstained=True,
+            retrieved=tuple(hits),
+            answerer=self.name,
+            signals=signals,
+        )
 
     def _unreachable(self, query: Query, hits: list[Hit], error: Exception) -> Answer:
         remote = self.address != "in-process"
@@ -144,17 +186,32 @@ class LlmAnswerer:
         status = _status_code(error)
         if status is not None:
             reason = f"HTTP {status}, {reason}"
-        log.warning("LLM backend %s at %s failed: %s", self.name, self.address,
-                    _scrub(f"{type(error).__name__}: {error}", self.secret_envs)[:2000])
+        log.warning(
+            "LLM backend %s at %s failed: %s",
+            self.name,
+            self.address,
+            _scrub(f"{type(error).__name__}: {error}", self.secret_envs)[:2000],
+        )
         err = BackendUnavailable(self.name, self.address, reason)
-        return self._fallback(query, hits, (str(err), "fell back to the extractive answer"), {}, {},
-                              Fallback(FallbackReason.UNREACHABLE, self.name, str(err)))
+        return self._fallback(
+            query,
+            hits,
+            (str(err), "fell back to the extractive answer"),
+            {},
+            {},
+            Fallback(FallbackReason.UNREACHABLE, self.name, str(err)),
+        )
 
     def _fallback(self, query: Query, hits, notes, timings, signals, fallback: Fallback) -> Answer:
         base = self.fallback.answer(query, hits)
-        return replace(base, answerer=f"{base.answerer} (fallback from {self.name})", fallback=fallback,
-                       notes=base.notes + tuple(notes), timings_ms={**base.timings_ms, **timings},
-                       signals={**base.signals, **{f"llm_{k}": v for k, v in signals.items()}})
+        return replace(
+            base,
+            answerer=f"{base.answerer} (fallback from {self.name})",
+            fallback=fallback,
+            notes=base.notes + tuple(notes),
+            timings_ms={**base.timings_ms, **timings},
+            signals={**base.signals, **{f"llm_{k}": v for k, v in signals.items()}},
+        )
 
 
 def _status_code(error: BaseException) -> int | None:

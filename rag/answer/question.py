@@ -33,64 +33,142 @@ class AnswerType(str, Enum):
 
 
 _W = r"(?:[\w'’.-]+ ){0,3}"  # up to three words between "which"/"what" and the noun that names the answer
-_MEASURES = (r"share|percentage|proportion|number|value|rate|rates|price|prices|capacity|amount|total|figure|level|"
-             r"size|volume|tariffs?|dut(?:y|ies)|cost|costs|investment|penetration|growth|sales|exports|imports|"
-             r"output|production|tax|taxes|fee|fees|target|targets|revenue|profit|margin|count|forecast|projection")
-_TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple((t, re.compile(p, re.IGNORECASE)) for t, p in (
-    (AnswerType.REASON, r"^\s*(why|how come)\b|\bwhat (reasons?|drove|drives|caused|causes|explains|led)\b|\bwhy\b"),
-    (AnswerType.DATE, rf"^\s*when\b|\b(what|which) {_W}(year|date|month|day)\b|\bsince when\b|\bby when\b"),
-    (AnswerType.PLACE, rf"^\s*where\b|\b(which|what) {_W}(countr(y|ies)|cit(y|ies)|markets?|regions?|nations?|"
-                       r"destinations?|provinces?|states?|places?|locations?)\b"),
-    (AnswerType.PERSON, rf"\b(which|what) {_W}(person|executive|chairman|ceo|founder|minister|president|analyst)\b|"
-                        r"^\s*who (is|was) the (chairman|ceo|president|founder|head|chief)\b|"
-                        r"^\s*who (announced|said|inaugurated|opened|signed|launched|led)\b"),
-    (AnswerType.ORGANISATION, rf"\b(which|what) {_W}(compan(y|ies)|carmakers?|automakers?|brands?|firms?|makers?|"
-                              r"manufacturers?|organi[sz]ations?|agenc(y|ies)|bod(y|ies)|groups?|associations?|"
-                              r"institutions?|sources?|exporters?|banks?|governments?|ministr(y|ies))\b|^\s*who\b"),
-    (AnswerType.QUANTITY, rf"\bhow (many|much|large|big|fast|high|low|far)\b|\bby how\b|\bwhat {_W}({_MEASURES})\b|"
-                          r"\bwhat did\b.*\bcost\b|\b(percent|percentage|%)\b|\bhow did\b.*\bcompare\b"),
-))
+_MEASURES = (
+    r"share|percentage|proportion|number|value|rate|rates|price|prices|capacity|amount|total|figure|level|"
+    r"size|volume|tariffs?|dut(?:y|ies)|cost|costs|investment|penetration|growth|sales|exports|imports|"
+    r"output|production|tax|taxes|fee|fees|target|targets|revenue|profit|margin|count|forecast|projection"
+)
+_TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple(
+    (t, re.compile(p, re.IGNORECASE))
+    for t, p in (
+        (
+            AnswerType.REASON,
+            r"^\s*(why|how come)\b|\bwhat (reasons?|drove|drives|caused|causes|explains|led)\b|\bwhy\b",
+        ),
+        (AnswerType.DATE, rf"^\s*when\b|\b(what|which) {_W}(year|date|month|day)\b|\bsince when\b|\bby when\b"),
+        (
+            AnswerType.PLACE,
+            rf"^\s*where\b|\b(which|what) {_W}(countr(y|ies)|cit(y|ies)|markets?|regions?|nations?|"
+            r"destinations?|provinces?|states?|places?|locations?)\b",
+        ),
+        (
+            AnswerType.PERSON,
+            rf"\b(which|what) {_W}(person|executive|chairman|ceo|founder|minister|president|analyst)\b|"
+            r"^\s*who (is|was) the (chairman|ceo|president|founder|head|chief)\b|"
+            r"^\s*who (announced|said|inaugurated|opened|signed|launched|led)\b",
+        ),
+        (
+            AnswerType.ORGANISATION,
+            rf"\b(which|what) {_W}(compan(y|ies)|carmakers?|automakers?|brands?|firms?|makers?|"
+            r"manufacturers?|organi[sz]ations?|agenc(y|ies)|bod(y|ies)|groups?|associations?|"
+            r"institutions?|sources?|exporters?|banks?|governments?|ministr(y|ies))\b|^\s*who\b",
+        ),
+        (
+            AnswerType.QUANTITY,
+            rf"\bhow (many|much|large|big|fast|high|low|far)\b|\bby how\b|\bwhat {_W}({_MEASURES})\b|"
+            r"\bwhat did\b.*\bcost\b|\b(percent|percentage|%)\b|\bhow did\b.*\bcompare\b",
+        ),
+    )
+)
 
 # Qualifier pairs: a question naming one side wants sentences about it, not the other.
 _QUALIFIERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
-    (frozenset(a), frozenset(b)) for a, b in (
+    (frozenset(a), frozenset(b))
+    for a, b in (
         ({"final", "definitive", "definitively"}, {"provisional", "provisionally", "preliminary", "pre-disclosure"}),
         ({"provisional", "provisionally", "preliminary"}, {"final", "definitive", "definitively"}),
         ({"net"}, {"gross"}),
         ({"gross"}, {"net"}),
         ({"import", "imports", "imported"}, {"export", "exports", "exported"}),
         ({"export", "exports", "exported"}, {"import", "imports", "imported"}),
-        ({"nev", "nevs", "new-energy", "battery-electric", "bev", "bevs", "plug-in"}, {"petrol", "gasoline", "combustion"}),
+        (
+            {"nev", "nevs", "new-energy", "battery-electric", "bev", "bevs", "plug-in"},
+            {"petrol", "gasoline", "combustion"},
+        ),
         ({"petrol", "gasoline", "combustion"}, {"nev", "nevs", "new-energy", "battery-electric", "electric"}),
-    ))
+    )
+)
 
 _YEAR = re.compile(r"(?<![\d.,])(?:19[5-9]\d|20[0-4]\d)(?!\d|,\d|\.\d)")
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
-           "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
-_DATE = re.compile(rf"\b(?:\d{{1,2}} (?:{_MONTHS})\.? (?:19|20)\d\d|(?:{_MONTHS})\.? \d{{1,2}},? (?:19|20)\d\d|"
-                   rf"(?:{_MONTHS})\.? (?:19|20)\d\d|(?:early |late |mid-)?(?:19|20)\d\d(?:s\b)?)")
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(
+    rf"\b(?:\d{{1,2}} (?:{_MONTHS})\.? (?:19|20)\d\d|(?:{_MONTHS})\.? \d{{1,2}},? (?:19|20)\d\d|"
+    rf"(?:{_MONTHS})\.? (?:19|20)\d\d|(?:early |late |mid-)?(?:19|20)\d\d(?:s\b)?)"
+)
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALE = r"(?:million|billion|trillion|thousand|bn|mn|m|k)\b"
-_UNIT = (r"(?:%|per ?cent\b|percentage points?\b|pp\b|GWh\b|kWh\b|MWh\b|/kWh|units?\b|vehicles?\b|cars?\b|NEVs?\b|EVs?\b|"
-         r"trucks?\b|buses\b|plants?\b|workers?\b|jobs?\b|dealers?\b|models?\b|euros?\b|dollars?\b|yuan\b|yen\b|"
-         r"won\b|rupees?\b|reais\b|pesos?\b|years?\b|months?\b|days?\b|times\b|fold\b)")
+_UNIT = (
+    r"(?:%|per ?cent\b|percentage points?\b|pp\b|GWh\b|kWh\b|MWh\b|/kWh|units?\b|vehicles?\b|cars?\b|NEVs?\b|EVs?\b|"
+    r"trucks?\b|buses\b|plants?\b|workers?\b|jobs?\b|dealers?\b|models?\b|euros?\b|dollars?\b|yuan\b|yen\b|"
+    r"won\b|rupees?\b|reais\b|pesos?\b|years?\b|months?\b|days?\b|times\b|fold\b)"
+)
 _QUANTITY = re.compile(
     rf"(?<![/\w.])(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
     rf"just over|just under|close to|approximately)\s+)?"
     rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT}))?"
-    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?(?![/\d])", re.IGNORECASE)
+    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?(?![/\d])",
+    re.IGNORECASE,
+)
 
 # Common names and regions that ISO lists miss or spell otherwise.
-_PLACE_EXTRA = ("Russia", "Turkey", "Korea", "South Korea", "North Korea", "UAE", "US", "U.S.", "USA", "UK", "EU",
-                "European Union", "Europe", "Asia", "Southeast Asia", "South-East Asia", "ASEAN", "Latin America",
-                "South America", "North America", "Middle East", "Africa", "Oceania", "Iran", "Vietnam", "Taiwan",
-                "Hong Kong", "Britain", "Great Britain", "Czech Republic", "Gulf", "Belt and Road")
+_PLACE_EXTRA = (
+    "Russia",
+    "Turkey",
+    "Korea",
+    "South Korea",
+    "North Korea",
+    "UAE",
+    "US",
+    "U.S.",
+    "USA",
+    "UK",
+    "EU",
+    "European Union",
+    "Europe",
+    "Asia",
+    "Southeast Asia",
+    "South-East Asia",
+    "ASEAN",
+    "Latin America",
+    "South America",
+    "North America",
+    "Middle East",
+    "Africa",
+    "Oceania",
+    "Iran",
+    "Vietnam",
+    "Taiwan",
+    "Hong Kong",
+    "Britain",
+    "Great Britain",
+    "Czech Republic",
+    "Gulf",
+    "Belt and Road",
+)
 
 
 # Countries ISO names otherwise ("Russian Federation", "Korea, Republic of"), as this corpus writes them.
-_COUNTRY_ALIASES = {"Russia": "RU", "Turkey": "TR", "Korea": "KR", "South Korea": "KR", "North Korea": "KP",
-                    "UAE": "AE", "US": "US", "U.S.": "US", "USA": "US", "UK": "GB", "Britain": "GB",
-                    "Great Britain": "GB", "Vietnam": "VN", "Iran": "IR", "Taiwan": "TW", "Czech Republic": "CZ"}
+_COUNTRY_ALIASES = {
+    "Russia": "RU",
+    "Turkey": "TR",
+    "Korea": "KR",
+    "South Korea": "KR",
+    "North Korea": "KP",
+    "UAE": "AE",
+    "US": "US",
+    "U.S.": "US",
+    "USA": "US",
+    "UK": "GB",
+    "Britain": "GB",
+    "Great Britain": "GB",
+    "Vietnam": "VN",
+    "Iran": "IR",
+    "Taiwan": "TW",
+    "Czech Republic": "CZ",
+}
 
 
 @lru_cache(maxsize=4096)
@@ -126,16 +204,21 @@ def _places() -> re.Pattern:
 
 
 _ORG = re.compile(r"\b(?:[A-Z]{2,}[A-Za-z&-]*|[A-Z][a-z]+(?:[ -][A-Z][A-Za-z&]+)+|[A-Z][a-z]*[A-Z]\w*)\b")
-_REASON = re.compile(r"\b(because|due to|as a result|owing to|since|driven by|thanks to|reasons?|so that|in order to|"
-                     r"aim(?:s|ed)? to|to avoid|to get around|to bypass|to qualify|to cut|to reduce|helped|allow(?:s|ed)?)\b",
-                     re.IGNORECASE)
+_REASON = re.compile(
+    r"\b(because|due to|as a result|owing to|since|driven by|thanks to|reasons?|so that|in order to|"
+    r"aim(?:s|ed)? to|to avoid|to get around|to bypass|to qualify|to cut|to reduce|helped|allow(?:s|ed)?)\b",
+    re.IGNORECASE,
+)
 
 
 # What a quantity is of: a question about a company's "profit" is not answered by a paragraph that never says profit.
-_MEASURE = re.compile(r"\b(profits?|revenues?|prices?|costs?|salar(?:y|ies)|wages?|margins?|earnings|income|valuation|"
-                      r"dividends?|debt|loss(?:es)?|employees|workers|jobs|tariffs?|dut(?:y|ies)|tax(?:es)?|"
-                      r"subsid(?:y|ies)|capacity|investment|sales|exports|imports|production|output|share|"
-                      r"registrations|deliveries)\b", re.IGNORECASE)
+_MEASURE = re.compile(
+    r"\b(profits?|revenues?|prices?|costs?|salar(?:y|ies)|wages?|margins?|earnings|income|valuation|"
+    r"dividends?|debt|loss(?:es)?|employees|workers|jobs|tariffs?|dut(?:y|ies)|tax(?:es)?|"
+    r"subsid(?:y|ies)|capacity|investment|sales|exports|imports|production|output|share|"
+    r"registrations|deliveries)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -159,19 +242,29 @@ def frame(question: str) -> Frame:
     answer_type = next((t for t, rule in _TYPE_RULES if rule.search(question)), AnswerType.OTHER)
     words = {w.lower().strip(".,?!;:'’") for w in question.split()}
     qualifiers = tuple((asked, opposite) for asked, opposite in _QUALIFIERS if words & asked and not words & opposite)
-    return Frame(question, answer_type, frozenset(_YEAR.findall(question)), qualifiers,
-                 frozenset(content_terms(question)), frozenset(m.lower() for m in _MEASURE.findall(question)))
+    return Frame(
+        question,
+        answer_type,
+        frozenset(_YEAR.findall(question)),
+        qualifiers,
+        frozenset(content_terms(question)),
+        frozenset(m.lower() for m in _MEASURE.findall(question)),
+    )
 
 
 # Words that say which document a question asks about ("according to the commentary", "does the report say",
 # "as the Caixin piece claims"): they name where to look, not what, and no sentence of the document repeats them.
-_DOC = (r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|"
-        r"column)s?")
+_DOC = (
+    r"(?:commentary|piece|article|digest|briefing|report|author|document|paper|study|filing|source|text|op-ed|"
+    r"column)s?"
+)
 _DOC_REF = rf"(?:[Tt]he |[Tt]his |[Tt]hat |[Tt]hese )?(?:[A-Z][\w&.'’-]* )?{_DOC}"
 _SAY = r"(?:say|says|said|claim|claims|note|notes|argue|argues|report|reports|state|states|write|writes)"
-_ATTRIBUTION = re.compile(rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
-                          rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|"
-                          rf"^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b")
+_ATTRIBUTION = re.compile(
+    rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
+    rf"\b(?i:does|do|did) {_DOC_REF}(?: {_SAY}(?: that)?)?\b|"
+    rf"^(?:[Tt]he )?(?:[A-Z][\w&.'’-]* )?{_DOC} {_SAY}\b"
+)
 
 
 def without_attribution(question: str) -> str:
@@ -283,8 +376,16 @@ def value_of(span: str) -> float | None:
     scale = re.search(r"(million|billion|trillion|thousand|bn|mn)\b|(?<=\d)\s?[mk]\b", span, re.IGNORECASE)
     if scale:
         word = scale.group(0).strip().lower()
-        number *= {"million": 1e6, "mn": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12,
-                   "thousand": 1e3, "k": 1e3}[word]
+        number *= {
+            "million": 1e6,
+            "mn": 1e6,
+            "m": 1e6,
+            "billion": 1e9,
+            "bn": 1e9,
+            "trillion": 1e12,
+            "thousand": 1e3,
+            "k": 1e3,
+        }[word]
     return number
 
 

@@ -78,8 +78,18 @@ def features(frame: Frame, candidates: list[Candidate], similarity: np.ndarray, 
         found = spans(c.text, frame.answer_type) if frame.answer_type is not AnswerType.OTHER else []
         typed = 0.0 if not found else (1.0 if unit is None or any(unit_of(f) == unit for f in found) else 0.5)
         dense = c.hit.scores_by_retriever.get("dense")
-        rows.append((float(sim), float(dense) if dense is not None else float(sim), lexical, context_share, year,
-                     qualifier, typed, 1.0 / c.hit.rank))
+        rows.append(
+            (
+                float(sim),
+                float(dense) if dense is not None else float(sim),
+                lexical,
+                context_share,
+                year,
+                qualifier,
+                typed,
+                1.0 / c.hit.rank,
+            )
+        )
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
 
 

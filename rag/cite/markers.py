@@ -67,5 +67,12 @@ def render_claims(claims: Iterable[SentenceClaim]) -> str:
 
 
 def make_citation(paragraph: Paragraph, title: str, quote: str) -> Citation:
-    return Citation(doc_id=paragraph.doc_id, para=paragraph.para, title=title, quote=quote, text=paragraph.text,
-                    page=paragraph.page, source_paras=paragraph.source_paras)
+    return Citation(
+        doc_id=paragraph.doc_id,
+        para=paragraph.para,
+        title=title,
+        quote=quote,
+        text=paragraph.text,
+        page=paragraph.page,
+        source_paras=paragraph.source_paras,
+    )

@@ -65,7 +65,7 @@ def check_support(embedder: Embedder, sentence: str, cited_paragraphs: list[str]
     # The quote of each cited paragraph: its sentence closest to the claim (what a reader should see highlighted).
     quotes, start = [], 0
     for sentences in per_paragraph:
-        own = sims[start + 1:start + 1 + len(sentences)]
+        own = sims[start + 1 : start + 1 + len(sentences)]
         quotes.append(sentences[int(np.argmax(own))])
         start += 1 + len(sentences)
     available = set().union(*(numbers_in(p) for p in cited_paragraphs))

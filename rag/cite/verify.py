@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.cite.markers import MARKER, format_marker, make_citation, parse_markers, strip_markers
+from rag.cite.support import check_support
 from rag.documents import Hit, SentenceClaim, Support
 from rag.embed.embedder import Embedder
 from rag.prompts import REFUSAL
 from rag.sentences import split_sentences
-from rag.cite.support import check_support
 
 # One or more markers right after terminal punctuation: "... 2023. [a para. 2][b para. 1]"
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*" + MARKER.pattern + r")+)", re.IGNORECASE)
@@ -96,6 +96,7 @@ def is_refusal(sentence: str) -> bool:
     >>> is_refusal("The 2024 total is not found in the documents, but 2023 exports were 4.9 million.")
     False
     """
+
     def norm(s: str) -> str:
         return " ".join(re.sub(r"[^a-z ]", " ", s.lower()).split())
 

@@ -37,8 +37,11 @@ TOKENIZER_FILE = "tokenizer.json"
 INFO_FILE = "encoder.json"
 # Largest absolute difference between an ONNX and a torch vector for the export to be kept (measured: 2e-7).
 MAX_ERROR = 1e-4
-PROBES = ("How many vehicles did China export in 2023?", "EU",
-          "The definitive duties are 17.0% for BYD, 18.8% for Geely and 35.3% for SAIC. " * 20)  # > max_seq_length
+PROBES = (
+    "How many vehicles did China export in 2023?",
+    "EU",
+    "The definitive duties are 17.0% for BYD, 18.8% for Geely and 35.3% for SAIC. " * 20,
+)  # > max_seq_length
 
 
 log = logging.getLogger(__name__)
@@ -79,17 +82,17 @@ class OnnxEncoder:
         # threads per call only spin (2 threads: 53 ms of CPU per question at concurrency 1, bench/concurrency.py).
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(model_bytes, options,
-                                                     providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            batch = self._tokenizer.encode_batch(texts[start:start + batch_size])
+            batch = self._tokenizer.encode_batch(texts[start : start + batch_size])
             ids = np.asarray([e.ids for e in batch], dtype=np.int64)
             mask = np.asarray([e.attention_mask for e in batch], dtype=np.int64)
-            out[start:start + len(batch)] = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            out[start : start + len(batch)] = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
         return out
 
 
@@ -102,8 +105,9 @@ def load(index_dir: str | Path, model: str, dimension: int) -> OnnxEncoder | Non
     a file that does not match its recorded sha256: that one is logged)."""
     encoder, problem = try_load(index_dir, model, dimension)
     if problem:
-        log.warning("not using the ONNX query encoder: %s; questions load torch until `rag ingest` exports it again",
-                    problem)
+        log.warning(
+            "not using the ONNX query encoder: %s; questions load torch until `rag ingest` exports it again", problem
+        )
     return encoder
 
 
@@ -139,8 +143,9 @@ def export(model, index_dir: str | Path, name: str, dimension: int, weights_byte
             self.transformer = transformer
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, dim=-1)
@@ -157,14 +162,32 @@ def export(model, index_dir: str | Path, name: str, dimension: int, weights_byte
 
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-            torch.onnx.export(Pooled(), inputs, str(staging / MODEL_FILE), input_names=names,
-                              output_names=["embedding"], opset_version=17, dynamo=False,
-                              dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}})
+            torch.onnx.export(
+                Pooled(),
+                inputs,
+                str(staging / MODEL_FILE),
+                input_names=names,
+                output_names=["embedding"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "embedding": {0: "batch"}},
+            )
         tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
         hashes = {f: hashlib.sha256((staging / f).read_bytes()).hexdigest() for f in (MODEL_FILE, TOKENIZER_FILE)}
-        (staging / INFO_FILE).write_text(json.dumps(
-            {"model": name, "dimension": dimension, "max_seq_length": max_seq_length, "weights_bytes": weights_bytes,
-             "created": time.time(), "sha256": hashes}, indent=2), encoding="utf-8")
+        (staging / INFO_FILE).write_text(
+            json.dumps(
+                {
+                    "model": name,
+                    "dimension": dimension,
+                    "max_seq_length": max_seq_length,
+                    "weights_bytes": weights_bytes,
+                    "created": time.time(),
+                    "sha256": hashes,
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         expected = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         error = float(np.abs(OnnxEncoder(staging).encode(list(PROBES)) - expected).max())
         info = json.loads((staging / INFO_FILE).read_text(encoding="utf-8"))

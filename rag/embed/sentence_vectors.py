@@ -30,8 +30,8 @@ import numpy as np
 
 from rag.documents import Paragraph
 from rag.errors import IndexDamaged
-from rag.sentences import split_sentences
 from rag.load.table_text import compact_lines
+from rag.sentences import split_sentences
 
 VECTORS_FILE = "sentences.f32"
 OFFSETS_FILE = "sentence_offsets.npy"
@@ -65,9 +65,13 @@ def vector_texts(paragraph: Paragraph) -> list[str]:
     return [compact.get(s, s) for s in sentences]
 
 
-def embed_blocks(paragraphs: Sequence[Paragraph], known: Callable[[Paragraph], np.ndarray | None],
-                 embed: Callable[[list[str]], np.ndarray], dimension: int,
-                 reuse: dict[str, np.ndarray] | None = None) -> tuple[list[np.ndarray], int]:
+def embed_blocks(
+    paragraphs: Sequence[Paragraph],
+    known: Callable[[Paragraph], np.ndarray | None],
+    embed: Callable[[list[str]], np.ndarray],
+    dimension: int,
+    reuse: dict[str, np.ndarray] | None = None,
+) -> tuple[list[np.ndarray], int]:
     """One block of sentence vectors per paragraph, in the order given: from `known` (an earlier generation's,
     when its count still matches), from `reuse` (vectors already computed for the same text, e.g. a
     one-sentence paragraph's chunk), the rest by one `embed` call over the distinct new texts. Returns the
@@ -75,13 +79,17 @@ def embed_blocks(paragraphs: Sequence[Paragraph], known: Callable[[Paragraph], n
     split = [vector_texts(p) for p in paragraphs]
     old = [known(p) for p in paragraphs]
     reuse = dict(reuse or {})
-    missing = list(dict.fromkeys(s for sents, v in zip(split, old) if not _fits(v, sents)
-                                 for s in sents if s not in reuse))
+    missing = list(
+        dict.fromkeys(s for sents, v in zip(split, old) if not _fits(v, sents) for s in sents if s not in reuse)
+    )
     if missing:
         reuse.update(zip(missing, embed(missing)))
-    blocks = [np.asarray(v, dtype=np.float32) if _fits(v, sents)
-              else np.asarray([reuse[s] for s in sents], dtype=np.float32).reshape(len(sents), dimension)
-              for sents, v in zip(split, old)]
+    blocks = [
+        np.asarray(v, dtype=np.float32)
+        if _fits(v, sents)
+        else np.asarray([reuse[s] for s in sents], dtype=np.float32).reshape(len(sents), dimension)
+        for sents, v in zip(split, old)
+    ]
     return blocks, len(missing)
 
 
@@ -89,8 +97,9 @@ def _fits(vectors: np.ndarray | None, sentences: list[str]) -> bool:
     return vectors is not None and len(vectors) == len(sentences)
 
 
-def load(folder: Path, paragraphs: int, dimension: int, index_dir: Path,
-         position: Callable[[str, int], int | None]) -> SentenceVectors | None:
+def load(
+    folder: Path, paragraphs: int, dimension: int, index_dir: Path, position: Callable[[str, int], int | None]
+) -> SentenceVectors | None:
     """A generation's sentence vectors, memory-mapped; None for a generation written without them.
 
     Raises `IndexDamaged` when the files are here but disagree with each other or with the paragraphs."""
@@ -102,11 +111,22 @@ def load(folder: Path, paragraphs: int, dimension: int, index_dir: Path,
         size = vectors_file.stat().st_size
     except (OSError, ValueError) as e:
         raise IndexDamaged(index_dir, f"{folder.name}/{OFFSETS_FILE} or {VECTORS_FILE} cannot be read ({e})") from e
-    if (offsets.ndim != 1 or len(offsets) != paragraphs + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0)
-            or size != int(offsets[-1]) * dimension * 4):
-        raise IndexDamaged(index_dir, f"{folder.name}/{OFFSETS_FILE} and {VECTORS_FILE} ({size} bytes) do not match "
-                                      f"{paragraphs} paragraphs of {dimension}-dimensional sentence vectors")
+    if (
+        offsets.ndim != 1
+        or len(offsets) != paragraphs + 1
+        or offsets[0] != 0
+        or np.any(np.diff(offsets) < 0)
+        or size != int(offsets[-1]) * dimension * 4
+    ):
+        raise IndexDamaged(
+            index_dir,
+            f"{folder.name}/{OFFSETS_FILE} and {VECTORS_FILE} ({size} bytes) do not match "
+            f"{paragraphs} paragraphs of {dimension}-dimensional sentence vectors",
+        )
     count = int(offsets[-1])
-    vectors = (np.memmap(vectors_file, dtype=np.float32, mode="r", shape=(count, dimension)) if count
-               else np.zeros((0, dimension), np.float32))
+    vectors = (
+        np.memmap(vectors_file, dtype=np.float32, mode="r", shape=(count, dimension))
+        if count
+        else np.zeros((0, dimension), np.float32)
+    )
     return SentenceVectors(offsets, vectors, position)

@@ -57,8 +57,14 @@ def plan(count: int, dimension: int, limit: int | None = None) -> dict:
     # Short of 256 training points per sub-quantiser centroid, use fewer centroids (a small test index).
     bits = max(4, min(8, int(math.log2(max(count // 4, 16)))))
     m = PQ_BYTES if dimension % PQ_BYTES == 0 else dimension // 8
-    return {"kind": "ivfpq", "cells": cells, "pq": m, "bits": bits, "nprobe": min(cells, max(16, cells // 16)),
-            "trained_on": count}
+    return {
+        "kind": "ivfpq",
+        "cells": cells,
+        "pq": m,
+        "bits": bits,
+        "nprobe": min(cells, max(16, cells // 16)),
+        "trained_on": count,
+    }
 
 
 def build(vectors: np.ndarray, spec: dict, seed: int = 0):
@@ -85,7 +91,7 @@ def build(vectors: np.ndarray, spec: dict, seed: int = 0):
 
 def add(index, vectors: np.ndarray) -> None:
     for start in range(0, len(vectors), _ADD_BLOCK):
-        index.add(np.ascontiguousarray(vectors[start:start + _ADD_BLOCK], dtype=np.float32))
+        index.add(np.ascontiguousarray(vectors[start : start + _ADD_BLOCK], dtype=np.float32))
 
 
 def needs_retraining(spec: dict, count: int, limit: int | None = None) -> bool:

@@ -49,6 +49,7 @@ _STOPWORDS = frozenset(STOPWORDS_EN)
 # Postings copied or scattered per step when writing: bounds the writer's memory, not the index's size.
 _STEP = 8_000_000
 
+
 def words(text: str) -> list[str]:
     """The words BM25 matches, before stemming: lowercase, two or more characters, no English stopword.
 
@@ -126,11 +127,11 @@ class Postings:
         return len(self.indptr) - 1
 
     @classmethod
-    def empty(cls) -> "Postings":
+    def empty(cls) -> Postings:
         return cls(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32))
 
     @classmethod
-    def build(cls, texts: Sequence[str], vocabulary: Vocabulary) -> "Postings":
+    def build(cls, texts: Sequence[str], vocabulary: Vocabulary) -> Postings:
         """In memory, for a retriever over a list of paragraphs (tests, the BEIR evals)."""
         term_ids = [vocabulary.encode(words(t)) for t in texts]
         block = _block(term_ids, 0)
@@ -140,7 +141,7 @@ class Postings:
         return cls(indptr, block[1], block[2], lengths, impacts(block[1], block[2], lengths))
 
     @classmethod
-    def load(cls, folder: Path) -> "Postings":
+    def load(cls, folder: Path) -> Postings:
         """Memory-mapped: pages are read on demand, so loading costs no time and no resident memory."""
         a = {name: np.load(folder / name, mmap_mode="r", allow_pickle=False) for name in FILES}
         extra = np.load(folder / IMPACTS, mmap_mode="r", allow_pickle=False) if (folder / IMPACTS).exists() else None
@@ -151,8 +152,10 @@ class Postings:
         if self.indptr.ndim != 1 or len(self.indptr) < 1 or int(self.indptr[0]) != 0:
             return "indptr.npy does not start at 0"
         if int(self.indptr[-1]) != len(self.docs) or len(self.docs) != len(self.tf):
-            return f"indptr.npy ends at {int(self.indptr[-1])}, but docs.npy and tf.npy hold {len(self.docs)} " \
-                   f"and {len(self.tf)} postings"
+            return (
+                f"indptr.npy ends at {int(self.indptr[-1])}, but docs.npy and tf.npy hold {len(self.docs)} "
+                f"and {len(self.tf)} postings"
+            )
         if self.impacts is not None and len(self.impacts) != len(self.docs):
             return f"impacts.npy holds {len(self.impacts)} values for {len(self.docs)} postings"
         return None
@@ -248,8 +251,11 @@ def _block(term_ids: list[list[int]], first_position: int) -> tuple[np.ndarray, 
     terms = np.fromiter((t for ts in term_ids for t in ts), np.int64, int(lengths.sum()))
     docs = np.repeat(np.arange(len(term_ids), dtype=np.int64), lengths)
     keys, tf = np.unique(terms * len(term_ids) + docs, return_counts=True)
-    return ((keys // len(term_ids)).astype(np.int32), (keys % len(term_ids) + first_position).astype(np.int32),
-            tf.astype(np.int32))
+    return (
+        (keys // len(term_ids)).astype(np.int32),
+        (keys % len(term_ids) + first_position).astype(np.int32),
+        tf.astype(np.int32),
+    )
 
 
 class PostingsWriter:
@@ -284,7 +290,7 @@ class PostingsWriter:
         counts = np.zeros(n_terms, np.int64)
         base = self.base
         if base is not None:
-            counts[:base.terms] = np.diff(np.asarray(base.indptr))
+            counts[: base.terms] = np.diff(np.asarray(base.indptr))
         for path in self._blocks:
             with np.load(path, allow_pickle=False) as z:
                 counts += np.bincount(z["terms"], minlength=n_terms)
@@ -307,15 +313,19 @@ class PostingsWriter:
         tf.flush()
         del docs, tf
         lengths = [np.asarray(base.lengths)] if base is not None else []
-        np.save(self.folder / "lengths.npy", np.concatenate(lengths + self._lengths + [np.zeros(0, np.int32)]),
-                allow_pickle=False)
+        np.save(
+            self.folder / "lengths.npy",
+            np.concatenate(lengths + self._lengths + [np.zeros(0, np.int32)]),
+            allow_pickle=False,
+        )
         shutil.rmtree(self._scratch)
         write_impacts(self.folder)
         return Postings.load(self.folder)
 
 
-def _scatter(terms: np.ndarray, docs_in: np.ndarray, tf_in: np.ndarray, fill: np.ndarray,
-             docs: np.ndarray, tf: np.ndarray) -> None:
+def _scatter(
+    terms: np.ndarray, docs_in: np.ndarray, tf_in: np.ndarray, fill: np.ndarray, docs: np.ndarray, tf: np.ndarray
+) -> None:
     """Place postings sorted by term (positions ascending within a term) after those already placed."""
     if not len(terms):
         return

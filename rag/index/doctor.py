@@ -35,10 +35,28 @@ from rag.embed import onnx_encoder
 from rag.embed.embedder import DIMENSION, MODEL_NAME
 from rag.embed.sentence_vectors import load as load_sentence_vectors
 from rag.errors import IndexDamaged, IndexMismatch
-from rag.index.checks import check_passage_paragraphs, check_counts, check_manifest_fields, check_sizes
-from rag.index.layout import FORMAT, FORMAT_VERSION, check_manifest, complete_generations, incomplete_generations, live_generation, named_by_current, read_generation_manifest, replaced_by
+from rag.index.checks import check_counts, check_manifest_fields, check_passage_paragraphs, check_sizes
+from rag.index.layout import (
+    FORMAT,
+    FORMAT_VERSION,
+    check_manifest,
+    complete_generations,
+    incomplete_generations,
+    live_generation,
+    named_by_current,
+    read_generation_manifest,
+    replaced_by,
+)
 from rag.index.lock import lock_holder_pid, lock_is_held, write_lock
-from rag.index.reader import load_generation, read_content, read_exact_vectors, read_layout, read_only_store, read_postings, read_vectors
+from rag.index.reader import (
+    load_generation,
+    read_content,
+    read_exact_vectors,
+    read_layout,
+    read_only_store,
+    read_postings,
+    read_vectors,
+)
 from rag.index.writer import set_current
 
 
@@ -80,14 +98,29 @@ def diagnose(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DI
     path = Path(index_dir)
     rebuild = f"rebuild it with `rag ingest corpus/ --rebuild --index {path}`"
     if not path.is_dir():
-        return DoctorReport(path, (Check("folder", Status.FAIL, f"no index folder at {path}",
-                                         f"build one with `rag ingest corpus/ --index {path}`"),))
+        return DoctorReport(
+            path,
+            (
+                Check(
+                    "folder",
+                    Status.FAIL,
+                    f"no index folder at {path}",
+                    f"build one with `rag ingest corpus/ --index {path}`",
+                ),
+            ),
+        )
     checks = [Check("folder", Status.OK, str(path))]
     busy = lock_is_held(path)
     if busy:
         pid = lock_holder_pid(path)
-        checks.append(Check("lock", Status.WARN, f"a writer{f' (pid {pid})' if pid else ''} holds the lock now",
-                            "run `rag doctor` again when it has finished"))
+        checks.append(
+            Check(
+                "lock",
+                Status.WARN,
+                f"a writer{f' (pid {pid})' if pid else ''} holds the lock now",
+                "run `rag doctor` again when it has finished",
+            )
+        )
     else:
         checks.append(Check("lock", Status.OK, "free"))
 
@@ -96,16 +129,24 @@ def diagnose(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DI
     except IndexDamaged as e:
         candidate = newest_sound_generation(path, model, dimension)
         if candidate:
-            fix = (f"`rag doctor --repair --index {path}` points CURRENT at {candidate}, the newest complete "
-                   f"generation that passes every check")
+            fix = (
+                f"`rag doctor --repair --index {path}` points CURRENT at {candidate}, the newest complete "
+                f"generation that passes every check"
+            )
         else:
             fix = f"no complete generation passes every check; {rebuild}"
         checks.append(Check("CURRENT", Status.FAIL, e.problem, fix))
         live = None
     else:
         if live is None:
-            checks.append(Check("CURRENT", Status.FAIL, "no CURRENT and no complete generation: no index",
-                                f"build it with `rag ingest corpus/ --index {path}`"))
+            checks.append(
+                Check(
+                    "CURRENT",
+                    Status.FAIL,
+                    "no CURRENT and no complete generation: no index",
+                    f"build it with `rag ingest corpus/ --index {path}`",
+                )
+            )
         else:
             checks.append(Check("CURRENT", Status.OK, f"names {live}, which is complete"))
     if live is not None:
@@ -116,16 +157,24 @@ def diagnose(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DI
 
 def _check_generation(path: Path, generation: str, model: str, dimension: int) -> list[Check]:
     """manifest, vectors, metadata, counts, paragraphs: one Check each; later ones skip when they cannot run."""
-    repair = f"`rag doctor --repair --index {path}` goes back to the newest complete generation that passes " \
-             f"every check, or rebuild it with `rag ingest corpus/ --rebuild --index {path}`"
+    repair = (
+        f"`rag doctor --repair --index {path}` goes back to the newest complete generation that passes "
+        f"every check, or rebuild it with `rag ingest corpus/ --rebuild --index {path}`"
+    )
     checks = []
     try:
         manifest = read_generation_manifest(path, generation)
         check_manifest(manifest, model, dimension, path)
         check_manifest_fields(path, generation, manifest)
     except IndexMismatch as e:
-        return [Check("manifest", Status.FAIL, str(e).split("; rebuild")[0],
-                      f"rebuild it with `rag ingest corpus/ --rebuild --index {path}`")]
+        return [
+            Check(
+                "manifest",
+                Status.FAIL,
+                str(e).split("; rebuild")[0],
+                f"rebuild it with `rag ingest corpus/ --rebuild --index {path}`",
+            )
+        ]
     except IndexDamaged as e:
         return [Check("manifest", Status.FAIL, e.problem, repair)]
     checks.append(Check("manifest", Status.OK, f"{FORMAT} v{FORMAT_VERSION}, {model}, {dimension} dims"))
@@ -153,8 +202,14 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
             counts = store.counts()
             documents, ingested_at = store.documents()
             content = read_content(path, generation, store, documents, ingested_at, exact)
-        checks.append(Check("metadata", Status.OK, f"meta.sqlite: {counts['documents']} documents, "
-                                                   f"{counts['paragraphs']} paragraphs, {counts['chunks']} chunks"))
+        checks.append(
+            Check(
+                "metadata",
+                Status.OK,
+                f"meta.sqlite: {counts['documents']} documents, "
+                f"{counts['paragraphs']} paragraphs, {counts['chunks']} chunks",
+            )
+        )
     except IndexDamaged as e:
         checks.append(Check("metadata", Status.FAIL, e.problem, repair))
         return checks
@@ -165,8 +220,15 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
         if vectors is not None and postings is not None:
             span, _ = read_layout(path, generation)
             check_sizes(path, generation, manifest, vectors, exact, postings, span)
-        checks.append(Check("counts", Status.OK, "manifest, rows, vectors and postings agree" if span is not None
-                            else "manifest and rows agree (vectors or postings unreadable)"))
+        checks.append(
+            Check(
+                "counts",
+                Status.OK,
+                "manifest, rows, vectors and postings agree"
+                if span is not None
+                else "manifest and rows agree (vectors or postings unreadable)",
+            )
+        )
     except IndexDamaged as e:
         checks.append(Check("counts", Status.FAIL, e.problem, repair))
 
@@ -180,19 +242,34 @@ def _check_generation(path: Path, generation: str, model: str, dimension: int) -
 
     upgrade = f"`rag ingest corpus/ --index {path}` adds it"
     try:
-        sentences = load_sentence_vectors(path / generation, int(manifest["paragraphs"]), dimension, path,
-                                          lambda doc_id, para: None)
-        checks.append(Check("sentences", Status.OK, f"{len(sentences.vectors)} sentence vectors") if sentences
-                      else Check("sentences", Status.WARN, "no stored sentence vectors: each question embeds its "
-                                                           "sentences (slower)", upgrade))
+        sentences = load_sentence_vectors(
+            path / generation, int(manifest["paragraphs"]), dimension, path, lambda doc_id, para: None
+        )
+        checks.append(
+            Check("sentences", Status.OK, f"{len(sentences.vectors)} sentence vectors")
+            if sentences
+            else Check(
+                "sentences",
+                Status.WARN,
+                "no stored sentence vectors: each question embeds its sentences (slower)",
+                upgrade,
+            )
+        )
     except IndexDamaged as e:
         checks.append(Check("sentences", Status.FAIL, e.problem, repair))
     encoder, altered = onnx_encoder.try_load(path, model, dimension)
-    checks.append(Check("encoder", Status.OK, "ONNX query encoder loads, its sha256 as recorded") if encoder
-                  else Check("encoder", Status.WARN, f"ONNX query encoder not used: {altered}; questions load torch",
-                             "rag ingest corpus/ (exports it again)") if altered
-                  else Check("encoder", Status.WARN, "no usable ONNX query encoder: questions load torch (seconds)",
-                             upgrade))
+    checks.append(
+        Check("encoder", Status.OK, "ONNX query encoder loads, its sha256 as recorded")
+        if encoder
+        else Check(
+            "encoder",
+            Status.WARN,
+            f"ONNX query encoder not used: {altered}; questions load torch",
+            "rag ingest corpus/ (exports it again)",
+        )
+        if altered
+        else Check("encoder", Status.WARN, "no usable ONNX query encoder: questions load torch (seconds)", upgrade)
+    )
     return checks
 
 
@@ -201,10 +278,13 @@ def _check_postings(path: Path, generation: str, postings, manifest: dict) -> No
     terms = manifest.get("bm25", {}).get("terms")
     if terms != postings.terms:
         raise IndexDamaged(path, f"{generation}/bm25 holds {postings.terms} terms, the manifest says {terms}")
-    if len(postings.docs) and (int(postings.docs.max()) >= manifest["paragraphs"] or int(postings.docs.min()) < 0
-                               or int(postings.tf.min()) < 1):
-        raise IndexDamaged(path, f"{generation}/bm25/docs.npy or tf.npy holds a posting outside the "
-                                 f"{manifest['paragraphs']} paragraphs")
+    if len(postings.docs) and (
+        int(postings.docs.max()) >= manifest["paragraphs"] or int(postings.docs.min()) < 0 or int(postings.tf.min()) < 1
+    ):
+        raise IndexDamaged(
+            path,
+            f"{generation}/bm25/docs.npy or tf.npy holds a posting outside the {manifest['paragraphs']} paragraphs",
+        )
 
 
 def _quick_check(path: Path, generation: str, store) -> None:
@@ -231,8 +311,10 @@ def _check_generations(path: Path, live: str | None, busy: bool) -> Check:
             fixes.append(f"`rag doctor --repair --index {path}` removes them")
     if strays:
         problems.append(f"complete but neither live nor the spare: {', '.join(strays)}")
-        fixes.append("paracite never deletes a generation it did not replace: look inside, then delete them by hand "
-                     "once you no longer need them")
+        fixes.append(
+            "paracite never deletes a generation it did not replace: look inside, then delete them by hand "
+            "once you no longer need them"
+        )
     if problems:
         return Check("generations", Status.WARN, "; ".join(problems), "; ".join(fixes))
     if live:
@@ -242,8 +324,9 @@ def _check_generations(path: Path, live: str | None, busy: bool) -> Check:
     return Check("generations", Status.OK, detail)
 
 
-def newest_sound_generation(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DIMENSION,
-                            exclude: frozenset[str] = frozenset()) -> str | None:
+def newest_sound_generation(
+    index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DIMENSION, exclude: frozenset[str] = frozenset()
+) -> str | None:
     """The newest complete generation that passes every check, or None."""
     path = Path(index_dir)
     for name in reversed(complete_generations(path)):
@@ -282,8 +365,10 @@ def repair(index_dir: str | Path, model: str = MODEL_NAME, dimension: int = DIME
             if candidate:
                 set_current(path, candidate)
                 was = f"it named {named}, which is kept" if named else "it was missing or unreadable"
-                done.append(f"CURRENT now names {candidate} ({was}); documents ingested after it are back with "
-                            f"`rag ingest corpus/ --index {path}`")
+                done.append(
+                    f"CURRENT now names {candidate} ({was}); documents ingested after it are back with "
+                    f"`rag ingest corpus/ --index {path}`"
+                )
         # The generation CURRENT named was live once: if its manifest is gone, that is damage, not a killed writer.
         keep = {named, named_by_current(path)}
         for name in incomplete_generations(path):

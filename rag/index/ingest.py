@@ -18,7 +18,6 @@ Not handled: watching folders for changes, or de-duplicating identical files und
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,19 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.passages import DEFAULT_MAX_WORDS, make_passages, context_title
-from rag.passages import settings as chunking_settings
-from rag.documents import Passage, Document, Paragraph
+from rag.documents import Document, Paragraph, Passage
 from rag.embed.embedder import Embedder
-from rag.errors import IngestError, IndexNotFound
-from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
-from rag.load.limits import Limits
-from rag.load.worker import Job, parse_files
 from rag.embed.sentence_vectors import embed_blocks
+from rag.errors import IndexNotFound, IngestError
+from rag.index.files import discover, moved_from, under_any, unique_id, with_doc_id
 from rag.index.layout import FORMAT, FORMAT_VERSION, IndexContent, check_manifest, make_private, read_manifest
 from rag.index.lock import write_lock
 from rag.index.reader import Index
 from rag.index.writer import GenerationWriter, write_generation
+from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
+from rag.load.limits import Limits
+from rag.load.worker import Job, parse_files
+from rag.passages import DEFAULT_MAX_WORDS, context_title, make_passages
+from rag.passages import settings as chunking_settings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -63,57 +63,24 @@ class IngestReport:
 
     def summary(self) -> str:
         if self.generation and not self.changed and not self.failed and not self.moved:
-            return (f"Added sentence vectors to {len(self.unchanged)} unchanged documents: {self.sentences_embedded} "
-                    f"sentences embedded in {self.seconds:.1f}s.")
+            return (
+                f"Added sentence vectors to {len(self.unchanged)} unchanged documents: {self.sentences_embedded} "
+                f"sentences embedded in {self.seconds:.1f}s."
+            )
         if not self.changed and not self.failed and not self.moved:
             return f"Nothing changed: {len(self.unchanged)} documents up to date ({self.seconds:.1f}s)."
         moved = f" ({len(self.moved)} moved)" if self.moved else ""
-        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged{moved}",
-                 f"{len(self.removed)} removed", f"{len(self.failed)} failed"]
-        return (f"{', '.join(parts)}; {self.passages_embedded} passages and {self.sentences_embedded} sentences embedded "
-                f"in {self.seconds:.1f}s.")
-
-
-def discover(paths: list[str | Path]) -> tuple[list[Path], list[IngestError]]:
-    """Files to ingest: each file given, and every non-hidden file under each folder given.
-
-    A symlink found in a folder (to a file or a folder) that resolves outside that folder is refused with
-    an `IngestError` naming it, so a link placed in the corpus cannot pull another file in;
-    one that stays inside is kept (a folder link is not walked: its files are reached by their own path).
-    A file given by name is the caller's choice, and is read wherever it points.
-    """
-    files: list[Path] = []
-    errors: list[IngestError] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            top = path.resolve()
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                names = sorted(n for n in names if not n.startswith("."))
-                for name in [*dirs, *names]:
-                    entry = Path(root) / name
-                    if not entry.is_symlink():
-                        continue
-                    try:
-                        target = entry.resolve()
-                    except (OSError, RuntimeError):  # a symlink loop
-                        target = None
-                    if target is None or not target.is_relative_to(top):
-                        # The target is not named: over HTTP the reason goes back to the caller.
-                        errors.append(IngestError(entry.absolute(), "symlink that leads outside the folder being "
-                                                                    "ingested; refused (copy the file in instead)"))
-                        if name in dirs:
-                            dirs.remove(name)
-                        else:
-                            names.remove(name)
-                files.extend(Path(root) / n for n in names)
-        elif path.exists() or path.is_symlink():
-            files.append(path)
-        else:
-            errors.append(IngestError(path, "no such file or folder"))
-    unique = list(dict.fromkeys(f.absolute() for f in files))
-    return unique, errors
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged{moved}",
+            f"{len(self.removed)} removed",
+            f"{len(self.failed)} failed",
+        ]
+        return (
+            f"{', '.join(parts)}; {self.passages_embedded} passages and {self.sentences_embedded} sentences embedded "
+            f"in {self.seconds:.1f}s."
+        )
 
 
 def ingest(
@@ -157,10 +124,26 @@ def ingest(
         # An index written before sentence vectors is rewritten once to add them (its passage vectors are kept).
         upgrade = bool(old) and old.sentences is None
         if report.changed or report.moved or rebuild or upgrade:
-            manifest = {"model": embedder.name, "dimension": embedder.dimension, "normalized": True,
-                        "chunking": chunking_settings(max_words, passage_chars)}
-            report.generation = _write(index_dir, old, keep_docs, fresh, embedder, manifest, report, same_chunking,
-                                       max_words, passage_chars, progress, show_progress)
+            manifest = {
+                "model": embedder.name,
+                "dimension": embedder.dimension,
+                "normalized": True,
+                "chunking": chunking_settings(max_words, passage_chars),
+            }
+            report.generation = _write(
+                index_dir,
+                old,
+                keep_docs,
+                fresh,
+                embedder,
+                manifest,
+                report,
+                same_chunking,
+                max_words,
+                passage_chars,
+                progress,
+                show_progress,
+            )
         _ensure_query_encoder(index_dir, embedder, report)
     report.seconds = time.perf_counter() - started
     return report
@@ -191,8 +174,14 @@ class _Plan:
         self.jobs.append((path, previous.doc_id if previous else slugify(path.name)))
 
 
-def _plan(files: list[Path], roots: list[Path], old: Index | None, same_chunking: bool, limits: Limits,
-          progress: Progress | None) -> _Plan:
+def _plan(
+    files: list[Path],
+    roots: list[Path],
+    old: Index | None,
+    same_chunking: bool,
+    limits: Limits,
+    progress: Progress | None,
+) -> _Plan:
     """Which files need parsing. A file is known by its path, or else, when its bytes are unchanged, as a document
     that moved: the same path under another root (a copied checkout, a renamed folder), or a renamed file."""
     plan = _Plan(len(files), progress)
@@ -204,7 +193,7 @@ def _plan(files: list[Path], roots: list[Path], old: Index | None, same_chunking
             loader_for(path)  # an unsupported type fails before the file is read
             check_size(path, limits)  # and a huge one before it is hashed
             if previous is None:
-                previous = _moved_from(path, roots, old, claimed)
+                previous = moved_from(path, roots, old, claimed)
                 if previous is not None:
                     claimed.add(previous.source_path)
             if previous and same_chunking and file_sha256(path) == previous.sha256:
@@ -217,33 +206,9 @@ def _plan(files: list[Path], roots: list[Path], old: Index | None, same_chunking
     return plan
 
 
-def _moved_from(path: Path, roots: list[Path], old: Index | None, claimed: set[str]) -> Document | None:
-    """The document of the index that `path` is, moved: same bytes, and either the same path below its root
-    (the corpus was copied or its folder renamed) or a file that is no longer where the index last saw it."""
-    if old is None:
-        return None
-    same = [d for d in old.documents if d.source_path not in claimed]
-    if not same:
-        return None
-    digest = file_sha256(path)
-    same = [d for d in same if d.sha256 == digest]
-    tail = _below_root(path, roots)
-    for doc in sorted(same, key=lambda d: d.doc_id):
-        if Path(doc.source_path).parts[-len(tail.parts):] == tail.parts:
-            return doc
-    return next((d for d in sorted(same, key=lambda d: d.doc_id) if not Path(d.source_path).exists()), None)
-
-
-def _below_root(path: Path, roots: list[Path]) -> Path:
-    """`path` relative to the folder it was found under ("corpus/a/b.md" under "corpus" -> "a/b.md")."""
-    for root in roots:
-        if root != path and root in path.parents:
-            return path.relative_to(root)
-    return Path(path.name)
-
-
-def _settle(plan: _Plan, results: list, old: Index | None, report: IngestReport
-            ) -> tuple[dict[str, Document], list[LoadedFile]]:
+def _settle(
+    plan: _Plan, results: list, old: Index | None, report: IngestReport
+) -> tuple[dict[str, Document], list[LoadedFile]]:
     """The documents kept as they were (by doc id) and the freshly parsed files, with ids given in file order as a
     serial ingest gives them; a file that failed keeps its previous version."""
     keep_docs: dict[str, Document] = {}
@@ -260,7 +225,7 @@ def _settle(plan: _Plan, results: list, old: Index | None, report: IngestReport
             continue
         if not isinstance(result, IngestError) and not previous:
             try:
-                result = _with_doc_id(result, _unique_id(path, used_ids))
+                result = with_doc_id(result, unique_id(path, used_ids))
             except IngestError as e:
                 result = e
         if isinstance(result, IngestError):
@@ -275,8 +240,9 @@ def _settle(plan: _Plan, results: list, old: Index | None, report: IngestReport
     return keep_docs, fresh
 
 
-def _removed(old: Index | None, keep_docs: dict[str, Document], seen: set[str], roots: list[Path],
-             report: IngestReport) -> None:
+def _removed(
+    old: Index | None, keep_docs: dict[str, Document], seen: set[str], roots: list[Path], report: IngestReport
+) -> None:
     """Old documents not kept: dropped when their file is gone from a folder we scanned, else kept as they were."""
     if not old:
         return
@@ -284,19 +250,31 @@ def _removed(old: Index | None, keep_docs: dict[str, Document], seen: set[str], 
     for doc in old.documents:
         if doc.doc_id in keep_docs or doc.doc_id in parsed or doc.source_path in seen:
             continue  # unchanged, moved, re-ingested, or failed and kept
-        if _under_any(Path(doc.source_path), roots):
+        if under_any(Path(doc.source_path), roots):
             report.removed.append(doc.doc_id)  # its file is gone from a folder we scanned
         else:
             keep_docs[doc.doc_id] = doc  # ingested from elsewhere; not ours to drop
 
 
-def _write(index_dir: str | Path, old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile],
-           embedder: Embedder, manifest: dict, report: IngestReport, same_chunking: bool, max_words: int,
-           passage_chars: int, progress: Progress | None, show_progress: bool) -> str:
+def _write(
+    index_dir: str | Path,
+    old: Index | None,
+    keep_docs: dict[str, Document],
+    fresh: list[LoadedFile],
+    embedder: Embedder,
+    manifest: dict,
+    report: IngestReport,
+    same_chunking: bool,
+    max_words: int,
+    passage_chars: int,
+    progress: Progress | None,
+    show_progress: bool,
+) -> str:
     """The new generation: appended to a large index that only grows, else written whole."""
     if _appends(old, report, same_chunking):
-        return _append(index_dir, old, fresh, embedder, max_words, manifest, report, progress, show_progress,
-                       passage_chars)
+        return _append(
+            index_dir, old, fresh, embedder, max_words, manifest, report, progress, show_progress, passage_chars
+        )
     content = _assemble(old, keep_docs, fresh, embedder, max_words, report, progress, show_progress, passage_chars)
     return write_generation(index_dir, content, manifest)
 
@@ -313,8 +291,9 @@ def _ensure_query_encoder(index_dir: str | Path, embedder: Embedder, report: Ing
         embedder.export_query_encoder(index_dir)
         make_private(onnx_encoder.encoder_folder(index_dir))
     except Exception as e:  # noqa: BLE001 - any exporter failure leaves the torch path, which works
-        report.warnings.append(f"the ONNX query encoder was not exported ({type(e).__name__}: {e}); "
-                               "questions will load torch")
+        report.warnings.append(
+            f"the ONNX query encoder was not exported ({type(e).__name__}: {e}); questions will load torch"
+        )
 
 
 def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[str]) -> IngestReport:
@@ -329,10 +308,12 @@ def remove_documents(index_dir: str | Path, embedder: Embedder, doc_ids: list[st
         report.removed = list(doc_ids)
         report.unchanged = list(keep)
         chunking = old.manifest["chunking"]
-        content = _assemble(old, keep, [], embedder, chunking["max_words"], report, None, False,
-                            chunking.get("max_chars", 0))
-        report.generation = write_generation(index_dir, content, {k: old.manifest[k] for k in
-                                                                  ("model", "dimension", "normalized", "chunking")})
+        content = _assemble(
+            old, keep, [], embedder, chunking["max_words"], report, None, False, chunking.get("max_chars", 0)
+        )
+        report.generation = write_generation(
+            index_dir, content, {k: old.manifest[k] for k in ("model", "dimension", "normalized", "chunking")}
+        )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -341,13 +322,17 @@ def _open_previous(index_dir: str | Path, embedder: Embedder, report: IngestRepo
     manifest = read_manifest(index_dir)
     if manifest is None:
         return None
-    older = manifest.get("format") == FORMAT and isinstance(manifest.get("format_version"), int) \
+    older = (
+        manifest.get("format") == FORMAT
+        and isinstance(manifest.get("format_version"), int)
         and manifest["format_version"] < FORMAT_VERSION
+    )
     if older and report is not None and manifest.get("model") == embedder.name:
         # An index of an older format, by this model: rebuilt whole (everything re-embedded), not refused, so
         # `make run` keeps working after an upgrade. Its generation stays until the next write replaces it.
-        report.warnings.append(f"the index at {index_dir} is format v{manifest['format_version']}; rebuilding it as "
-                               f"v{FORMAT_VERSION}")
+        report.warnings.append(
+            f"the index at {index_dir} is format v{manifest['format_version']}; rebuilding it as v{FORMAT_VERSION}"
+        )
         return None
     check_manifest(manifest, embedder.name, embedder.dimension, Path(index_dir))
     try:
@@ -362,13 +347,29 @@ def _appends(old: Index | None, report: IngestReport, same_chunking: bool) -> bo
     A small index (exact dense search) is rewritten whole, as ever, so its paragraphs stay in (doc_id, para)
     order; an update or a removal rewrites a large one too (from its stored rows and vectors).
     """
-    return (old is not None and not old.is_exact and same_chunking and bool(report.added)
-            and not report.updated and not report.removed and old.sentences is not None)
+    return (
+        old is not None
+        and not old.is_exact
+        and same_chunking
+        and bool(report.added)
+        and not report.updated
+        and not report.removed
+        and old.sentences is not None
+    )
 
 
-def _append(index_dir: str | Path, old: Index, fresh: list[LoadedFile], embedder: Embedder, max_words: int,
-            manifest: dict, report: IngestReport, progress: Progress | None, show_progress: bool,
-            passage_chars: int) -> str:
+def _append(
+    index_dir: str | Path,
+    old: Index,
+    fresh: list[LoadedFile],
+    embedder: Embedder,
+    max_words: int,
+    manifest: dict,
+    report: IngestReport,
+    progress: Progress | None,
+    show_progress: bool,
+    passage_chars: int,
+) -> str:
     """A new generation of `old` plus the fresh documents: only their chunks are embedded, their vectors added
     to the trained dense index, their postings to the BM25 postings."""
     now = time.time()
@@ -400,9 +401,17 @@ def _embed(passages: list[Passage], embedder: Embedder, progress: Progress | Non
     return embedder.encode_documents([c.text for c in passages], progress=callback)
 
 
-def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[LoadedFile], embedder: Embedder,
-              max_words: int, report: IngestReport, progress: Progress | None, show_progress: bool,
-              passage_chars: int = 0) -> IndexContent:
+def _assemble(
+    old: Index | None,
+    keep_docs: dict[str, Document],
+    fresh: list[LoadedFile],
+    embedder: Embedder,
+    max_words: int,
+    report: IngestReport,
+    progress: Progress | None,
+    show_progress: bool,
+    passage_chars: int = 0,
+) -> IndexContent:
     documents: list[Document] = []
     paragraphs: list[Paragraph] = []
     passages: list[Passage] = []
@@ -424,7 +433,9 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
             paragraphs.extend(sorted(paras_of.get(doc.doc_id, []), key=lambda p: p.para))
             doc_rows = rows_of.get(doc.doc_id, [])
             passages.extend(content.passages[r] for r in doc_rows)
-            vector_parts.append(np.asarray(content.vectors[doc_rows], dtype=np.float32).reshape(-1, old.vectors.shape[1]))
+            vector_parts.append(
+                np.asarray(content.vectors[doc_rows], dtype=np.float32).reshape(-1, old.vectors.shape[1])
+            )
             ingested_at[doc.doc_id] = old.ingested_at(doc.doc_id) or time.time()
     for loaded in fresh:
         documents.append(loaded.document)
@@ -436,44 +447,51 @@ def _assemble(old: Index | None, keep_docs: dict[str, Document], fresh: list[Loa
         passages.extend(new_passages)
     report.passages_embedded = len(new_passages)
     vectors = np.vstack(vector_parts) if vector_parts else np.zeros((0, embedder.dimension), np.float32)
-    blocks = _sentence_blocks(paragraphs, old, new_passages, vector_parts[-1] if new_passages else None, embedder, report,
-                              progress, show_progress)
-    return IndexContent(documents, paragraphs, passages, vectors, ingested_at,
-                        {(p.doc_id, p.para): b for p, b in zip(paragraphs, blocks)})
+    blocks = _sentence_blocks(
+        paragraphs,
+        old,
+        new_passages,
+        vector_parts[-1] if new_passages else None,
+        embedder,
+        report,
+        progress,
+        show_progress,
+    )
+    return IndexContent(
+        documents,
+        paragraphs,
+        passages,
+        vectors,
+        ingested_at,
+        {(p.doc_id, p.para): b for p, b in zip(paragraphs, blocks)},
+    )
 
 
-def _sentence_blocks(paragraphs: list[Paragraph], old: Index | None, new_passages: list[Passage],
-                     new_vectors: np.ndarray | None, embedder: Embedder, report: IngestReport,
-                     progress: Progress | None, show_progress: bool) -> list[np.ndarray]:
+def _sentence_blocks(
+    paragraphs: list[Paragraph],
+    old: Index | None,
+    new_passages: list[Passage],
+    new_vectors: np.ndarray | None,
+    embedder: Embedder,
+    report: IngestReport,
+    progress: Progress | None,
+    show_progress: bool,
+) -> list[np.ndarray]:
     """Each paragraph's sentence vectors (`rag.embed.sentence_vectors`): the old generation's where they still fit,
     a new chunk's vector where a chunk is one whole sentence (a short paragraph, a table row), the rest embedded."""
-    known = ((lambda p: old.sentences.of(p.doc_id, p.para)) if old is not None and old.sentences is not None
-             else (lambda p: None))
+    known = (
+        (lambda p: old.sentences.of(p.doc_id, p.para))
+        if old is not None and old.sentences is not None
+        else (lambda p: None)
+    )
     reuse = dict(zip((c.text for c in new_passages), new_vectors)) if new_vectors is not None else {}
     callback = (lambda done, total: progress("embed sentences", done, total)) if progress else show_progress
     blocks, embedded = embed_blocks(
-        paragraphs, known, lambda texts: embedder.encode_documents(texts, progress=callback, desc="Sentences"),
-        embedder.dimension, reuse)
+        paragraphs,
+        known,
+        lambda texts: embedder.encode_documents(texts, progress=callback, desc="Sentences"),
+        embedder.dimension,
+        reuse,
+    )
     report.sentences_embedded += embedded
     return blocks
-
-
-def _with_doc_id(loaded: LoadedFile, doc_id: str) -> LoadedFile:
-    if loaded.document.doc_id == doc_id:
-        return loaded
-    return replace(loaded, document=replace(loaded.document, doc_id=doc_id),
-                   paragraphs=[replace(p, doc_id=doc_id) for p in loaded.paragraphs])
-
-
-def _unique_id(path: Path, used: dict[str, str]) -> str:
-    """The file name's slug; on a clash with another file, add its extension, then a number."""
-    base = slugify(path.name)
-    candidates = [base, f"{base}-{path.suffix.lower().lstrip('.')}"] + [f"{base}-{n}" for n in range(2, 1000)]
-    for candidate in candidates:
-        if used.get(candidate, str(path)) == str(path):
-            return candidate
-    raise IngestError(path, "too many files share this name")
-
-
-def _under_any(path: Path, roots: list[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)

@@ -42,11 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.documents import Passage
-from rag.documents import Document
-from rag.documents import Paragraph
-from rag.errors import IndexDamaged
-from rag.errors import IndexMismatch
+from rag.documents import Document, Paragraph, Passage
+from rag.errors import IndexDamaged, IndexMismatch
 
 FORMAT = "paracite-index"
 
@@ -148,8 +145,9 @@ def live_generation(index_dir: str | Path) -> str | None:
         complete = complete_generations(path)
         if not complete:
             return None  # nothing here, or only folders of a first ingest that was killed
-        raise IndexDamaged(path, f"CURRENT is missing, but {len(complete)} complete generation(s) are here "
-                                 f"(newest: {complete[-1]})") from None
+        raise IndexDamaged(
+            path, f"CURRENT is missing, but {len(complete)} complete generation(s) are here (newest: {complete[-1]})"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise IndexDamaged(path, f"CURRENT cannot be read ({e})") from e
     name = raw.strip()
@@ -253,13 +251,23 @@ def replaced_by(index_dir: str | Path, generation: str) -> list[str]:
     manifest = manifest_or_none(path, generation)
     while manifest is not None:
         if "replaces" not in manifest:  # written before the field: the old rule, older ones were superseded
-            older = [d for d in generation_dirs(path) if d.name not in seen and _age(d) < _age(path / generation)
-                     and (m := manifest_or_none(path, d.name)) is not None and "replaces" not in m]
+            older = [
+                d
+                for d in generation_dirs(path)
+                if d.name not in seen
+                and _age(d) < _age(path / generation)
+                and (m := manifest_or_none(path, d.name)) is not None
+                and "replaces" not in m
+            ]
             chain.extend(d.name for d in reversed(older))
             break
         name = manifest["replaces"]
-        if not isinstance(name, str) or name in seen or not _GENERATION_NAME.fullmatch(name) \
-                or not (path / name).is_dir():
+        if (
+            not isinstance(name, str)
+            or name in seen
+            or not _GENERATION_NAME.fullmatch(name)
+            or not (path / name).is_dir()
+        ):
             break
         chain.append(name)
         seen.add(name)

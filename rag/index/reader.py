@@ -15,27 +15,29 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from rag.documents import Passage
-from rag.documents import Document
-from rag.documents import Paragraph
-from rag.documents import Table
+from rag.documents import Document, Paragraph, Passage, Table
 from rag.embed.sentence_vectors import SentenceVectors
 from rag.embed.sentence_vectors import load as load_sentence_vectors
-from rag.errors import IndexDamaged
-from rag.errors import IndexNotFound
-from rag.errors import UnknownParagraph
+from rag.errors import IndexDamaged, IndexNotFound, UnknownParagraph
 from rag.index import ann
 from rag.index.bm25 import Postings
-from rag.index.checks import check_passage_paragraphs, check_counts, check_manifest_fields, check_sizes
-from rag.index.layout import EAGER_PARAGRAPHS, IndexContent, PARAGRAPH_COLUMNS, PARAGRAPH_COLUMNS_BEFORE_TABLES, check_manifest, live_generation, read_generation_manifest
+from rag.index.checks import check_counts, check_manifest_fields, check_passage_paragraphs, check_sizes
+from rag.index.layout import (
+    EAGER_PARAGRAPHS,
+    PARAGRAPH_COLUMNS,
+    PARAGRAPH_COLUMNS_BEFORE_TABLES,
+    IndexContent,
+    check_manifest,
+    live_generation,
+    read_generation_manifest,
+)
+
 
 class Index:
     """A loaded, read-only generation of the index folder.
@@ -44,9 +46,20 @@ class Index:
     and `word_ids` (BM25), `passage_positions`, `references`, `paragraphs_at` and `passage_rows`. Thread-safe.
     """
 
-    def __init__(self, path: Path, generation: str, manifest: dict, faiss_index, vectors: np.ndarray,
-                 postings: Postings, passage_span: np.ndarray, references: np.ndarray, store: "_Store",
-                 documents: list[Document], ingested_at: dict[str, float]):
+    def __init__(
+        self,
+        path: Path,
+        generation: str,
+        manifest: dict,
+        faiss_index,
+        vectors: np.ndarray,
+        postings: Postings,
+        passage_span: np.ndarray,
+        references: np.ndarray,
+        store: _Store,
+        documents: list[Document],
+        ingested_at: dict[str, float],
+    ):
         self.path = path
         self.generation = generation
         self.manifest = manifest
@@ -66,7 +79,7 @@ class Index:
         self._content_lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: str | Path, model: str, dimension: int) -> "Index":
+    def open(cls, index_dir: str | Path, model: str, dimension: int) -> Index:
         """Open the live generation; refuse one built by another model or format version.
 
         Raises `IndexNotFound` (nothing here, or an empty index), `IndexMismatch` (another model or
@@ -99,8 +112,9 @@ class Index:
         """Every record in memory: read at open for a small index, on first use for a large one (slow there)."""
         with self._content_lock:
             if self._content is None:
-                self._content = read_content(self.path, self.generation, self._store, self._documents,
-                                             self._ingested_at, self.vectors)
+                self._content = read_content(
+                    self.path, self.generation, self._store, self._documents, self._ingested_at, self.vectors
+                )
                 self._paras = {(p.doc_id, p.para): p for p in self._content.paragraphs}
             return self._content
 
@@ -119,8 +133,12 @@ class Index:
         self.document(doc_id)
         if self._content is not None:
             return [p for p in self._content.paragraphs if p.doc_id == doc_id]
-        return [_paragraph(r) for r in self._store.query(
-            f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? ORDER BY para", (doc_id,))]
+        return [
+            _paragraph(r)
+            for r in self._store.query(
+                f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? ORDER BY para", (doc_id,)
+            )
+        ]
 
     def paragraph(self, doc_id: str, para: int) -> Paragraph:
         self.document(doc_id)
@@ -136,8 +154,9 @@ class Index:
     def _find(self, doc_id: str, para: int) -> Paragraph | None:
         if self._paras is not None:
             return self._paras.get((doc_id, para))
-        rows = self._store.query(f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? AND para = ?",
-                                 (doc_id, para))
+        rows = self._store.query(
+            f"SELECT {self._store.paragraph_columns} FROM paragraphs WHERE doc_id = ? AND para = ?", (doc_id, para)
+        )
         return _paragraph(rows[0]) if rows else None
 
     def ingested_at(self, doc_id: str) -> float | None:
@@ -160,9 +179,12 @@ class Index:
             return [self._content.paragraphs[p] for p in positions]
         found: dict[int, Paragraph] = {}
         for start in range(0, len(positions), 500):  # SQLite's limit on bound parameters
-            part = positions[start:start + 500]
-            for r in self._store.query(f"SELECT position, {self._store.paragraph_columns} FROM paragraphs WHERE position IN "
-                                       f"({','.join('?' * len(part))})", part):
+            part = positions[start : start + 500]
+            for r in self._store.query(
+                f"SELECT position, {self._store.paragraph_columns} FROM paragraphs WHERE position IN "
+                f"({','.join('?' * len(part))})",
+                part,
+            ):
                 found[r[0]] = _paragraph(r[1:])
         missing = [p for p in positions if p not in found]
         if missing:
@@ -181,18 +203,23 @@ class Index:
 
     def passage_rows(self, paragraph: Paragraph) -> list[int]:
         """The chunk rows that hold a paragraph."""
-        return [r[0] for r in self._store.query(
-            "SELECT row FROM chunks WHERE doc_id = ? AND para_start <= ? AND para_end >= ? ORDER BY row",
-            (paragraph.doc_id, paragraph.para, paragraph.para))]
+        return [
+            r[0]
+            for r in self._store.query(
+                "SELECT row FROM chunks WHERE doc_id = ? AND para_start <= ? AND para_end >= ? ORDER BY row",
+                (paragraph.doc_id, paragraph.para, paragraph.para),
+            )
+        ]
 
     def word_ids(self, words: list[str]) -> list[int | None]:
         """BM25 term ids of query words (`rag.index.bm25.words`); None for a word no paragraph holds."""
         unique = list(dict.fromkeys(words))
         found: dict[str, int] = {}
         for start in range(0, len(unique), 500):
-            part = unique[start:start + 500]
-            found.update(self._store.query(f"SELECT word, id FROM words WHERE word IN ({','.join('?' * len(part))})",
-                                           part))
+            part = unique[start : start + 500]
+            found.update(
+                self._store.query(f"SELECT word, id FROM words WHERE word IN ({','.join('?' * len(part))})", part)
+            )
         return [found.get(w) for w in words]
 
     def close(self) -> None:
@@ -200,12 +227,20 @@ class Index:
 
 
 def _paragraph(r: tuple) -> Paragraph:
-    return Paragraph(doc_id=r[0], para=r[1], page=r[2], heading=r[3] or "", text=r[4],
-                     source_paras=tuple(json.loads(r[5])), table=Table.from_json(json.loads(r[6])) if r[6] else None)
+    return Paragraph(
+        doc_id=r[0],
+        para=r[1],
+        page=r[2],
+        heading=r[3] or "",
+        text=r[4],
+        source_paras=tuple(json.loads(r[5])),
+        table=Table.from_json(json.loads(r[6])) if r[6] else None,
+    )
 
 
-def open_generation(index_dir: str | Path, generation: str, model: str, dimension: int,
-                    eager: bool | None = None) -> Index:
+def open_generation(
+    index_dir: str | Path, generation: str, model: str, dimension: int, eager: bool | None = None
+) -> Index:
     """One generation, its files checked against each other and the embedder (cheaply: no scan of a large one).
 
     `eager` reads every record into memory and checks each row; by default only up to `EAGER_PARAGRAPHS`.
@@ -224,10 +259,22 @@ def open_generation(index_dir: str | Path, generation: str, model: str, dimensio
         check_counts(path, generation, manifest, store.counts(exact=eager))
         check_sizes(path, generation, manifest, faiss_index, vectors, postings, passage_span)
         documents, ingested_at = store.documents()
-        index = Index(path, generation, manifest, faiss_index, vectors, postings, passage_span, references, store,
-                      documents, ingested_at)
-        index.sentences = load_sentence_vectors(path / generation, manifest["paragraphs"], dimension, path,
-                                                index.position)
+        index = Index(
+            path,
+            generation,
+            manifest,
+            faiss_index,
+            vectors,
+            postings,
+            passage_span,
+            references,
+            store,
+            documents,
+            ingested_at,
+        )
+        index.sentences = load_sentence_vectors(
+            path / generation, manifest["paragraphs"], dimension, path, index.position
+        )
         if eager:
             check_passage_paragraphs(path, generation, index.content, passage_span)
     except BaseException:
@@ -252,11 +299,15 @@ def read_vectors(index_dir: str | Path, generation: str, manifest: dict):
     except RuntimeError as e:  # faiss reports a missing, truncated or foreign file as a RuntimeError
         raise IndexDamaged(path, f"{generation}/vectors.faiss cannot be read ({_faiss_reason(e)})") from e
     if faiss_index.d != manifest.get("dimension"):
-        raise IndexDamaged(path, f"{generation}/vectors.faiss holds {faiss_index.d}-dimensional vectors, "
-                                 f"the manifest says {manifest.get('dimension')}")
+        raise IndexDamaged(
+            path,
+            f"{generation}/vectors.faiss holds {faiss_index.d}-dimensional vectors, "
+            f"the manifest says {manifest.get('dimension')}",
+        )
     if ann.is_exact(faiss_index) != (manifest["dense"]["kind"] == "exact"):
-        raise IndexDamaged(path, f"{generation}/vectors.faiss is not the {manifest['dense']['kind']} index "
-                                 f"the manifest says")
+        raise IndexDamaged(
+            path, f"{generation}/vectors.faiss is not the {manifest['dense']['kind']} index the manifest says"
+        )
     return faiss_index
 
 
@@ -269,8 +320,10 @@ def read_exact_vectors(index_dir: str | Path, generation: str, manifest: dict) -
     rows, d = manifest["chunks"], manifest["dimension"]
     size = file.stat().st_size
     if size != rows * d * 4:
-        raise IndexDamaged(path, f"{generation}/vectors.f32 holds {size} bytes, not the {rows * d * 4} of "
-                                 f"{rows} vectors of {d} dimensions")
+        raise IndexDamaged(
+            path,
+            f"{generation}/vectors.f32 holds {size} bytes, not the {rows * d * 4} of {rows} vectors of {d} dimensions",
+        )
     if not rows:
         return np.zeros((0, d), np.float32)
     return np.memmap(file, dtype=np.float32, mode="r", shape=(rows, d))
@@ -345,18 +398,26 @@ class _Store:
         """Rows per table. Not `exact`: paragraphs and chunks as their highest position or row + 1, read from the
         b-tree's end (COUNT(*) reads a 1M-paragraph table whole); positions and rows are written without gaps."""
         if exact:
-            return {table: self.query(f"SELECT COUNT(*) FROM {table}")[0][0]
-                    for table in ("documents", "paragraphs", "chunks")}
-        last = {table: self.query(f"SELECT MAX({key}) FROM {table}")[0][0]
-                for table, key in (("paragraphs", "position"), ("chunks", "row"))}
-        return {"documents": self.query("SELECT COUNT(*) FROM documents")[0][0],
-                **{table: 0 if value is None else value + 1 for table, value in last.items()}}
+            return {
+                table: self.query(f"SELECT COUNT(*) FROM {table}")[0][0]
+                for table in ("documents", "paragraphs", "chunks")
+            }
+        last = {
+            table: self.query(f"SELECT MAX({key}) FROM {table}")[0][0]
+            for table, key in (("paragraphs", "position"), ("chunks", "row"))
+        }
+        return {
+            "documents": self.query("SELECT COUNT(*) FROM documents")[0][0],
+            **{table: 0 if value is None else value + 1 for table, value in last.items()},
+        }
 
     def documents(self) -> tuple[list[Document], dict[str, float]]:
         documents, ingested_at = [], {}
         try:
-            for row in self.query("SELECT doc_id, title, kind, source_path, sha256, format, pages, meta, ingested_at "
-                                  "FROM documents ORDER BY doc_id"):
+            for row in self.query(
+                "SELECT doc_id, title, kind, source_path, sha256, format, pages, meta, ingested_at "
+                "FROM documents ORDER BY doc_id"
+            ):
                 documents.append(Document(*row[:7], meta=json.loads(row[7] or "{}")))
                 ingested_at[row[0]] = row[8]
         except (ValueError, TypeError) as e:  # a row whose JSON columns were edited by hand
@@ -381,14 +442,23 @@ def read_only_store(index_dir: str | Path, generation: str) -> Iterator[_Store]:
         store.close()
 
 
-def read_content(index_dir: str | Path, generation: str, store: _Store, documents: list[Document],
-                 ingested_at: dict[str, float], vectors: np.ndarray) -> IndexContent:
+def read_content(
+    index_dir: str | Path,
+    generation: str,
+    store: _Store,
+    documents: list[Document],
+    ingested_at: dict[str, float],
+    vectors: np.ndarray,
+) -> IndexContent:
     """Every paragraph (in position order) and chunk (in row order) as records."""
     try:
-        paragraphs = [_paragraph(r) for r in store.query(f"SELECT {store.paragraph_columns} FROM paragraphs "
-                                                          "ORDER BY position")]
-        passages = [Passage(*r) for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks "
-                                                 "ORDER BY row")]
+        paragraphs = [
+            _paragraph(r) for r in store.query(f"SELECT {store.paragraph_columns} FROM paragraphs ORDER BY position")
+        ]
+        passages = [
+            Passage(*r)
+            for r in store.query("SELECT chunk_id, doc_id, para_start, para_end, text FROM chunks ORDER BY row")
+        ]
     except (ValueError, TypeError) as e:  # a row whose JSON columns were edited by hand
         raise IndexDamaged(index_dir, f"{generation}/meta.sqlite holds a malformed row ({e})") from e
     return IndexContent(list(documents), paragraphs, passages, vectors, dict(ingested_at))

@@ -30,16 +30,30 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from rag.documents import Passage
-from rag.documents import Document
-from rag.documents import Paragraph
+from rag.documents import Document, Paragraph, Passage
 from rag.embed.sentence_vectors import OFFSETS_FILE as SENTENCE_OFFSETS_FILE
 from rag.embed.sentence_vectors import VECTORS_FILE as SENTENCE_VECTORS_FILE
 from rag.index import ann
-from rag.index.bm25 import PostingsWriter
-from rag.index.bm25 import Vocabulary
-from rag.index.layout import FILES, FORMAT, FORMAT_VERSION, INDEXES, IndexContent, PARAGRAPH_COLUMNS, PRIVATE_FILE, SCHEMA, current_generation, fsync_path, generation_dirs, make_private, manifest_or_none, named_by_current, replaced_by
+from rag.index.bm25 import PostingsWriter, Vocabulary
+from rag.index.layout import (
+    FILES,
+    FORMAT,
+    FORMAT_VERSION,
+    INDEXES,
+    PARAGRAPH_COLUMNS,
+    PRIVATE_FILE,
+    SCHEMA,
+    IndexContent,
+    current_generation,
+    fsync_path,
+    generation_dirs,
+    make_private,
+    manifest_or_none,
+    named_by_current,
+    replaced_by,
+)
 from rag.index.reader import Index
+
 
 class GenerationWriter:
     """Writes one new generation piece by piece, then makes it live (`commit`). Call under `write_lock`.
@@ -65,8 +79,9 @@ class GenerationWriter:
         self._named = named_by_current(self.path)
         self._previous = current_generation(self.path)
         # Only a generation whose manifest reads is vouched for, and so may later be deleted as replaced.
-        self._replaces = (self._previous if self._previous and manifest_or_none(self.path, self._previous) is not None
-                          else None)
+        self._replaces = (
+            self._previous if self._previous and manifest_or_none(self.path, self._previous) is not None else None
+        )
         self.generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
         self.dir = self.path / self.generation
         self.dir.mkdir(parents=True)
@@ -88,8 +103,14 @@ class GenerationWriter:
                 self._con.executescript(SCHEMA)
             elif "table_json" not in {r[1] for r in self._con.execute("PRAGMA table_info(paragraphs)")}:
                 self._con.execute("ALTER TABLE paragraphs ADD COLUMN table_json TEXT")  # a base written before tables
-            vocabulary = (Vocabulary(dict(self._con.execute("SELECT term, id FROM terms")),
-                                     dict(self._con.execute("SELECT word, id FROM words"))) if base else Vocabulary())
+            vocabulary = (
+                Vocabulary(
+                    dict(self._con.execute("SELECT term, id FROM terms")),
+                    dict(self._con.execute("SELECT word, id FROM words")),
+                )
+                if base
+                else Vocabulary()
+            )
             self._vectors = open(self.dir / "vectors.f32", "ab")
             self._sentences = open(self.dir / SENTENCE_VECTORS_FILE, "ab")
             self._postings = PostingsWriter(self.dir / "bm25", vocabulary, base.postings if base else None)
@@ -102,7 +123,7 @@ class GenerationWriter:
             self.abort()
             raise
 
-    def __enter__(self) -> "GenerationWriter":
+    def __enter__(self) -> GenerationWriter:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
@@ -112,8 +133,21 @@ class GenerationWriter:
     def add_documents(self, documents: Sequence[Document], ingested_at: dict[str, float]) -> None:
         self._con.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-            [(d.doc_id, d.title, d.kind, d.source_path, d.sha256, d.format, d.pages, json.dumps(d.meta),
-              ingested_at.get(d.doc_id)) for d in documents])
+            [
+                (
+                    d.doc_id,
+                    d.title,
+                    d.kind,
+                    d.source_path,
+                    d.sha256,
+                    d.format,
+                    d.pages,
+                    json.dumps(d.meta),
+                    ingested_at.get(d.doc_id),
+                )
+                for d in documents
+            ],
+        )
         self.documents += len(documents)
 
     def add_paragraphs(self, paragraphs: Sequence[Paragraph], sentences: Sequence[np.ndarray] | None = None) -> None:
@@ -123,14 +157,26 @@ class GenerationWriter:
             raise ValueError(f"{len(paragraphs)} paragraphs but {len(sentences)} blocks of sentence vectors")
         for block in sentences if sentences is not None else ():
             self._sentences.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
-        self._sentence_counts.extend(len(b) for b in sentences) if sentences is not None else \
-            self._sentence_counts.extend([0] * len(paragraphs))
+        self._sentence_counts.extend(
+            len(b) for b in sentences
+        ) if sentences is not None else self._sentence_counts.extend([0] * len(paragraphs))
         first = self.paragraphs
         self._con.executemany(
             f"INSERT INTO paragraphs (position, {PARAGRAPH_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            [(first + i, p.doc_id, p.para, p.page, p.heading, p.text, json.dumps(list(p.source_paras)),
-              json.dumps(p.table.to_json()) if p.table else None)
-             for i, p in enumerate(paragraphs)])
+            [
+                (
+                    first + i,
+                    p.doc_id,
+                    p.para,
+                    p.page,
+                    p.heading,
+                    p.text,
+                    json.dumps(list(p.source_paras)),
+                    json.dumps(p.table.to_json()) if p.table else None,
+                )
+                for i, p in enumerate(paragraphs)
+            ],
+        )
         self._postings.add([p.text for p in paragraphs])
         self._references.extend(first + i for i, p in enumerate(paragraphs) if p.is_reference)
         self.paragraphs += len(paragraphs)
@@ -141,9 +187,10 @@ class GenerationWriter:
         if vectors.shape != (len(passages), self.manifest["dimension"]):
             raise ValueError(f"{len(passages)} passages but vectors of shape {vectors.shape}; they must align")
         first = self.passages
-        self._con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)",
-                              [(first + i, c.passage_id, c.doc_id, c.para_start, c.para_end, c.text)
-                               for i, c in enumerate(passages)])
+        self._con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+            [(first + i, c.passage_id, c.doc_id, c.para_start, c.para_end, c.text) for i, c in enumerate(passages)],
+        )
         self._vectors.write(vectors.tobytes())
         self.passages += len(passages)
 
@@ -156,24 +203,36 @@ class GenerationWriter:
             vocabulary = self._postings.vocabulary
             postings = self._postings.finish()
             first_new = len(vocabulary) - len(vocabulary.new_stems)
-            self._con.executemany("INSERT INTO terms VALUES (?,?)",
-                                  ((t, first_new + i) for i, t in enumerate(vocabulary.new_stems)))
-            self._con.executemany("INSERT INTO words VALUES (?,?)",
-                                  ((w, vocabulary.words[w]) for w in vocabulary.new_words))
+            self._con.executemany(
+                "INSERT INTO terms VALUES (?,?)", ((t, first_new + i) for i, t in enumerate(vocabulary.new_stems))
+            )
+            self._con.executemany(
+                "INSERT INTO words VALUES (?,?)", ((w, vocabulary.words[w]) for w in vocabulary.new_words)
+            )
             self._con.commit()
             self._con.close()
             self._vectors.close()
             self._sentences.close()
-            np.save(self.dir / SENTENCE_OFFSETS_FILE, np.concatenate([[0], np.cumsum(self._sentence_counts,
-                                                                                    dtype=np.int64)]).astype(np.int64),
-                    allow_pickle=False)
+            np.save(
+                self.dir / SENTENCE_OFFSETS_FILE,
+                np.concatenate([[0], np.cumsum(self._sentence_counts, dtype=np.int64)]).astype(np.int64),
+                allow_pickle=False,
+            )
             np.save(self.dir / "chunk_paras.npy", span, allow_pickle=False)
             np.save(self.dir / "references.npy", np.asarray(self._references, np.int32), allow_pickle=False)
             dense = self._write_dense()
-            manifest = {**self.manifest, "format": FORMAT, "format_version": FORMAT_VERSION,
-                        "documents": self.documents, "paragraphs": self.paragraphs, "chunks": self.passages,
-                        "dense": dense, "bm25": {"k1": postings.k1, "b": postings.b, "terms": postings.terms},
-                        "created": time.time(), "replaces": self._replaces}
+            manifest = {
+                **self.manifest,
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "documents": self.documents,
+                "paragraphs": self.paragraphs,
+                "chunks": self.passages,
+                "dense": dense,
+                "bm25": {"k1": postings.k1, "b": postings.b, "terms": postings.terms},
+                "created": time.time(),
+                "replaces": self._replaces,
+            }
             (self.dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             make_private(self.dir)
             for name in (*FILES, SENTENCE_VECTORS_FILE, SENTENCE_OFFSETS_FILE):
@@ -207,7 +266,9 @@ class GenerationWriter:
             "SELECT c.row, f.position, l.position FROM chunks c "
             "LEFT JOIN paragraphs f ON f.doc_id = c.doc_id AND f.para = c.para_start "
             "LEFT JOIN paragraphs l ON l.doc_id = c.doc_id AND l.para = c.para_end "
-            "WHERE c.row >= ? ORDER BY c.row", (self._first_new_passage,))
+            "WHERE c.row >= ? ORDER BY c.row",
+            (self._first_new_passage,),
+        )
         while rows := cursor.fetchmany(_BLOCK):  # in blocks: 10M tuples at once would take gigabytes
             broken = [r for r in rows if r[1] is None or r[2] is None]
             if broken:
@@ -221,13 +282,16 @@ class GenerationWriter:
     def _write_dense(self) -> dict:
         """vectors.faiss: base's trained index with the new rows added, or a new one (`rag.index.ann.plan`)."""
         d = self.manifest["dimension"]
-        vectors = (np.memmap(self.dir / "vectors.f32", dtype=np.float32, mode="r", shape=(self.passages, d))
-                   if self.passages else np.zeros((0, d), np.float32))
+        vectors = (
+            np.memmap(self.dir / "vectors.f32", dtype=np.float32, mode="r", shape=(self.passages, d))
+            if self.passages
+            else np.zeros((0, d), np.float32)
+        )
         base = self.base
         if base is not None and not ann.needs_retraining(base.manifest["dense"], self.passages):
             spec = base.manifest["dense"]
             index = ann.read(base.path / base.generation / "vectors.faiss", spec, mmap=False)
-            ann.add(index, vectors[base.passage_count:])
+            ann.add(index, vectors[base.passage_count :])
         else:
             spec = ann.plan(self.passages, d)
             index = ann.build(vectors, spec)
@@ -244,11 +308,12 @@ def write_generation(index_dir: str | Path, content: IndexContent, manifest: dic
         writer.add_documents(sorted(content.documents, key=lambda d: d.doc_id), content.ingested_at)
         paragraphs = sorted(content.paragraphs, key=lambda p: (p.doc_id, p.para))
         for start in range(0, len(paragraphs), _BLOCK):
-            part = paragraphs[start:start + _BLOCK]
-            writer.add_paragraphs(part, None if content.sentences is None
-                                  else [content.sentences[(p.doc_id, p.para)] for p in part])
+            part = paragraphs[start : start + _BLOCK]
+            writer.add_paragraphs(
+                part, None if content.sentences is None else [content.sentences[(p.doc_id, p.para)] for p in part]
+            )
         for start in range(0, len(content.passages), _BLOCK):
-            writer.add_passages(content.passages[start:start + _BLOCK], content.vectors[start:start + _BLOCK])
+            writer.add_passages(content.passages[start : start + _BLOCK], content.vectors[start : start + _BLOCK])
         return writer.commit()
 
 

@@ -21,8 +21,14 @@ from rag.load.cover import COVER_ITEMS, cover_metadata, cover_title
 from rag.load.limits import ENV, Limits
 from rag.load.paragraphs import number_paragraphs
 
-LOADERS = {".txt": text.load_txt, ".md": text.load_md, ".markdown": text.load_md,
-           ".pdf": pdf.load_pdf, ".html": html_page.load_html, ".htm": html_page.load_html}
+LOADERS = {
+    ".txt": text.load_txt,
+    ".md": text.load_md,
+    ".markdown": text.load_md,
+    ".pdf": pdf.load_pdf,
+    ".html": html_page.load_html,
+    ".htm": html_page.load_html,
+}
 SUPPORTED_EXTENSIONS = tuple(sorted(LOADERS))
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".pdf": "pdf", ".html": "html", ".htm": "html"}
 # A title or metadata value longer than this is cut: it is shown on every citation.
@@ -75,8 +81,13 @@ def check_size(path: Path, limits: Limits) -> None:
     except OSError as e:
         raise IngestError(path, f"cannot be read ({e.strerror or e})") from e
     if size > limits.max_file_bytes:
-        raise OverBudget(path, f"file is {size / 2**20:,.1f} MB, over the limit of {limits.max_file_mb:g} MB; "
-                               f"raise {ENV['max_file_mb']} to ingest it", "max_file_mb", ENV["max_file_mb"])
+        raise OverBudget(
+            path,
+            f"file is {size / 2**20:,.1f} MB, over the limit of {limits.max_file_mb:g} MB; "
+            f"raise {ENV['max_file_mb']} to ingest it",
+            "max_file_mb",
+            ENV["max_file_mb"],
+        )
 
 
 def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None = None) -> LoadedFile:
@@ -99,9 +110,13 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
         parsed = loader(path, data)
     chars = sum(len(b.text) for b in parsed.blocks)
     if chars > limits.max_doc_chars:
-        raise OverBudget(path, f"document has {chars:,} characters of text, over the limit of "
-                               f"{limits.max_doc_chars:,}; raise {ENV['max_doc_chars']} to ingest it",
-                         "max_doc_chars", ENV["max_doc_chars"])
+        raise OverBudget(
+            path,
+            f"document has {chars:,} characters of text, over the limit of "
+            f"{limits.max_doc_chars:,}; raise {ENV['max_doc_chars']} to ingest it",
+            "max_doc_chars",
+            ENV["max_doc_chars"],
+        )
     warnings = list(parsed.warnings)
     notes: list[str] = []
     paragraphs = number_paragraphs(doc_id, parsed.blocks, max_chars=limits.max_paragraph_chars, warnings=notes)
@@ -109,9 +124,13 @@ def load_file(path: str | Path, doc_id: str | None = None, limits: Limits | None
     if not paragraphs:
         raise IngestError(path, "no text paragraphs found")
     if len(paragraphs) > limits.max_paragraphs:
-        raise OverBudget(path, f"document has {len(paragraphs):,} paragraphs, over the limit of "
-                               f"{limits.max_paragraphs:,}; raise {ENV['max_paragraphs']} to ingest it",
-                         "max_paragraphs", ENV["max_paragraphs"])
+        raise OverBudget(
+            path,
+            f"document has {len(paragraphs):,} paragraphs, over the limit of "
+            f"{limits.max_paragraphs:,}; raise {ENV['max_paragraphs']} to ingest it",
+            "max_paragraphs",
+            ENV["max_paragraphs"],
+        )
     meta = {k: _cut(v) if isinstance(v, str) else v for k, v in parsed.meta.items()}
     cover = cover_metadata([b.text for b in parsed.blocks[:COVER_ITEMS]])
     title = meta.pop("title", "")

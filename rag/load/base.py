@@ -41,8 +41,7 @@ def decode_text(path: Path, data: bytes, warnings: list[str]) -> str:
             decoded = data.decode("cp1252")
         except UnicodeDecodeError as e:
             raise IngestError(
-                path, f"not UTF-8 (invalid byte at {utf8_error.start}) and not Windows-1252 either; "
-                      "re-save it as UTF-8"
+                path, f"not UTF-8 (invalid byte at {utf8_error.start}) and not Windows-1252 either; re-save it as UTF-8"
             ) from e
         warnings.append(f"{path}: not valid UTF-8; decoded as Windows-1252")
         return decoded

@@ -17,11 +17,34 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_MONTHS = {m: i for i, m in enumerate(("january", "february", "march", "april", "may", "june", "july", "august",
-                                       "september", "october", "november", "december"), start=1)}
-_DATE = r"((?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2},?\s+\d{4})"
-_PERIOD = re.compile(r"^\W*for\s+the\s+(quarterly\s+period|quarter|fiscal\s+year|year|period|six\s+months|nine\s+months)\s+"
-                     r"ended:?\s+" + _DATE, re.IGNORECASE | re.MULTILINE)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        start=1,
+    )
+}
+_DATE = (
+    r"((?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d{1,2},?\s+\d{4})"
+)
+_PERIOD = re.compile(
+    r"^\W*for\s+the\s+(quarterly\s+period|quarter|fiscal\s+year|year|period|six\s+months|nine\s+months)\s+"
+    r"ended:?\s+" + _DATE,
+    re.IGNORECASE | re.MULTILINE,
+)
 _FORM = re.compile(r"\bFORM\s+(10-Q|10-K|20-F|40-F|8-K|6-K|S-1|10-QT|10-KT)\b", re.IGNORECASE)
 _EXACT_NAME = re.compile(r"\(?\s*exact\s+name\s+of\s+(?:the\s+)?registrant", re.IGNORECASE)
 _LEGAL = r"(?:INC|INCORPORATED|CORP|CORPORATION|COMPANY|CO|LTD|LIMITED|PLC|LLC|LP|N\.V|S\.A|AG|SE|GROUP|HOLDINGS)"
@@ -29,9 +52,17 @@ _LEGAL = r"(?:INC|INCORPORATED|CORP|CORPORATION|COMPANY|CO|LTD|LIMITED|PLC|LLC|L
 # MICROSOFT CORPORATION".
 _CAPS_NAME = re.compile(r"((?:[A-Z][A-Z0-9&'.-]*,?\s+){1,6}" + _LEGAL + r"\.?)(?![A-Za-z])")
 _TICKER = re.compile(r"Trading\s+symbol\(?s?\)?\s*[:;]?\s*([A-Z]{1,5})\b", re.IGNORECASE)
-_KINDS = {"10-Q": "quarterly report", "10-QT": "quarterly report", "10-K": "annual report", "10-KT": "annual report",
-          "20-F": "annual report", "40-F": "annual report", "8-K": "current report", "6-K": "current report",
-          "S-1": "registration statement"}
+_KINDS = {
+    "10-Q": "quarterly report",
+    "10-QT": "quarterly report",
+    "10-K": "annual report",
+    "10-KT": "annual report",
+    "20-F": "annual report",
+    "40-F": "annual report",
+    "8-K": "current report",
+    "6-K": "current report",
+    "S-1": "registration statement",
+}
 # The cover is on the first pages; a name or period found later in the text is not the document's own.
 COVER_ITEMS = 80
 
@@ -73,7 +104,7 @@ def _company(items: list[str]) -> str:
         m = _EXACT_NAME.search(item)
         if not m:
             continue
-        before = item[:m.start()].strip(" :;,(") or (items[i - 1] if i else "")
+        before = item[: m.start()].strip(" :;,(") or (items[i - 1] if i else "")
         if before and len(before) <= 120:
             return _tidy_name(before)
     for item in items:
@@ -121,4 +152,3 @@ def cover_title(meta: dict[str, str]) -> str:
     if not company or not (report or meta.get("period")):
         return ""
     return ", ".join(p for p in (f"{company} {report}".strip(), meta.get("period", "")) if p)
-

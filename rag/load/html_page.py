@@ -22,7 +22,20 @@ from bs4 import BeautifulSoup, Tag
 from rag.load.base import Parsed, decode_text
 from rag.load.paragraphs import Block, table_row_text
 
-_DROP = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template", "svg", "iframe", "button"]
+_DROP = [
+    "script",
+    "style",
+    "noscript",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "template",
+    "svg",
+    "iframe",
+    "button",
+]
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = _HEADINGS | {"p", "li", "blockquote", "pre", "tr", "dt", "dd", "figcaption", "caption"}
 _CELLS = {"td", "th"}
@@ -46,7 +59,7 @@ def load_html(path: Path, data: bytes) -> Parsed:
     # itself sits inside a block (a <main> in a <li>), every block under it is inner.
     inside_block = any(parent.name in _BLOCKS for parent in root.parents if isinstance(parent, Tag))
     headers: dict[int, list[str]] = {}  # id(table) -> its header labels, read once per table
-    for el, table in ([] if inside_block else _outermost(root, _BLOCKS, track="table")):
+    for el, table in [] if inside_block else _outermost(root, _BLOCKS, track="table"):
         if el.name == "tr":
             blocks.extend(_row(el, table, headers))
         elif el.name in _HEADINGS:
@@ -72,8 +85,8 @@ def _neutralise_tail(html: str) -> str:
     '<p>a</p>&lt;!--&lt;b'
     """
     last = html.rfind(">")
-    tail = html[last + 1:]
-    return html[:last + 1] + tail.replace("<", "&lt;") if "<" in tail else html
+    tail = html[last + 1 :]
+    return html[: last + 1] + tail.replace("<", "&lt;") if "<" in tail else html
 
 
 def _outermost(root: Tag, names: set[str], track: str | None = None):
@@ -82,8 +95,9 @@ def _outermost(root: Tag, names: set[str], track: str | None = None):
     above = None
     if track:  # found once for the root, never once per element
         above = root if root.name == track else root.find_parent(track)
-    stack: list[tuple[Tag, Tag | None]] = [(child, above) for child in reversed(root.contents)
-                                           if isinstance(child, Tag)]
+    stack: list[tuple[Tag, Tag | None]] = [
+        (child, above) for child in reversed(root.contents) if isinstance(child, Tag)
+    ]
     while stack:
         el, nearest = stack.pop()
         if el.name in names:

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from rag.errors import BadArgument
+from rag.load.paragraphs import MAX_PARAGRAPH_CHARS
 from rag.load.pdf import MAX_PAGES
 from rag.load.pdf_shared import MAX_REPEATED_MB, REPEATED_ENV
-from rag.load.paragraphs import MAX_PARAGRAPH_CHARS
 
 # Each field's environment variable.
 ENV = {
@@ -78,8 +78,10 @@ class Limits:
                 if value is not None and value < 0:
                     raise BadArgument(f"workers must be 0 or more (0 parses in-process). Currently, workers is {value}")
             elif value <= 0:
-                raise BadArgument(f"{f.name} must be greater than 0. Currently, {f.name} is {value} "
-                                  f"(set {ENV[f.name]} to a positive number)")
+                raise BadArgument(
+                    f"{f.name} must be greater than 0. Currently, {f.name} is {value} "
+                    f"(set {ENV[f.name]} to a positive number)"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
@@ -94,8 +96,10 @@ class Limits:
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise BadArgument(f"{ENV[f.name]}={raw!r} is not a number; set it to a {kind.__name__}, "
-                                  f"e.g. {ENV[f.name]}={getattr(cls(), f.name) or 2}") from None
+                raise BadArgument(
+                    f"{ENV[f.name]}={raw!r} is not a number; set it to a {kind.__name__}, "
+                    f"e.g. {ENV[f.name]}={getattr(cls(), f.name) or 2}"
+                ) from None
         return cls(**values)
 
     @property

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from rag.documents import Paragraph, Table
 from rag.errors import BadArgument
-from rag.sentences import split_sentences
 from rag.load.table_text import row_lines, table_text
+from rag.sentences import split_sentences
 
 # `(?<!\s)` lets a match start only where a run of whitespace starts: without it, a run of n spaces
 # costs n scans of up to n characters. Numbers are at most 9 digits: int() of a longer one is slow
@@ -61,7 +61,6 @@ class Block:
     kind: str = "para"  # para, heading, item, table
     page: int | None = None
     table: Table | None = None  # kind "table": the structure; its text is made from it
-
 
 
 def clean_text(text: str) -> str:
@@ -103,8 +102,9 @@ def extract_source_paras(text: str) -> tuple[str, tuple[int, ...]]:
     return stripped.strip(), tuple(refs)
 
 
-def number_paragraphs(doc_id: str, blocks: list[Block], max_chars: int = MAX_PARAGRAPH_CHARS,
-                      warnings: list[str] | None = None) -> list[Paragraph]:
+def number_paragraphs(
+    doc_id: str, blocks: list[Block], max_chars: int = MAX_PARAGRAPH_CHARS, warnings: list[str] | None = None
+) -> list[Paragraph]:
     """Clean blocks and number the paragraphs; headings become context, not paragraphs.
 
     A paragraph longer than `max_chars` becomes consecutive paragraphs (its parts, see
@@ -116,9 +116,16 @@ def number_paragraphs(doc_id: str, blocks: list[Block], max_chars: int = MAX_PAR
     for block in blocks:
         if block.table is not None:
             for part in _table_parts(block.table, TABLE_CHARS_FACTOR * max_chars):
-                paragraphs.append(Paragraph(doc_id=doc_id, para=len(paragraphs) + 1, text=table_text(part),
-                                            page=part.pages[0] if part.pages else block.page, heading=heading,
-                                            table=part))
+                paragraphs.append(
+                    Paragraph(
+                        doc_id=doc_id,
+                        para=len(paragraphs) + 1,
+                        text=table_text(part),
+                        page=part.pages[0] if part.pages else block.page,
+                        heading=heading,
+                        table=part,
+                    )
+                )
             continue
         text = clean_text(block.text)
         if not text:
@@ -135,13 +142,21 @@ def number_paragraphs(doc_id: str, blocks: list[Block], max_chars: int = MAX_PAR
             pieces = [extract_source_paras(part) for part in split_long_text(text, max_chars)]
             pieces = [(t, r) for t, r in pieces if t]
             if warnings is not None:
-                warnings.append(f"paragraph {len(paragraphs) + 1} has {len(stripped):,} characters, over the limit "
-                                f"of {max_chars:,}: split into {len(pieces)} numbered parts "
-                                f"(raise PARACITE_MAX_PARAGRAPH_CHARS to keep it whole)")
+                warnings.append(
+                    f"paragraph {len(paragraphs) + 1} has {len(stripped):,} characters, over the limit "
+                    f"of {max_chars:,}: split into {len(pieces)} numbered parts "
+                    f"(raise PARACITE_MAX_PARAGRAPH_CHARS to keep it whole)"
+                )
         for piece, piece_refs in pieces:
             paragraphs.append(
-                Paragraph(doc_id=doc_id, para=len(paragraphs) + 1, text=piece, page=block.page,
-                          heading=heading, source_paras=piece_refs)
+                Paragraph(
+                    doc_id=doc_id,
+                    para=len(paragraphs) + 1,
+                    text=piece,
+                    page=block.page,
+                    heading=heading,
+                    source_paras=piece_refs,
+                )
             )
     return paragraphs
 
@@ -202,7 +217,7 @@ def _cut_at_spaces(text: str, max_chars: int) -> list[str]:
     while len(text) - start > max_chars:
         cut = text.rfind(" ", start + 1, start + max_chars + 1)
         if cut == -1:  # no space in reach: cut hard rather than keep an unbounded piece
-            pieces.append(text[start:start + max_chars])
+            pieces.append(text[start : start + max_chars])
             start += max_chars
             continue
         bracket = text.rfind("[", max(start, cut - _MARKER_LOOKBACK), cut)
@@ -242,7 +257,8 @@ def _split_block(lines: list[str], markdown: bool) -> list[Block]:
     # Hard-wrapped prose has short lines, most ending mid-sentence; text saved one paragraph per
     # line has long lines, or lines that each end a sentence.
     wrapped = max(len(ln) for ln in lines) <= _WRAPPED_LINE_MAX and not (
-        len(lines) > 1 and all(ln.rstrip().endswith(_TERMINAL) for ln in lines))
+        len(lines) > 1 and all(ln.rstrip().endswith(_TERMINAL) for ln in lines)
+    )
     current: list[str] = []
     current_kind = "para"
 
@@ -280,7 +296,7 @@ def _split_block(lines: list[str], markdown: bool) -> list[Block]:
 
 def _looks_like_heading(line: str) -> bool:
     s = line.strip()
-    return 0 < len(s) <= 80 and len(s.split()) <= 12 and s[-1] not in ".!?:;,\"”’)" and s[0].isupper()
+    return 0 < len(s) <= 80 and len(s.split()) <= 12 and s[-1] not in '.!?:;,"”’)' and s[0].isupper()
 
 
 def _markdown_table(lines: list[str]) -> list[Block]:
@@ -381,16 +397,24 @@ def _strip_emphasis(text: str) -> str:
     n = len(text)
     closers: dict[str, list[int]] = {"*": [], "_": []}
     for j, ch in enumerate(text):
-        if ch in closers and j >= 1 and not text[j - 1].isspace() and (
-                j + 1 == n or not (_word(text[j + 1]) or text[j + 1] == "*")):
+        if (
+            ch in closers
+            and j >= 1
+            and not text[j - 1].isspace()
+            and (j + 1 == n or not (_word(text[j + 1]) or text[j + 1] == "*"))
+        ):
             closers[ch].append(j)
     newline = _Next(text, "\n")
     out: list[str] = []
     done = i = 0
     while i < n:
         ch = text[i]
-        if (ch in closers and i + 1 < n and not text[i + 1].isspace()
-                and (i == 0 or not (_word(text[i - 1]) or text[i - 1] == "*"))):
+        if (
+            ch in closers
+            and i + 1 < n
+            and not text[i + 1].isspace()
+            and (i == 0 or not (_word(text[i - 1]) or text[i - 1] == "*"))
+        ):
             found = closers[ch]
             at = bisect_left(found, i + 2)
             if at < len(found):
@@ -398,7 +422,7 @@ def _strip_emphasis(text: str) -> str:
                 nl = newline.at(i + 1)
                 if nl == -1 or nl >= j:
                     out.append(text[done:i])
-                    out.append(text[i + 1:j])
+                    out.append(text[i + 1 : j])
                     done = i = j + 1
                     continue
         i += 1

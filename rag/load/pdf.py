@@ -56,10 +56,10 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamO
 from rag.documents import Table
 from rag.errors import BadArgument, IngestError, OverBudget
 from rag.load.base import Parsed
-from rag.load.pdf_shared import MAX_REPEATED_MB, check_repeated_content
-from rag.load.tables import UNITS_NOTE, FoundTable, find_tables, same_columns
 from rag.load.paragraphs import Block, clean_text, table_row_text
+from rag.load.pdf_shared import MAX_REPEATED_MB, check_repeated_content
 from rag.load.table_text import table_text
+from rag.load.tables import UNITS_NOTE, FoundTable, find_tables, same_columns
 
 _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[ivxlc\d]+(?:\s*(?:of|/)\s*\d+)?$|^[-–—]\s*\d+\s*[-–—]$", re.IGNORECASE)
 _BULLET = re.compile(r"^(?:[-*•▪‣◦·]|\d{1,3}[.)])\s+")
@@ -98,14 +98,20 @@ def pdf_library(environ=None) -> str:
     chosen = environ.get(LIBRARY_ENV, "").strip().lower()
     if chosen:
         if chosen not in LIBRARIES:
-            raise BadArgument(f"{LIBRARY_ENV}={chosen!r} is not a PDF library paracite reads with; "
-                              f"valid: {', '.join(LIBRARIES)}")
+            raise BadArgument(
+                f"{LIBRARY_ENV}={chosen!r} is not a PDF library paracite reads with; valid: {', '.join(LIBRARIES)}"
+            )
         return chosen
     return "pdfium" if importlib.util.find_spec("pypdfium2") else "pypdf"
 
 
-def load_pdf(path: Path, data: bytes, max_pages: int = MAX_PAGES, library: str | None = None,
-             max_repeated_mb: float = MAX_REPEATED_MB) -> Parsed:
+def load_pdf(
+    path: Path,
+    data: bytes,
+    max_pages: int = MAX_PAGES,
+    library: str | None = None,
+    max_repeated_mb: float = MAX_REPEATED_MB,
+) -> Parsed:
     """Paragraphs of a PDF, its text read by `library` (default `pdf_library()`); the paragraphs are rebuilt
     from the lines the same way whichever library read them. A PDF whose pages draw shared content over
     again past `max_repeated_mb` is refused first (`check_repeated_content`)."""
@@ -148,8 +154,13 @@ def _pypdf_limits() -> Iterator[None]:
 def _read_pypdf(path: Path, data: bytes, max_pages: int) -> tuple[list[list[str]], set[str], dict[str, str], int]:
     reader = _open(path, data)
     if len(reader.pages) > max_pages:
-        raise OverBudget(path, f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
-                               f"raise PARACITE_MAX_PAGES to ingest it", "max_pages", "PARACITE_MAX_PAGES")
+        raise OverBudget(
+            path,
+            f"PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}; "
+            f"raise PARACITE_MAX_PAGES to ingest it",
+            "max_pages",
+            "PARACITE_MAX_PAGES",
+        )
     pages_lines: list[list[str]] = []
     large_texts: set[str] = set()
     # Pages drawing the same content with the same resources give the same text: extract it once.
@@ -178,6 +189,7 @@ def _content_key(page) -> tuple:
     `/Resources << /Font << /F1 3 0 R >> >>`) by what it holds, so pages that spell out the
     same resources share a key.
     """
+
     def ref(obj, depth: int = 0):
         if isinstance(obj, IndirectObject):
             return obj.idnum, obj.generation
@@ -188,6 +200,7 @@ def _content_key(page) -> tuple:
             return "direct", id(obj)  # lives as long as its page, so its id is stable while we read
         text = repr(obj)
         return text if len(text) <= 256 else ("direct", id(obj))
+
     return ref(page.get("/Contents")), ref(page.get("/Resources")), str(page.get("/Rotate", 0))
 
 
@@ -216,14 +229,14 @@ def _page_lines(text: str) -> list[str]:
     lines = [ln.rstrip() for ln in text.replace("\r", "\n").split("\n")]
     first = next((i for i, ln in enumerate(lines) if ln.strip()), len(lines))
     last = next((i for i in range(len(lines) - 1, first - 1, -1) if lines[i].strip()), first - 1)
-    return lines[first:last + 1]  # slicing once: popping blank lines off the front one by one was quadratic
+    return lines[first : last + 1]  # slicing once: popping blank lines off the front one by one was quadratic
 
 
 def _trim_blank(lines: list[str]) -> list[str]:
     """The lines without blank ones at either end; the line objects themselves (a `Line` keeps its cells' extents)."""
     first = next((i for i, ln in enumerate(lines) if ln.strip()), len(lines))
     last = next((i for i in range(len(lines) - 1, first - 1, -1) if lines[i].strip()), first - 1)
-    return lines[first:last + 1]
+    return lines[first : last + 1]
 
 
 def _large_font_lines(page) -> set[str]:
@@ -252,6 +265,7 @@ def _normalise_running(line: str) -> str:
 def _drop_running_lines(pages: list[list[str]]) -> list[str]:
     """Remove page numbers, and lines repeated at the top or bottom of most pages; return those running lines
     (as first printed, without a page number), which often name the document ("Apple Inc. | Q2 2023 Form 10-Q")."""
+
     def edges(lines: list[str]) -> list[str]:
         content = [ln for ln in lines if ln.strip()]
         return [_normalise_running(ln) for ln in content[:2] + content[-2:]]
@@ -294,6 +308,7 @@ class _Pending:
 def _table(found: FoundTable, caption: str) -> Table:
     def row(cells: list[str]) -> tuple[str, ...]:
         return tuple(clean_text(c) for c in cells)
+
     header = tuple(row(r) for r in found.header)
     return Table(header, tuple(row(r) for r in found.rows), tuple(found.pages), clean_text(caption))
 
@@ -313,15 +328,16 @@ def _blocks(pages: list[list[str]], large_texts: set[str]) -> list[Block]:
         heading: _Pending | None = None  # the last block, while it is a heading that may wrap on
         tables = {t.start: t for t in find_tables(lines, large_texts)}
 
+        # emit and flush are called only within this page's iteration, so they see this page's lists.
         def emit(block: _Pending) -> None:
             nonlocal heading
             heading = None
-            page_blocks.append(block)
+            page_blocks.append(block)  # noqa: B023
 
         def flush() -> None:
             nonlocal current, kind
             if current:
-                emit(_Pending([_join_lines(current)], kind, page_no))
+                emit(_Pending([_join_lines(current)], kind, page_no))  # noqa: B023
             current, kind = [], "para"
 
         previous_blank = True
@@ -414,7 +430,7 @@ def _continues_table(previous: _Pending, page_blocks: list[_Pending]) -> bool:
         return False
     previous.table.rows.extend(nxt.rows)
     previous.table.pages.extend(p for p in nxt.pages if p not in previous.table.pages)
-    del page_blocks[:at + 1]
+    del page_blocks[: at + 1]
     return True
 
 

@@ -53,13 +53,19 @@ def read(path, data: bytes, max_pages: int) -> tuple[list[list[Line]], set[str],
         pdf = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as e:
         if "password" in str(e).lower():
-            raise IngestError(path, "encrypted PDF that needs a password; decrypt it first (e.g. qpdf --decrypt)") from e
+            raise IngestError(
+                path, "encrypted PDF that needs a password; decrypt it first (e.g. qpdf --decrypt)"
+            ) from e
         raise IngestError(path, f"corrupt or unreadable PDF ({e})") from e
     try:
         count = len(pdf)
         if count > max_pages:
-            raise OverBudget(path, f"PDF has {count:,} pages, over the limit of {max_pages:,}; "
-                                   f"raise PARACITE_MAX_PAGES to ingest it", "max_pages", "PARACITE_MAX_PAGES")
+            raise OverBudget(
+                path,
+                f"PDF has {count:,} pages, over the limit of {max_pages:,}; raise PARACITE_MAX_PAGES to ingest it",
+                "max_pages",
+                "PARACITE_MAX_PAGES",
+            )
         pages: list[list[Line]] = []
         large: set[str] = set()
         for i in range(count):
@@ -96,29 +102,34 @@ def page_lines(textpage) -> tuple[list[Line], set[str]]:
     for line in text.replace("\r\n", "\n").split("\n"):
         # get_text_range's index is the character index; "\r\n" is two characters of it.
         begin = start
-        start += len(line) + (2 if text[begin + len(line):begin + len(line) + 2] == "\r\n" else 1)
+        start += len(line) + (2 if text[begin + len(line) : begin + len(line) + 2] == "\r\n" else 1)
         if not line.strip():
             continue
         first = begin + len(line) - len(line.lstrip())
         pdfium_c.FPDFText_GetCharOrigin(raw, first, x, y)
         size = pdfium_c.FPDFText_GetFontSize(raw, first) or 10.0
         last = begin + len(line.rstrip()) - 1
-        bold = (len(line.strip()) <= MAX_BOLD_HEADING and not line.rstrip().endswith(_TERMINAL)
-                and min(pdfium_c.FPDFText_GetFontWeight(raw, first), pdfium_c.FPDFText_GetFontWeight(raw, last)) >= BOLD)
+        bold = (
+            len(line.strip()) <= MAX_BOLD_HEADING
+            and not line.rstrip().endswith(_TERMINAL)
+            and min(pdfium_c.FPDFText_GetFontWeight(raw, first), pdfium_c.FPDFText_GetFontWeight(raw, last)) >= BOLD
+        )
         found.append((line, begin, y.value, size, bold))
     if not found:
         return [], set()
     # The page's usual distance between baselines, in font sizes: a wider one is a gap between paragraphs.
-    pitches = [(a[2] - b[2]) / max(a[3], b[3]) for a, b in zip(found, found[1:])
-               if 0.5 * b[3] < a[2] - b[2] < 3 * b[3]]
+    pitches = [(a[2] - b[2]) / max(a[3], b[3]) for a, b in zip(found, found[1:]) if 0.5 * b[3] < a[2] - b[2] < 3 * b[3]]
     usual = median(pitches) if pitches else 0.0
     out: list[Line] = []
     for n, (line, begin, baseline, size, _) in enumerate(found):
         if n:
             pitch, previous_size = found[n - 1][2] - baseline, found[n - 1][3]
-            if (pitch < -0.5 * size or (usual and pitch > PARAGRAPH_PITCH * usual * max(size, previous_size))
-                    or pitch > LEADING_EM * max(size, previous_size)
-                    or max(size, previous_size) > HEADING_SIZE_RATIO * min(size, previous_size)):
+            if (
+                pitch < -0.5 * size
+                or (usual and pitch > PARAGRAPH_PITCH * usual * max(size, previous_size))
+                or pitch > LEADING_EM * max(size, previous_size)
+                or max(size, previous_size) > HEADING_SIZE_RATIO * min(size, previous_size)
+            ):
                 out.append(Line(""))  # a paragraph gap, or a jump back up the page (a new column or text box)
         out.append(_cells(line, begin, box, size, baseline))
     body = median(size for line, _, _, size, _ in found for _ in range(max(len(line.strip()) // 10, 1)))
@@ -152,6 +163,5 @@ def _cells(line: str, begin: int, box, size: float, baseline: float) -> Line:
         else:
             pieces.append(ch)
     text = "".join(pieces).rstrip()
-    spans = tuple((box(begin + origin[m.start()])[0], box(begin + origin[m.end() - 1])[1])
-                  for m in CELL.finditer(text))
+    spans = tuple((box(begin + origin[m.start()])[0], box(begin + origin[m.end() - 1])[1]) for m in CELL.finditer(text))
     return Line(text, spans, baseline, size)

@@ -85,8 +85,10 @@ def compact_lines(table: Table) -> dict[str, str]:
     {'Products — 2023: $ 73,929; 2022: $ 77,457': 'Products: $ 73,929; $ 77,457'}
     """
     lines = dict(row_lines(table))
-    return {lines[i]: (f"{full}: " if full else "") + "; ".join(v for _, v in values)
-            for i, full, values in _labelled_rows(table)}
+    return {
+        lines[i]: (f"{full}: " if full else "") + "; ".join(v for _, v in values)
+        for i, full, values in _labelled_rows(table)
+    }
 
 
 def table_text(table: Table) -> str:

@@ -35,8 +35,11 @@ from statistics import median
 # A cell: words apart by at most two spaces (three or more spaces part cells).
 CELL = re.compile(r"\S+(?: {1,2}\S+)*")
 # A table cell that holds a figure: "$ 96,388", "(393)", "12.5 %", "—", "4.91 million".
-FIGURE = re.compile(r"^[$€£¥]?\s*\(?[$€£¥]?\s*[-−–]?[\d.,]+\s*%?\)?\s*%?(?:\s*(?:million|billion|bn|thousand))?$"
-                    r"|^[-—–]$", re.IGNORECASE)
+FIGURE = re.compile(
+    r"^[$€£¥]?\s*\(?[$€£¥]?\s*[-−–]?[\d.,]+\s*%?\)?\s*%?(?:\s*(?:million|billion|bn|thousand))?$"
+    r"|^[-—–]$",
+    re.IGNORECASE,
+)
 _BULLET = re.compile(r"^(?:[-*•▪‣◦·]|\d{1,3}[.)])\s+")
 # A one-cell line inside a table (a group label, a wrapped label, a header cell) is at most this long
 # (a 10-Q's wrapped row label runs to about 110 characters; its prose lines to 150 and more).
@@ -182,8 +185,13 @@ def _build(lines, parsed, start: int, end: int, floor: int, headings) -> FoundTa
         if not parsed[i]:
             continue
         text = lines[i].strip()
-        if (start - i > LOOKAHEAD_LINES or len(parsed[i]) != 1 or text.endswith(".") or UNITS_NOTE.match(text)
-                or len(text) > MAX_LABEL_CHARS):
+        if (
+            start - i > LOOKAHEAD_LINES
+            or len(parsed[i]) != 1
+            or text.endswith(".")
+            or UNITS_NOTE.match(text)
+            or len(text) > MAX_LABEL_CHARS
+        ):
             break
         if text.endswith(":"):
             # "Current assets:" sits below the header; "(in millions):" ends the sentence that introduces the table.
@@ -197,12 +205,21 @@ def _build(lines, parsed, start: int, end: int, floor: int, headings) -> FoundTa
             break
     rest = [i for i in range(above, end) if parsed[i]]
     header_lines = []
-    while rest and unlabelled(rest[0]) and len(header_lines) < 3 * MAX_HEADER_ROWS \
-            and not UNITS_NOTE.match(lines[rest[0]].strip()) and not lines[rest[0]].rstrip().endswith(":"):
+    while (
+        rest
+        and unlabelled(rest[0])
+        and len(header_lines) < 3 * MAX_HEADER_ROWS
+        and not UNITS_NOTE.match(lines[rest[0]].strip())
+        and not lines[rest[0]].rstrip().endswith(":")
+    ):
         header_lines.append(rest.pop(0))
-    if (rest and len(parsed[rest[0]]) >= 2 and all(_names(c.text) for c in parsed[rest[0]])
-            and (any(not _names(c.text) for i in rest[1:] for c in parsed[i][1:]) or not header_lines)
-            and len(rest) >= 3):
+    if (
+        rest
+        and len(parsed[rest[0]]) >= 2
+        and all(_names(c.text) for c in parsed[rest[0]])
+        and (any(not _names(c.text) for i in rest[1:] for c in parsed[i][1:]) or not header_lines)
+        and len(rest) >= 3
+    ):
         header_lines.append(rest.pop(0))  # "Year   Exports   Share" or "Measure   2023   2024" above the rows
     if len([i for i in rest if len(parsed[i]) >= 2]) < 2:
         return None
@@ -297,8 +314,7 @@ def _body_rows(body: list[list[Cell]], bands, split_x: float) -> list[list[str]]
                 k = _column(c, bands, split_x if n == 0 else float("-inf"))
             row[k] = f"{row[k]} {c.text}".strip()
         previous = rows[-1] if rows else None
-        if (previous is not None and not any(previous[1:]) and row[0][:1].islower()
-                and not previous[0].endswith(":")):
+        if previous is not None and not any(previous[1:]) and row[0][:1].islower() and not previous[0].endswith(":"):
             row[0] = f"{previous[0]} {row[0]}"  # a row label wrapped onto a second line
             rows.pop()
         rows.append(row)

@@ -47,8 +47,9 @@ _EXIT_GRACE_S = 2.0
 _BOOT_TIMEOUT_S = 60.0
 
 
-def parse_files(jobs: list[Job], limits: Limits | None = None,
-                on_done: Callable[[int], None] | None = None) -> list[Result]:
+def parse_files(
+    jobs: list[Job], limits: Limits | None = None, on_done: Callable[[int], None] | None = None
+) -> list[Result]:
     """Load each `(path, doc_id)` within `limits`; one result per job, in the jobs' order.
 
     `on_done(i)` is called in the caller's thread as job `i` finishes (in any order).
@@ -109,8 +110,12 @@ def _load_here(path: Path, doc_id: str, limits: Limits) -> Result:
 
 
 def _memory_error(path: Path, limits: Limits) -> OverBudget:
-    return OverBudget(path, f"parsing needs more than the memory limit of {limits.memory_mb:,} MB; "
-                            f"raise {ENV['memory_mb']} to ingest it", "memory_mb", ENV["memory_mb"])
+    return OverBudget(
+        path,
+        f"parsing needs more than the memory limit of {limits.memory_mb:,} MB; raise {ENV['memory_mb']} to ingest it",
+        "memory_mb",
+        ENV["memory_mb"],
+    )
 
 
 class _Worker:
@@ -123,14 +128,18 @@ class _Worker:
         self.path: Path | None = None
         self.deadline = float("inf")
         self.buffer = bytearray()
-        self.lines = 0  # complete lines in the buffer, counted per chunk: rescanning a 10 MB reply per read is quadratic
+        self.lines = (
+            0  # complete lines in the buffer, counted per chunk: rescanning a 10 MB reply per read is quadratic
+        )
         self.eof = False
         self.ready = False
 
     def _spawn(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _BOOT, json.dumps([p for p in sys.path if p])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             close_fds=True,
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
@@ -183,18 +192,28 @@ class _Worker:
         if time.monotonic() >= self.deadline:
             self._stop(kill=True)
             if not self.ready:
-                return self._finish(IngestError(self.path, f"no parse worker started within {_BOOT_TIMEOUT_S:g} s; "
-                                                           "the machine may be overloaded, try again"))
-            return self._finish(OverBudget(
-                self.path, f"parsing took longer than the limit of {self.limits.seconds_per_file:g} s; "
-                           f"raise {ENV['seconds_per_file']} to ingest it", "seconds_per_file",
-                ENV["seconds_per_file"]))
+                return self._finish(
+                    IngestError(
+                        self.path,
+                        f"no parse worker started within {_BOOT_TIMEOUT_S:g} s; "
+                        "the machine may be overloaded, try again",
+                    )
+                )
+            return self._finish(
+                OverBudget(
+                    self.path,
+                    f"parsing took longer than the limit of {self.limits.seconds_per_file:g} s; "
+                    f"raise {ENV['seconds_per_file']} to ingest it",
+                    "seconds_per_file",
+                    ENV["seconds_per_file"],
+                )
+            )
         return None
 
     def _line(self) -> bytes:
         end = self.buffer.index(b"\n")
         line = bytes(self.buffer[:end])
-        del self.buffer[:end + 1]
+        del self.buffer[: end + 1]
         self.lines -= 1
         return line
 
@@ -205,9 +224,14 @@ class _Worker:
     def _death(self, code: int) -> IngestError:
         if code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
             # Running out of address space inside C code ends in a signal rather than a MemoryError.
-            return OverBudget(self.path, f"the parse worker died (signal {-code}), most likely over the memory "
-                                         f"limit of {self.limits.memory_mb:,} MB; raise {ENV['memory_mb']} to "
-                                         f"ingest it", "memory_mb", ENV["memory_mb"])
+            return OverBudget(
+                self.path,
+                f"the parse worker died (signal {-code}), most likely over the memory "
+                f"limit of {self.limits.memory_mb:,} MB; raise {ENV['memory_mb']} to "
+                f"ingest it",
+                "memory_mb",
+                ENV["memory_mb"],
+            )
         return IngestError(self.path, f"the parse worker exited with code {code}; please report this file")
 
     def _stop(self, kill: bool = False) -> None:
@@ -252,8 +276,9 @@ def _decode(line: bytes, path: Path) -> tuple[Result, bool]:
         paragraphs = [Paragraph.from_json(p) for p in reply["paragraphs"]]
         return LoadedFile(document, paragraphs, tuple(reply["warnings"])), False
     except (ValueError, KeyError, TypeError) as e:
-        return IngestError(path, f"the parse worker sent an unreadable reply ({type(e).__name__}); "
-                                 "please report this file"), True
+        return IngestError(
+            path, f"the parse worker sent an unreadable reply ({type(e).__name__}); please report this file"
+        ), True
 
 
 def serve() -> None:
@@ -288,13 +313,27 @@ def serve() -> None:
                     error.update(limit=result.limit, env=result.env)
                 reply = {"error": error}
             else:
-                reply = {"document": asdict(result.document), "warnings": list(result.warnings),
-                         "paragraphs": [asdict(p) for p in result.paragraphs]}
+                reply = {
+                    "document": asdict(result.document),
+                    "warnings": list(result.warnings),
+                    "paragraphs": [asdict(p) for p in result.paragraphs],
+                }
             data = json.dumps(reply).encode() + b"\n"
         except MemoryError:
             result, reply = None, None
-            data = json.dumps({"error": {"reason": _memory_error(path, limits).reason, "limit": "memory_mb",
-                                         "env": ENV["memory_mb"], "fatal": True}}).encode() + b"\n"
+            data = (
+                json.dumps(
+                    {
+                        "error": {
+                            "reason": _memory_error(path, limits).reason,
+                            "limit": "memory_mb",
+                            "env": ENV["memory_mb"],
+                            "fatal": True,
+                        }
+                    }
+                ).encode()
+                + b"\n"
+            )
             fatal = True
         replies.write(data)
         replies.flush()
@@ -319,7 +358,12 @@ def _cap_memory(memory_mb: int) -> None:
 
 def worker_modules() -> list[str]:
     """The modules a fresh worker holds once ready: a check that it imports no torch or model."""
-    proc = subprocess.run([sys.executable, "-c", _BOOT, json.dumps([p for p in sys.path if p])],
-                          input=b'{"op": "modules"}\n', capture_output=True, timeout=_BOOT_TIMEOUT_S, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BOOT, json.dumps([p for p in sys.path if p])],
+        input=b'{"op": "modules"}\n',
+        capture_output=True,
+        timeout=_BOOT_TIMEOUT_S,
+        check=True,
+    )
     replies = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     return next(r["modules"] for r in replies if "modules" in r)

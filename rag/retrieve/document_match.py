@@ -33,15 +33,47 @@ from bm25s.stopwords import STOPWORDS_EN
 
 from rag.documents import Document
 
-_ORDINALS = {"first": "q1", "second": "q2", "third": "q3", "fourth": "q4", "1st": "q1", "2nd": "q2", "3rd": "q3",
-             "4th": "q4"}
+_ORDINALS = {
+    "first": "q1",
+    "second": "q2",
+    "third": "q3",
+    "fourth": "q4",
+    "1st": "q1",
+    "2nd": "q2",
+    "3rd": "q3",
+    "4th": "q4",
+}
 _QUARTER = re.compile(r"\b(first|second|third|fourth|1st|2nd|3rd|4th)\s+(?:fiscal\s+)?quarter\b", re.IGNORECASE)
 _LATEST = re.compile(r"\b(latest|most\s+recent|newest)\b", re.IGNORECASE)
 # Words that name no particular document: legal forms and the vocabulary of report titles.
-_GENERIC = frozenset(STOPWORDS_EN) | {"inc", "incorporated", "corp", "corporation", "company", "co", "ltd",
-                                      "limited", "plc", "llc", "lp", "group", "holdings", "form", "report",
-                                      "document", "filed", "period", "ended", "quarterly", "annual", "part",
-                                      "item", "table", "contents", "page"}
+_GENERIC = frozenset(STOPWORDS_EN) | {
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "company",
+    "co",
+    "ltd",
+    "limited",
+    "plc",
+    "llc",
+    "lp",
+    "group",
+    "holdings",
+    "form",
+    "report",
+    "document",
+    "filed",
+    "period",
+    "ended",
+    "quarterly",
+    "annual",
+    "part",
+    "item",
+    "table",
+    "contents",
+    "page",
+}
 _CARD_FIELDS = ("company", "ticker", "form", "period", "date", "running_heads", "file_title", "subject")
 # The fields that name a document's issuer and report (`rag.load.cover`): a question must match one of them for
 # the prior to apply. A title's topical words ("China's Vehicle Exports") and a year name content as often as a
@@ -66,8 +98,9 @@ def naming_terms(question: str) -> list[str]:
     ['how', 'apple', 'q1', '2023']
     """
     question = _QUARTER.sub(lambda m: _ORDINALS[m.group(1).lower()].upper(), question)
-    named = [w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.&-]*", question)
-             if w[:1].isupper() or any(c.isdigit() for c in w)]
+    named = [
+        w for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.&-]*", question) if w[:1].isupper() or any(c.isdigit() for c in w)
+    ]
     return list(dict.fromkeys(t for w in named for t in terms(w)))
 
 

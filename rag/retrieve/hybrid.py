@@ -23,15 +23,16 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.documents import Document, Hit, Paragraph, Passage
+from rag.embed.embedder import Embedder
+from rag.errors import BadArgument
 from rag.index import ann
 from rag.index.bm25 import Postings, Vocabulary, words
 from rag.retrieve.document_match import DocumentMatcher
-from rag.documents import Passage, Document, Hit, Paragraph
-from rag.embed.embedder import Embedder
-from rag.errors import BadArgument
 
-_ASKS_ABOUT_SOURCES = re.compile(r"\b(sources?|references?|cite[sd]?|citations?|bibliography|reported by|according to whom)\b",
-                                 re.IGNORECASE)
+_ASKS_ABOUT_SOURCES = re.compile(
+    r"\b(sources?|references?|cite[sd]?|citations?|bibliography|reported by|according to whom)\b", re.IGNORECASE
+)
 
 # Reciprocal rank fusion constant from Cormack, Clarke & Buettcher (SIGIR 2009); robust across collections.
 RRF_K = 60
@@ -97,8 +98,14 @@ class InMemory:
     Positions are the list's order; ties break by (doc_id, para) through `tie_order`.
     """
 
-    def __init__(self, paragraphs: list[Paragraph], passages: list[Passage], vectors: np.ndarray, dimension: int,
-                 faiss_index=None):
+    def __init__(
+        self,
+        paragraphs: list[Paragraph],
+        passages: list[Passage],
+        vectors: np.ndarray,
+        dimension: int,
+        faiss_index=None,
+    ):
         if len(passages) != len(vectors):
             raise BadArgument(f"{len(passages)} passages but {len(vectors)} vectors; they must align")
         self.paragraphs = paragraphs
@@ -112,8 +119,10 @@ class InMemory:
         self.references = np.asarray([i for i, p in enumerate(paragraphs) if p.is_reference], np.int64)
         position = {(p.doc_id, p.para): i for i, p in enumerate(paragraphs)}
         # Passage row -> the positions of its paragraphs (one, or a run of short ones).
-        self._passage_paras = [[position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1)
-                              if (c.doc_id, n) in position] for c in passages]
+        self._passage_paras = [
+            [position[(c.doc_id, n)] for n in range(c.para_start, c.para_end + 1) if (c.doc_id, n) in position]
+            for c in passages
+        ]
         self._paragraph_rows: dict[int, list[int]] = {}
         for row, paras in enumerate(self._passage_paras):
             for p in paras:
@@ -194,8 +203,9 @@ class DenseRetriever:
         return float((np.asarray(self.vectors[np.asarray(rows)], dtype=np.float32) @ query_vector).max())
 
 
-def reciprocal_rank_fusion(rankings: dict[str, list[int]], k: int = RRF_K,
-                           weights: dict[str, float] | None = None) -> dict[int, float]:
+def reciprocal_rank_fusion(
+    rankings: dict[str, list[int]], k: int = RRF_K, weights: dict[str, float] | None = None
+) -> dict[int, float]:
     """Fuse rankings (lists of item ids, best first): score = sum of weight / (k + rank).
 
     >>> fused = reciprocal_rank_fusion({"bm25": [7, 3], "dense": [3, 9]}, k=60)
@@ -244,8 +254,12 @@ class Fusion(_Choice):
 Fusion._label = "fusion"
 
 
-def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion,
-         ties: Sequence[Paragraph] | np.ndarray | None = None) -> dict[int, float]:
+def fuse(
+    bm25: dict[int, float],
+    dense: dict[int, float],
+    fusion: Fusion,
+    ties: Sequence[Paragraph] | np.ndarray | None = None,
+) -> dict[int, float]:
     """Fused scores by position. `ties` orders equal RRF scores: the paragraphs by position (by (doc_id, para)),
     a rank per position, or None (by position)."""
     if fusion is Fusion.RRF:
@@ -256,16 +270,26 @@ def fuse(bm25: dict[int, float], dense: dict[int, float], fusion: Fusion,
 class HybridRetriever:
     """BM25 and dense rankings fused (z-score fusion by default, or RRF); `mode` picks one or both."""
 
-    def __init__(self, paragraphs: list[Paragraph], passages: list[Passage], vectors: np.ndarray, embedder: Embedder,
-                 mode: Mode | str = Mode.HYBRID, faiss_index=None, fusion: Fusion | str = Fusion.ZSCORE,
-                 corpus: Corpus | None = None, documents: Sequence[Document] | None = None,
-                 document_weight: float = DOCUMENT_WEIGHT):
+    def __init__(
+        self,
+        paragraphs: list[Paragraph],
+        passages: list[Passage],
+        vectors: np.ndarray,
+        embedder: Embedder,
+        mode: Mode | str = Mode.HYBRID,
+        faiss_index=None,
+        fusion: Fusion | str = Fusion.ZSCORE,
+        corpus: Corpus | None = None,
+        documents: Sequence[Document] | None = None,
+        document_weight: float = DOCUMENT_WEIGHT,
+    ):
         """Over lists in memory; `from_index` reads an index on disk instead (then `corpus` is the index).
         `documents` (the index's own, for `from_index`) give the document prior; none, no prior."""
         self.mode = Mode.parse(mode)
         self.fusion = Fusion.parse(fusion)
-        self.corpus = corpus if corpus is not None else InMemory(paragraphs, passages, vectors, embedder.dimension,
-                                                                   faiss_index)
+        self.corpus = (
+            corpus if corpus is not None else InMemory(paragraphs, passages, vectors, embedder.dimension, faiss_index)
+        )
         self.bm25 = Bm25Retriever(self.corpus)
         self.dense = DenseRetriever(self.corpus)
         self.embedder = embedder
@@ -276,13 +300,28 @@ class HybridRetriever:
         self.document_weight = document_weight
 
     @classmethod
-    def from_index(cls, index, embedder: Embedder, mode: Mode | str = Mode.HYBRID,
-                   fusion: Fusion | str = Fusion.ZSCORE, document_weight: float = DOCUMENT_WEIGHT) -> "HybridRetriever":
-        return cls([], [], np.zeros((0, embedder.dimension), np.float32), embedder, mode, fusion=fusion, corpus=index,
-                   document_weight=document_weight)
+    def from_index(
+        cls,
+        index,
+        embedder: Embedder,
+        mode: Mode | str = Mode.HYBRID,
+        fusion: Fusion | str = Fusion.ZSCORE,
+        document_weight: float = DOCUMENT_WEIGHT,
+    ) -> HybridRetriever:
+        return cls(
+            [],
+            [],
+            np.zeros((0, embedder.dimension), np.float32),
+            embedder,
+            mode,
+            fusion=fusion,
+            corpus=index,
+            document_weight=document_weight,
+        )
 
-    def search(self, query: str, top_k: int = 5, mode: Mode | str | None = None,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self, query: str, top_k: int = 5, mode: Mode | str | None = None, query_vector: np.ndarray | None = None
+    ) -> list[Hit]:
         _check_top_k(top_k)
         mode = self.mode if mode is None else Mode.parse(mode)
         if not self.corpus.paragraph_count or not query.strip():
@@ -302,7 +341,7 @@ class HybridRetriever:
         prior = self.documents.scores(query) if self.document_weight else {}
         if prior:
             # The document a question names lifts its paragraphs: re-rank the best fused ones with the prior.
-            ranked = _ranking(fused, self._tie_order)[:max(top_k, DOCUMENT_RERANK)]
+            ranked = _ranking(fused, self._tie_order)[: max(top_k, DOCUMENT_RERANK)]
             paragraphs = self.corpus.paragraphs_at(ranked)
             boosted = [fused[i] + self.document_weight * prior.get(p.doc_id, 0.0) for i, p in zip(ranked, paragraphs)]
             order = sorted(range(len(ranked)), key=lambda j: -boosted[j])[:top_k]  # stable: ties keep fused order
@@ -314,15 +353,22 @@ class HybridRetriever:
         for rank, (i, paragraph, score) in enumerate(picked, start=1):
             extra = {"bm25": bm25_scores.get(i, 0.0)}
             if mode is not Mode.BM25:
-                extra["dense"] = dense_scores.get(i) if i in dense_scores else \
-                    self.dense.paragraph_score(query_vector, paragraph)
+                extra["dense"] = (
+                    dense_scores.get(i) if i in dense_scores else self.dense.paragraph_score(query_vector, paragraph)
+                )
             if prior:
                 extra["document"] = prior.get(paragraph.doc_id, 0.0)
             out.append(Hit(paragraph, score, rank, {**extra, mode.value: fused[i]}))
         return out
 
-    def candidates(self, query: str, query_vector: np.ndarray | None, mode: Mode = Mode.HYBRID,
-                   bm25_depth: int = CANDIDATES, dense_depth: int = CANDIDATES * 4) -> tuple[dict[int, float], dict[int, float]]:
+    def candidates(
+        self,
+        query: str,
+        query_vector: np.ndarray | None,
+        mode: Mode = Mode.HYBRID,
+        bm25_depth: int = CANDIDATES,
+        dense_depth: int = CANDIDATES * 4,
+    ) -> tuple[dict[int, float], dict[int, float]]:
         """Each retriever's scores before fusion, by paragraph position: BM25's top `bm25_depth` paragraphs, and
         the best chunk cosine of the paragraphs among the top `dense_depth` chunks (`fuse` combines them)."""
         bm25 = self.bm25.top(query, bm25_depth) if mode in (Mode.BM25, Mode.HYBRID) else {}

@@ -23,10 +23,16 @@ class ParagraphRetriever(BaseRetriever):
         return [
             LCDocument(
                 page_content=h.paragraph.text,
-                metadata={"doc_id": h.paragraph.doc_id, "para": h.paragraph.para, "page": h.paragraph.page,
-                          "heading": h.paragraph.heading, "score": h.score, "rank": h.rank,
-                          "citation": format_marker(h.paragraph.doc_id, [h.paragraph.para]),
-                          **{f"score_{k}": v for k, v in h.scores_by_retriever.items()}},
+                metadata={
+                    "doc_id": h.paragraph.doc_id,
+                    "para": h.paragraph.para,
+                    "page": h.paragraph.page,
+                    "heading": h.paragraph.heading,
+                    "score": h.score,
+                    "rank": h.rank,
+                    "citation": format_marker(h.paragraph.doc_id, [h.paragraph.para]),
+                    **{f"score_{k}": v for k, v in h.scores_by_retriever.items()},
+                },
             )
             for h in self.retriever.search(query, top_k=self.top_k)
         ]

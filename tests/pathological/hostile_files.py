@@ -10,8 +10,13 @@ from __future__ import annotations
 import zlib
 
 
-def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "Pathological",
-            flate_times: int = 1, declared_length: int | None = None) -> bytes:
+def raw_pdf(
+    page_contents: list[int],
+    streams: dict[int, bytes],
+    title: str = "Pathological",
+    flate_times: int = 1,
+    declared_length: int | None = None,
+) -> bytes:
     """A PDF whose page i draws content stream object `page_contents[i]`; `streams` maps object
     numbers (10 to 19) to uncompressed content, stored with /FlateDecode (applied `flate_times`)."""
     objects: dict[int, bytes] = {
@@ -23,8 +28,10 @@ def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "P
     for i, content in enumerate(page_contents):
         num = 20 + i
         kids.append(f"{num} 0 R")
-        objects[num] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
-                        f"/Resources << /Font << /F1 3 0 R >> >> >>").encode()
+        objects[num] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content} 0 R "
+            f"/Resources << /Font << /F1 3 0 R >> >> >>"
+        ).encode()
     objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>".encode()
     for num, data in streams.items():
         packed = data
@@ -32,7 +39,7 @@ def raw_pdf(page_contents: list[int], streams: dict[int, bytes], title: str = "P
             packed = zlib.compress(packed, 9)
         filters = b"[" + b" ".join([b"/FlateDecode"] * flate_times) + b"]"
         length = len(packed) if declared_length is None else declared_length
-        objects[num] = (b"<< /Length %d /Filter %s >>\nstream\n" % (length, filters) + packed + b"\nendstream")
+        objects[num] = b"<< /Length %d /Filter %s >>\nstream\n" % (length, filters) + packed + b"\nendstream"
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
     for num in sorted(objects):
