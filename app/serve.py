@@ -60,7 +60,8 @@ from app.serve_callers import (
     TOKENS_ENV,
     SignInThrottle,
     Tokens,
-    caller_with,  # noqa: F401
+    caller_with,  # noqa: F401 - re-exported: the CLI and the tests import these from app.serve
+    identify,  # noqa: F401
     is_loopback,
     load_tokens,
 )
@@ -69,6 +70,7 @@ from app.serve_schema import (
     ERROR_RESPONSES,
     JSON,
     AskRequest,
+    MAX_TOP_K,  # noqa: F401 - re-exported
     IngestRequest,  # noqa: F401
     error_body,
     sse,
