@@ -69,8 +69,8 @@ from app.serve_http import MAX_BODY_BYTES, STATUS_CODES, BodyLimit, add_error_ha
 from app.serve_schema import (
     ERROR_RESPONSES,
     JSON,
-    AskRequest,
     MAX_TOP_K,  # noqa: F401 - re-exported
+    AskRequest,
     IngestRequest,  # noqa: F401
     error_body,
     sse,
