@@ -198,9 +198,9 @@ def _backend(name: str, entry, source, line: int | None, text: str) -> Backend:
             else ""
         )
         raise bad(extra[0], f"is not a known field{hint}", f"use only {', '.join(sorted(_FIELDS))}")
-    for name, value in entry.items():
+    for key, value in entry.items():
         if not isinstance(value, str):
-            raise bad(name, f"must be a string, not {type(value).__name__}", f'quote it: {name} = "..."')
+            raise bad(key, f"must be a string, not {type(value).__name__}", f'quote it: {key} = "..."')
     try:
         role = Role.parse(entry.pop("role", "admin"))
     except ValueError as e:

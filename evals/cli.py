@@ -27,7 +27,7 @@ def load_engine(index_dir: Path):
     from rag.engine import Engine
 
     engine = Engine.load(index_dir)
-    engine.embedder.load()
+    _ = engine.embedder.model  # loads it
     return engine
 
 

@@ -19,7 +19,7 @@ def embedder():
     from rag.embed.embedder import Embedder
 
     e = Embedder()
-    e.load()  # load once for the whole session (about 9 s)
+    _ = e.model  # load once for the whole session (about 9 s)
     return e
 
 

@@ -161,7 +161,7 @@ def corpus_dir() -> Path:
 @st.cache_resource(show_spinner="Loading the embedding model…")
 def get_embedder() -> Embedder:
     embedder = EMBEDDER_FACTORY()
-    embedder.load()  # load now, so the first question pays only for itself
+    _ = embedder.model  # load now, so the first question pays only for itself
     return embedder
 
 

@@ -40,10 +40,13 @@ class AnswerStream:
 
     def __init__(self, tokens: Generator[str, None, Answer]):
         self._tokens = tokens
+        self._finished = False
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        self.answer = yield from self._tokens
+        if not self._finished:  # a second pass (`result()` after the UI's) finds the answer already set
+            self.answer = yield from self._tokens
+            self._finished = True
 
     def result(self) -> Answer:
         for _ in self:

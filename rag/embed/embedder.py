@@ -122,13 +122,8 @@ class Embedder:
         """Load what encoding a query needs (the torch model only when there is no ONNX encoder); seconds taken."""
         t0 = time.perf_counter()
         if self.query_encoder is None:
-            self.load()
+            _ = self.model  # loads it
         return time.perf_counter() - t0
-
-    def load(self) -> Embedder:
-        """Load the torch model now (it loads on first use otherwise), so that later timings leave it out."""
-        _ = self.model
-        return self
 
     def export_query_encoder(self, index_dir) -> float:
         """Export the torch model to `<index_dir>/encoder/` for torch-free queries; the largest vector difference."""
