@@ -83,6 +83,7 @@ class AnswerRecord:
     citations: tuple[Passage, ...]
     retrieved: tuple[Passage, ...]  # the depth-10 trace
     notes: tuple[str, ...] = ()
+    signals: dict = field(default_factory=dict, compare=False, hash=False)  # the answerer's evidence strength
 
 
 def half(doc: str) -> str:
@@ -283,7 +284,8 @@ def record_from_answer(answer, file_of: Callable[[str], str]) -> AnswerRecord:
     retrieved = tuple(passage(h.paragraph.doc_id, h.paragraph.page, h.paragraph.text, h.paragraph.label)
                       for h in trace)
     return AnswerRecord(bool(answer.abstained), " ".join([lead, *sentences]).strip(), lead, cites, retrieved,
-                        tuple(getattr(answer, "notes", ()) or ()))
+                        tuple(getattr(answer, "notes", ()) or ()),
+                        {k: round(float(v), 4) for k, v in (getattr(answer, "signals", None) or {}).items()})
 
 
 def load_embedder():
@@ -323,7 +325,7 @@ def ask_all(system: str, engine, file_of, questions: Sequence[Question], top_k: 
         rec = record_from_answer(answer, file_of)
         run.rows.append(score_answer(q, rec))
         run.answers[q.id] = {"abstained": rec.abstained, "lead": rec.lead, "text": rec.text[:400],
-                             "notes": list(rec.notes)[:3],
+                             "notes": list(rec.notes)[:3], "signals": rec.signals,
                              "cited": [f"{c.doc} p. {c.page}" for c in rec.citations][:5],
                              "retrieved": [f"{p.doc} p. {p.page}" for p in rec.retrieved[:K]]}
         if progress and n % 50 == 0:
@@ -451,6 +453,39 @@ def misses(run: Run, questions: Sequence[Question]) -> str:
     return "\n".join(out) + "\n"
 
 
+def refusal_reason(signals: dict) -> str:
+    """Why the extractive answerer refused, read from the signals it records (rag/answer/extractive.py): no
+    candidate sentence at all, a year or a measure no retrieved paragraph names, no sentence whose paragraph covers
+    the question's names, or else a similarity or covered score under its threshold.
+
+    >>> refusal_reason({}), refusal_reason({"missing_year": 1.0, "covered": 0.0}), refusal_reason({"covered": 0.0})
+    ('no candidate sentence', 'year not in the retrieved paragraphs', 'names not covered by one paragraph')
+    """
+    if not signals:
+        return "no candidate sentence"
+    if signals.get("missing_year"):
+        return "year not in the retrieved paragraphs"
+    if signals.get("missing_measure"):
+        return "measure not in the retrieved paragraphs"
+    if not signals.get("covered", 1.0):
+        return "names not covered by one paragraph"
+    return "similarity or covered score under threshold"
+
+
+def reasons(run: Run) -> str:
+    """How many answerable questions were refused for each reason, and how many answers carried a note
+    (the low-confidence one: "No sentence in the documents matches this question closely...")."""
+    refused = [run.answers[r["id"]] for r in run.rows if r.get("answerable") and r.get("answered") == 0.0]
+    counts: dict[str, int] = {}
+    for a in refused:
+        counts[refusal_reason(a.get("signals") or {})] = counts.get(refusal_reason(a.get("signals") or {}), 0) + 1
+    noted = sum(1 for r in run.rows if r.get("answered") == 1.0 and run.answers[r["id"]].get("notes"))
+    answered = sum(1 for r in run.rows if r.get("answered") == 1.0)
+    parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda x: -x[1])) or "none"
+    return (f"{run.system}: answerable questions refused: {len(refused)} ({parts}); "
+            f"answers with a note: {noted} of {answered}")
+
+
 def machine() -> str:
     flags = set()
     try:
@@ -473,7 +508,8 @@ def report(name: str, title: str, runs: Sequence[Run], questions: Sequence[Quest
     text = table(runs)
     ingest = "\n".join(f"- {line}" for line in (_ingest_line(r) for r in runs) if line)
     seconds = "\n".join(f"- {r.system}: {len(r.rows)} questions in {r.seconds:.1f} s" for r in runs)
-    body = (f"# {title}\n\n```\n{command}\n```\n\n{text}\n\n{ingest}\n{seconds}\n\n- machine: {machine()}\n\n"
+    why = "\n".join(f"- {reasons(r)}" for r in runs if any("answered" in x for x in r.rows))
+    body = (f"# {title}\n\n```\n{command}\n```\n\n{text}\n\n{ingest}\n{seconds}\n{why}\n\n- machine: {machine()}\n\n"
             f"{notes}\n")
     (out / f"{name}.md").write_text(body, encoding="utf-8")
     payload = {"format": FORMAT, "set": name, "command": command, "machine": machine(), "k": K, "depth": DEPTH,
@@ -511,6 +547,9 @@ def run(name: str, title: str, folder: str | Path, index: str | Path, questions:
         runs.append(langchain_run(store, timing, questions))
     text = report(name, title, runs, questions, out, command, notes)
     print(text)
+    for r in runs:
+        if any("answered" in x for x in r.rows):
+            print(reasons(r))
     print(f"machine: {machine()}")
     print(f"wrote {Path(out) / (name + '.md')}, .json and {name}-misses.md", file=sys.stderr)
     return text

@@ -206,3 +206,13 @@ def test_sec10q_questions_come_from_the_gold_file(tmp_path):
     (item,) = A.sec10q_questions(gold)
     assert (item.doc, item.pages, item.parts, item.answerable) == \
         ("2023 Q3 AAPL.pdf", frozenset({("2023 Q3 AAPL.pdf", 4)}), (("36,413",), ("1,234",)), True)
+
+
+def test_reasons_counts_refusals_of_answerable_questions_by_signal():
+    run = A.Run("p", rows=[{"id": "a", "answerable": True, "answered": 0.0}, {"id": "b", "answerable": True, "answered": 0.0},
+                           {"id": "c", "answerable": True, "answered": 1.0}, {"id": "d", "answerable": False, "refused": 1.0}],
+                answers={"a": {"signals": {"covered": 0.0, "missing_year": 0.0}}, "b": {"signals": {"missing_year": 1.0}},
+                         "c": {"notes": ["No sentence ... closely"]}, "d": {"signals": {}}})
+    text = A.reasons(run)
+    assert "refused: 2 (" in text and "1 names not covered by one paragraph" in text
+    assert "1 year not in the retrieved paragraphs" in text and "answers with a note: 1 of 1" in text
