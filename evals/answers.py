@@ -570,6 +570,7 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--passages", type=parse_passages, default=[0],
                         help="our ingest's passage sizes, comma separated: 0 is `rag ingest`'s default (default 0)")
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
+    parser.add_argument("--name", default=None, help="report file name (default answers-<set>)")
     parser.add_argument("--no-langchain", dest="langchain", action="store_false",
                         help="skip the LangChain recipe (it needs the [bench] extras)")
 
@@ -597,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     questions = sec10q_questions(args.gold)
     command = "python -m evals.answers " + " ".join(sys.argv[1:] if argv is None else argv)
-    run("answers-sec10q", f"Answers on the 10-Q filings: {len(questions)} questions", args.folder, args.index,
+    run(args.name or "answers-sec10q", f"Answers on the 10-Q filings: {len(questions)} questions", args.folder, args.index,
         questions, args.passages, args.out, args.langchain, command,
         notes="stated: every evidence string of the gold (the answer's figures) in the answer's text.")
 

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     samples = json.loads(args.samples.read_text(encoding="utf-8"))
     qs = questions(samples, {p.name for p in args.docs.glob("*.pdf")})
     command = "python -m evals.mmlongbench " + " ".join(argv)
-    run("answers-mmlongbench", f"Answers on MMLongBench-Doc (text, table, layout): {len(qs)} questions", args.docs,
+    run(args.name or "answers-mmlongbench", f"Answers on MMLongBench-Doc (text, table, layout): {len(qs)} questions", args.docs,
         args.index, qs, args.passages, args.out, args.langchain, command,
         notes="stated: the reference answer (each element of a List) in the answer's text, numbers compared as "
               "numbers; cited gold / hit@5 on an evidence page.")

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     docs = args.docs or args.index / "docs"
     questions = prepare(args.dev, docs, args.articles, args.per_article or None)
     command = "python -m evals.squad " + " ".join(sys.argv[1:] if argv is None else argv)
-    run("answers-squad", f"Answers on SQuAD 2.0: {args.articles} articles, {len(questions)} questions", docs,
+    run(args.name or "answers-squad", f"Answers on SQuAD 2.0: {args.articles} articles, {len(questions)} questions", docs,
         args.index, questions, args.passages, args.out, args.langchain, command,
         notes="stated: one of the reference answers in the answer's text; cited gold / hit@5: a passage of the "
               "right article holding the reference's sentence (at most 25 words around the answer).")
