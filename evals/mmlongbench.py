@@ -7,7 +7,7 @@
 samples.json and the PDFs come from github:mayubo2333/MMLongBench-Doc (see evals/datasets.md). A question is kept
 when every one of its `evidence_sources` is in `SOURCES` (an empty list: the "Not answerable" questions) and its PDF
 is in DOCS. `select` links into DOCS the PDFs with the most kept questions (ties: fewer pages, then name) while the
-caps allow. Reported by `evals.answers`: stated = the answer (each element of a List answer) in the answer's text,
+caps allow, then drops those without a text layer (they fail `rag ingest`; 4 of the 24 picked). Reported by `evals.answers`: stated = the answer (each element of a List answer) in the answer's text,
 numbers compared as numbers; cited gold / hit@5 by `evidence_pages` (1-based).
 """
 
@@ -91,6 +91,13 @@ def select(samples: Sequence[dict], pages: dict[str, int], max_docs: int, max_pa
     return chosen
 
 
+def has_text(path: Path) -> bool:
+    """Whether pypdf finds any text on any page (slides exported as images have none)."""
+    from pypdf import PdfReader
+
+    return any((page.extract_text() or "").strip() for page in PdfReader(path).pages)
+
+
 def _select_main(argv: Sequence[str]) -> None:
     from pypdf import PdfReader
 
@@ -103,7 +110,15 @@ def _select_main(argv: Sequence[str]) -> None:
     args = parser.parse_args(argv)
     samples = json.loads(args.samples.read_text(encoding="utf-8"))
     pages = {p.name: len(PdfReader(p).pages) for p in sorted(args.pdfs.glob("*.pdf"))}
-    chosen = select(samples, pages, args.max_docs, args.max_pages)
+    picked = select(samples, pages, args.max_docs, args.max_pages)
+    # A PDF with no text layer (slides saved as images) fails `rag ingest` ("run OCR first"): dropped after the
+    # pick, without refilling, so that the pick itself does not depend on a PDF library's text extraction.
+    chosen = [name for name in picked if has_text(args.pdfs / name)]
+    for name in sorted(set(picked) - set(chosen)):
+        print(f"dropped (no text layer): {name}")
+    for stale in args.docs.glob("*.pdf") if args.docs.exists() else ():
+        if stale.name not in chosen and stale.is_symlink():
+            stale.unlink()
     args.docs.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         link = args.docs / name
