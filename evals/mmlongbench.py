@@ -67,11 +67,28 @@ def questions(samples: Sequence[dict], present: set[str]) -> list[Question]:
         if s["doc_id"] not in present or not kept(s):
             continue
         answerable = str(s["answer"]).strip() != NOT_ANSWERABLE
-        pages = frozenset((s["doc_id"], int(p)) for p in _literal(s.get("evidence_pages", "[]"), [])) if answerable \
+        pages = (
+            frozenset((s["doc_id"], int(p)) for p in _literal(s.get("evidence_pages", "[]"), []))
+            if answerable
             else frozenset()
-        out.append(Question(f"m{n:04d}", s["question"], s["doc_id"], answerable, parts_of(s), pages, set="mmlongbench",
-                            extra={"answer": s["answer"], "format": s.get("answer_format"),
-                                   "sources": s["evidence_sources"], "doc_type": s.get("doc_type")}))
+        )
+        out.append(
+            Question(
+                f"m{n:04d}",
+                s["question"],
+                s["doc_id"],
+                answerable,
+                parts_of(s),
+                pages,
+                set="mmlongbench",
+                extra={
+                    "answer": s["answer"],
+                    "format": s.get("answer_format"),
+                    "sources": s["evidence_sources"],
+                    "doc_type": s.get("doc_type"),
+                },
+            )
+        )
     return out
 
 
@@ -125,8 +142,10 @@ def _select_main(argv: Sequence[str]) -> None:
         if not link.exists():
             link.symlink_to((args.pdfs / name).resolve())
     qs = questions(samples, set(chosen))
-    print(f"{len(chosen)} PDFs, {sum(pages[c] for c in chosen)} pages, {sum(q.answerable for q in qs)} answerable and "
-          f"{sum(not q.answerable for q in qs)} unanswerable questions -> {args.docs}")
+    print(
+        f"{len(chosen)} PDFs, {sum(pages[c] for c in chosen)} pages, {sum(q.answerable for q in qs)} answerable and "
+        f"{sum(not q.answerable for q in qs)} unanswerable questions -> {args.docs}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -142,10 +161,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     samples = json.loads(args.samples.read_text(encoding="utf-8"))
     qs = questions(samples, {p.name for p in args.docs.glob("*.pdf")})
     command = "python -m evals.mmlongbench " + " ".join(argv)
-    run(args.name or "answers-mmlongbench", f"Answers on MMLongBench-Doc (text, table, layout): {len(qs)} questions", args.docs,
-        args.index, qs, args.passages, args.out, args.langchain, command,
+    run(
+        args.name or "answers-mmlongbench",
+        f"Answers on MMLongBench-Doc (text, table, layout): {len(qs)} questions",
+        args.docs,
+        args.index,
+        qs,
+        args.passages,
+        args.out,
+        args.langchain,
+        command,
         notes="stated: the reference answer (each element of a List) in the answer's text, numbers compared as "
-              "numbers; cited gold / hit@5 on an evidence page.")
+        "numbers; cited gold / hit@5 on an evidence page.",
+    )
 
 
 if __name__ == "__main__":

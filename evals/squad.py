@@ -52,12 +52,14 @@ def questions_of(article: dict, per_article: int | None) -> list[Question]:
         for qa in para["qas"]:
             if qa.get("is_impossible"):
                 plausible = [a["text"] for a in qa.get("plausible_answers", [])]
-                unanswerable.append(Question(qa["id"], qa["question"], doc, False, set="squad",
-                                             extra={"plausible": plausible}))
+                unanswerable.append(
+                    Question(qa["id"], qa["question"], doc, False, set="squad", extra={"plausible": plausible})
+                )
                 continue
             texts = tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-            windows = tuple(dict.fromkeys(sentence_window(context, a["answer_start"], a["text"])
-                                          for a in qa["answers"]))
+            windows = tuple(
+                dict.fromkeys(sentence_window(context, a["answer_start"], a["text"]) for a in qa["answers"])
+            )
             answerable.append(Question(qa["id"], qa["question"], doc, True, (texts,), windows=windows, set="squad"))
     pick = (lambda qs: sorted(qs, key=lambda q: _order(q.id))[:per_article]) if per_article else (lambda qs: qs)
     return pick(answerable) + pick(unanswerable)
@@ -81,18 +83,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Answer-level evaluation on SQuAD 2.0 articles")
     parser.add_argument("dev", type=Path, help="dev-v2.0.json")
     parser.add_argument("--articles", type=int, default=16)
-    parser.add_argument("--per-article", type=int, default=15,
-                        help="answerable (and as many unanswerable) questions per article; 0 for all")
+    parser.add_argument(
+        "--per-article",
+        type=int,
+        default=15,
+        help="answerable (and as many unanswerable) questions per article; 0 for all",
+    )
     parser.add_argument("--docs", type=Path, default=None, help="where the articles are written (default INDEX/docs)")
     common_arguments(parser)
     args = parser.parse_args(argv)
     docs = args.docs or args.index / "docs"
     questions = prepare(args.dev, docs, args.articles, args.per_article or None)
     command = "python -m evals.squad " + " ".join(sys.argv[1:] if argv is None else argv)
-    run(args.name or "answers-squad", f"Answers on SQuAD 2.0: {args.articles} articles, {len(questions)} questions", docs,
-        args.index, questions, args.passages, args.out, args.langchain, command,
+    run(
+        args.name or "answers-squad",
+        f"Answers on SQuAD 2.0: {args.articles} articles, {len(questions)} questions",
+        docs,
+        args.index,
+        questions,
+        args.passages,
+        args.out,
+        args.langchain,
+        command,
         notes="stated: one of the reference answers in the answer's text; cited gold / hit@5: a passage of the "
-              "right article holding the reference's sentence (at most 25 words around the answer).")
+        "right article holding the reference's sentence (at most 25 words around the answer).",
+    )
 
 
 if __name__ == "__main__":
