@@ -311,15 +311,10 @@ def record_from_answer(answer, file_of: Callable[[str], str]) -> AnswerRecord:
 
 
 def load_embedder():
-    """The project's document embedder, wherever the module lives now."""
-    import importlib
+    """The project's document embedder."""
+    from rag.embed.embedder import Embedder
 
-    for name in ("rag.embed.embedder", "rag.embedding"):
-        try:
-            return importlib.import_module(name).Embedder()
-        except ModuleNotFoundError:
-            continue
-    raise ImportError("no Embedder in rag.embed.embedder or rag.embedding")
+    return Embedder()
 
 
 def ingest(folder: str | Path, index_dir: str | Path, embedder, passage_chars: int) -> dict:
