@@ -278,7 +278,7 @@ def replaced_by(index_dir: str | Path, generation: str) -> list[str]:
 def private_folder(path: Path) -> None:
     """Create `path` (and any missing parent) readable by its owner only, and make an existing one so: an index
     holds the text of every document, like the conversations folder."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
+    missing = [p for p in (path, *path.parents) if not (p.exists() or p.is_symlink())]
     for folder in reversed(missing):
         folder.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
     os.chmod(path, PRIVATE_FOLDER)
