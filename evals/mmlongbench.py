@@ -6,7 +6,7 @@
 
 samples.json and the PDFs come from github:mayubo2333/MMLongBench-Doc (see evals/datasets.md). A question is kept
 when every one of its `evidence_sources` is in `SOURCES` (an empty list: the "Not answerable" questions) and its PDF
-is in DOCS. `select` links into DOCS the PDFs with the most kept questions (ties: fewer pages, then name) while the
+is in DOCS. `select` hard-links into DOCS the PDFs with the most kept questions (ties: fewer pages, then name) while the
 caps allow, then drops those without a text layer (they fail `rag ingest`; 4 of the 24 picked). Reported by `evals.answers`: stated = the answer (each element of a List answer) in the answer's text,
 numbers compared as numbers; cited gold / hit@5 by `evidence_pages` (1-based).
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -134,13 +136,20 @@ def _select_main(argv: Sequence[str]) -> None:
     for name in sorted(set(picked) - set(chosen)):
         print(f"dropped (no text layer): {name}")
     for stale in args.docs.glob("*.pdf") if args.docs.exists() else ():
-        if stale.name not in chosen and stale.is_symlink():
+        if stale.name not in chosen:
             stale.unlink()
     args.docs.mkdir(parents=True, exist_ok=True)
     for name in chosen:
+        # A hard link (or a copy across file systems), not a symlink: `rag ingest` refuses a symlink that leads out
+        # of the folder being ingested.
         link = args.docs / name
+        if link.is_symlink():
+            link.unlink()
         if not link.exists():
-            link.symlink_to((args.pdfs / name).resolve())
+            try:
+                os.link(args.pdfs / name, link)
+            except OSError:
+                shutil.copyfile(args.pdfs / name, link)
     qs = questions(samples, set(chosen))
     print(
         f"{len(chosen)} PDFs, {sum(pages[c] for c in chosen)} pages, {sum(q.answerable for q in qs)} answerable and "
