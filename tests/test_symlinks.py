@@ -102,3 +102,18 @@ def test_an_upload_over_a_symlink_replaces_the_link_not_its_target(corpus, tmp_p
     assert not (corpus / "secret-link.md").is_symlink()
     assert (tmp_path / "outside" / "secret.md").read_text() == SECRET
     assert "Zorblat" not in _all_text(index, embedder)
+
+
+def test_a_file_replaced_by_a_symlink_out_keeps_its_previous_version(tmp_path, embedder):
+    """A refused path is a failure, and a file that fails keeps its last good version: it is not 'gone'."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "note.md").write_text(NOTE)
+    (tmp_path / "elsewhere.md").write_text(NOTE)
+    ingest([corpus], index, embedder)
+    (corpus / "note.md").unlink()
+    (corpus / "note.md").symlink_to(tmp_path / "elsewhere.md")
+    report = ingest([corpus], index, embedder)
+    assert len(report.failed) == 1 and "symlink" in report.failed[0].reason
+    assert report.removed == [] and report.generation is None
+    assert [d.doc_id for d in Index.open(index, embedder.name, embedder.dimension).documents] == ["note"]

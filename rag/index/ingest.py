@@ -120,7 +120,9 @@ def ingest(
         plan = _plan(files, roots, old, same_chunking, limits, progress)
         results = parse(plan.jobs, limits, on_done=plan.parsed)
         keep_docs, fresh = _settle(plan, results, old, report)
-        _removed(old, keep_docs, {str(f) for f in files}, roots, report)
+        # a path discovery refused (a symlink out of the folder) is still there: its document is not removed
+        seen = {str(f) for f in files} | {str(Path(e.path).absolute()) for e in errors}
+        _removed(old, keep_docs, seen, roots, report)
         # An index written before sentence vectors is rewritten once to add them (its passage vectors are kept).
         upgrade = bool(old) and old.sentences is None
         if report.changed or report.moved or rebuild or upgrade:
