@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.prompts import rewrite_messages
-from rag.terms import content_terms
+from rag.terms import QUESTION_WORDS, content_terms
 
 HISTORY_TURNS = 6  # the LLM sees at most this many recent turns
 
@@ -44,44 +44,6 @@ _PRONOUN = re.compile(
 )
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _NAME = re.compile(r"\b[A-Z][\w&.-]*(?:['’]s)?(?:\s+[A-Z][\w&.-]*(?:['’]s)?)*")
-_QUESTION_WORDS = {
-    "what",
-    "which",
-    "who",
-    "whom",
-    "whose",
-    "when",
-    "where",
-    "why",
-    "how",
-    "is",
-    "are",
-    "was",
-    "were",
-    "do",
-    "does",
-    "did",
-    "can",
-    "could",
-    "should",
-    "would",
-    "will",
-    "has",
-    "have",
-    "had",
-    "according",
-    "and",
-    "in",
-    "on",
-    "by",
-    "for",
-    "the",
-    "a",
-    "an",
-    "of",
-    "to",
-    "i",
-}
 # Countries the corpus talks about, with the adjective a question would use for them.
 DEMONYMS = {
     "china": "Chinese",
@@ -201,7 +163,7 @@ def _names(text: str) -> list[str]:
     out = []
     for m in _NAME.finditer(text):
         words = m.group(0).split()
-        while words and words[0].lower() in _QUESTION_WORDS:
+        while words and words[0].lower() in QUESTION_WORDS:
             words = words[1:]
         if words:
             out.append(" ".join(words))
@@ -217,7 +179,7 @@ def _carried_words(prev: str, question: str) -> list[str]:
         if (
             terms
             and not terms & have
-            and w.lower() not in _QUESTION_WORDS
+            and w.lower() not in QUESTION_WORDS
             and not _PRONOUN.fullmatch(w)
             and w not in words
         ):

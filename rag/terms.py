@@ -17,6 +17,48 @@ from bm25s.stopwords import STOPWORDS_EN
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?")
 _STOP = frozenset(STOPWORDS_EN) | {"s", "t"}
+# Words that open or join a question and name nothing, even capitalised: question words, auxiliaries, the commonest
+# prepositions and articles. The follow-up rules skip them; the answerer's lists of words that name nothing extend them.
+QUESTION_WORDS = frozenset(
+    {
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "has",
+        "have",
+        "had",
+        "according",
+        "and",
+        "in",
+        "on",
+        "by",
+        "for",
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "i",
+    }
+)
 
 
 @lru_cache(maxsize=1)

@@ -43,6 +43,7 @@ from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.prompts import REFUSAL
 from rag.query import Query
 from rag.sentences import split_sentences
+from rag.terms import QUESTION_WORDS
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
 KEEP_WITHIN = 2.5
@@ -323,46 +324,8 @@ class ExtractiveAnswerer:
         )
 
 
-# Capitalised words that name no particular thing in a question about this kind of corpus.
-_GENERIC_CAPITALISED = {
-    "what",
-    "which",
-    "who",
-    "whom",
-    "whose",
-    "when",
-    "where",
-    "why",
-    "how",
-    "is",
-    "are",
-    "was",
-    "were",
-    "do",
-    "does",
-    "did",
-    "can",
-    "could",
-    "should",
-    "would",
-    "will",
-    "has",
-    "have",
-    "had",
-    "according",
-    "in",
-    "on",
-    "by",
-    "for",
-    "the",
-    "a",
-    "an",
-    "and",
-    "of",
-    "to",
-    "i",
-    "or",
-}
+# Capitalised words that name no particular thing in a question.
+_GENERIC_CAPITALISED = QUESTION_WORDS | {"or"}
 _ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z0-9&'’.-]*[A-Za-z0-9]|[A-Z]|\d{4})\b")
 
 
