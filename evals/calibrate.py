@@ -13,9 +13,9 @@ Support (`rag.cite.support.SUPPORTED_AT`, `PARTIAL_AT`), documented in evals/sup
 Abstention (`rag.answer.extractive.Thresholds`), documented in evals/abstention.md:
 1. Run each question of evals/calibration.jsonl (written apart from the gold set) and of the gold
    set through retrieval and the answerer once, keeping its signals (best sentence similarity,
-   names the passages miss, whether a sentence's paragraph names all the question names, and
+   whether a sentence's paragraph names all the question names, and
    that sentence's best logit).
-2. Replay the abstention rule over a grid of (min_similarity, entity_similarity, min_covered_score).
+2. Replay the abstention rule over a grid of (min_similarity, min_covered_score).
 3. Pick the rule with the best balanced accuracy on the calibration set and the gold set's fitting
    half together (`evals.fit_ranker.half`), among those refusing at most `MAX_FALSE_ABSTENTION`
    of each one's answerable questions (ties: nearest the previous defaults); then report
@@ -111,7 +111,6 @@ def signals(engine, items, top_k: int = 5) -> list[dict]:
         out.append(
             {
                 "similarity": s.get("similarity", 0.0),
-                "missing_entities": s.get("missing_entities", 0.0),
                 "missing_year": s.get("missing_year", 0.0),
                 "missing_measure": s.get("missing_measure", 0.0),
                 "covered": s.get("covered", 1.0),
@@ -126,9 +125,8 @@ def _refuses(rule: Thresholds, s: dict) -> bool:
     return rule.abstains(
         Signals(
             s["similarity"],
-            s["missing_entities"],
-            bool(s["missing_year"]),
-            bool(s["missing_measure"]),
+            missing_year=bool(s["missing_year"]),
+            missing_measure=bool(s["missing_measure"]),
             covered=bool(s["covered"]),
             covered_score=s["covered_score"],
         )
@@ -156,11 +154,10 @@ def false_abstention(sig, rule: Thresholds) -> float:
 # share of the gold set's fitting half's answerable questions (the goal, 0.05), and of the
 # calibration set's (whose answerable questions are mostly hard paraphrases, 19% refused by the old rule).
 MAX_FALSE_ABSTENTION = {"fit": 0.05, "calibration": 0.125}
-OLD_RULE = Thresholds(0.52, 0.61, min_covered_score=None)  # the rule before coverage, reported beside the chosen one
+OLD_RULE = Thresholds(0.52, min_covered_score=None)  # the rule before coverage, reported beside the chosen one
 OFF = -99.0  # `min_covered_score` that only refuses when no sentence's paragraph names what the question names
 GRID = {
     "min_similarity": np.round(np.arange(0.40, 0.61, 0.02), 2),
-    "entity_similarity": np.round(np.arange(0.40, 0.71, 0.03), 2),
     "min_covered_score": (OFF, -3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.25, -1.0),
 }
 
@@ -173,20 +170,16 @@ def calibrate_abstention(
     design = sets["calibration"] + sets["fit"]
     best, best_key = None, None
     for ms in GRID["min_similarity"]:
-        for es in GRID["entity_similarity"]:
-            if es < ms:
+        for tau in GRID["min_covered_score"]:
+            rule = Thresholds(float(ms), min_covered_score=float(tau))
+            if any(false_abstention(sets[k], rule) > cap for k, cap in max_false_abstention.items()):
                 continue
-            for tau in GRID["min_covered_score"]:
-                rule = Thresholds(float(ms), float(es), min_covered_score=float(tau))
-                if any(false_abstention(sets[k], rule) > cap for k, cap in max_false_abstention.items()):
-                    continue
-                key = (replay(design, rule)[2], -abs(ms - old.min_similarity) - abs(es - old.entity_similarity))
-                if best_key is None or key > best_key:
-                    best, best_key = rule, key
+            key = (replay(design, rule)[2], -abs(ms - old.min_similarity))
+            if best_key is None or key > best_key:
+                best, best_key = rule, key
     result = {
         "chosen": {
             "min_similarity": best.min_similarity,
-            "entity_similarity": best.entity_similarity,
             "min_covered_score": best.min_covered_score,
         }
     }
@@ -215,7 +208,7 @@ def calibrate_abstention(
             },
         }
         for tau in GRID["min_covered_score"]
-        for rule in [Thresholds(best.min_similarity, best.entity_similarity, min_covered_score=tau)]
+        for rule in [Thresholds(best.min_similarity, min_covered_score=tau)]
     ]
     result["calibration_signals"] = sets["calibration"]
     return result

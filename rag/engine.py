@@ -20,6 +20,7 @@ from rag.documents import Answer, DocRef, Hit
 from rag.embed.embedder import Embedder
 from rag.index.layout import current_generation
 from rag.index.reader import Index
+from rag.names import corpus_names
 from rag.query import Query, rewrite_followup
 from rag.retrieve.hybrid import HybridRetriever, Mode
 
@@ -55,7 +56,13 @@ class Engine:
             embedder,
             index,
             retriever,
-            ExtractiveAnswerer(embedder, titles_of(index), sentences=index.sentences, contexts=contexts_of(index)),
+            ExtractiveAnswerer(
+                embedder,
+                titles_of(index),
+                sentences=index.sentences,
+                contexts=contexts_of(index),
+                names=corpus_names(d.meta for d in index.documents),
+            ),
             load_ms,
         )
 

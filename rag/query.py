@@ -27,6 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rag.names import country
 from rag.prompts import rewrite_messages
 from rag.terms import QUESTION_WORDS, content_terms
 
@@ -44,26 +45,6 @@ _PRONOUN = re.compile(
 )
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _NAME = re.compile(r"\b[A-Z][\w&.-]*(?:['’]s)?(?:\s+[A-Z][\w&.-]*(?:['’]s)?)*")
-# Countries the corpus talks about, with the adjective a question would use for them.
-DEMONYMS = {
-    "china": "Chinese",
-    "japan": "Japanese",
-    "korea": "Korean",
-    "south korea": "South Korean",
-    "germany": "German",
-    "europe": "European",
-    "india": "Indian",
-    "mexico": "Mexican",
-    "thailand": "Thai",
-    "brazil": "Brazilian",
-    "turkey": "Turkish",
-    "hungary": "Hungarian",
-    "the us": "American",
-    "the united states": "American",
-    "america": "American",
-    "russia": "Russian",
-}
-_ADJECTIVES = {v.lower(): k for k, v in DEMONYMS.items()}
 
 
 @dataclass(frozen=True)
@@ -142,16 +123,17 @@ def _fill_slot(prev: str, item: str, joiner: str = "and") -> str:
     if _YEAR.fullmatch(item) and _YEAR.search(body):
         return _YEAR.sub(item, body, count=1) + "?"
     names = _names(body)
-    country = item.lower()
-    if country in DEMONYMS or country.removeprefix("the ") in DEMONYMS:
+    place = country(item)
+    if place:
         for name in names:
             bare = re.sub(r"['’]s$", "", name)
-            if bare.lower() in DEMONYMS or bare.lower() in ("us", "united states"):
+            other = country(bare)
+            if other and bare.lower() != other.demonym.lower():  # a country's name: replaced by the new one
                 if re.search(rf"\bthe {re.escape(bare)}", body):
                     bare = f"the {bare}"
                 return body.replace(bare, item, 1) + "?"
-            if bare.lower() in _ADJECTIVES:
-                return body.replace(bare, DEMONYMS.get(country, item), 1) + "?"
+            if other:  # its adjective ("Japanese makers"): replaced by the new one's ("Korean makers")
+                return body.replace(bare, place.demonym or item, 1) + "?"
     if item[:1].isupper() and names:
         bare = re.sub(r"['’]s$", "", names[0])
         return body.replace(bare, item, 1) + "?"

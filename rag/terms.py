@@ -17,6 +17,7 @@ from bm25s.stopwords import STOPWORDS_EN
 
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)?")
 _STOP = frozenset(STOPWORDS_EN) | {"s", "t"}
+STOPWORDS = _STOP  # English words of grammar, lower case
 # Words that open or join a question and name nothing, even capitalised: question words, auxiliaries, the commonest
 # prepositions and articles. The follow-up rules skip them; the answerer's lists of words that name nothing extend them.
 QUESTION_WORDS = frozenset(

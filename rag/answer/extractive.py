@@ -26,7 +26,6 @@ shown as the sentences that state them).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -40,10 +39,10 @@ from rag.cite.markers import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
 from rag.embed.embedder import Embedder
 from rag.embed.sentence_vectors import SentenceVectors, vector_texts
+from rag.names import Names
 from rag.prompts import REFUSAL
 from rag.query import Query
 from rag.sentences import split_sentences
-from rag.terms import QUESTION_WORDS
 
 # Logit margin for joining the answer after the best sentence; fitted with the ranker (evals/ranker.md).
 KEEP_WITHIN = 2.5
@@ -66,7 +65,6 @@ class Signals:
     """
 
     similarity: float  # the best sentence's cosine to the question
-    missing_entities: int = 0  # names, acronyms and years of the question that no retrieved paragraph mentions
     missing_year: bool = False  # the question asks about a year no retrieved paragraph names
     missing_measure: bool = False  # ... or a measure none of them mentions
     best_score: float = float("inf")  # the best ranker logit
@@ -82,8 +80,6 @@ class Thresholds:
     """When to abstain; values calibrated in evals/abstention.md.
 
     - `min_similarity`: the best sentence's cosine to the question must reach this (off-topic questions don't).
-    - `entity_similarity`: when the question names something (a proper noun, acronym or number) that no
-      retrieved paragraph mentions, the best sentence must be at least this similar instead.
     - `confident_similarity`: between `min_similarity` and this, the answer is given with a note that no
       sentence matches the question closely; near-topic questions the documents cannot answer mostly
       land below 0.68 (evals/abstention.md), as do about a quarter of the answerable ones (mostly paraphrases).
@@ -92,7 +88,6 @@ class Thresholds:
     """
 
     min_similarity: float = 0.52
-    entity_similarity: float = 0.52
     confident_similarity: float = 0.68
     min_covered_score: float | None = -2.25  # None: no coverage rule (the rule before evals/abstention.md's sweep)
 
@@ -107,16 +102,14 @@ class Thresholds:
 
         >>> Thresholds().abstains(Signals(0.50)), Thresholds().abstains(Signals(0.58))
         (True, False)
-        >>> Thresholds().abstains(Signals(0.80, 1, missing_year=True)), Thresholds().abstains(Signals(0.80, covered=False))
+        >>> Thresholds().abstains(Signals(0.80, missing_year=True)), Thresholds().abstains(Signals(0.80, covered=False))
         (True, True)
         >>> Thresholds().abstains(Signals(0.80, covered_score=-3.0))
         True
         """
         if s.missing_year or s.missing_measure or s.similarity < self.min_similarity:
             return True
-        if self.min_covered_score is not None and (not s.covered or s.covered_score < self.min_covered_score):
-            return True
-        return s.missing_entities > 0 and s.similarity < self.entity_similarity
+        return self.min_covered_score is not None and (not s.covered or s.covered_score < self.min_covered_score)
 
 
 LOW_CONFIDENCE = (
@@ -154,6 +147,7 @@ class ExtractiveAnswerer:
         sentences: SentenceVectors | None = None,
         extra_paragraphs: int = EXTRA_PARAGRAPHS,
         contexts: dict[str, str] | None = None,
+        names: Names | None = None,
     ):
         self.embedder = embedder
         self.sentences = sentences
@@ -161,6 +155,7 @@ class ExtractiveAnswerer:
         # per document: what it says of itself (title, issuer, ticker, form, period, file name), which names the
         # company and year a paragraph of it leaves out (`rag.engine.contexts_of`); the title alone when not given
         self.contexts = contexts if contexts is not None else titles
+        self.names = names or Names()  # the forms of a name: countries', and the acronyms the corpus defines
         self.max_sentences = max_sentences
         self.thresholds = thresholds
         self.redundancy = redundancy
@@ -183,6 +178,7 @@ class ExtractiveAnswerer:
             self.sentences,
             self.extra_paragraphs,
             self.contexts,
+            self.names,
         )
 
     def stream(self, query: Query, hits: list[Hit]) -> AnswerStream:
@@ -231,7 +227,7 @@ class ExtractiveAnswerer:
             p = c.hit.paragraph
             if (p.doc_id, p.para) not in context:
                 context[p.doc_id, p.para] = covers(
-                    asked, " ".join((p.text, p.heading, self.contexts.get(p.doc_id, "")))
+                    asked, " ".join((p.text, p.heading, self.contexts.get(p.doc_id, ""))), self.names
                 )
         covered = np.array([context[c.hit.paragraph.doc_id, c.hit.paragraph.para] for c in candidates])
         return Ranking(q_frame, candidates, vectors, sims, x, score(x, self.weights, covered), covered)
@@ -245,7 +241,6 @@ class ExtractiveAnswerer:
         texts = [h.paragraph.text for h in hits]
         signals = Signals(
             similarity=float(ranking.similarity.max()),
-            missing_entities=len(missing_entities(question, texts)),
             missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
             missing_measure=bool(missing_measures(ranking.frame, texts)),
             best_score=float(ranking.scores.max()),
@@ -322,30 +317,3 @@ class ExtractiveAnswerer:
             answerer=self.name,
             signals=signals.as_dict() if signals else {},
         )
-
-
-# Capitalised words that name no particular thing in a question.
-_GENERIC_CAPITALISED = QUESTION_WORDS | {"or"}
-_ENTITY = re.compile(r"\b(?:[A-Z][A-Za-z0-9&'’.-]*[A-Za-z0-9]|[A-Z]|\d{4})\b")
-
-
-def missing_entities(question: str, passages: list[str]) -> list[str]:
-    """Names, acronyms and years in the question that none of the passages mention.
-
-    >>> missing_entities("What was Xiaomi's profit in 2023?", ["BYD sold more in 2023."])
-    ['Xiaomi']
-    """
-    text = " ".join(passages).lower().replace(".", "")
-    found = []
-    for m in _ENTITY.finditer(question):
-        if m.start() == len(question) - len(question.lstrip()):
-            continue  # the first word is capitalised anyway
-        word = re.sub(r"['’]s$", "", m.group(0))
-        if word.lower() in _GENERIC_CAPITALISED or len(word) < 2:
-            continue
-        key = word.lower().replace(".", "")
-        if word.isupper() and key.endswith("s"):
-            key = key[:-1]  # "NEVs" is the plural of "NEV"
-        if key not in text:
-            found.append(word)
-    return list(dict.fromkeys(found))

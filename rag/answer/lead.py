@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 
 from rag.answer.question import (
+    UNIT,
     AnswerType,
     Frame,
     country_code,
@@ -68,14 +69,11 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
         unit = wanted_unit(question)
         typed = [s for s in found if unit_of(s) == unit] if unit else []
         found = typed or found
-        # A bare number counts what the words after it name: "196 countries" is no answer to "how many vehicles".
-        terms = content_terms(question)
-        found = [
-            s
-            for s in found
-            if not re.fullmatch(r"\d+", s)
-            or content_terms(" ".join(sentence[sentence.find(s) + len(s) :].split()[:2])) & terms
-        ] or found
+        # A figure counts what the words after it name: "196 countries" is no answer to "how many vehicles", nor
+        # "13 overseas bases" to "how many vehicles ... at overseas plants".
+        asked = re.search(r"\bhow many ((?:[\w-]+\s+){0,2}?[\w-]+s)\b", question, re.IGNORECASE)
+        terms = content_terms(asked.group(1) if asked else question)
+        found = [s for s in found if not (counted := _counted(s, sentence)) or content_terms(counted) & terms] or found
         # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
         found = [s for s in found if same_measure(question, sentence, s)] or found
     if frame.answer_type is AnswerType.DATE and frame.years:
@@ -88,6 +86,24 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     anchors = {y for y in frame.years if y in sentence} | {n.lower() for n in _names(question) if n.lower() in low}
     anchors = anchors or {w for w in _words(question) if w in low}
     return min(found, key=lambda s: (_distance(sentence, s, anchors), sentence.find(s)))
+
+
+_FIGURE = re.compile(r"^.*?\d[\d,.]*(?:\s?(?:million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.IGNORECASE)
+
+
+def _counted(span: str, sentence: str) -> str:
+    """The words naming what a figure counts: those the span ends with ("196 countries"), or for a bare number the
+    two words after it in the sentence; '' when it says (a percentage, an amount of money, "2.76 million").
+
+    >>> _counted("196 countries", ""), _counted("$4 billion dollars", ""), _counted("906", "Section 906 of the Act")
+    ('countries', '', 'of the')
+    """
+    if re.fullmatch(r"\d+", span):
+        at = sentence.find(span)
+        return " ".join(sentence[at + len(span) :].split()[:2]) if at >= 0 else ""
+    m = _FIGURE.match(span)
+    tail = span[m.end() :].strip() if m else ""
+    return tail if re.fullmatch(r"[a-z][a-z -]*", tail) and not UNIT.fullmatch(tail) else ""
 
 
 # What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
 
-from rag.terms import content_terms
+from rag.names import Country, countries, country, regions
+from rag.terms import STOPWORDS, content_terms
 
 
 class AnswerType(str, Enum):
@@ -100,75 +101,23 @@ _DATE = re.compile(
 )
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALE = r"(?:million|billion|trillion|thousand|bn|mn|m|k)\b"
+# Units general English writes after a figure: percentages, energy, money, time and multiples.
 _UNIT = (
-    r"(?:%|per ?cent\b|percentage points?\b|pp\b|GWh\b|kWh\b|MWh\b|/kWh|units?\b|vehicles?\b|cars?\b|NEVs?\b|EVs?\b|"
-    r"trucks?\b|buses\b|plants?\b|workers?\b|jobs?\b|dealers?\b|models?\b|euros?\b|dollars?\b|yuan\b|yen\b|"
-    r"won\b|rupees?\b|reais\b|pesos?\b|years?\b|months?\b|days?\b|times\b|fold\b)"
+    r"(?:%|per ?cent\b|percentage points?\b|basis points?\b|bps?\b|pp\b|[kMGT]Wh\b|/kWh|[kMG]W\b|"
+    r"dollars?\b|euros?\b|pounds?\b|yuan\b|yen\b|won\b|rupees?\b|francs?\b|pesos?\b|reais\b|rand\b|"
+    r"years?\b|months?\b|weeks?\b|days?\b|hours?\b|times\b|fold\b|units?\b)"
 )
+UNIT = re.compile(_UNIT, re.IGNORECASE)
+# What a figure counts, as the words after it write it: a plural noun, perhaps with one modifier before it
+# ("6.4 million vehicles", "1.2 million new-energy cars", "34 plants"); never a word of grammar ("2023 was").
+_GRAMMAR = "|".join(sorted((w for w in STOPWORDS if len(w) > 1), key=len, reverse=True))
+_COUNTED = rf"(?:\s+(?!(?:{_GRAMMAR})\b)[a-z][a-z-]*)?\s+(?!(?:{_GRAMMAR})\b)[a-z][a-z-]*[^\Wsu]s\b"
 _QUANTITY = re.compile(
     rf"(?<![/\w.])(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
     rf"just over|just under|close to|approximately)\s+)?"
-    rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT}))?"
-    rf"(?:\s+(?:electric |new-energy |passenger )?(?:vehicles|cars|units|NEVs|EVs)\b)?(?![/\d])",
+    rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT})|(?-i:{_COUNTED}))?(?![/\d])",
     re.IGNORECASE,
 )
-
-# Common names and regions that ISO lists miss or spell otherwise.
-_PLACE_EXTRA = (
-    "Russia",
-    "Turkey",
-    "Korea",
-    "South Korea",
-    "North Korea",
-    "UAE",
-    "US",
-    "U.S.",
-    "USA",
-    "UK",
-    "EU",
-    "European Union",
-    "Europe",
-    "Asia",
-    "Southeast Asia",
-    "South-East Asia",
-    "ASEAN",
-    "Latin America",
-    "South America",
-    "North America",
-    "Middle East",
-    "Africa",
-    "Oceania",
-    "Iran",
-    "Vietnam",
-    "Taiwan",
-    "Hong Kong",
-    "Britain",
-    "Great Britain",
-    "Czech Republic",
-    "Gulf",
-    "Belt and Road",
-)
-
-
-# Countries ISO names otherwise ("Russian Federation", "Korea, Republic of"), as this corpus writes them.
-_COUNTRY_ALIASES = {
-    "Russia": "RU",
-    "Turkey": "TR",
-    "Korea": "KR",
-    "South Korea": "KR",
-    "North Korea": "KP",
-    "UAE": "AE",
-    "US": "US",
-    "U.S.": "US",
-    "USA": "US",
-    "UK": "GB",
-    "Britain": "GB",
-    "Great Britain": "GB",
-    "Vietnam": "VN",
-    "Iran": "IR",
-    "Taiwan": "TW",
-    "Czech Republic": "CZ",
-}
 
 
 @lru_cache(maxsize=4096)
@@ -181,8 +130,9 @@ def country_code(place: str) -> tuple[str, bool] | None:
     """
     import pycountry
 
-    if place in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[place], True
+    known = country(place)  # "Russia", "South Korea", "the UK", "U.S.": countryinfo's names and other spellings
+    if known and known.code and known.demonym.lower() != place.lower():
+        return known.code, True
     try:
         return pycountry.countries.lookup(place).alpha_2, True
     except LookupError:
@@ -191,11 +141,21 @@ def country_code(place: str) -> tuple[str, bool] | None:
     return (codes.pop(), False) if len(codes) == 1 else None
 
 
+def _place_form(form: str, place: Country) -> bool:
+    """A country's name or capital as a place in text: not its demonym, and not a two-letter code unless it is the
+    initials of the name ("US", "UK"; "IN" or "IT" would match capitalised headings)."""
+    if form == place.demonym:
+        return False
+    initials = "".join(w[0] for w in place.name.split() if w[:1].isupper())
+    return len(form) > 2 or form == initials
+
+
 @lru_cache(maxsize=1)
 def _places() -> re.Pattern:
     import pycountry  # ISO 3166 names: a maintained list beats one we would type
 
-    names = set(_PLACE_EXTRA)
+    names = set(regions())
+    names.update(form for c in countries().values() for form in c.forms if _place_form(form, c))
     for c in pycountry.countries:
         names.update(getattr(c, a) for a in ("name", "common_name", "official_name") if hasattr(c, a))
     names.update(s.name for s in pycountry.subdivisions if len(s.name) > 3)

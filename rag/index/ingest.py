@@ -35,6 +35,7 @@ from rag.index.lock import write_lock
 from rag.index.reader import Index
 from rag.index.writer import GenerationWriter, write_generation
 from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
+from rag.load.aliases import counted_acronyms, learn_aliases
 from rag.load.limits import Limits
 from rag.load.worker import Job, parse_files
 from rag.passages import DEFAULT_MAX_WORDS, context_title, make_passages
@@ -236,10 +237,22 @@ def _settle(
                 keep_docs[previous.doc_id] = previous
             continue
         used_ids[result.document.doc_id] = str(path)
+        result = _with_aliases(result)
         fresh.append(result)
         report.warnings.extend(result.warnings)
         (report.updated if previous else report.added).append(result.document.doc_id)
     return keep_docs, fresh
+
+
+def _with_aliases(loaded: LoadedFile) -> LoadedFile:
+    """The document with the acronyms its own text defines or counts (`rag.load.aliases`) in its metadata, for the
+    answerer."""
+    texts = [p.text for p in loaded.paragraphs]
+    learned = {"aliases": learn_aliases(texts), "counted_acronyms": counted_acronyms(texts)}
+    learned = {k: v for k, v in learned.items() if v}
+    if not learned:
+        return loaded
+    return replace(loaded, document=replace(loaded.document, meta={**loaded.document.meta, **learned}))
 
 
 def _removed(
