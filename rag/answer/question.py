@@ -2,11 +2,11 @@
 
 `frame(question)` gives a `Frame`: the kind of answer wanted (a quantity, a date, a place, an
 organisation, a person, a reason), the years it names, and the qualifiers it sets ("final"
-against "provisional", "exports" against "sales", "electric" against all vehicles). `spans(text,
+against "provisional", "exports" against "imports", "net" against "gross"). `spans(text,
 kind)` finds the verbatim spans of a kind in a sentence, for the lead line and for
 disagreements: quantities with their units ("4.91 million", "17.0%", "$150 billion"), dates
-("5 July 2024", "2023"), and places (ISO country and subdivision names from `pycountry`, plus the
-common names and regions this corpus uses).
+("5 July 2024", "2023"), and places (ISO country and subdivision names from `pycountry`, countries'
+other names and capitals from `countryinfo`, and world regions: `rag.names`).
 
 Not handled: relative periods ("last year", "the first half") beyond the years they name,
 spelled-out numbers ("four million"), person names beyond capitalised word pairs.
@@ -60,7 +60,7 @@ _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple(
         ),
         (
             AnswerType.ORGANISATION,
-            rf"\b(which|what) {_W}(compan(y|ies)|carmakers?|automakers?|brands?|firms?|makers?|"
+            rf"\b(which|what) {_W}(compan(y|ies)|\w*makers?|brands?|firms?|"
             r"manufacturers?|organi[sz]ations?|agenc(y|ies)|bod(y|ies)|groups?|associations?|"
             r"institutions?|sources?|exporters?|banks?|governments?|ministr(y|ies))\b|^\s*who\b",
         ),
@@ -82,11 +82,6 @@ _QUALIFIERS: tuple[tuple[frozenset[str], frozenset[str]], ...] = tuple(
         ({"gross"}, {"net"}),
         ({"import", "imports", "imported"}, {"export", "exports", "exported"}),
         ({"export", "exports", "exported"}, {"import", "imports", "imported"}),
-        (
-            {"nev", "nevs", "new-energy", "battery-electric", "bev", "bevs", "plug-in"},
-            {"petrol", "gasoline", "combustion"},
-        ),
-        ({"petrol", "gasoline", "combustion"}, {"nev", "nevs", "new-energy", "battery-electric", "electric"}),
     )
 )
 
