@@ -201,8 +201,9 @@ def metric_names() -> tuple[str, ...]:
 @dataclass
 class Comparison:
     table: list[tuple[str, float, float, float]]  # metric, original, renamed, delta (renamed - original)
-    changed: list[dict]  # questions whose answer changed other than by the renaming
+    changed: list[dict]  # questions whose verdict changed (see `compare`)
     tolerance: float = TOLERANCE
+    reworded: int = 0  # questions answered in other words, every verdict the same
 
     @property
     def failures(self) -> list[tuple[str, float, float, float]]:
@@ -229,28 +230,41 @@ class Comparison:
     def markdown(self) -> str:
         lines = ["| metric | original | renamed | delta |", "|---|---|---|---|"]
         lines += [f"| {n} | {_f(a)} | {_f(b)} | {d:+.3f} |" for n, a, b, d in self.table]
-        lines += ["", f"{len(self.changed)} questions answered differently (beyond the renaming):", ""]
+        lines += [
+            "",
+            f"{len(self.changed)} questions changed verdict; {self.reworded} more were answered in other words",
+            "",
+        ]
         lines += ["```", self.changed_text(width=400), "```"] if self.changed else []
         return "\n".join(lines) + "\n"
 
 
+# A question's verdicts: what the gold metrics count per question (rank metrics move with any vector).
+VERDICTS = ("hit@5", "evidence_cited", "key_fact_accuracy", "lead_exact", "lead_contains")
+
+
 def compare(original: GoldRun, renamed: GoldRun, renamer: Renamer, tolerance: float = TOLERANCE) -> Comparison:
-    """Every gold metric side by side, and each question whose renamed answer is not its original answer renamed."""
+    """Every gold metric side by side, and each question whose verdict changed: it refuses where it answered (or
+    the reverse), or a per-question verdict (`VERDICTS`, a disagreement flag) differs. Answers that differ only
+    in wording (other sentences, another order) are counted in `reworded`."""
     table = []
     for name in metric_names():
         a, b = _num(original.summary.get(name)), _num(renamed.summary.get(name))
         delta = 0.0 if (math.isnan(a) and math.isnan(b)) else (b - a)
         table.append((name, a, b, delta))
-    changed = []
+    changed, reworded = [], 0
     for qid, row in original.rows.items():
         new = renamed.rows[qid]
         if renamer(row.answer) == new.answer:
             continue
-        moved = [
-            (k, v, new.metrics.get(k))
-            for k, v in row.metrics.items()
-            if not _same(v, new.metrics.get(k)) and not (isinstance(v, float) and math.isnan(v))
-        ]
+        moved = [(k, row.metrics.get(k), new.metrics.get(k)) for k in VERDICTS]
+        moved = [(k, a, b) for k, a, b in moved if a is not None and b is not None and not _same(a, b)]
+        flags = bool(row.disagreements) != bool(new.disagreements)
+        if row.abstained == new.abstained and not moved and not flags:
+            reworded += 1
+            continue
+        if flags:
+            moved.append(("disagreement flagged", float(bool(row.disagreements)), float(bool(new.disagreements))))
         changed.append(
             {
                 "id": qid,
@@ -262,7 +276,7 @@ def compare(original: GoldRun, renamed: GoldRun, renamer: Renamer, tolerance: fl
                 "reason": reason(row, new, original.signals[qid], renamed.signals[qid]),
             }
         )
-    return Comparison(table, changed, tolerance)
+    return Comparison(table, changed, tolerance, reworded)
 
 
 def reason(before, after, sig_before: dict, sig_after: dict) -> str:
@@ -360,6 +374,7 @@ def write_report(out: Path, result: Comparison, timings: dict) -> None:
         "tolerance": result.tolerance,
         "table": [{"metric": n, "original": a, "renamed": b, "delta": d} for n, a, b, d in result.table],
         "changed": result.changed,
+        "reworded": result.reworded,
         "timings_s": timings,
     }
     (out / "metamorphic.json").write_text(
@@ -376,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.out, args.work, args.index)
     print(result.table_text())
     if result.changed:
-        print(f"\n{len(result.changed)} questions answered differently:\n{result.changed_text()}")
+        print(f"\n{len(result.changed)} questions changed verdict:\n{result.changed_text()}")
+    print(f"{result.reworded} more answered in other words, every verdict the same")
     print(f"\nwrote {args.out / 'metamorphic.md'} and metamorphic.json", file=sys.stderr)
     return 1 if result.failures else 0
 
