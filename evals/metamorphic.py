@@ -243,7 +243,9 @@ class Comparison:
 VERDICTS = ("hit@5", "evidence_cited", "key_fact_accuracy", "lead_exact", "lead_contains")
 
 
-def compare(original: GoldRun, renamed: GoldRun, renamer: Renamer, tolerance: float = TOLERANCE) -> Comparison:
+def compare(
+    original: GoldRun, renamed: GoldRun, renamer: Renamer, tolerance: float = TOLERANCE, thresholds=None
+) -> Comparison:
     """Every gold metric side by side, and each question whose verdict changed: it refuses where it answered (or
     the reverse), or a per-question verdict (`VERDICTS`, a disagreement flag) differs. Answers that differ only
     in wording (other sentences, another order) are counted in `reworded`."""
@@ -273,16 +275,20 @@ def compare(original: GoldRun, renamed: GoldRun, renamer: Renamer, tolerance: fl
                 "original": row.answer,
                 "renamed": new.answer,
                 "metrics": moved,
-                "reason": reason(row, new, original.signals[qid], renamed.signals[qid]),
+                "reason": reason(row, new, original.signals[qid], renamed.signals[qid], thresholds),
             }
         )
     return Comparison(table, changed, tolerance, reworded)
 
 
-def reason(before, after, sig_before: dict, sig_after: dict) -> str:
-    """Why an answer changed, as far as the answer's own signals say."""
+def reason(before, after, sig_before: dict, sig_after: dict, thresholds=None) -> str:
+    """Why an answer changed, as far as the answer's own signals say; with the answerer's `thresholds`
+    (`rag.answer.extractive.Thresholds`), which refusal rule fired or stopped firing."""
     if before.abstained != after.abstained:
         what = "now refuses" if after.abstained else "now answers (refused before)"
+        rules = refusal_rules(sig_after if after.abstained else sig_before, thresholds)
+        if rules:
+            what += f" ({' and '.join(rules)}{'' if after.abstained else ' before'})"
     else:
         what = "other sentences chosen"
     moved = []
@@ -291,6 +297,23 @@ def reason(before, after, sig_before: dict, sig_after: dict) -> str:
         if a is None or b is None or not _same(a, b):
             moved.append(f"{k} {_f(a)} -> {_f(b)}")
     return what + ("; signals: " + ", ".join(moved) if moved else "; signals unchanged")
+
+
+def refusal_rules(signals: dict, thresholds) -> list[str]:
+    """The refusal rules these signals meet, read as `Thresholds.abstains` reads them (for the report only)."""
+    if thresholds is None or not signals:
+        return []
+    get = signals.get
+    rules = [name for name in ("missing_year", "missing_measure") if get(name)]
+    low = getattr(thresholds, "min_similarity", None)
+    if low is not None and get("similarity", 1.0) < low:
+        rules.append(f"similarity {get('similarity'):.3f} < {low}")
+    floor = getattr(thresholds, "min_covered_score", None)
+    if floor is not None and not get("covered", 1.0):
+        rules.append("no paragraph covers every name of the question")
+    elif floor is not None and get("covered_score", 0.0) < floor:
+        rules.append(f"covered_score {get('covered_score'):.3f} < {floor}")
+    return rules
 
 
 def _same(a, b, eps: float = 1e-3) -> bool:
@@ -355,10 +378,11 @@ def run(out: Path, work: Path | None = None, original_index: Path | None = None,
     ingest_corpus(work / "renamed" / "corpus", work / "renamed-index", embedder)
     timings["ingest renamed"] = time.perf_counter() - t0
     cached = CachedEmbedder(embedder)
-    before = run_gold(Engine.load(original_index, embedder), GOLD, cached)
+    original = Engine.load(original_index, embedder)
+    before = run_gold(original, GOLD, cached)
     after = run_gold(Engine.load(work / "renamed-index", embedder), work / "renamed" / "gold", cached)
     timings["gold original"], timings["gold renamed"] = before.seconds, after.seconds
-    result = compare(before, after, renamer)
+    result = compare(before, after, renamer, thresholds=getattr(original.answerer, "thresholds", None))
     write_report(out, result, timings)
     return result
 

@@ -205,7 +205,7 @@ def test_renamed_corpus_scores_like_the_original(renamed, renamer, engine, embed
     cached = CachedEmbedder(embedder)
     before = run_gold(engine, GOLD, cached)
     after = run_gold(Engine.load(index_dir, embedder), out / "gold", cached)
-    result = compare(before, after, renamer, TOLERANCE)
+    result = compare(before, after, renamer, TOLERANCE, getattr(engine.answerer, "thresholds", None))
     write_report(tmp_path / "report", result, {"gold original": before.seconds, "gold renamed": after.seconds})
     assert not result.failures, (
         f"metrics beyond ±{TOLERANCE} with invented names:\n{result.table_text()}\n\n"
