@@ -94,11 +94,10 @@ def cli():
     "--passages",
     "passage_chars",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Embed short paragraphs of one section together, up to this many characters, with the document's "
-    "title and heading in front: for reports full of tables and short rows (1000 suits 10-Q filings). "
-    "0 embeds each paragraph alone.",
+    default=None,
+    help="Passage size: short paragraphs of one section are embedded together, up to this many characters, "
+    "with the document's title and heading in front. Default: the index's own setting, or 1000 for a new "
+    "index. 0 embeds each paragraph alone.",
 )
 @click.option(
     "--ray",

@@ -245,9 +245,8 @@ def create_app(
     @app.post("/ingest", responses=ERROR_RESPONSES)
     def ingest_files(body: IngestRequest, request: Request, caller: Principal = editor) -> dict[str, Any]:
         paths = corpus_paths(corpus, body.paths)
-        max_words, passage_chars = recorded_chunking(live.index_dir)
         log.info("ingest by %s: %s", caller.label, ", ".join(map(str, paths)))
-        report = ingest(paths, live.index_dir, embedder, max_words=max_words, passage_chars=passage_chars)
+        report = ingest(paths, live.index_dir, embedder, max_words=recorded_max_words(live.index_dir))
         audit.record_ingest(request.app.state.audit_log, caller, report, "POST /ingest")
         if report.generation:
             try:
@@ -309,10 +308,11 @@ def corpus_paths(corpus_dir: str | Path, requested: list[str]) -> list[Path]:
     return paths
 
 
-def recorded_chunking(index_dir: Path) -> tuple[int, int]:
-    """The index's own (max_words, passage_chars), so that an ingest over HTTP does not re-cut every document."""
+def recorded_max_words(index_dir: Path) -> int:
+    """The index's own max_words, so that an ingest over HTTP does not re-cut every document (`ingest` keeps its
+    passage size by itself)."""
     chunking = (read_manifest(index_dir) or {}).get("chunking") or {}
-    return int(chunking.get("max_words", DEFAULT_MAX_WORDS)), int(chunking.get("max_chars", 0))
+    return int(chunking.get("max_words", DEFAULT_MAX_WORDS))
 
 
 def report_json(report: IngestReport, corpus_dir: Path) -> dict[str, Any]:

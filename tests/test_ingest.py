@@ -17,6 +17,7 @@ from rag.errors import IndexMismatch, IndexNotFound
 from rag.index.ingest import ingest, remove_documents
 from rag.index.layout import current_generation
 from rag.index.reader import Index
+from rag.passages import DEFAULT_MAX_CHARS
 from tests.conftest import CORPUS, ROOT
 
 PARA = (
@@ -49,7 +50,7 @@ def test_reingest_is_incremental(tmp_path, embedder):
     corpus.mkdir()
     write_doc(corpus, "alpha.md", 3)
     write_doc(corpus, "beta.txt", 2)
-    first = ingest([corpus], index_dir, embedder)
+    first = ingest([corpus], index_dir, embedder, passage_chars=0)  # one passage per paragraph, to count them
     assert sorted(first.added) == ["alpha", "beta"] and first.passages_embedded == 5
 
     again = ingest([corpus], index_dir, embedder)
@@ -64,6 +65,21 @@ def test_reingest_is_incremental(tmp_path, embedder):
     assert [d.doc_id for d in index.documents] == ["alpha"]
     assert [p.text for p in index.paragraphs("alpha")][0] == PARA.format(n="v2-0")
     assert index.faiss.ntotal == len(index.content.passages) == 4
+
+
+def test_passages_are_on_for_a_new_index_and_an_index_keeps_its_own_size(tmp_path, embedder):
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    write_doc(corpus, "alpha.md", 3)
+    first = ingest([corpus], index_dir, embedder)
+    assert open_index(index_dir, embedder).manifest["chunking"]["max_chars"] == DEFAULT_MAX_CHARS
+    assert first.passages_embedded == 1  # three short paragraphs of one section, read together
+    whole = tmp_path / "whole"
+    ingest([corpus], whole, embedder, passage_chars=0)
+    write_doc(corpus, "beta.md", 2)
+    later = ingest([corpus], whole, embedder)  # no size given: the index's own, so alpha is not re-cut
+    assert later.unchanged == ["alpha"] and later.passages_embedded == 2
+    assert "max_chars" not in open_index(whole, embedder).manifest["chunking"]
 
 
 def test_unchanged_documents_keep_their_vectors(tmp_path, embedder):

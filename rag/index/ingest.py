@@ -38,7 +38,7 @@ from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.load.aliases import counted_acronyms, learn_aliases
 from rag.load.limits import Limits
 from rag.load.worker import Job, parse_files
-from rag.passages import DEFAULT_MAX_WORDS, context_title, make_passages
+from rag.passages import DEFAULT_MAX_CHARS, DEFAULT_MAX_WORDS, context_title, make_passages
 from rag.passages import settings as chunking_settings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -93,7 +93,7 @@ def ingest(
     progress: Progress | None = None,
     show_progress: bool = False,
     limits: Limits | None = None,
-    passage_chars: int = 0,
+    passage_chars: int | None = None,
     parse: Callable[..., list] = parse_files,
 ) -> IngestReport:
     """Bring the index at `index_dir` in line with the files under `paths`.
@@ -104,7 +104,8 @@ def ingest(
 
     `limits` is the per-file parse budget (default: `Limits.from_env()`). `passage_chars` > 0 embeds short
     paragraphs of one section together, up to that many characters, with the title and heading in front
-    (`rag.passages`); 0 embeds each paragraph alone. `parse` parses the changed files (as `parse_files`: the jobs,
+    (`rag.passages`); 0 embeds each paragraph alone; None keeps the index's own setting (an upload does not
+    re-cut every document), or `DEFAULT_MAX_CHARS` for a new index. `parse` parses the changed files (as `parse_files`: the jobs,
     the limits, `on_done`); `app.distributed` passes its own, with an `embedder` that embeds on a Ray cluster.
     """
     started = time.perf_counter()
@@ -112,6 +113,8 @@ def ingest(
     report = IngestReport()
     with write_lock(index_dir):
         old = None if rebuild else _open_previous(index_dir, embedder, report)
+        if passage_chars is None:
+            passage_chars = recorded_passage_chars(old.manifest) if old else DEFAULT_MAX_CHARS
         files, errors = discover(paths)
         report.failed.extend(errors)
         # Only folders and files that exist can vouch that a document is gone: a mistyped or unmounted
@@ -242,6 +245,11 @@ def _settle(
         report.warnings.extend(result.warnings)
         (report.updated if previous else report.added).append(result.document.doc_id)
     return keep_docs, fresh
+
+
+def recorded_passage_chars(manifest: dict) -> int:
+    """The passage size an index was cut with (0: each paragraph alone, as indexes before passages were)."""
+    return int((manifest.get("chunking") or {}).get("max_chars", 0))
 
 
 def _with_aliases(loaded: LoadedFile) -> LoadedFile:
