@@ -506,7 +506,7 @@ def misses(run: Run, questions: Sequence[Question]) -> str:
 
 def refusal_reason(signals: dict) -> str:
     """Why the extractive answerer refused, read from the signals it records (rag/answer/extractive.py): no
-    candidate sentence at all, a year or a measure no retrieved paragraph names, no sentence whose paragraph covers
+    candidate sentence at all, a year no retrieved paragraph names, no sentence whose paragraph covers
     the question's names, or else a similarity or covered score under its threshold.
 
     >>> refusal_reason({}), refusal_reason({"missing_year": 1.0, "covered": 0.0}), refusal_reason({"covered": 0.0})
@@ -516,8 +516,6 @@ def refusal_reason(signals: dict) -> str:
         return "no candidate sentence"
     if signals.get("missing_year"):
         return "year not in the retrieved paragraphs"
-    if signals.get("missing_measure"):
-        return "measure not in the retrieved paragraphs"
     if not signals.get("covered", 1.0):
         return "names not covered by one paragraph"
     return "similarity or covered score under threshold"

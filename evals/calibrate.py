@@ -112,7 +112,6 @@ def signals(engine, items, top_k: int = 5) -> list[dict]:
             {
                 "similarity": s.get("similarity", 0.0),
                 "missing_year": s.get("missing_year", 0.0),
-                "missing_measure": s.get("missing_measure", 0.0),
                 "covered": s.get("covered", 1.0),
                 "covered_score": s.get("covered_score", float("inf")),
                 "unanswerable": not item.answerable,
@@ -126,7 +125,6 @@ def _refuses(rule: Thresholds, s: dict) -> bool:
         Signals(
             s["similarity"],
             missing_year=bool(s["missing_year"]),
-            missing_measure=bool(s["missing_measure"]),
             covered=bool(s["covered"]),
             covered_score=s["covered_score"],
         )

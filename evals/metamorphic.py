@@ -304,7 +304,7 @@ def refusal_rules(signals: dict, thresholds) -> list[str]:
     if thresholds is None or not signals:
         return []
     get = signals.get
-    rules = [name for name in ("missing_year", "missing_measure") if get(name)]
+    rules = [name for name in ("missing_year",) if get(name)]
     low = getattr(thresholds, "min_similarity", None)
     if low is not None and get("similarity", 1.0) < low:
         rules.append(f"similarity {get('similarity'):.3f} < {low}")

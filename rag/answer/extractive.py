@@ -33,7 +33,7 @@ import numpy as np
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.coverage import covers, question_parts
 from rag.answer.lead import disagreements, lead
-from rag.answer.question import Frame, frame, missing_measures, without_attribution, years_in
+from rag.answer.question import Frame, frame, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
 from rag.cite.markers import make_citation, render_claims
 from rag.documents import Answer, Hit, SentenceClaim, Support
@@ -66,7 +66,6 @@ class Signals:
 
     similarity: float  # the best sentence's cosine to the question
     missing_year: bool = False  # the question asks about a year no retrieved paragraph names
-    missing_measure: bool = False  # ... or a measure none of them mentions
     best_score: float = float("inf")  # the best ranker logit
     covered: bool = True  # some sentence's paragraph names all the question names
     covered_score: float = float("inf")  # the best logit among covered sentences (of all, when none is)
@@ -90,6 +89,7 @@ class Thresholds:
     min_similarity: float = 0.52
     confident_similarity: float = 0.68
     min_covered_score: float | None = -2.25  # None: no coverage rule (the rule before evals/abstention.md's sweep)
+    year_rule: bool = True  # refuse when the question's year is in no retrieved paragraph
 
     def abstains(self, s: Signals) -> bool:
         """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
@@ -107,7 +107,9 @@ class Thresholds:
         >>> Thresholds().abstains(Signals(0.80, covered_score=-3.0))
         True
         """
-        if s.missing_year or s.missing_measure or s.similarity < self.min_similarity:
+        if self.year_rule and s.missing_year:
+            return True
+        if s.similarity < self.min_similarity:
             return True
         return self.min_covered_score is not None and (not s.covered or s.covered_score < self.min_covered_score)
 
@@ -238,11 +240,14 @@ class ExtractiveAnswerer:
         if not ranking.candidates:
             return self._abstain(question, hits)
         asked = ranking.frame.years
-        texts = [h.paragraph.text for h in hits]
+        # a paragraph with its heading and its document's description: a filing's table names neither the fiscal
+        # year nor the company, its cover and file name do
+        texts = [
+            " ".join((h.paragraph.text, h.paragraph.heading, self.contexts.get(h.paragraph.doc_id, ""))) for h in hits
+        ]
         signals = Signals(
             similarity=float(ranking.similarity.max()),
             missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
-            missing_measure=bool(missing_measures(ranking.frame, texts)),
             best_score=float(ranking.scores.max()),
             covered=bool(ranking.covered.any()),
             covered_score=float(

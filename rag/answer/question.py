@@ -166,16 +166,6 @@ _REASON = re.compile(
 )
 
 
-# What a quantity is of: a question about a company's "profit" is not answered by a paragraph that never says profit.
-_MEASURE = re.compile(
-    r"\b(profits?|revenues?|prices?|costs?|salar(?:y|ies)|wages?|margins?|earnings|income|valuation|"
-    r"dividends?|debt|loss(?:es)?|employees|workers|jobs|tariffs?|dut(?:y|ies)|tax(?:es)?|"
-    r"subsid(?:y|ies)|capacity|investment|sales|exports|imports|production|output|share|"
-    r"registrations|deliveries)\b",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class Frame:
     """What a question asks for."""
@@ -185,7 +175,6 @@ class Frame:
     years: frozenset[str]
     qualifiers: tuple[tuple[frozenset[str], frozenset[str]], ...]  # (asked side, opposite side) pairs it sets
     terms: frozenset[str]
-    measures: frozenset[str] = frozenset()  # what a figure asked for is of ("profit", "exports")
 
 
 def frame(question: str) -> Frame:
@@ -203,7 +192,6 @@ def frame(question: str) -> Frame:
         frozenset(_YEAR.findall(question)),
         qualifiers,
         frozenset(content_terms(question)),
-        frozenset(m.lower() for m in _MEASURE.findall(question)),
     )
 
 
@@ -236,16 +224,6 @@ def without_attribution(question: str) -> str:
     """
     text = " ".join(_ATTRIBUTION.sub(" ", question).split())
     return re.sub(r"\s+([,?.!;:])", r"\1", text).lstrip(", ") or question
-
-
-def missing_measures(frame: Frame, texts: list[str]) -> list[str]:
-    """The measures the question names that none of the texts mentions (stemmed: "exports" matches "exported").
-
-    >>> missing_measures(frame("What was BYD's net profit in 2023?"), ["BYD raised its investment to 5.5 billion."])
-    ['profit']
-    """
-    found = set().union(*(content_terms(t) for t in texts)) if texts else set()
-    return sorted(m for m in frame.measures if not content_terms(m) <= found)
 
 
 def wanted_unit(question: str) -> str | None:
