@@ -27,13 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser import ARGS, CHROMIUM, free_port, start_app, stop_server, wait_healthy  # noqa: E402
+from tests.browser import ARGS, CHIP, CHROMIUM, PANEL, free_port, start_app, stop_server, wait_healthy  # noqa: E402
 
 FIGURE_QUESTION = "How many vehicles did China export in 2023?"
 TABLE_QUESTION = "What was the average lithium-ion battery pack price in 2024?"
 VIEWPORT = {"width": 1400, "height": 900}
-CHIP = "[class*='st-key-chip-'] button"
-PANEL = ".st-key-citation-panel"
 
 
 def settle(page, timeout: float = 60_000) -> None:
