@@ -27,6 +27,8 @@ ARGS = [
     "--no-first-run",
 ]
 QUESTION = "How many vehicles did China export in 2023?"
+CHIP = "[class*='st-key-chip-'] button"  # a numbered citation of a quoted sentence ([1]); the lead's is leadchip-
+PANEL = ".st-key-citation-panel"  # the side panel a citation opens
 
 
 def free_port() -> int:
@@ -87,7 +89,7 @@ def ask(page, question: str):
     box.wait_for(timeout=90_000)
     box.fill(question)
     box.press("Enter")
-    chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
+    chip = page.locator(f"[data-testid=stChatMessage] {CHIP}").first
     chip.wait_for(timeout=90_000)
     return chip
 

@@ -7,6 +7,7 @@ already-loaded embedder (same process), so the model loads once.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -72,19 +73,23 @@ def test_ask_gives_an_answer_with_citation_chips(app_env):
     assert assistant.name == "assistant"
     message = at.session_state["messages"][-1]
     assert not message.abstained and message.citations
+    # Citations are small numbers, each the place of its source in the numbered list under the answer.
     labels = [b.label for b in chips(at)]
-    assert labels and all(" · para. " in label for label in labels)
-    cited = {f"{c.doc_id} · para. {c.para}" for c in message.citations}
-    assert set(labels) == cited
-    # Only cited sources listed under the answer; the rest are in the collapsed "also relevant".
-    sources = [h.value for h in assistant.get("html") if "pc-hits" in h.value][0]
-    for c in message.citations:
-        assert f"{c.doc_id} · para. {c.para}" in sources
+    assert labels and all(re.fullmatch(r"\\\[\d+\\\]", label) for label in labels), labels
+    sources = [b for b in at.button if (b.key or "").startswith("src-")]
+    cited = {c.label for c in message.citations}
+    assert len(sources) >= len(cited) and {int(label[2:-2]) for label in labels} <= set(range(1, len(sources) + 1))
+    for c in message.citations:  # only cited sources listed under the answer, each a button that opens it
+        assert any(c.label.replace(" para. ", " · para. ") in b.label.replace("\\", "") for b in sources), c.label
     also = [e for e in at.expander if e.label.startswith("Also relevant")]
     assert also and not also[0].proto.expanded
-    # Hovering a chip shows the paragraph's first words.
+    # Hovering a number shows the quoted sentence, not the paragraph's first lines.
     first = message.claims[0].citations[0]
-    assert chips(at)[0].help.replace("\\", "")[:30] == " ".join(first.text.split())[:30]
+    assert chips(at)[0].help.replace("\\", "")[:30] == " ".join(first.quote.split())[:30]
+    # Scores are for the curious: under "Details", closed, and nowhere else.
+    details = [e for e in at.expander if e.label == "Details"]
+    assert details and not details[0].proto.expanded
+    assert not [h for h in at.html if re.search(r"score \d", h.value) and "Retrieved paragraphs" not in h.value]
 
 
 def test_citation_opens_a_panel_with_the_paragraph(app_env):
@@ -153,7 +158,7 @@ def upload(at: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
 def test_upload_then_ask_about_it(app_env):
     at = upload(new_app(), [("zephyrine-memo.txt", ZEPHYR, "text/plain")])
     assert any("zephyrine-memo" in s for s in shown(at.success)), shown(at.error)
-    assert "zephyrine-memo" in [r for r in at.dataframe[0].value["doc_id"]]
+    assert "reader?doc=zephyrine-memo" in list(at.dataframe[0].value["read"])  # a link to it in the Reader
     at.switch_page("chat.py").run()
     ask(at, "When will the Zephyrine battery plant open?")
     message = at.session_state["messages"][-1]
@@ -209,7 +214,7 @@ def test_delete_a_document(app_env):
     assert not at.exception, at.exception
     assert any("Deleted to-delete" in s for s in shown(at.info)), shown(at.error)
     assert not (app_env / "corpus" / "to-delete.txt").exists()
-    assert "to-delete" not in list(at.dataframe[0].value["doc_id"])
+    assert "reader?doc=to-delete" not in list(at.dataframe[0].value["read"])
 
 
 def test_follow_up_uses_the_conversation(app_env):
@@ -382,7 +387,11 @@ def test_a_conversation_is_its_owners_only_and_can_be_renamed_and_deleted(roles)
     at = team_app("rita@team.example", cid=mine)
     assert at.session_state["messages"] == ["Rita's question"]
     listed = [b for b in at.sidebar.button if (b.key or "").startswith("open-")]
-    assert [(b.label, b.disabled) for b in listed] == [("Rita's question", True)]  # the open one
+    # Each with the date of its last answer; the open one is marked (a filled button), not disabled.
+    assert [(b.label.split("  \n")[0], b.proto.type, b.disabled) for b in listed] == [
+        ("Rita's question", "secondary", False)
+    ]
+    assert re.search(r":gray\[(today \d\d:\d\d|\d\d \w{3} \d{4})\]", listed[0].label), listed[0].label
     other = new_conversation_id()
     save_conversation(ritas_folder, other, ["Rita's other question"])
     at.run()

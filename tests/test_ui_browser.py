@@ -1,7 +1,7 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright (no browser download).
 
 Starts `streamlit run ui/main.py` on a free localhost port against a copy of the corpus index,
-asks a question, clicks a citation chip and checks that the panel shows the quoted sentence; then
+asks a question, clicks a numbered citation and checks that the side panel shows the quoted sentence; then
 checks the single-user mode's Library (no sign-in, the upload form, the note that it is one user's).
 The screenshot goes to the test's tmp dir and to evals/out/ui-screenshot.png (git-ignored).
 """
@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-from tests.browser import ARGS, CHROMIUM, QUESTION, ask, free_port, start_app, stop_server, wait_healthy
+from tests.browser import ARGS, CHIP, CHROMIUM, PANEL, QUESTION, ask, free_port, start_app, stop_server, wait_healthy
 
 
 def test_browser_question_chip_panel(tmp_path, corpus_index):
@@ -35,24 +35,20 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 page.goto(url)
                 chip = ask(page, QUESTION)
 
-                sentence = (
-                    page.locator("[data-testid=stChatMessage]")
-                    .last.locator("[data-testid=stMarkdownContainer]")
-                    .first.inner_text()
-                )
-                chip.click()
-                dialog = page.get_by_role("dialog")
-                dialog.wait_for(timeout=30_000)
-                mark = dialog.locator("mark").first
+                claim = page.locator("[data-testid=stChatMessage] [class*='st-key-claim-']").first
+                sentence = claim.locator("[data-testid=stMarkdownContainer]").first.inner_text()
+                claim.locator(CHIP).first.click()
+                panel = page.locator(PANEL)
+                panel.wait_for(timeout=30_000)
+                mark = panel.locator(".pc-main mark").first
                 mark.wait_for(timeout=30_000)
                 quoted = " ".join(mark.inner_text().split())
                 shown = " ".join(sentence.split())
-                # The first line is the lead ("5.221 million vehicles (2023)"), its chip first: the panel marks
-                # the whole sentence the lead was taken from, verbatim.
-                lead = shown.split(" (")[0]
-                assert quoted and lead and (quoted == shown or lead in quoted), (shown, quoted)
-                assert dialog.get_by_text("Open in document").count() == 1
-                page.wait_for_timeout(400)  # let the dialog's opening animation finish
+                assert quoted and quoted == shown, (shown, quoted)  # the panel marks the sentence the number follows
+                # Beside the conversation, not over it: the question stays visible and nothing is modal.
+                assert page.get_by_role("dialog").count() == 0 and page.get_by_text(QUESTION).first.is_visible()
+                assert panel.get_by_text("Open in document").count() == 1
+                page.wait_for_timeout(400)
                 shot = tmp_path / "ui-screenshot.png"
                 page.screenshot(path=str(shot), full_page=False)
                 out = ROOT / "evals" / "out"
@@ -62,14 +58,13 @@ def test_browser_question_chip_panel(tmp_path, corpus_index):
                 # A reload starts a new Streamlit session; the conversation comes back from the URL's id.
                 assert "c=" in page.url
                 page.reload()
-                chip = page.locator("[data-testid=stChatMessage] button", has_text="· para.").first
+                chip = page.locator(f"[data-testid=stChatMessage] {CHIP}").first
                 chip.wait_for(timeout=90_000)
                 assert page.get_by_text(QUESTION).count() >= 1
 
                 # "Open in document" lands in the reader on the cited paragraph.
                 chip.click()
-                dialog = page.get_by_role("dialog")
-                dialog.get_by_text("Open in document").click()
+                page.locator(PANEL).get_by_text("Open in document").click()
                 page.locator(".pc-para.pc-target").wait_for(timeout=30_000)
                 assert "para=" in page.url
 

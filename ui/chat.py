@@ -21,35 +21,31 @@ earlier turns sent for rewriting a follow-up are capped (`app.limits.fit_history
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
 
 import streamlit as st
 
 from app import audit
 from app.auth import Principal
 from app.limits import fit_history, question_too_long
+from app.suggestions import suggest
 from app.transcript import (
-    MISSING,
-    OK,
     Turn,
-    answer_status,
     commit_conversation,
     conversation_path,
     delete_conversation,
     held_elsewhere,
     history,
     list_conversations,
-    neighbours,
     new_conversation_id,
     read_conversation,
     rename_conversation,
 )
-from rag.documents import Answer, Citation, Hit
 from rag.errors import ConversationConflict, RagError
-from rag.present import conversation_markdown, view
-from ui import render, state
+from ui import export, panel, render, state
+from ui.turn import CSS as TURN_CSS
+from ui.turn import draw_turn
 
-READER_PAGE = "reader.py"
 SAVE_TRIES = 3  # another tab would have to save between our reload and our save this many times in a row
 MERGED_NOTE = (
     "Another tab added to this conversation while you were asking; its turns are shown before yours, "
@@ -62,8 +58,7 @@ NOT_CLEARED_NOTE = (
     "Another tab added to this conversation, so it was reloaded rather than cleared; "
     "clear it again if you still want to."
 )
-WORD_DELAY_S = 0.012  # the typewriter pace of an answer that arrives whole
-SUPPORT_COLOURS = {"supported": "green", "partial": "orange", "unsupported": "red"}
+SUGGESTED = "suggested_question"  # a suggestion clicked on the empty chat, asked on this run
 
 
 def main() -> None:
@@ -78,65 +73,117 @@ def main() -> None:
                 turns.clear()
             st.rerun()
 
-    st.title("Ask the documents")
     refused = st.session_state.pop("conversation_refused", None)
-    if refused:
-        st.error(refused, icon=":material/block:")
     note = st.session_state.pop("conversation_note", None)
-    if note:
-        st.info(note, icon=":material/sync:")
     engine = state.get_engine()
     index = engine.index if engine else None
-    if not turns:
-        st.caption("Every sentence of an answer is quoted from a paragraph. Click its chip to check it.")
+    typed = st.chat_input("Ask a question about the documents", disabled=engine is None)  # pinned to the bottom
+    question = typed or st.session_state.pop(SUGGESTED, None)
+    # While a citation is open, the conversation and its panel sit side by side.
+    chat, side = st.columns([1, 1.1], gap="medium") if panel.opened() else (st.container(), None)
+    with chat:
+        st.html(TURN_CSS)
+        st.title("Ask the documents")
+        if refused:
+            st.error(refused, icon=":material/block:")
+        if note:
+            st.info(note, icon=":material/sync:")
+        if not turns and not question and engine is not None:
+            _welcome(engine)
+        for i, turn in enumerate(turns):
+            draw_turn(turn, i, index)
 
-    for i, turn in enumerate(turns):
-        draw_turn(turn, i, index)
-
-    question = st.chat_input("Ask a question about the documents", disabled=engine is None)
     # Not max_chars: Streamlit would cut a longer question silently, and answer another question than was asked.
     too_long = question_too_long(question) if question else None
     if too_long:
-        st.error(too_long, icon=":material/block:")
+        with chat:
+            st.error(too_long, icon=":material/block:")
     elif question and question.strip() and engine is not None:
-        turns.append(question)
-        draw_turn(question, len(turns) - 1, index)
-        answerer = state.get_answerer(engine, settings)
-        earlier = fit_history(history(turns[:-1]))  # a long earlier turn would become the standalone question
-        if answerer.chat_model is not None:
-            # Tokens as the LLM writes them; then the verified answer, with badges, replaces the draft.
-            draft = st.empty()
-            with draft.container(), st.chat_message("assistant"):
-                with st.spinner("Searching…"):
-                    stream = engine.stream(
-                        question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer
-                    )
-                st.write_stream(render.md_escape_token(token) for token in stream)
-            answer = stream.result()
-            draft.empty()
-            paced = False
-        else:
-            with st.spinner("Searching…"):
-                answer = engine.ask(
-                    question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer
-                )
-            paced = True
-        turns.append(answer)
-        if not _save(folder, conversation_id, turns, new=2):
-            st.rerun()  # merged with another tab's turns: draw them in their order, with the note
-        draw_turn(answer, len(turns) - 1, index, paced=paced)
+        with chat:
+            _answer(question, turns, engine, settings, folder, conversation_id, index)
+    if side is not None:
+        with side:
+            panel.draw(index)
     with st.sidebar:  # drawn last, so it holds the answer just given
+        saved = list_conversations(folder)
+        saved_title = next((c.title for c in saved if c.conversation_id == conversation_id), None)
+        title = export.title_of(turns, saved_title)
+        now = datetime.now()
         st.download_button(
             "Download conversation (Markdown)",
-            conversation_markdown(turns),
-            file_name="paracite-chat.md",
+            export.conversation_export(turns, title, _settings_line(settings), now) if turns else "",
+            file_name=export.file_name(title, now),
             mime="text/markdown",
             on_click="ignore",
             disabled=not turns,
             icon=":material/download:",
             key="download",
         )
-        _conversations_sidebar(folder, conversation_id, bool(turns))
+        _conversations_sidebar(folder, conversation_id, bool(turns), saved)
+
+
+def _answer(question: str, turns: list[Turn], engine, settings, folder, conversation_id: str, index) -> None:
+    """Ask, draw the answer, save the conversation. An LLM's tokens are drawn as they arrive; an extractive
+    answer is drawn whole the moment it is ready (no typing effect), and its caption gives the real time."""
+    turns.append(question)
+    draw_turn(question, len(turns) - 1, index)
+    answerer = state.get_answerer(engine, settings)
+    earlier = fit_history(history(turns[:-1]))  # a long earlier turn would become the standalone question
+    if answerer.chat_model is not None:
+        # Tokens as the LLM writes them; then the verified answer, with badges, replaces the draft.
+        draft = st.empty()
+        with draft.container(), st.chat_message("assistant"):
+            with st.spinner("Searching…"):
+                stream = engine.stream(
+                    question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer
+                )
+            st.write_stream(render.md_escape_token(token) for token in stream)
+        answer = stream.result()
+        draft.empty()
+    else:
+        with st.spinner("Searching…"):
+            answer = engine.ask(question, history=earlier, top_k=settings.top_k, mode=settings.mode, answerer=answerer)
+    turns.append(answer)
+    if not _save(folder, conversation_id, turns, new=2):
+        st.rerun()  # merged with another tab's turns: draw them in their order, with the note
+    draw_turn(answer, len(turns) - 1, index)
+
+
+def _settings_line(settings: state.Settings) -> dict[str, object]:
+    return {"top-k": settings.top_k, "retrieval": settings.mode, "answerer": settings.answerer}
+
+
+@st.cache_resource(show_spinner="Choosing questions the documents answer…", max_entries=4)
+def _suggestions(_engine, generation: str) -> list[str]:
+    # Once per index generation, shared by every session: each suggestion is answered once, here.
+    return [s.question for s in suggest(_engine)]
+
+
+def _welcome(engine) -> None:
+    """An empty chat: what the library holds, and questions it answers (each already answered, with a citation)."""
+    docs = engine.index.documents
+    with st.container(key="welcome"):
+        st.markdown(f"**{len(docs)} document{'s' if len(docs) != 1 else ''} in the library**")
+        st.markdown("\n".join(f"- {render.md_escape(d.title)}" for d in docs))
+        questions = _suggestions(engine, engine.index.generation)
+        if questions:
+            st.caption(
+                "Try one of these; every sentence of an answer is quoted and numbered, click a number to check it."
+            )
+            for k, q in enumerate(questions):
+                st.button(
+                    render.md_escape(q),
+                    key=f"suggest-{k}",
+                    icon=":material/lightbulb:",
+                    on_click=_ask_suggestion,
+                    args=(q,),
+                )
+        else:
+            st.caption("Every sentence of an answer is quoted from a paragraph. Click its number to check it.")
+
+
+def _ask_suggestion(question: str) -> None:
+    st.session_state[SUGGESTED] = question
 
 
 def _conversation(principal: Principal, folder) -> tuple[list[Turn], str]:
@@ -168,23 +215,25 @@ def _conversation(principal: Principal, folder) -> tuple[list[Turn], str]:
     return st.session_state.messages, cid
 
 
-def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> None:
-    """The user's own conversations, newest first; the open one can be renamed or deleted."""
+def _conversations_sidebar(folder, conversation_id: str, has_turns: bool, saved) -> None:
+    """The user's own conversations, newest first, each with the date of its last answer; the open one is
+    marked (and can be renamed or deleted)."""
     st.subheader("Your conversations")
     if st.button("New conversation", icon=":material/add_comment:", key="new-conversation", disabled=not has_turns):
         st.query_params["c"] = new_conversation_id()
         st.rerun()
-    saved = list_conversations(folder)
     for c in saved:
         is_open = c.conversation_id == conversation_id
+        when = _when(c.updated)
         st.button(
-            render.md_escape(c.title),
+            f"{render.md_escape(c.title)}  \n:small[:gray[{when}]]",
             key=f"open-{c.conversation_id}",
-            type="tertiary",
-            disabled=is_open,
+            type="secondary" if is_open else "tertiary",
             icon=":material/chat_bubble:" if is_open else ":material/chat_bubble_outline:",
+            help="Open now" if is_open else f"Last answer {when}",
             on_click=_open_conversation,
             args=(c.conversation_id,),
+            width="stretch",
         )
     if not any(c.conversation_id == conversation_id for c in saved):
         return
@@ -206,7 +255,14 @@ def _conversations_sidebar(folder, conversation_id: str, has_turns: bool) -> Non
             st.rerun()
 
 
+def _when(timestamp: float) -> str:
+    """A conversation's date as the list shows it: the time today, else the day."""
+    at = datetime.fromtimestamp(timestamp)
+    return at.strftime("today %H:%M") if at.date() == datetime.now().date() else at.strftime("%d %b %Y")
+
+
 def _open_conversation(conversation_id: str) -> None:
+    panel.close()
     st.query_params["c"] = conversation_id  # the next run loads it (`_conversation`), as a URL would
 
 
@@ -234,106 +290,6 @@ def _save(folder, conversation_id: str, turns: list[Turn], new: int = 0, clearin
             state.show_error(e)
             return not merged
     return False
-
-
-def draw_turn(turn: Turn, i: int, index, paced: bool = False) -> None:
-    if isinstance(turn, str):
-        with st.chat_message("user"):
-            st.markdown(render.md_escape(turn))
-        return
-    v = view(turn)
-    statuses = answer_status(turn, index)
-    with st.chat_message("assistant"):
-        if v.searched_as:
-            st.caption(f"Searched as: {render.md_escape(v.searched_as)}")
-        if v.lead is not None:
-            with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"lead-{i}"):
-                st.markdown(render.lead_markdown(v.lead), width="content")
-                _chip(v.lead.citation, turn, statuses, f"leadchip-{i}")
-        for j, claim in enumerate(v.claims):
-            with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"claim-{i}-{j}"):
-                if paced:
-                    st.write_stream(_paced(render.stream_words(claim.text)))
-                else:
-                    st.markdown(render.md_escape(claim.text), width="content")
-                for c in claim.citations:
-                    _chip(c, turn, statuses, f"chip-{i}-{j}-{c.label}")
-                if claim.badge:
-                    st.badge(claim.badge, color=SUPPORT_COLOURS.get(claim.badge, "gray"))
-        for line in v.disagreements:
-            st.badge("Sources disagree", icon=":material/compare_arrows:", color="orange")
-            st.caption(render.md_escape(line))
-        if v.abstained:
-            if v.others:
-                st.caption("The closest paragraphs, in case one of them helps:")
-                st.html(render.hits_html(v.others, turn.documents))
-                _open_buttons(v.others, turn, statuses, i, "near")
-        else:
-            st.caption("Sources")
-            st.html(render.sources_html(v.sources, statuses))
-            if v.others:
-                with st.expander(f"Also relevant ({len(v.others)})", expanded=False):
-                    st.html(render.hits_html(v.others, turn.documents))
-                    _open_buttons(v.others, turn, statuses, i, "rel")
-        for note in v.notes:
-            st.caption(render.md_escape(note))
-        st.caption(render.md_escape(v.caption))
-
-
-def _open_buttons(hits: tuple[Hit, ...], answer: Answer, statuses: dict[str, str], i: int, kind: str) -> None:
-    with st.container(horizontal=True, gap="small"):
-        for h in hits:
-            p = h.paragraph
-            if st.button(
-                render.chip_label(p.label),
-                key=f"{kind}-{i}-{p.label}",
-                type="secondary",
-                icon=":material/article:",
-                help=render.md_escape(render.preview(p.text)),
-            ):
-                cite = Citation(p.doc_id, p.para, _title(answer, p.doc_id), "", p.text, p.page, p.source_paras)
-                citation_dialog(cite, statuses.get(p.label, MISSING))
-
-
-def _chip(cite: Citation, answer: Answer, statuses: dict[str, str], key: str) -> None:
-    status = statuses.get(cite.label, MISSING)
-    label = render.chip_label(cite.label)
-    if status == OK:
-        tip = render.md_escape(render.preview(cite.text))
-    else:
-        label += " (changed)" if status != MISSING else " (removed)"
-        tip = "This document has changed since the answer was given; click to see the text as it was quoted."
-    if st.button(label, key=key, help=tip, type="secondary", icon=":material/format_quote:"):
-        citation_dialog(cite, status)
-
-
-def _title(answer: Answer, doc_id: str) -> str:
-    ref = answer.documents.get(doc_id)
-    return ref.title if ref else ""
-
-
-def _index():
-    engine = state.get_engine()
-    return engine.index if engine else None
-
-
-@st.dialog("Citation", width="large")
-def citation_dialog(cite: Citation, status: str) -> None:
-    index = _index()
-    before = after = table = None
-    if status == OK and index is not None:
-        before, after = neighbours(index, cite.doc_id, cite.para)
-        table = index.paragraph(cite.doc_id, cite.para).table if index.has_paragraph(cite.doc_id, cite.para) else None
-    st.html(render.panel_html(cite, status, before, after, table))
-    if status != MISSING:
-        if st.button("Open in document", icon=":material/menu_book:", key="open-in-doc"):
-            st.switch_page(READER_PAGE, query_params={"doc": cite.doc_id, "para": str(cite.para)})
-
-
-def _paced(pieces):
-    for piece in pieces:
-        yield piece
-        time.sleep(WORD_DELAY_S)
 
 
 main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -18,7 +19,7 @@ from app.corpus import ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES, add_uploads, delete
 from rag.errors import RagError
 from ui import render, state
 
-READER_PAGE = "reader.py"
+READER_PATH = "reader"  # the Reader's address, relative to this page's (both sit at the app's root)
 # The share of the progress bar for parsing; embedding takes the rest.
 PARSE_SHARE = 0.3
 
@@ -82,12 +83,11 @@ def _documents_table(index) -> None:
         rows.append(
             {
                 "title": d.title,
-                "doc_id": d.doc_id,
+                "read": f"{READER_PATH}?doc={quote(d.doc_id)}",  # shown as the doc id (display_text)
                 "added by": by or "not recorded",
                 "ingested": datetime.fromtimestamp(at) if at else None,
                 "kind": d.kind,
-                "format": d.format,
-                "pages": d.pages,
+                "format": f"{d.format}, {d.pages} pp." if d.pages else d.format,
                 "paragraphs": len(index.paragraphs(d.doc_id)),
             }
         )
@@ -95,11 +95,19 @@ def _documents_table(index) -> None:
         rows,
         hide_index=True,
         key="documents",
-        column_config={"ingested": st.column_config.DatetimeColumn("ingested", format="YYYY-MM-DD HH:mm")},
+        width="stretch",
+        column_config={
+            "title": st.column_config.TextColumn("title", width=265),
+            "read": st.column_config.LinkColumn(
+                "read", width=205, display_text=r"doc=([^&]+)", help="Open the document in the Reader"
+            ),
+            "added by": st.column_config.TextColumn("added by", width=90),
+            "ingested": st.column_config.DatetimeColumn("ingested", format="YYYY-MM-DD HH:mm", width=122),
+            "kind": st.column_config.TextColumn("kind", width=82),
+            "format": st.column_config.TextColumn("format", width=72),
+            "paragraphs": st.column_config.NumberColumn("paragraphs", width=78),
+        },
     )
-    with st.container(horizontal=True, gap="small"):
-        for d in index.documents:
-            st.page_link(READER_PAGE, label=d.doc_id, icon=":material/menu_book:", query_params={"doc": d.doc_id})
 
 
 def _upload(principal: Principal) -> None:
@@ -140,14 +148,31 @@ def _upload(principal: Principal) -> None:
         report = result.report
         st.session_state["library_result"] = {
             "errors": result.errors,
-            "summary": report.summary() if report else "Nothing was added.",
+            "summary": _upload_summary(report),
             "added": (report.added + report.updated) if report else [],
             "warnings": report.warnings if report else [],
         }
     bar.progress(1.0, text="Done")
     state.reload_engine()
+    engine = state.get_engine()
+    if engine is not None and st.session_state["library_result"].get("added"):
+        counts = {d: len(engine.index.paragraphs(d)) for d in st.session_state["library_result"]["added"]}
+        st.session_state["library_result"]["added"] = [
+            f"{d} ({n} paragraph{'s' if n != 1 else ''})" for d, n in counts.items()
+        ]
     st.session_state["upload_round"] = n + 1  # a fresh, empty uploader
     st.rerun()
+
+
+def _upload_summary(report) -> str:
+    """What an upload did, in a reader's words: what can be asked about now, and how long it took. (The
+    ingest's own summary counts embedded passages and sentences, and "0 sentences embedded" reads as a
+    failure when only the sentence vectors were already there.)"""
+    if report is None:
+        return "Nothing was added."
+    if not (report.added or report.updated):
+        return "Nothing changed: the library already holds these files as they are."
+    return f"Ready to ask about on the Chat page; it took {report.seconds:.1f} s."
 
 
 def _show_last_result() -> None:
@@ -160,7 +185,7 @@ def _show_last_result() -> None:
         st.warning(render.md_escape(line))
     if result.get("added"):
         st.success(
-            f"Added or updated: {render.md_escape(', '.join(result['added']))}. {result['summary']}",
+            f"Added or updated: {render.md_escape(', '.join(result['added']))}. {render.md_escape(result['summary'])}",
             icon=":material/check:",
         )
     elif not result.get("errors"):

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from rag.documents import Citation, DocRef, Document, Hit, Lead, Paragraph, Table
+from rag.documents import Answer, Citation, DocRef, Document, Hit, Lead, Paragraph, Table
 from rag.load.table_text import row_lines
 from rag.present import MD_SPECIAL, md_escape, where  # noqa: F401  (md_escape and where are used by the pages too)
 
@@ -44,6 +44,10 @@ CSS = """
 .pc-table tr.pc-group th { font-weight: 600; }
 .pc-table tr.pc-quoted th, .pc-table tr.pc-quoted td { background: #ffe58a; }
 .pc-wide { overflow-x: auto; }
+.pc-pagemark { color: #888; font-size: 0.75rem; letter-spacing: 0.04em; text-transform: uppercase;
+  border-top: 1px dashed #ccc; margin: 1rem 0 0.5rem 0; padding-top: 0.2rem; scroll-margin-top: 4rem; }
+.pc-para.pc-target-row { border-left: 3px solid #e0a800; padding-left: 0.5rem; }
+.pc-details td { text-align: left; white-space: normal; }
 </style>
 """
 
@@ -120,10 +124,11 @@ def _spans(row: tuple[str, ...]) -> list[tuple[str, int]]:
     return out
 
 
-def table_html(table: Table, quote: str | None = None) -> str:
+def table_html(table: Table, quote: str | None = None, row: int | None = None) -> str:
     """A table paragraph as an HTML table: its caption, the header rows (a spanning label once, over its
-    columns), the row labels as row headers, and the row the quote was taken from marked (`pc-quoted`)."""
-    marked = quoted_row(table, quote)
+    columns), the row labels as row headers, and the row the quote was taken from marked (`pc-quoted`);
+    `row` marks that row (an index into `table.rows`) instead."""
+    marked = row if row is not None else quoted_row(table, quote)
     width = table.columns
     parts = ['<div class="pc-wide"><table class="pc-table">']
     if table.caption:
@@ -195,22 +200,50 @@ def panel_html(
     return "\n".join(parts)
 
 
-def hits_html(hits: tuple[Hit, ...] | list[Hit], documents: dict[str, DocRef], chars: int = 220) -> str:
-    """A list of retrieved paragraphs with their scores (fused, and per retriever)."""
+def score_line(h: Hit) -> str:
+    """A hit's fused score and each retriever's, for the "Details" view.
+
+    >>> from rag.documents import Paragraph
+    >>> score_line(Hit(Paragraph("d", 1, "t"), 1.60734, 1, {"bm25": 1.75, "dense": 0.2049}))
+    'score 1.6073 · bm25 1.750 · dense 0.205'
+    """
+    line = f"score {h.score:.4f}"
+    if h.scores_by_retriever:
+        line += " · " + " · ".join(f"{k} {v:.3f}" for k, v in sorted(h.scores_by_retriever.items()))
+    return line
+
+
+def hits_html(
+    hits: tuple[Hit, ...] | list[Hit], documents: dict[str, DocRef], chars: int = 220, scores: bool = True
+) -> str:
+    """A list of retrieved paragraphs, with their scores (fused, and per retriever) when `scores`."""
     items = []
     for h in hits:
         p = h.paragraph
-        scores = f"score {h.score:.4f}"
-        if h.scores_by_retriever:
-            scores += " · " + " · ".join(f"{esc(k)} {v:.3f}" for k, v in sorted(h.scores_by_retriever.items()))
         page = f", page {esc(p.page)}" if p.page else ""
         title = documents[p.doc_id].title if p.doc_id in documents else ""
+        shown = f' <span class="pc-score">({esc(score_line(h))})</span>' if scores else ""
         items.append(
             f"<li><strong>{esc(chip_label(p.label))}</strong>{page} "
-            f'<em>{esc(title)}</em> <span class="pc-score">({scores})</span><br>'
+            f"<em>{esc(title)}</em>{shown}<br>"
             f"{esc(preview(p.text, chars))}</li>"
         )
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
+
+
+def details_html(answer: Answer) -> str:
+    """What a curious reader may open under an answer: each retrieved paragraph's scores, and the timings."""
+    rows = "".join(
+        f"<tr><td>{h.rank}</td><td>{esc(chip_label(h.paragraph.label))}</td><td>{esc(score_line(h))}</td></tr>"
+        for h in answer.retrieved
+    )
+    timings = " · ".join(f"{esc(k)} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    table = f'<table class="pc-table pc-details"><tbody>{rows}</tbody></table>' if rows else ""
+    return (
+        CSS
+        + f'<div class="pc-score">Retrieved paragraphs and their scores</div>{table}'
+        + (f'<div class="pc-score">Timings: {timings}</div>' if timings else "")
+    )
 
 
 def sources_html(cites: tuple[Citation, ...] | list[Citation], statuses: dict[str, str]) -> str:
@@ -228,23 +261,31 @@ def sources_html(cites: tuple[Citation, ...] | list[Citation], statuses: dict[st
     return CSS + '<ul class="pc-hits">' + "".join(items) + "</ul>"
 
 
-def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None = None) -> str:
-    """The whole document with a numbered anchor (`id="para-N"`) on every paragraph."""
+def reader_html(doc: Document, paragraphs: list[Paragraph], target: int | None = None, row: int | None = None) -> str:
+    """The whole document with a numbered anchor (`id="para-N"`) on every paragraph, and a marker
+    (`id="page-N"`) where each page of a PDF begins. `target` is marked; when it is a table and `row`
+    names its quoted row, that row is marked rather than the whole table."""
     out = [CSS, f'<div class="pc-reader" data-doc="{esc(doc.doc_id)}">']
     heading = ""
+    page = None
     for p in paragraphs:
+        if p.page and p.page != page:
+            page = p.page
+            out.append(f'<div class="pc-pagemark" id="page-{page}">Page {page}</div>')
         if p.heading and p.heading != heading:
             heading = p.heading
             out.append(f'<div class="pc-heading">{esc(heading)}</div>')
-        cls = "pc-para pc-target" if p.para == target else "pc-para"
         meta = where(p.page, p.source_paras)
         tip = f' title="{esc(meta)}"' if meta else ""
         if p.table is not None:
+            marks_row = p.para == target and row is not None and 0 <= row < len(p.table.rows)
+            cls = "pc-para" + (" pc-target-row" if marks_row else " pc-target" if p.para == target else "")
             out.append(
                 f'<div class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
-                f"{p.para}</a>{table_html(p.table)}</div>"
+                f"{p.para}</a>{table_html(p.table, row=row) if marks_row else table_html(p.table)}</div>"
             )
             continue
+        cls = "pc-para pc-target" if p.para == target else "pc-para"
         out.append(
             f'<p class="{cls}" id="para-{p.para}"{tip}><a class="pc-num" href="#para-{p.para}">'
             f"{p.para}</a>{esc(p.text)}</p>"
