@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from rag.answer.coverage import constraints, covers, question_parts, without_instructions
+from rag.answer.question import negative, value_of
 from rag.documents import Document
 from rag.engine import contexts_of
 
@@ -79,3 +80,31 @@ def test_a_document_that_names_its_issuer_and_period_covers_its_paragraphs():
     assert covers(asked, "Purchases of property, plant and equipment: (1,577) " + context)
     bare = contexts_of(type("I", (), {"documents": [replace(doc, meta={})]})())["3m-2018-10k"]
     assert "3M" in bare  # the file name alone still names the issuer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What was 3M's FY2018 capital expenditure?",
+        "What was 3M's capital expenditure in fiscal 2018?",
+        "What was 3M's capital expenditure for the fiscal year ended June 30, 2018?",
+        "What was 3M's capital expenditure for the year ended December 31, 2018?",
+        "What was 3M's capital expenditure in FY18?",
+    ],
+)
+def test_the_ways_reports_write_a_year_are_one_period(question):
+    # a cash-flow row whose column is headed "2018", in a document whose cover names 3M
+    assert covers(question_parts(question), CASH_FLOW_ROW + " 3M Company Form 10-K")
+    assert not covers(question_parts(question.replace("18", "19")), CASH_FLOW_ROW + " 3M Company Form 10-K")
+
+
+def test_a_quarter_and_three_months_ended_are_one_period():
+    row = "Net sales — Three Months Ended March 30, 2024: 90,753; Three Months Ended April 1, 2023: 94,836"
+    for question in ("What were Apple's Q2 FY2024 net sales?", "What were Apple's net sales in 2Q24?"):
+        assert covers(question_parts(question), row + " Apple Inc. Form 10-Q")
+
+
+def test_a_figure_in_parentheses_with_its_units_line_is_the_same_figure():
+    assert value_of("(1,577)", "(In millions)") == value_of("$1,577 million") == value_of("1.577 billion")
+    assert value_of("1,577") == 1577 and negative("(1,577)") and not negative("$1,577 million")
+    assert value_of("2,500", "(Dollars in thousands, except per share data)") == 2_500_000

@@ -296,30 +296,39 @@ def _is_quantity(span: str) -> bool:
     return bool(has_scale) or len(re.sub(r"\D", "", number.group(0))) >= 2 or "." in number.group(0)
 
 
-def value_of(span: str) -> float | None:
-    """A quantity span as a number, for comparing two sources' figures; None when it has no number.
+_SCALES = {"million": 1e6, "mn": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9, "trillion": 1e12, "thousand": 1e3, "k": 1e3}
+_SCALE_IN_SPAN = re.compile(r"(million|billion|trillion|thousand|bn|mn)\b|(?<=\d)\s?[mk]\b", re.IGNORECASE)
+# A table's units line: "(In millions, except per-share amounts)", "in thousands of U.S. dollars", "($ in billions)".
+_UNITS_LINE = re.compile(r"\bin\s+(?:\w+\s+)?(millions|billions|thousands|trillions)\b", re.IGNORECASE)
+
+
+def value_of(span: str, units: str = "") -> float | None:
+    """A quantity span as a number, for comparing two sources' figures; None when it has no number. A figure with
+    no scale of its own takes its table's units line (`units`); the sign is left to `negative` ("(1,577)").
 
     >>> value_of("over 6 million"), value_of("5.221 million"), value_of("4,422,682 vehicles"), value_of("17.0%")
     (6000000.0, 5221000.0, 4422682.0, 17.0)
+    >>> {value_of("(1,577)", "(In millions)"), value_of("$1,577 million"), value_of("1.577 billion")}
+    {1577000000.0}
     """
     m = re.search(_NUMBER, span)
     if not m:
         return None
     number = float(m.group(0).replace(",", ""))
-    scale = re.search(r"(million|billion|trillion|thousand|bn|mn)\b|(?<=\d)\s?[mk]\b", span, re.IGNORECASE)
+    scale = _SCALE_IN_SPAN.search(span)
     if scale:
-        word = scale.group(0).strip().lower()
-        number *= {
-            "million": 1e6,
-            "mn": 1e6,
-            "m": 1e6,
-            "billion": 1e9,
-            "bn": 1e9,
-            "trillion": 1e12,
-            "thousand": 1e3,
-            "k": 1e3,
-        }[word]
-    return number
+        return number * _SCALES[scale.group(0).strip().lower()]
+    line = _UNITS_LINE.search(units)
+    return number * _SCALES[line.group(1).lower().rstrip("s")] if line else number
+
+
+def negative(span: str) -> bool:
+    """Reports print a negative figure in parentheses or with a minus sign.
+
+    >>> negative("(1,577)"), negative("$(12.5)"), negative("-3.2%"), negative("1,577")
+    (True, True, True, False)
+    """
+    return bool(re.match(r"^\W*\(\s*[$€£¥]?\s*\d|^\s*[$€£¥]?\s*\(|^\s*[-−–]\s*[$€£¥]?\d", span))
 
 
 def unit_of(span: str) -> str:
