@@ -114,6 +114,7 @@ def signals(engine, items, top_k: int = 5) -> list[dict]:
                 "missing_year": s.get("missing_year", 0.0),
                 "covered": s.get("covered", 1.0),
                 "covered_score": s.get("covered_score", float("inf")),
+                "table_row": s.get("table_row", 0.0),
                 "unanswerable": not item.answerable,
             }
         )

@@ -40,6 +40,7 @@ GRID = {
     "min_similarity": tuple(float(x) for x in np.round(np.arange(0.30, 0.66, 0.02), 2)),
     "min_covered_score": (None, OFF, -4.0, -3.5, -3.0, -2.75, -2.5, -2.25, -2.0, -1.75, -1.5, -1.0),
     "year_rule": (True, False),
+    "table_rows": (True, False),
 }
 
 
@@ -62,6 +63,7 @@ def refuses(rule: Thresholds, s: dict) -> bool:
             best_score=s.get("best_score", math.inf),
             covered=bool(s.get("covered", 1.0)),
             covered_score=s.get("covered_score", math.inf),
+            table_row=bool(s.get("table_row", 0.0)),
         )
     )
 
@@ -81,8 +83,8 @@ def fit(cases: list[Case]) -> tuple[Thresholds, float]:
     sources = sorted({c.source for c in cases if not c.answerable} & {c.source for c in cases if c.answerable})
     by_source = {s: [c for c in cases if c.source == s and c.half == "fit"] for s in sources}
     best, best_key = Thresholds(), None
-    for ms, tau, year in product(*GRID.values()):
-        rule = Thresholds(ms, min_covered_score=tau, year_rule=year)
+    for ms, tau, year, rows in product(*GRID.values()):
+        rule = Thresholds(ms, min_covered_score=tau, year_rule=year, table_rows=rows)
         value = float(np.mean([rates(rule, by_source[s])["score"] for s in sources if by_source[s]]))
         key = (round(value, 6), ms, tau if tau is not None else -1e9)
         if best_key is None or key > best_key:
@@ -146,7 +148,7 @@ def main(argv=None) -> None:
     chosen, value = fit(cases)
     print(
         f"fitted on the fit halves (mean score {value:.3f}): min_similarity={chosen.min_similarity}, "
-        f"min_covered_score={chosen.min_covered_score}, year_rule={chosen.year_rule}"
+        f"min_covered_score={chosen.min_covered_score}, year_rule={chosen.year_rule}, table_rows={chosen.table_rows}"
     )
     print(report(cases, chosen, Thresholds()))
 

@@ -58,9 +58,7 @@ def test_a_nested_table_is_text_of_its_cell_read_once_under_the_header_labels():
         b"<table><tr><th>Year</th><th>Exports</th></tr>"
         b"<tr><td>2023</td><td>4.91 million <table><tr><td>of which NEV</td></tr></table></td></tr></table>"
     )
-    assert [b.text for b in load_html(Path("x.html"), page).blocks] == [
-        "Year: 2023; Exports: 4.91 million of which NEV."
-    ]
+    assert [b.text for b in load_html(Path("x.html"), page).blocks] == ["2023 — Exports: 4.91 million of which NEV"]
 
 
 def test_20000_nested_cells_finish_inside_the_per_file_budget_as_bounded_paragraphs(tmp_path):

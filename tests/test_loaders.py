@@ -50,8 +50,9 @@ def test_html_drops_furniture_and_keeps_blocks(tmp_path):
     assert [p.text for p in loaded.paragraphs] == [
         "The EU set countervailing duties on Chinese EVs.",
         "Brazil raised its tariff.",
-        "Market: Canada; Rate: 100%.",
+        "Canada — Rate: 100%",  # a table is one paragraph: each row with its column labels
     ]
+    assert loaded.paragraphs[2].table.rows == (("Canada", "100%"),)
 
 
 @pytest.mark.parametrize("library", ["pdfium", "pypdf"])

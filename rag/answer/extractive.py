@@ -31,12 +31,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rag.answer import AnswerStream, finished_stream
-from rag.answer.coverage import covers, question_parts
+from rag.answer.coverage import covers, question_parts, without_instructions
 from rag.answer.lead import disagreements, lead
-from rag.answer.question import Frame, frame, without_attribution, years_in
+from rag.answer.question import AnswerType, Frame, frame, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
+from rag.answer.table_figure import Cell, describe, find_cell, outranks
 from rag.cite.markers import make_citation, render_claims
-from rag.documents import Answer, Hit, SentenceClaim, Support
+from rag.documents import Answer, Hit, Lead, SentenceClaim, Support
 from rag.embed.embedder import Embedder
 from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.names import Names
@@ -69,6 +70,7 @@ class Signals:
     best_score: float = float("inf")  # the best ranker logit
     covered: bool = True  # some sentence's paragraph names all the question names
     covered_score: float = float("inf")  # the best logit among covered sentences (of all, when none is)
+    table_row: bool = False  # a figure question, and a row of a covered table names its measure (`table_figure`)
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -90,6 +92,7 @@ class Thresholds:
     confident_similarity: float = 0.68
     min_covered_score: float | None = -2.25  # None: no coverage rule (the rule before evals/abstention.md's sweep)
     year_rule: bool = True  # refuse when the question's year is in no retrieved paragraph
+    table_rows: bool = True  # a table row naming the measure asked stands in for a similar sentence
 
     def abstains(self, s: Signals) -> bool:
         """The abstention rule, the one place it is written (the answerer and the calibration sweep call it).
@@ -109,8 +112,8 @@ class Thresholds:
         """
         if self.year_rule and s.missing_year:
             return True
-        if s.similarity < self.min_similarity:
-            return True
+        if s.similarity < self.min_similarity and not (self.table_rows and s.table_row):
+            return True  # a table row is seldom near a question in embedding space ("R&D — Q1 2024: 4,109")
         return self.min_covered_score is not None and (not s.covered or s.covered_score < self.min_covered_score)
 
 
@@ -245,6 +248,7 @@ class ExtractiveAnswerer:
         texts = [
             " ".join((h.paragraph.text, h.paragraph.heading, self.contexts.get(h.paragraph.doc_id, ""))) for h in hits
         ]
+        cell = self._cell(query, ranking, hits)
         signals = Signals(
             similarity=float(ranking.similarity.max()),
             missing_year=bool(asked) and not any(asked & years_in(t) for t in texts),
@@ -253,6 +257,7 @@ class ExtractiveAnswerer:
             covered_score=float(
                 ranking.scores[ranking.covered].max() if ranking.covered.any() else ranking.scores.max()
             ),
+            table_row=cell is not None,
         )
         if self.thresholds.abstains(signals):
             return self._abstain(question, hits, signals)
@@ -270,6 +275,8 @@ class ExtractiveAnswerer:
             for i in chosen
         )
         notes = (LOW_CONFIDENCE,) if signals.similarity < self.thresholds.confident_similarity else ()
+        answer_lead = lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen])
+        claims, answer_lead = self._table_figure(query, ranking, cell, claims, answer_lead)
         return Answer(
             question=question,
             claims=claims,
@@ -278,7 +285,7 @@ class ExtractiveAnswerer:
             answerer=self.name,
             signals=signals.as_dict(),
             notes=notes,
-            lead=lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen]),
+            lead=answer_lead,
             disagreements=disagreements(
                 ranking.frame,
                 question,
@@ -286,6 +293,33 @@ class ExtractiveAnswerer:
                 lambda a, b: float(ranking.vectors[chosen[a]] @ ranking.vectors[chosen[b]]),
             ),
         )
+
+    def _cell(self, query: Query, ranking: Ranking, hits: list[Hit]) -> Cell | None:
+        """For a figure question, the cell of a retrieved table, in a paragraph that covers what the question names,
+        whose row names the measure asked (`rag.answer.table_figure`)."""
+        if ranking.frame.answer_type is not AnswerType.QUANTITY:
+            return None
+        covered = {
+            (c.hit.paragraph.doc_id, c.hit.paragraph.para) for c, ok in zip(ranking.candidates, ranking.covered) if ok
+        }
+        tables = [h.paragraph for h in hits if (h.paragraph.doc_id, h.paragraph.para) in covered]
+        return find_cell(without_instructions(query.asked), ranking.frame.years, tables)
+
+    def _table_figure(
+        self, query: Query, ranking: Ranking, cell: Cell | None, claims: tuple[SentenceClaim, ...], prose: Lead | None
+    ) -> tuple[tuple[SentenceClaim, ...], Lead | None]:
+        """For a figure question, the cell of a retrieved table whose row names the measure asked
+        (`rag.answer.table_figure`) leads, and its row is quoted first, unless the prose lead's sentence states
+        that measure for the period asked (`outranks`)."""
+        if cell is None or (prose is not None and not outranks(cell, prose.citation.quote, query.asked)):
+            return claims, prose
+        citation = make_citation(cell.paragraph, self.titles.get(cell.paragraph.doc_id, ""), cell.line)
+        similarity = max(
+            (float(ranking.similarity[i]) for i, c in enumerate(ranking.candidates) if c.text == cell.line), default=0.0
+        )
+        row = SentenceClaim(cell.line, (citation,), Support.SUPPORTED, similarity)
+        rest = tuple(c for c in claims if c.text != cell.line)
+        return (row, *rest), Lead(cell.value.strip(), citation, describe(cell))
 
     def _select(self, ranking: Ranking) -> list[int]:
         """Up to `max_sentences`, best first: each within `keep_within` of the best logit and not a near-copy

@@ -1,7 +1,8 @@
 """HTML pages: title and `<meta>` tags, then block elements in reading order.
 
 Page furniture (`nav`, `header`, `footer`, `aside`, `script`, `style`, forms) is dropped.
-Each `<p>`, list item, heading, table row, `<blockquote>` and `<pre>` becomes one block.
+Each `<p>`, list item, heading, `<blockquote>` and `<pre>` becomes one block, and each table one block with its
+structure (a `Table`: header labels, rows, caption), as PDF tables are read.
 Not handled: text placed by JavaScript, CSS-hidden text, frames.
 
 Our walk over the tree is linear: one pass finds the outermost furniture and the outermost
@@ -19,8 +20,10 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup, Tag
 
+from rag.documents import Table
 from rag.load.base import Parsed, decode_text
-from rag.load.paragraphs import Block, table_row_text
+from rag.load.paragraphs import Block
+from rag.load.table_text import table_text
 
 _DROP = [
     "script",
@@ -59,13 +62,32 @@ def load_html(path: Path, data: bytes) -> Parsed:
     # itself sits inside a block (a <main> in a <li>), every block under it is inner.
     inside_block = any(parent.name in _BLOCKS for parent in root.parents if isinstance(parent, Tag))
     headers: dict[int, list[str]] = {}  # id(table) -> its header labels, read once per table
+    rows: list[list[str]] = []  # the body rows of the table being read
+    current: Tag | None = None
+
+    def flush() -> None:
+        if current is not None and rows and max(len(r) for r in rows) >= 2:
+            blocks.append(_table_block(current, headers, rows))
+        else:  # a table of one column lays text out: its rows are paragraphs
+            blocks.extend(Block(" ".join(r)) for r in rows)
+        rows.clear()
+
     for el, table in [] if inside_block else _outermost(root, _BLOCKS, track="table"):
         if el.name == "tr":
-            blocks.extend(_row(el, table, headers))
-        elif el.name in _HEADINGS:
+            if table is not current:
+                flush()
+                current = table
+            row = _row(el, table, headers)
+            if row is not None:
+                rows.append(row)
+            continue
+        flush()
+        current = None
+        if el.name in _HEADINGS:
             blocks.append(Block(el.get_text(" ", strip=True), "heading"))
-        else:
+        elif el.name != "caption":  # a table's caption is read with its table
             blocks.append(Block(el.get_text(" ", strip=True), "item" if el.name == "li" else "para"))
+    flush()
     if not blocks:  # a page of bare text without block tags
         blocks = [Block(line) for line in root.get_text("\n").splitlines() if line.strip()]
     if "title" not in meta:
@@ -108,23 +130,30 @@ def _outermost(root: Tag, names: set[str], track: str | None = None):
         stack.extend((child, nearest) for child in reversed(el.contents) if isinstance(child, Tag))
 
 
-def _row(tr: Tag, table: Tag | None, headers: dict[int, list[str]]) -> list[Block]:
+def _row(tr: Tag, table: Tag | None, headers: dict[int, list[str]]) -> list[str] | None:
+    """A body row's cells, or None for the header row (its labels are read once per table, into `headers`)."""
     # The row's own cells: a cell inside a cell (a nested table, or `<td>a<td>b` that html.parser nests
     # unclosed) is text of its outer cell, read once with it. Every cell found below the row, each read
     # whole, read the text of n nested cells n times: quadratic time and text.
     found = list(_outermost(tr, _CELLS))
     cells = [c.get_text(" ", strip=True) for c in found]
-    if all(c.name == "th" for c in found):
-        return []  # header row: its labels are folded into each body row
-    if table is None:
-        header_row, header = None, []
-    elif id(table) in headers:
-        header_row, header = headers[id(table)]
-    else:
+    if found and all(c.name == "th" for c in found):
+        return None
+    if table is not None and id(table) not in headers:
         header_row = table.find("tr")
         labels = [c for c in _outermost(header_row, _CELLS) if c.name == "th"] if header_row else []
-        header = [c.get_text(" ", strip=True) for c in labels]
-        headers[id(table)] = header_row, header
-    if header and header_row is not tr and len(header) == len(cells):
-        return [Block(table_row_text(header, cells))]
-    return [Block(" ".join(cells))]
+        headers[id(table)] = [c.get_text(" ", strip=True) for c in labels]
+    return cells
+
+
+def _table_block(table: Tag, headers: dict[int, list[str]], rows: list[list[str]]) -> Block:
+    """One table, one block with its structure (`rag.documents.Table`), as PDF tables are read: its caption is its
+    `<caption>` (the heading above it is the paragraph's heading anyway); a header row of `<th>` cells labels the
+    columns."""
+    header = headers.get(id(table), [])
+    width = max([len(header)] + [len(r) for r in rows])
+    pad = lambda cells: tuple(cells) + ("",) * (width - len(cells))  # noqa: E731
+    caption_tag = table.find("caption")
+    caption = caption_tag.get_text(" ", strip=True) if caption_tag else ""
+    structure = Table((pad(header),) if header else (), tuple(pad(r) for r in rows if any(r)), (), caption)
+    return Block(table_text(structure), "table", None, structure)

@@ -304,8 +304,10 @@ def _markdown_table(lines: list[str]) -> list[Block]:
     rows = [r for r in rows if not all(re.fullmatch(r":?-{2,}:?", c) for c in r if c)]
     if len(rows) < 2:
         return [Block(" ".join(rows[0]))] if rows else []
-    header, body = rows[0], rows[1:]
-    return [Block(table_row_text(header, row)) for row in body]
+    width = max(len(r) for r in rows)
+    header, body = (tuple(r) + ("",) * (width - len(r)) for r in rows[:1]), rows[1:]
+    table = Table(tuple(header), tuple(tuple(r) + ("",) * (width - len(r)) for r in body))
+    return [Block(table_text(table), "table", None, table)]  # one table, one paragraph, as PDF tables are read
 
 
 def table_row_text(header: list[str], row: list[str]) -> str:

@@ -38,7 +38,7 @@ def column_labels(table: Table) -> list[str]:
     return labels
 
 
-def _labelled_rows(table: Table) -> list[tuple[int, str, list[tuple[str, str]]]]:
+def labelled_rows(table: Table) -> list[tuple[int, str, list[tuple[str, str]]]]:
     """Each row that has values, as (its index in `table.rows`, its full label, [(column label, value)]).
 
     A row with no values whose label ends with ":" opens a group, whose label goes in front of the rows under
@@ -69,7 +69,7 @@ def row_lines(table: Table) -> list[tuple[int, str]]:
     3 Gross margin — 2023: 41,976
     """
     out: list[tuple[int, str]] = []
-    for i, full, values in _labelled_rows(table):
+    for i, full, values in labelled_rows(table):
         cells = "; ".join(f"{name}: {value}" if name else value for name, value in values)
         out.append((i, f"{full}{LABEL_MARK}{cells}" if full else cells))
     return out
@@ -87,7 +87,7 @@ def compact_lines(table: Table) -> dict[str, str]:
     lines = dict(row_lines(table))
     return {
         lines[i]: (f"{full}: " if full else "") + "; ".join(v for _, v in values)
-        for i, full, values in _labelled_rows(table)
+        for i, full, values in labelled_rows(table)
     }
 
 
