@@ -108,3 +108,19 @@ def test_a_figure_in_parentheses_with_its_units_line_is_the_same_figure():
     assert value_of("(1,577)", "(In millions)") == value_of("$1,577 million") == value_of("1.577 billion")
     assert value_of("1,577") == 1577 and negative("(1,577)") and not negative("$1,577 million")
     assert value_of("2,500", "(Dollars in thousands, except per share data)") == 2_500_000
+
+
+def test_questions_as_people_type_them_name_nothing_by_capitals_alone():
+    # written in capitals: a capital marks no name
+    assert constraints("WHAT IS THE 2nd OBJECTIVE OF REGULATORY EFFICIENCY?").names == ()
+    # the parts of a document say where to look, not what about
+    assert constraints("How many papers in Table 2 are not mentioned in Section 3.1?").names == ()
+    # a units aside is how to answer, not a name
+    assert question_parts("How much higher was the dividend (Rupees in lacs) in 2002 than in 2001?")[0].names == ()
+
+
+def test_a_name_misspelt_by_one_letter_is_still_named():
+    row = "Advertising expenses — Year Ended December 31, 2015: 714,291 Netflix, Inc. Form 10-K"
+    assert covers(question_parts("What is the advertising expense of Neflix in FY 2015?"), row)
+    assert covers(question_parts("What did personnel costs do at Netfilx in 2015?"), row)
+    assert not covers(question_parts("What is the advertising expense of Nestle in FY 2015?"), row)

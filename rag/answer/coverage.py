@@ -64,6 +64,21 @@ GENERIC_CAPITALISED = QUESTION_WORDS | {
     "yet",
     "so",
     "but",
+    # the parts of a document, which a question names to say where to look ("in Table 2", "Section 3.1")
+    "table",
+    "tables",
+    "section",
+    "figure",
+    "fig",
+    "chart",
+    "page",
+    "appendix",
+    "exhibit",
+    "chapter",
+    "part",
+    "item",
+    "note",
+    "slide",
 }
 # Words of a company's legal name that text often leaves out ("Geely Holding Group" is "Geely").
 _NAME_SUFFIXES = frozenset(
@@ -110,7 +125,12 @@ _INSTRUCTION = re.compile(
 )
 _SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
 # "(in USD millions)", "(in thousands)", "(as a percentage)": the units of the answer, not its subject.
-_UNITS_ASIDE = re.compile(r"\((?:in|as|expressed\s+in|measured\s+in)\b[^()]*\)", re.IGNORECASE)
+_UNITS_ASIDE = re.compile(
+    r"\((?:in|as|expressed\s+in|measured\s+in)\b[^()]*\)|"
+    r"\([^()]*\b(?:millions?|billions?|thousands?|lakhs?|lacs|crores?|percent|percentage|%|rupees?|dollars?|"
+    r"euros?|usd|eur|gbp|inr)\b[^()]*\)",
+    re.IGNORECASE,
+)
 _PREFIX = 5  # a name and its demonym share their first letters: Japan/Japanese, Korea/Korean, Hungary/Hungarian
 
 
@@ -194,6 +214,8 @@ def constraints(question: str) -> Constraints:
     names: list[tuple[str, ...]] = []
     current: list[str] = []
     years = set(years_in(question))
+    if _shouted(question):  # "WHAT IS THE 2ND OBJECTIVE?": capitals that say nothing of names
+        return Constraints((), frozenset(years))
     words = question.split()
     for i, raw in enumerate(words):
         word = raw.strip("?!,;:()\"“”'‘’")
@@ -240,6 +262,42 @@ def _form_named(form: str, text: str, low: str) -> bool:
     return bool(re.search(rf"(?<![\w-]){re.escape(key)}" + (r"(?![\w-])" if len(key) < 4 else ""), low))
 
 
+def _shouted(question: str) -> bool:
+    """Is the question written in capitals (most of its words), so that a capital marks no name?
+
+    >>> _shouted("WHAT IS THE 2nd OBJECTIVE OF REGULATORY EFFICIENCY?"), _shouted("What did the EU and BYD agree?")
+    (True, False)
+    """
+    words = re.findall(r"[^\W\d_]{2,}", question)
+    return len(words) >= 3 and sum(w.isupper() for w in words) >= 0.8 * len(words)
+
+
+def _misspelt(key: str, words: set[str]) -> bool:
+    """A name of five letters or more written with one slip (a letter left out, added, changed or two swapped;
+    two slips from ten letters): "Neflix" and "Netfilx" name Netflix."""
+    if len(key) < 5:
+        return False
+    allowed = 2 if len(key) >= 10 else 1
+    return any(
+        abs(len(w) - len(key)) <= allowed and _edits(key, w, allowed) <= allowed for w in words if w[:1] == key[:1]
+    )
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a substring), cut at limit+1."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        prev2, prev = prev, row
+    return prev[-1]
+
+
 def _named(word: str, text: str, low: str, words: set[str], names: Names) -> bool:
     if re.fullmatch(r"[A-Z]{2,}s", word) or word in names.counted:
         return True  # "EVs", "NEVs": kinds of things, the question's topic, not a name (`rag.load.aliases`)
@@ -250,7 +308,7 @@ def _named(word: str, text: str, low: str, words: set[str], names: Names) -> boo
     key = word.lower()
     if len(key) >= _PREFIX and not word.isupper():
         stem = key[:_PREFIX]
-        return any(w.startswith(stem) for w in words)
+        return any(w.startswith(stem) for w in words) or _misspelt(key, words)
     return False
 
 
