@@ -26,7 +26,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.measure import asked_measure, clause, counted, named, question_terms, same_measure, segment
+from rag.answer.measure import (
+    asked_measure,
+    clause,
+    counted,
+    measures_in,
+    named,
+    question_terms,
+    same_measure,
+    segment,
+)
 from rag.answer.question import (
     DOCUMENT_KIND,
     UNIT,
@@ -88,6 +97,9 @@ def pick_span(frame: Frame, question: str, sentence: str, names: Names | None = 
         found = [s for s in found if not (what := counted(s, sentence)) or content_terms(what) & terms] or found
         # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
         found = [s for s in found if same_measure(question, sentence, s)] or found
+    if frame.years and frame.answer_type is not AnswerType.DATE:
+        # a figure whose clause names only other years than the one asked is of another period
+        found = [s for s in found if not (said := years_in(clause(sentence, s))) or said & frame.years]
     if frame.answer_type in (AnswerType.ORGANISATION, AnswerType.PERSON):
         titles = [m.span() for m in re.finditer(r"[\"“][^\"”]+[\"”]", sentence)]
         found = [
@@ -228,6 +240,28 @@ def _ties(sentence: str, part: str, country: str) -> bool:
     return bool(re.search(rf"\b{p}(?: province)?(?:\s*,\s*|\s*\(\s*|\s+in\s+){c}\b|\b{c}['’]s\s+{p}\b", sentence))
 
 
+# "Which countries", "the top destinations": a question whose answer is several places
+_PLURAL_PLACES = re.compile(
+    r"\b(?:which|what)\s+(?:[\w'’-]+\s+){0,3}?(?:countries|cities|markets|regions|nations|destinations|provinces|"
+    r"states|places|locations)\b",
+    re.IGNORECASE,
+)
+
+
+def _listed(question: str, sentences: list[tuple[str, Citation]]) -> Lead | None:
+    """All the places the question does not name, from the first sentence that lists two or more (best first).
+
+    >>> c = Citation("d", 1, "t", "", "")
+    >>> _listed("Which countries raised tariffs?", [("Canada and Turkey added surtaxes, as did Brazil.", c)]).span
+    'Canada, Turkey, Brazil'
+    """
+    for sentence, citation in sentences:
+        places = list(dict.fromkeys(p for p in spans(sentence, AnswerType.PLACE) if p.lower() not in question.lower()))
+        if len(places) >= 2:
+            return Lead(", ".join(places), citation, source_of(sentence))
+    return None
+
+
 def lead(
     frame: Frame,
     question: str,
@@ -239,13 +273,11 @@ def lead(
     from the first of `more` (sentences not quoted, best first; the answerer then quotes it), else None."""
     if frame.answer_type not in _LEAD_TYPES:
         return None
+    if frame.answer_type is AnswerType.PLACE and _PLURAL_PLACES.search(question):
+        listed = _listed(question, [*quoted, *more])
+        if listed:
+            return listed
     for sentence, citation in [*quoted, *more]:  # noqa: B007 - the one that breaks the loop is cited below
-        if (
-            frame.years
-            and frame.answer_type is not AnswerType.DATE
-            and years_in(sentence) - frame.years == years_in(sentence) != set()
-        ):
-            continue  # its figures are of other years than the one asked
         span = pick_span(frame, question, sentence, names)
         if span:
             break
@@ -333,21 +365,27 @@ def disagreements(
                     continue
                 distinct.append(f)
             if len(distinct) > 1 and len({f[4].doc_id for f in distinct}) > 1:
-                measure = _measure(question)
+                measure = measure_words([(f[0], figures_seen[f[5]]) for f in distinct])
                 found.append(Disagreement(measure, period, tuple(DisagreementValue(f[0], f[4]) for f in distinct)))
     return tuple(found)
 
 
-_STOP_LEAD = re.compile(
-    r"^\s*(how many|how much|what (was|were|is|are)( the)?|what|which|did|does|do)\s+", re.IGNORECASE
-)
+_MEASURE_NOUNS = {"export": "exports", "import": "imports", "production": "production", "sales": "sales"}
 
 
-def _measure(question: str) -> str:
-    """The question, shortened to name what is measured.
+def measure_words(figures: list[tuple[str, str]]) -> str:
+    """What rival figures measure, in their sentences' words: the noun the figures count, where one says it, and
+    the measure their clauses share (exports, imports, production, sales); '' when they say neither.
 
-    >>> _measure("How many vehicles did China export in 2023?")
-    'vehicles did China export'
+    >>> measure_words([("5.221 million vehicles", "Customs counted 5.221 million vehicles exported in 2023."),
+    ...                ("4.91 million", "Vehicle exports hit 4.91 million in 2023, according to CAAM.")])
+    'vehicles, exports'
+    >>> measure_words([("$53.3 billion", "Parts worth $53.3 billion."), ("$40 billion", "Parts: $40 billion.")])
+    ''
     """
-    text = _STOP_LEAD.sub("", question.strip().rstrip("?"))
-    return " ".join(re.sub(r"\b(in|for|during)\s+(19|20)\d\d\b", "", text).split())
+    nouns = [n.split()[-1] for n in (counted(span, sentence) for span, sentence in figures) if n]
+    shared = set.intersection(
+        *(measures_in(clause(sentence, span)) or measures_in(sentence) for span, sentence in figures)
+    )
+    words = [max(set(nouns), key=nouns.count)] if nouns else []
+    return ", ".join(words + [_MEASURE_NOUNS[m] for m in sorted(shared)])

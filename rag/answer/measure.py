@@ -38,11 +38,16 @@ def asked_measure(question: str) -> tuple[tuple[str, ...], str]:
     (('new-energy',), 'vehicles')
     >>> asked_measure("How many NEVs were sold?"), asked_measure("How many cars did Chery ship abroad?")
     ((('NEVs',), 'NEVs'), ((), 'cars'))
+    >>> asked_measure("For how many years running has China led?")
+    ((), 'years')
     """
     m = _ASKED.search(question)
     if not m:
         return (), ""
     words = m.group(1).split()
+    # the counted noun is the last plural ("how many years running": years)
+    plural = [i for i, w in enumerate(words) if re.search(r"[^s]s$", w)]
+    words = words[: plural[-1] + 1] if plural else words
     head = words[-1]
     modifiers = [w for w in words[:-1] if content_terms(w)]
     if re.fullmatch(r"[A-Z]{2,}s?", head):
