@@ -225,6 +225,31 @@ def lead_contains(lead: str, gold: Sequence[str]) -> float:
     return 1.0 if any(fact_present(lead, g) for g in gold) else 0.0
 
 
+def lead_precision(lead: str, gold: Sequence[str], key_facts: Sequence[str | Sequence[str]], answerable: bool) -> float:
+    """Whether a lead, when there is one, is right: no lead is NaN (it does not count), a wrong lead 0.0.
+
+    Right means: it contains a gold lead span; for a question without gold lead spans, a key fact (any of its
+    alternatives), since a lead states one fact of the answer. Any lead on an unanswerable question is wrong.
+    NaN also when the question has neither gold leads nor key facts to judge by.
+
+    >>> lead_precision("", ["4.91 million"], [], True), lead_precision("over 6.4 million", ["4.91 million"], [], True)
+    (nan, 0.0)
+    >>> lead_precision("nearly 1.3 million NEVs", [], [["1.3 million", "1.3m"]], True)
+    1.0
+    >>> lead_precision("80,000 vehicles", [], [], False)
+    0.0
+    """
+    if not lead.strip():
+        return NAN
+    if not answerable:
+        return 0.0
+    if gold:
+        return lead_contains(lead, gold)
+    if not key_facts:
+        return NAN
+    return 1.0 if any(fact_present(lead, f) for f in key_facts) else 0.0
+
+
 def disagreement_scores(flagged: Sequence[bool], expected: Sequence[bool]) -> tuple[float, float]:
     """(precision, recall) of the "Sources disagree" note over questions that carry a disagreement label.
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evals.scoring import QUALITY_METRICS, Row, question_score, row_dict, worst
+from evals.scoring import REPORTED_METRICS, Row, question_score, row_dict, worst
 
 FORMAT = "paracite-eval v1"
 
@@ -65,7 +65,7 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def summary_table(summary: dict) -> str:
     lines = ["| metric | value |", "|---|---|"]
-    for name in QUALITY_METRICS:
+    for name in REPORTED_METRICS:
         lines.append(f"| {name} | {fmt(summary.get(name))} |")
     for stage, q in summary.get("latency_ms", {}).items():
         lines.append(f"| latency {stage} p50 / p95 (ms) | {fmt(q['p50'], 1)} / {fmt(q['p95'], 1)} |")
@@ -83,6 +83,18 @@ def kind_table(summary: dict) -> str:
     for kind, figures in summary.get("by_kind", {}).items():
         lines.append(f"| {kind} | {figures['n']} | " + " | ".join(fmt(figures.get(c)) for c in cols) + " |")
     return "\n".join(lines)
+
+
+def wrong_leads(rows: list[Row]) -> list[str]:
+    """One line per lead that `lead_precision` judged wrong, or a line saying there is none.
+
+    >>> wrong_leads([])
+    ['No lead was wrong (lead_precision counts only questions that got a lead).']
+    """
+    wrong = [r for r in rows if r.metrics.get("lead_precision") == 0.0]
+    if not wrong:
+        return ["No lead was wrong (lead_precision counts only questions that got a lead)."]
+    return [f"- **{r.id}** {r.question} → {r.lead}" for r in wrong]
 
 
 def write_results(out: Path, rows: list[Row], summary: dict, config: dict) -> Path:
@@ -133,6 +145,7 @@ def write_report(out: Path, rows: list[Row], summary: dict, config: dict, check:
             f"{', '.join(r.gold) or 'none'}; retrieved: {', '.join(r.retrieved)}): "
             f"{'**' + r.lead + '** ' if r.lead else ''}{r.answer[:400]}"
         )
+    parts += ["", "## Wrong leads", "", *wrong_leads(rows)]
     if check:
         parts += ["", "## Against the baseline", "", "```", check, "```"]
     parts += ["", "## How each metric is computed", "", METRIC_DOCS]
@@ -154,7 +167,7 @@ def _plt():
 
 def plot_metrics(summary: dict, path: Path) -> None:
     plt = _plt()
-    names = [n for n in QUALITY_METRICS if summary.get(n) is not None and not math.isnan(summary[n])]
+    names = [n for n in REPORTED_METRICS if summary.get(n) is not None and not math.isnan(summary[n])]
     values = [summary[n] for n in names]
     fig, ax = plt.subplots(figsize=(9, 4))
     bars = ax.barh(names[::-1], values[::-1], color="#4c72b0")

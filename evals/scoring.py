@@ -53,6 +53,12 @@ QUALITY_METRICS = (
     "disagreement_precision",
     "disagreement_recall",
 )
+# Reported beside the guarded ones, not guarded (yet): a new metric joins QUALITY_METRICS once a baseline holds it.
+REPORTED_METRICS = (
+    QUALITY_METRICS[: QUALITY_METRICS.index("lead_contains") + 1]
+    + ("lead_precision",)
+    + QUALITY_METRICS[QUALITY_METRICS.index("lead_contains") + 1 :]
+)
 
 
 @dataclass
@@ -104,6 +110,13 @@ def score_answer(item: GoldItem, answer: Answer, gold: tuple[tuple[str, int], ..
         "lead_exact": m.lead_exact(answer.lead.span if answer.lead else "", item.lead) if item.answerable else m.NAN,
         "lead_contains": (
             m.lead_contains(answer.lead.span if answer.lead else "", item.lead) if item.answerable else m.NAN
+        ),
+        # a wrong lead counts against it, no lead does not (issue 24); abstaining leaves no lead
+        "lead_precision": m.lead_precision(
+            "" if answer.abstained or answer.lead is None else answer.lead.span,
+            item.lead,
+            item.key_facts,
+            item.answerable,
         ),
     }
     problems = _problems(item, answer, ranking, relevant, cited, judgements, text, top_k)
@@ -244,7 +257,13 @@ def check_against_baseline(
     base = baseline.get("summary", baseline)
     drops: list[Drop] = []
     lines = [f"{'metric':<22}{'baseline':>10}{'now':>10}{'change':>10}  status (tolerance)"]
-    for name in QUALITY_METRICS:
+    for name in REPORTED_METRICS:
+        if name not in QUALITY_METRICS:  # reported beside the others, with the baseline's figure if it has one
+            if name in summary:
+                b = base.get(name)
+                shown = f"{b:>10.3f}" if isinstance(b, float) and not math.isnan(b) else f"{'–':>10}"
+                lines.append(f"{name:<22}{shown}{float(summary[name]):>10.3f}{'':>10}  not guarded")
+            continue
         if name not in base or name not in summary or base[name] is None or math.isnan(base[name]):
             continue
         b, now = float(base[name]), float(summary[name])

@@ -307,7 +307,7 @@ def disagreement_lines(answer: Answer) -> list[str]:
     for d in answer.disagreements:
         period = f" ({d.period})" if d.period else ""
         values = "; ".join(f"{v.value} [{v.citation.label}] ({v.citation.title})" for v in d.values)
-        out.append(f"Sources disagree on {d.measure}{period}: {values}")
+        out.append(f"Sources disagree on {d.measure or 'this figure'}{period}: {values}")
     return out
 
 

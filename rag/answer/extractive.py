@@ -33,11 +33,13 @@ import numpy as np
 from rag.answer import AnswerStream, finished_stream
 from rag.answer.coverage import covers, question_parts, without_instructions
 from rag.answer.lead import disagreements, lead
+from rag.answer.measure import asked_measure
 from rag.answer.question import AnswerType, Frame, frame, without_attribution, years_in
 from rag.answer.ranker import FEATURES, WEIGHTS, Candidate, features, score
+from rag.answer.shape import named_document, named_first, with_referents
 from rag.answer.table_figure import Cell, describe, find_cell, outranks
 from rag.cite.markers import make_citation, render_claims
-from rag.documents import Answer, Hit, Lead, SentenceClaim, Support
+from rag.documents import Answer, Citation, Hit, Lead, SentenceClaim, Support
 from rag.embed.embedder import Embedder
 from rag.embed.sentence_vectors import SentenceVectors, vector_texts
 from rag.names import Names
@@ -261,22 +263,20 @@ class ExtractiveAnswerer:
         )
         if self.thresholds.abstains(signals):
             return self._abstain(question, hits, signals)
-        chosen = self._select(ranking)
-        cite = {
-            i: make_citation(
-                ranking.candidates[i].hit.paragraph,
-                self.titles.get(ranking.candidates[i].hit.paragraph.doc_id, ""),
-                ranking.candidates[i].text,
-            )
-            for i in chosen
-        }
+        chosen, found = self._shape(ranking, question)
+        cite = {i: self._cite(ranking, i) for i in chosen}
         claims = tuple(
             SentenceClaim(ranking.candidates[i].text, (cite[i],), Support.SUPPORTED, float(ranking.similarity[i]))
             for i in chosen
         )
-        notes = (LOW_CONFIDENCE,) if signals.similarity < self.thresholds.confident_similarity else ()
-        answer_lead = lead(ranking.frame, question, [(ranking.candidates[i].text, cite[i]) for i in chosen])
-        claims, answer_lead = self._table_figure(query, ranking, cell, claims, answer_lead)
+        # a lead read from a sentence whose paragraph names all the question names is no weak match
+        confident = signals.similarity >= self.thresholds.confident_similarity or (
+            found is not None and bool(ranking.covered[found[0]])
+        )
+        claims, answer_lead = self._table_figure(query, ranking, cell, claims, found[1] if found else None)
+        if answer_lead is not None and (found is None or answer_lead is not found[1]):
+            confident = True  # a table cell of a covered paragraph, whose row names the measure asked
+        notes = () if confident else (LOW_CONFIDENCE,)
         return Answer(
             question=question,
             claims=claims,
@@ -293,6 +293,33 @@ class ExtractiveAnswerer:
                 lambda a, b: float(ranking.vectors[chosen[a]] @ ranking.vectors[chosen[b]]),
             ),
         )
+
+    def _cite(self, ranking: Ranking, i: int) -> Citation:
+        p = ranking.candidates[i].hit.paragraph
+        return make_citation(p, self.titles.get(p.doc_id, ""), ranking.candidates[i].text)
+
+    def _shape(self, ranking: Ranking, question: str) -> tuple[list[int], tuple[int, Lead] | None]:
+        """The sentences to quote, in order, and the lead with the sentence it comes from (`rag.answer.shape`):
+        a document the question names first; the lead's sentence (from those picked, else from the next best
+        within `keep_within` of the best) first of all; each sentence that points back after its referent."""
+        named = named_document(question, self.contexts)
+        chosen = named_first(ranking.candidates, self._select(ranking), named)
+        order = [int(i) for i in np.argsort(-ranking.scores, kind="stable")]
+        best = ranking.scores[order[0]]
+        pool = [i for i in order if i not in chosen and ranking.scores[i] >= best - self.keep_within]
+        # the lead is looked for in the quoted sentences, then the next best; a named document's own first
+        # (only for a figure of a narrowed kind, "new-energy vehicles", which the quotes may give only of all kinds)
+        if not asked_measure(question)[0]:
+            pool = []
+        search = named_first(ranking.candidates, chosen + pool, named)
+        cites = {i: self._cite(ranking, i) for i in search}
+        texts = {i: ranking.candidates[i].text for i in cites}
+        found = lead(ranking.frame, question, [(texts[i], cites[i]) for i in search], (), self.names)
+        if found is None:
+            return with_referents(ranking.candidates, chosen), None
+        at = next(i for i in cites if cites[i] is found.citation or texts[i] == found.citation.quote)
+        chosen = [at] + [i for i in chosen if i != at] if at not in chosen[:1] and at in pool else chosen
+        return with_referents(ranking.candidates, chosen), (at, found)
 
     def _cell(self, query: Query, ranking: Ranking, hits: list[Hit]) -> Cell | None:
         """For a figure question, the cell of a retrieved table, in a paragraph that covers what the question names,

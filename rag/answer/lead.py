@@ -26,7 +26,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rag.answer.measure import (
+    asked_measure,
+    clause,
+    counted,
+    measures_in,
+    named,
+    question_terms,
+    same_measure,
+    segment,
+)
 from rag.answer.question import (
+    DOCUMENT_KIND,
     UNIT,
     AnswerType,
     Frame,
@@ -39,6 +50,7 @@ from rag.answer.question import (
     years_in,
 )
 from rag.documents import Citation, Disagreement, DisagreementValue, Lead
+from rag.names import Names
 from rag.terms import content_terms
 
 SAME_FIGURE = 0.02  # relative difference below which two figures are one figure, rounded
@@ -49,7 +61,7 @@ _SOURCE = re.compile(
 _LEAD_TYPES = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PLACE, AnswerType.ORGANISATION, AnswerType.PERSON)
 
 
-def pick_span(frame: Frame, question: str, sentence: str) -> str:
+def pick_span(frame: Frame, question: str, sentence: str, names: Names | None = None) -> str:
     """The span of the asked kind in `sentence` that best fits the question, or ''.
 
     A span the question itself names is never the answer ("Who is SAIC's partner?" is not "SAIC").
@@ -67,15 +79,35 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     found = [s for s in spans(sentence, frame.answer_type) if s.lower() not in question.lower()]
     if frame.answer_type is AnswerType.QUANTITY:
         unit = wanted_unit(question)
-        typed = [s for s in found if unit_of(s) == unit] if unit else []
-        found = typed or found
+        modifiers, head = asked_measure(question)
+        # A share wants a percent and a cost money: a figure of another unit is another measure (no lead beats a
+        # wrong one). A count takes counts, and the unit the question counts in ("how many years").
+        if unit in ("percent", "money"):
+            found = [s for s in found if unit_of(s) == unit]
+        elif unit == "count":
+            found = [s for s in found if unit_of(s) == "count" or unit_of(s) in content_terms(head) | {head.lower()}]
+        if UNIT.fullmatch(head):  # "how many years": a figure in years, not "six million vehicles"
+            found = [s for s in found if unit_of(s) == unit_of(f"1 {head}")]
+        # "How many new-energy vehicles": a figure whose clause does not name the kind asked counts all vehicles.
+        found = [s for s in found if all(named(m, head, clause(sentence, s), names) for m in modifiers)]
         # A figure counts what the words after it name: "196 countries" is no answer to "how many vehicles", nor
         # "13 overseas bases" to "how many vehicles ... at overseas plants".
         asked = re.search(r"\bhow many ((?:[\w-]+\s+){0,2}?[\w-]+s)\b", question, re.IGNORECASE)
         terms = content_terms(asked.group(1) if asked else question)
-        found = [s for s in found if not (counted := _counted(s, sentence)) or content_terms(counted) & terms] or found
+        found = [s for s in found if not (what := counted(s, sentence)) or content_terms(what) & terms] or found
         # A figure whose clause says another measure ("produced 4,243,597") is no answer to "how many exported".
         found = [s for s in found if same_measure(question, sentence, s)] or found
+    if frame.years and frame.answer_type is not AnswerType.DATE:
+        # a figure whose clause names only other years than the one asked is of another period
+        found = [s for s in found if not (said := years_in(clause(sentence, s))) or said & frame.years]
+    if frame.answer_type in (AnswerType.ORGANISATION, AnswerType.PERSON):
+        titles = [m.span() for m in re.finditer(r"[\"“][^\"”]+[\"”]", sentence)]
+        found = [
+            s
+            for s in found
+            if not any(a <= sentence.find(s) < b for a, b in titles)
+            and not DOCUMENT_KIND.match(sentence[sentence.find(s) :])
+        ]
     if frame.answer_type is AnswerType.DATE and frame.years:
         found = [s for s in found if not years_in(s) <= frame.years] or found
     if len(found) <= 1:
@@ -85,66 +117,17 @@ def pick_span(frame: Frame, question: str, sentence: str) -> str:
     # when the sentence holds neither.
     anchors = {y for y in frame.years if y in sentence} | {n.lower() for n in _names(question) if n.lower() in low}
     anchors = anchors or {w for w in _words(question) if w in low}
-    return min(found, key=lambda s: (_distance(sentence, s, anchors), sentence.find(s)))
-
-
-_FIGURE = re.compile(r"^.*?\d[\d,.]*(?:\s?(?:million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.IGNORECASE)
-
-
-def _counted(span: str, sentence: str) -> str:
-    """The words naming what a figure counts: those the span ends with ("196 countries"), or for a bare number the
-    two words after it in the sentence; '' when it says (a percentage, an amount of money, "2.76 million").
-
-    >>> _counted("196 countries", ""), _counted("$4 billion dollars", ""), _counted("906", "Section 906 of the Act")
-    ('countries', '', 'of the')
-    """
-    if re.fullmatch(r"\d+", span):
-        at = sentence.find(span)
-        return " ".join(sentence[at + len(span) :].split()[:2]) if at >= 0 else ""
-    m = _FIGURE.match(span)
-    tail = span[m.end() :].strip() if m else ""
-    return tail if re.fullmatch(r"[a-z][a-z -]*", tail) and not UNIT.fullmatch(tail) else ""
-
-
-# What a figure counts, by the verb or noun beside it: exports are not production, nor sales, nor imports.
-_MEASURE_WORDS: tuple[tuple[str, re.Pattern], ...] = tuple(
-    (name, re.compile(rf"\b(?:{words})\b", re.IGNORECASE))
-    for name, words in (
-        ("export", r"export(?:s|ed|ing|er|ers)?|ship(?:s|ped|ping)? abroad|shipments abroad"),
-        ("import", r"import(?:s|ed|ing|er|ers)?"),
-        ("production", r"produc(?:e|es|ed|ing|tion)|output|built|build(?:s|ing)?|manufactur(?:e|es|ed|ing)|assembled"),
-        ("sales", r"sold|sales?|sell(?:s|ing)?|registrations?|registered|deliver(?:y|ies|ed)"),
+    # Where a sentence sets two sources or periods against each other ("CAAM counted X, while customs data ...
+    # places it at Y"), the part that names more of the question holds its figure.
+    asked = question_terms(question, names)
+    return min(
+        found,
+        key=lambda s: (
+            -len(asked & content_terms(segment(sentence, s))),
+            _distance(sentence, s, anchors),
+            sentence.find(s),
+        ),
     )
-)
-_CLAUSE = re.compile(r"[,;:()]|\s(?:and|while|whereas|but|against|compared with|of which)\s")
-
-
-def measures_in(text: str) -> set[str]:
-    """The measures a text names.
-
-    >>> sorted(measures_in("the country produced 4.2 million vehicles and exported 2.8 million"))
-    ['export', 'production']
-    """
-    return {name for name, words in _MEASURE_WORDS if words.search(text)}
-
-
-def same_measure(question: str, sentence: str, span: str) -> bool:
-    """False when the clause holding `span` names a measure (exports, production, sales, imports) and not the one
-    the question asks about; True when either names none.
-
-    >>> q = "How many vehicles did Korea export in 2023?"
-    >>> s = "The country produced 4,243,597 vehicles in 2023, up 13%, and exported nearly 2.8 million."
-    >>> same_measure(q, s, "4,243,597 vehicles"), same_measure(q, s, "nearly 2.8 million"), same_measure(q, s, "13%")
-    (False, True, True)
-    """
-    asked = measures_in(question)
-    at = sentence.find(span)
-    if not asked or at < 0:
-        return True
-    starts = [0] + [m.end() for m in _CLAUSE.finditer(sentence) if m.end() <= at]
-    ends = [m.start() for m in _CLAUSE.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
-    said = measures_in(sentence[max(starts) : min(ends)])
-    return not said or bool(said & asked)
 
 
 def _names(question: str) -> set[str]:
@@ -197,6 +180,11 @@ def _distance(sentence: str, span: str, anchors: set[str]) -> int:
     if at < 0 or not places:
         return 10_000
     end = at + len(span)
+    # a figure written right after a name, or in brackets after it, is that name's ("Kia 1,435,762", "the EU (12
+    # million)")
+    after = [m.end() for a in anchors for m in re.finditer(re.escape(a.lower()), low) if m.end() <= at]
+    if any(re.fullmatch(r"['’]?s?\s*[(:]?\s*", low[e:at]) for e in after):
+        return 0
     return min(p - end if p >= end else (0 if p >= at else 4 * (at - p)) for p in places)
 
 
@@ -252,12 +240,45 @@ def _ties(sentence: str, part: str, country: str) -> bool:
     return bool(re.search(rf"\b{p}(?: province)?(?:\s*,\s*|\s*\(\s*|\s+in\s+){c}\b|\b{c}['’]s\s+{p}\b", sentence))
 
 
-def lead(frame: Frame, question: str, quoted: list[tuple[str, Citation]]) -> Lead | None:
-    """The lead from the first quoted sentence (best first) that holds a span of the asked kind."""
+# "Which countries", "the top destinations": a question whose answer is several places
+_PLURAL_PLACES = re.compile(
+    r"\b(?:which|what)\s+(?:[\w'’-]+\s+){0,3}?(?:countries|cities|markets|regions|nations|destinations|provinces|"
+    r"states|places|locations)\b",
+    re.IGNORECASE,
+)
+
+
+def _listed(question: str, sentences: list[tuple[str, Citation]]) -> Lead | None:
+    """All the places the question does not name, from the first sentence that lists two or more (best first).
+
+    >>> c = Citation("d", 1, "t", "", "")
+    >>> _listed("Which countries raised tariffs?", [("Canada and Turkey added surtaxes, as did Brazil.", c)]).span
+    'Canada, Turkey, Brazil'
+    """
+    for sentence, citation in sentences:
+        places = list(dict.fromkeys(p for p in spans(sentence, AnswerType.PLACE) if p.lower() not in question.lower()))
+        if len(places) >= 2:
+            return Lead(", ".join(places), citation, source_of(sentence))
+    return None
+
+
+def lead(
+    frame: Frame,
+    question: str,
+    quoted: list[tuple[str, Citation]],
+    more: list[tuple[str, Citation]] = (),
+    names: Names | None = None,
+) -> Lead | None:
+    """The lead from the first quoted sentence (best first) that holds a span of the asked kind and measure, else
+    from the first of `more` (sentences not quoted, best first; the answerer then quotes it), else None."""
     if frame.answer_type not in _LEAD_TYPES:
         return None
-    for sentence, citation in quoted:  # noqa: B007 - the one that breaks the loop is cited below
-        span = pick_span(frame, question, sentence)
+    if frame.answer_type is AnswerType.PLACE and _PLURAL_PLACES.search(question):
+        listed = _listed(question, [*quoted, *more])
+        if listed:
+            return listed
+    for sentence, citation in [*quoted, *more]:  # noqa: B007 - the one that breaks the loop is cited below
+        span = pick_span(frame, question, sentence, names)
         if span:
             break
     else:
@@ -344,21 +365,27 @@ def disagreements(
                     continue
                 distinct.append(f)
             if len(distinct) > 1 and len({f[4].doc_id for f in distinct}) > 1:
-                measure = _measure(question)
+                measure = measure_words([(f[0], figures_seen[f[5]]) for f in distinct])
                 found.append(Disagreement(measure, period, tuple(DisagreementValue(f[0], f[4]) for f in distinct)))
     return tuple(found)
 
 
-_STOP_LEAD = re.compile(
-    r"^\s*(how many|how much|what (was|were|is|are)( the)?|what|which|did|does|do)\s+", re.IGNORECASE
-)
+_MEASURE_NOUNS = {"export": "exports", "import": "imports", "production": "production", "sales": "sales"}
 
 
-def _measure(question: str) -> str:
-    """The question, shortened to name what is measured.
+def measure_words(figures: list[tuple[str, str]]) -> str:
+    """What rival figures measure, in their sentences' words: the noun the figures count, where one says it, and
+    the measure their clauses share (exports, imports, production, sales); '' when they say neither.
 
-    >>> _measure("How many vehicles did China export in 2023?")
-    'vehicles did China export'
+    >>> measure_words([("5.221 million vehicles", "Customs counted 5.221 million vehicles exported in 2023."),
+    ...                ("4.91 million", "Vehicle exports hit 4.91 million in 2023, according to CAAM.")])
+    'vehicles, exports'
+    >>> measure_words([("$53.3 billion", "Parts worth $53.3 billion."), ("$40 billion", "Parts: $40 billion.")])
+    ''
     """
-    text = _STOP_LEAD.sub("", question.strip().rstrip("?"))
-    return " ".join(re.sub(r"\b(in|for|during)\s+(19|20)\d\d\b", "", text).split())
+    nouns = [n.split()[-1] for n in (counted(span, sentence) for span, sentence in figures) if n]
+    shared = set.intersection(
+        *(measures_in(clause(sentence, span)) or measures_in(sentence) for span, sentence in figures)
+    )
+    words = [max(set(nouns), key=nouns.count)] if nouns else []
+    return ", ".join(words + [_MEASURE_NOUNS[m] for m in sorted(shared)])

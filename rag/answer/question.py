@@ -50,7 +50,7 @@ _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern], ...] = tuple(
         (
             AnswerType.PLACE,
             rf"^\s*where\b|\b(which|what) {_W}(countr(y|ies)|cit(y|ies)|markets?|regions?|nations?|"
-            r"destinations?|provinces?|states?|places?|locations?)\b",
+            rf"destinations?|provinces?|states?|places?|locations?)\b(?!\s+(?:{_MEASURES})\b)",
         ),
         (
             AnswerType.PERSON,
@@ -96,6 +96,15 @@ _DATE = re.compile(
 )
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _SCALE = r"(?:million|billion|trillion|thousand|bn|mn|m|k)\b"
+# A figure general English writes in words, always with its scale: "nearly six million", "two billion euros".
+_WORD_NUMBERS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+} | {w: 10 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), start=3)}
+_WORD_NUMBER = rf"(?:{'|'.join(sorted(_WORD_NUMBERS, key=len, reverse=True))})(?=\s(?:million|billion|trillion)\b)"
 # Units general English writes after a figure: percentages, energy, money, time and multiples.
 _UNIT = (
     r"(?:%|per ?cent\b|percentage points?\b|basis points?\b|bps?\b|pp\b|[kMGT]Wh\b|/kWh|[kMG]W\b|"
@@ -110,7 +119,7 @@ _COUNTED = rf"(?:\s+(?!(?:{_GRAMMAR})\b)[a-z][a-z-]*)?\s+(?!(?:{_GRAMMAR})\b)[a-
 _QUANTITY = re.compile(
     rf"(?<![/\w.])(?:(?:about|around|over|more than|nearly|almost|some|up to|above|below|less than|roughly|at least|"
     rf"just over|just under|close to|approximately)\s+)?"
-    rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT})|(?-i:{_COUNTED}))?(?![/\d])",
+    rf"(?:US\$|[$€¥£])?\s?(?:{_NUMBER}|{_WORD_NUMBER})(?:\s?{_SCALE})?(?:\s?(?:{_UNIT})|(?-i:{_COUNTED}))?(?![/\d])",
     re.IGNORECASE,
 )
 
@@ -202,6 +211,7 @@ _DOC = (
     r"column)s?"
 )
 _DOC_REF = rf"(?:[Tt]he |[Tt]his |[Tt]hat |[Tt]hese )?(?:[A-Z][\w&.'’-]* )?{_DOC}"
+DOCUMENT_KIND = re.compile(rf"\b{_DOC_REF}\b")  # "the commentary", "the Caixin piece": a document named by its kind
 _SAY = r"(?:say|says|said|claim|claims|note|notes|argue|argues|report|reports|state|states|write|writes)"
 _ATTRIBUTION = re.compile(
     rf",?\s*\b(?i:according to|per|as|in) {_DOC_REF}(?: {_SAY})?\b,?|"
@@ -259,6 +269,8 @@ def spans(text: str, answer_type: AnswerType) -> list[str]:
 
     >>> spans("Exports hit a record 4.91 million in 2023, up 57.9%, and $150 billion of parts.", AnswerType.QUANTITY)
     ['4.91 million', '57.9%', '$150 billion']
+    >>> spans("CAAM counted nearly six million vehicles, not six cars.", AnswerType.QUANTITY)
+    ['nearly six million vehicles']
     >>> spans("The duties started on 5 July 2024 and were final in October 2024.", AnswerType.DATE)
     ['5 July 2024', 'October 2024']
     >>> spans("BYD builds plants in Thailand, Hungary and Brazil.", AnswerType.PLACE)
@@ -287,6 +299,8 @@ def _is_quantity(span: str) -> bool:
     >>> _is_quantity("2023 vehicle"), _is_quantity("2,023 vehicles"), _is_quantity("$2023"), _is_quantity("7")
     (False, True, True, False)
     """
+    if re.search(_WORD_NUMBER, span, re.IGNORECASE):
+        return True
     number = re.search(_NUMBER, span)
     if not number:
         return False
@@ -308,13 +322,16 @@ def value_of(span: str, units: str = "") -> float | None:
 
     >>> value_of("over 6 million"), value_of("5.221 million"), value_of("4,422,682 vehicles"), value_of("17.0%")
     (6000000.0, 5221000.0, 4422682.0, 17.0)
+    >>> value_of("nearly six million vehicles")
+    6000000.0
     >>> {value_of("(1,577)", "(In millions)"), value_of("$1,577 million"), value_of("1.577 billion")}
     {1577000000.0}
     """
     m = re.search(_NUMBER, span)
-    if not m:
+    word = None if m else re.search(_WORD_NUMBER, span, re.IGNORECASE)
+    if not m and not word:
         return None
-    number = float(m.group(0).replace(",", ""))
+    number = float(m.group(0).replace(",", "")) if m else float(_WORD_NUMBERS[word.group(0).lower()])
     scale = _SCALE_IN_SPAN.search(span)
     if scale:
         return number * _SCALES[scale.group(0).strip().lower()]
