@@ -98,7 +98,8 @@ def _column(question: str, years: frozenset[str], values: list[tuple[str, str]])
 
 
 def outranks(cell: Cell, sentence: str, question: str) -> bool:
-    """Does the cell answer better than the figure a prose sentence gives? Yes when the sentence leaves out most of
+    """Does the cell answer better than the figure a sentence gives? Yes when the sentence is the cell's own row
+    (read by its columns, not by the words around a figure), when it leaves out most of
     what the row and the question share (its figure is of another measure: "iPhone 14", "Section 906"), or when
     the question names a year that the cell's column names and the sentence does not.
 
@@ -111,6 +112,8 @@ def outranks(cell: Cell, sentence: str, question: str) -> bool:
     >>> outranks(c, "Average pack prices fell to $115/kWh in 2024.", q)
     True
     """
+    if sentence == cell.line:
+        return True  # the row itself: its columns, not the words around a figure, say which period it is
     measure = content_terms(cell.label) & content_terms(question)
     said = content_terms(sentence)
     if len(measure & said) < len(measure) / 2:
