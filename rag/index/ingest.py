@@ -33,6 +33,7 @@ from rag.index.files import discover, moved_from, under_any, unique_id, with_doc
 from rag.index.layout import FORMAT, FORMAT_VERSION, IndexContent, check_manifest, make_private, read_manifest
 from rag.index.lock import write_lock
 from rag.index.reader import Index
+from rag.index.report import IngestReport
 from rag.index.writer import GenerationWriter, write_generation
 from rag.load import LoadedFile, check_size, file_sha256, loader_for, slugify
 from rag.load.aliases import counted_acronyms, learn_aliases
@@ -42,46 +43,6 @@ from rag.passages import DEFAULT_MAX_CHARS, DEFAULT_MAX_WORDS, context_title, ma
 from rag.passages import settings as chunking_settings
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass
-class IngestReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)  # unchanged documents found at another path (also in `unchanged`)
-    failed: list[IngestError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    passages_embedded: int = 0
-    sentences_embedded: int = 0
-    seconds: float = 0.0
-    generation: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed)
-
-    def summary(self) -> str:
-        if self.generation and not self.changed and not self.failed and not self.moved:
-            return (
-                f"Added sentence vectors to {len(self.unchanged)} unchanged documents: {self.sentences_embedded} "
-                f"sentences embedded in {self.seconds:.1f}s."
-            )
-        if not self.changed and not self.failed and not self.moved:
-            return f"Nothing changed: {len(self.unchanged)} documents up to date ({self.seconds:.1f}s)."
-        moved = f" ({len(self.moved)} moved)" if self.moved else ""
-        parts = [
-            f"{len(self.added)} added",
-            f"{len(self.updated)} updated",
-            f"{len(self.unchanged)} unchanged{moved}",
-            f"{len(self.removed)} removed",
-            f"{len(self.failed)} failed",
-        ]
-        return (
-            f"{', '.join(parts)}; {self.passages_embedded} passages and {self.sentences_embedded} sentences embedded "
-            f"in {self.seconds:.1f}s."
-        )
 
 
 def ingest(
