@@ -36,8 +36,10 @@ def test_markdown_headings_lists_and_tables():
         ("heading", "Section"),
         ("item", "first item"),
         ("item", "second item continued"),
-        ("para", "Year: 2023; Exports: 4.91 million."),
+        ("table", "2023 — Exports: 4.91 million"),  # one table, one paragraph, with its structure
     ]
+    table = split_plain_text(text, markdown=True)[-1].table
+    assert table.header == (("Year", "Exports"),) and table.rows == (("2023", "4.91 million"),)
 
 
 def test_source_markers_become_metadata_and_leave_the_text():

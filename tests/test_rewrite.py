@@ -94,7 +94,9 @@ def test_gold_followups_retrieve_their_paragraph_after_rewriting(engine):
             misses.append((g["id"], standalone))
     # f001's paragraph says "Hyundai and Kia", never "Korea": the rewrite is right, retrieval ranks it 6th.
     assert found >= len(gold) - 1, misses
-    assert found >= found_raw + 2  # here: 9 of 10 against 6 of 10 as typed
+    # with passages (title and heading in front) the questions as typed find their paragraphs too (10 of 10 here;
+    # 6 of 10 with each paragraph alone); the rewrite must not lose any
+    assert found >= found_raw
 
 
 def test_cli_ask_with_history(corpus_index, tmp_path):

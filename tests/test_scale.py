@@ -1,7 +1,7 @@
 """Indexes that grow: the approximate dense index above a (lowered) limit, BM25 postings on disk, appends.
 
 Real model, real FAISS and SQLite files on disk. The exact limit is lowered through
-$PARACITE_EXACT_LIMIT so that the shipped corpus (about 200 passages) gets the IVF-PQ index a
+$PARACITE_EXACT_LIMIT so that the shipped corpus (73 passages of up to 1,000 characters) gets the IVF-PQ index a
 million-paragraph library gets; the speed and memory figures are bench/scale.py's, not these tests'.
 """
 
@@ -54,11 +54,11 @@ def exact_index(corpus_index, embedder) -> Index:
 
 @pytest.fixture(scope="module")
 def ivf_dir(tmp_path_factory, corpus_index, exact_index) -> Path:
-    """The session's corpus index rewritten with the exact limit lowered to 100 passages: an IVF-PQ index."""
+    """The session's corpus index rewritten with the exact limit lowered to 50 passages: an IVF-PQ index."""
     target = tmp_path_factory.mktemp("ivf") / "index"
     shutil.copytree(corpus_index, target)
     with pytest.MonkeyPatch.context() as mp, write_lock(target):
-        mp.setenv(ann.LIMIT_ENV, "100")
+        mp.setenv(ann.LIMIT_ENV, "50")
         manifest = {k: exact_index.manifest[k] for k in ("model", "dimension", "normalized", "chunking")}
         write_generation(target, exact_index.content, manifest)
     return target
@@ -217,7 +217,7 @@ def test_top_with_a_floor_is_the_top_of_every_paragraph_scored(exact_index, ques
 
 
 def test_an_ingest_that_adds_documents_to_a_large_index_appends(ivf_dir, embedder, tmp_path, monkeypatch):
-    monkeypatch.setenv(ann.LIMIT_ENV, "100")  # as the library it was built for is configured
+    monkeypatch.setenv(ann.LIMIT_ENV, "50")  # as the library it was built for is configured
     index_dir = tmp_path / "index"
     shutil.copytree(ivf_dir, index_dir)
     before = open_index(index_dir, embedder)

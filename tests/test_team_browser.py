@@ -140,11 +140,11 @@ def test_editor_and_reader(team_app, chromium, tmp_path):
         ask(page, QUESTION)
         cid = parse_qs(urlparse(page.url).query)["c"][0]
         sidebar = page.get_by_test_id("stSidebar")
-        sidebar.get_by_text(QUESTION[:30]).wait_for(timeout=30_000)
+        sidebar.get_by_text(QUESTION[:30]).first.wait_for(timeout=30_000)  # the open one is marked, as text
         sidebar.get_by_role("button", name="New conversation").click()
         page.wait_for_function("cid => !location.search.includes(cid)", arg=cid, timeout=30_000)
         page.locator("[data-testid=stChatMessage]").first.wait_for(state="detached", timeout=30_000)
-        sidebar.get_by_text(QUESTION[:30]).click()  # back to it from the list
+        sidebar.get_by_role("button", name=QUESTION[:30]).first.click()  # back to it from the list
         page.wait_for_function("cid => location.search.includes(cid)", arg=cid, timeout=30_000)
         page.locator("[data-testid=stChatMessage]", has_text=QUESTION).wait_for(timeout=30_000)
         shot(page, "chat-editor")
