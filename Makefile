@@ -36,8 +36,11 @@ run: ingest
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The suite on two pytest-xdist processes, a module at a time, the longest modules first (tests/conftest.py says
+# what that needs). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed browser
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
 clean:
 	rm -rf $(VENV) .rag

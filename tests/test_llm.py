@@ -1,7 +1,7 @@
 """The generative answerer: prompts, citation verification, fallbacks, streaming and backends.
 
 Unit tests feed fixed answers through LangChain's fake chat models; the real embedding model
-judges support, as in production. `test_local_model_end_to_end` loads the real SmolLM2 once.
+judges support, as in production. The real SmolLM2 is tested in tests/test_local_llm.py.
 """
 
 from __future__ import annotations
@@ -210,24 +210,6 @@ def test_specs_parse_and_bad_ones_list_the_choices(monkeypatch):
         make_chat_model("openai:gpt-4o-mini")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
     assert "sk-test-secret" not in repr(make_chat_model("openai:gpt-4o-mini"))
-
-
-# --- the real local model --------------------------------------------------------------------------------
-
-
-def test_local_model_end_to_end(engine, local_model):
-    answerer = LlmAnswerer(local_model, engine.embedder, engine.titles, name="local")
-    question = "How many vehicles did Hyundai and Kia build at overseas bases in 2023?"
-    hits = engine.retriever.search(question, top_k=3)
-    stream = answerer.stream(Query.plain(question), hits)
-    streamed = "".join(stream)
-    a = stream.answer
-    assert streamed.strip() and a.claims
-    allowed = {(h.paragraph.doc_id, h.paragraph.para) for h in hits}
-    assert all((c.doc_id, c.para) in allowed for c in a.citations)  # verification ran: only context is cited
-    assert a.answerer == "local" or a.answerer == "extractive (fallback from local)" or a.abstained
-    assert all(c.support is not Support.UNCHECKED for c in a.claims)
-    assert "verify" in a.timings_ms or a.abstained
 
 
 def test_each_citation_quotes_the_cited_paragraphs_closest_sentence(engine, context):

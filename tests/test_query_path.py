@@ -29,6 +29,9 @@ from rag.present import to_json
 from rag.sentences import split_sentences
 from tests.conftest import CORPUS, ROOT
 
+# The export is what this module tests: its ingests export the query encoder themselves (tests/conftest.py).
+pytestmark = pytest.mark.onnx_export
+
 QUESTIONS = [
     "How many vehicles did China export in 2023?",
     "What definitive duty did the EU set on BYD?",
