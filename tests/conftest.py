@@ -31,7 +31,9 @@ CORPUS = ROOT / "corpus"
 # The longest modules (`--durations`), in this order, go to the xdist workers before all the others
 # (`pytest_collection_modifyitems`): a long module left for the end would run alone while the other worker idles.
 LONG_MODULES = (
+    "tests/test_metamorphic.py",
     "tests/test_query_path.py",
+    "tests/test_eval_runner.py",
     "tests/test_ingest.py",
     "tests/test_ray.py",
     "tests/test_local_llm.py",
@@ -39,6 +41,8 @@ LONG_MODULES = (
     "tests/test_team_browser.py",
     "tests/test_budgets.py",
     "tests/test_ui_browser.py",
+    "tests/test_ui_citations_browser.py",
+    "tests/test_answer_shape.py",
 )
 
 
