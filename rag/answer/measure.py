@@ -90,12 +90,7 @@ def question_terms(question: str, names: Names | None = None) -> set[str]:
 
 def clause(sentence: str, span: str) -> str:
     """The clause of `sentence` that holds `span`, between commas, semicolons, brackets and joining words."""
-    at = sentence.find(span)
-    if at < 0:
-        return sentence
-    starts = [0] + [m.end() for m in _CLAUSE.finditer(sentence) if m.end() <= at]
-    ends = [m.start() for m in _CLAUSE.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
-    return sentence[max(starts) : min(ends)]
+    return _between(sentence, span, _CLAUSE)
 
 
 _SEGMENT = re.compile(r";|\s(?:while|whereas|but|against|compared with|versus|vs\.?)\s", re.IGNORECASE)
@@ -103,12 +98,19 @@ _SEGMENT = re.compile(r";|\s(?:while|whereas|but|against|compared with|versus|vs
 
 def segment(sentence: str, span: str) -> str:
     """The part of `sentence` holding `span` that a contrast sets apart ("..., while ...", "; ", "against")."""
+    return _between(sentence, span, _SEGMENT)
+
+
+def _between(sentence: str, span: str, breaks: re.Pattern) -> str:
+    """The stretch of `sentence` around `span` between the nearest `breaks` on either side (all of it when the
+    span is not in it)."""
     at = sentence.find(span)
     if at < 0:
         return sentence
-    starts = [0] + [m.end() for m in _SEGMENT.finditer(sentence) if m.end() <= at]
-    ends = [m.start() for m in _SEGMENT.finditer(sentence) if m.start() >= at + len(span)] + [len(sentence)]
-    return sentence[max(starts) : min(ends)]
+    marks = list(breaks.finditer(sentence))
+    start = max([0] + [m.end() for m in marks if m.end() <= at])
+    end = min([m.start() for m in marks if m.start() >= at + len(span)] + [len(sentence)])
+    return sentence[start:end]
 
 
 _FIGURE = re.compile(r"^.*?\d[\d,.]*(?:\s?(?:million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.IGNORECASE)
